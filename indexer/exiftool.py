@@ -1,0 +1,115 @@
+"""One long-lived exiftool process (pyexiftool, -stay_open), asked for metadata in batches."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from photoshelf.errors import ToolMissing
+
+log = logging.getLogger(__name__)
+
+# The tags the catalog uses; asking for them (not -all) keeps the JSON small and exiftool fast.
+TAGS = [
+    "FileType", "MIMEType", "ImageWidth", "ImageHeight", "ExifImageWidth", "ExifImageHeight", "Orientation",
+    "DateTimeOriginal", "SubSecDateTimeOriginal", "CreateDate", "DateCreated", "TimeCreated", "CreationDate",
+    "SubSecTimeOriginal", "OffsetTimeOriginal", "OffsetTimeDigitized", "OffsetTime", "GPSDateTime",
+    "GPSLatitude", "GPSLongitude", "GPSAltitude", "Make", "Model", "LensModel", "LensID", "Lens",
+    "ISO", "ExposureTime", "FNumber", "FocalLength", "Duration", "CompressorID", "Rotation",
+    "Title", "ObjectName", "ImageDescription", "Description", "Caption-Abstract", "Subject", "Keywords",
+    "Rating", "ContentIdentifier", "MediaGroupUUID", "Error", "Warning",
+]
+
+
+class ExifTool:
+    """A handle on one exiftool process, restarted if it dies.
+
+    Every call runs on one thread that this object owns: pyexiftool starts exiftool with PR_SET_PDEATHSIG, so
+    the process is killed when the thread that started it ends, and a pool thread would take it down."""
+
+    def __init__(self, executable: str = "exiftool") -> None:
+        if shutil.which(executable) is None:
+            raise ToolMissing(
+                f"exiftool not found ({executable!r}): install it (Debian/Ubuntu: apt-get install "
+                "libimage-exiftool-perl) or set exiftool.path"
+            )
+        self.executable = executable
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="photoshelf-exiftool")
+        self._helper: Any = None
+
+    def _start(self) -> Any:
+        import exiftool
+
+        helper = exiftool.ExifToolHelper(
+            executable=self.executable,
+            common_args=["-G", "-n", "-fast", "-charset", "filename=utf8", "-api", "LargeFileSupport=1"],
+            check_execute=False,
+        )
+        helper.run()
+        return helper
+
+    @property
+    def version(self) -> str:
+        return self._thread.submit(self._version).result()
+
+    def _version(self) -> str:
+        if self._helper is None:
+            self._helper = self._start()
+        return str(self._helper.version)
+
+    def read_async(self, paths: list[str]) -> Future[dict[str, dict[str, Any]]]:
+        """Start reading metadata for `paths` on exiftool's thread; see read()."""
+        return self._thread.submit(self._read, paths)
+
+    def read(self, paths: list[str]) -> dict[str, dict[str, Any]]:
+        """Metadata for each path (keys 'Group:Tag'); a path exiftool could not read maps to {'ExifTool:Error': ...}."""
+        return self.read_async(paths).result()
+
+    def _read(self, paths: list[str]) -> dict[str, dict[str, Any]]:
+        if not paths:
+            return {}
+        args = [f"-{t}" for t in TAGS] + ["-j"] + paths  # absolute paths: never mistaken for options
+        for attempt in (1, 2):
+            if self._helper is None or not self._helper.running:
+                self._helper = self._start()
+            try:
+                out = self._helper.execute_json(*args)
+                break
+            except Exception as exc:  # noqa: BLE001 - a crashed exiftool is restarted once
+                log.warning("exiftool failed (%s); restarting it (attempt %s)", exc, attempt)
+                self._close_process()
+                if attempt == 2:
+                    return {p: {"ExifTool:Error": f"exiftool failed: {exc}"} for p in paths}
+        stderr = self._helper.last_stderr or ""
+        result: dict[str, dict[str, Any]] = {}
+        for item in out or []:
+            result[str(item.get("SourceFile"))] = item
+        for p in paths:
+            if p not in result:
+                reason = "exiftool could not read the file"
+                for line in stderr.splitlines():
+                    if p in line:
+                        reason = line.split(" - ")[0].strip()
+                        break
+                result[p] = {"ExifTool:Error": reason}
+        return result
+
+    def _close_process(self) -> None:
+        if self._helper is not None:
+            try:
+                self._helper.terminate()
+            except Exception:  # noqa: BLE001 - already dead
+                pass
+            self._helper = None
+
+    def close(self) -> None:
+        self._thread.submit(self._close_process).result()
+        self._thread.shutdown(wait=True)
+
+    def __enter__(self) -> ExifTool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,1 @@
+"""photoshelf.models"""

@@ -1,0 +1,230 @@
+"""Configuration: one typed object built once from defaults, a TOML file, PHOTOSHELF_* env and flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from photoshelf.errors import ConfigError
+
+
+@dataclass
+class LibraryConfig:
+    originals: str = "~/Pictures"
+    storage: str = "~/.local/share/photoshelf"
+    database: str = ""
+
+
+@dataclass
+class IndexConfig:
+    workers: int = 0
+    batch_size: int = 32
+    max_megapixels: int = 250
+    follow_symlinks: bool = True
+    skip_hidden: bool = True
+    exclude: list[str] = field(default_factory=list)
+    purge_missing_after_days: int = 30
+    read_takeout_json: bool = True
+
+
+@dataclass
+class ThumbnailsConfig:
+    format: str = "jpeg"
+    quality: int = 85
+    tile_size: int = 224
+    fit_size: int = 720
+    preview_size: int = 1920
+
+
+@dataclass
+class ExiftoolConfig:
+    path: str = "exiftool"
+
+
+@dataclass
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 2468
+
+
+@dataclass
+class LogConfig:
+    level: str = "info"
+
+
+@dataclass
+class Config:
+    library: LibraryConfig = field(default_factory=LibraryConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
+    thumbnails: ThumbnailsConfig = field(default_factory=ThumbnailsConfig)
+    exiftool: ExiftoolConfig = field(default_factory=ExiftoolConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+    # Derived paths, resolved once.
+    @property
+    def originals_path(self) -> Path:
+        return Path(os.path.expanduser(self.library.originals)).resolve()
+
+    @property
+    def storage_path(self) -> Path:
+        return Path(os.path.expanduser(self.library.storage)).resolve()
+
+    @property
+    def database_url(self) -> str:
+        if self.library.database:
+            return self.library.database
+        return f"sqlite:///{self.storage_path / 'catalog.db'}"
+
+    @property
+    def thumbs_path(self) -> Path:
+        return self.storage_path / "thumbs"
+
+    @property
+    def worker_count(self) -> int:
+        return self.index.workers or max(1, os.cpu_count() or 1)
+
+
+# Short environment names the README documents, besides the generic PHOTOSHELF_<SECTION>_<KEY>.
+ENV_ALIASES = {
+    "PHOTOSHELF_ORIGINALS": "library.originals",
+    "PHOTOSHELF_STORAGE": "library.storage",
+    "PHOTOSHELF_DATABASE": "library.database",
+}
+
+CHOICES = {
+    "thumbnails.format": ("jpeg", "webp"),
+    "log.level": ("debug", "info", "warning", "error"),
+}
+
+
+def _sections() -> dict[str, type]:
+    hints = typing.get_type_hints(Config)
+    return {f.name: hints[f.name] for f in dataclasses.fields(Config)}
+
+
+def _cast(key: str, typ: Any, value: Any, from_env: bool) -> Any:
+    """Cast a raw value (TOML value or env string) to the field's type, or raise ConfigError naming `key`."""
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        if from_env and isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return value.lower() in ("1", "true", "yes", "on")
+        raise ConfigError(key, f"expected true or false, got {value!r}")
+    if typ is int:
+        if isinstance(value, bool):
+            raise ConfigError(key, f"expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if from_env and isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise ConfigError(key, f"expected an integer, got {value!r}")
+    if typ is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(key, f"expected a string, got {value!r}")
+    if typing.get_origin(typ) is list:
+        if from_env and isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return value
+        raise ConfigError(key, f"expected a list of strings, got {value!r}")
+    raise ConfigError(key, f"unsupported type {typ!r}")  # pragma: no cover - schema bug
+
+
+def _set(config: Config, dotted: str, value: Any, from_env: bool) -> None:
+    section_name, _, key = dotted.partition(".")
+    sections = _sections()
+    if section_name not in sections:
+        raise ConfigError(dotted, f"unknown section [{section_name}] (known: {', '.join(sections)})")
+    section = getattr(config, section_name)
+    hints = typing.get_type_hints(type(section))
+    if key not in hints:
+        raise ConfigError(dotted, f"unknown key (known in [{section_name}]: {', '.join(hints)})")
+    cast = _cast(dotted, hints[key], value, from_env)
+    if dotted in CHOICES and cast not in CHOICES[dotted]:
+        raise ConfigError(dotted, f"must be one of {', '.join(CHOICES[dotted])}, got {cast!r}")
+    setattr(section, key, cast)
+
+
+def _validate(config: Config) -> None:
+    positive = {
+        "index.batch_size": config.index.batch_size,
+        "index.max_megapixels": config.index.max_megapixels,
+        "thumbnails.tile_size": config.thumbnails.tile_size,
+        "thumbnails.fit_size": config.thumbnails.fit_size,
+        "thumbnails.preview_size": config.thumbnails.preview_size,
+        "server.port": config.server.port,
+    }
+    for key, value in positive.items():
+        if value <= 0:
+            raise ConfigError(key, f"must be greater than 0, got {value}")
+    if config.index.workers < 0:
+        raise ConfigError("index.workers", "must be 0 (one per CPU core) or more")
+    if config.index.purge_missing_after_days < 0:
+        raise ConfigError("index.purge_missing_after_days", "must be 0 or more")
+    if not 1 <= config.thumbnails.quality <= 100:
+        raise ConfigError("thumbnails.quality", f"must be between 1 and 100, got {config.thumbnails.quality}")
+    if config.server.port > 65535:
+        raise ConfigError("server.port", f"must be at most 65535, got {config.server.port}")
+    url = config.library.database
+    if url and not (url.startswith("sqlite:///") or url.startswith("mysql://") or url.startswith("mariadb://")):
+        raise ConfigError("library.database", f"must start with sqlite:/// or mysql://, got {url!r}")
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Build the configuration: defaults, then the TOML file, then PHOTOSHELF_* variables, then overrides.
+
+    `path` defaults to $PHOTOSHELF_CONFIG when set. Overrides are dotted keys ("library.originals").
+    """
+    env = os.environ if env is None else env
+    config = Config()
+    if path is None and env.get("PHOTOSHELF_CONFIG"):
+        path = env["PHOTOSHELF_CONFIG"]
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError("--config", f"file not found: {path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError("--config", f"{path} is not valid TOML: {exc}") from None
+        for section_name, table in data.items():
+            if not isinstance(table, dict):
+                raise ConfigError(section_name, "expected a [section] table")
+            for key, value in table.items():
+                _set(config, f"{section_name}.{key}", value, from_env=False)
+    for name, value in env.items():
+        if not name.startswith("PHOTOSHELF_") or name in ("PHOTOSHELF_CONFIG",) or name.startswith("PHOTOSHELF_TEST_"):
+            continue
+        if name in ENV_ALIASES:
+            _set(config, ENV_ALIASES[name], value, from_env=True)
+            continue
+        rest = name[len("PHOTOSHELF_"):].lower()
+        section_name, _, key = rest.partition("_")
+        if not key:
+            raise ConfigError(name, "environment variables are PHOTOSHELF_<SECTION>_<KEY>")
+        _set(config, f"{section_name}.{key}", value, from_env=True)
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            _set(config, dotted, value, from_env=isinstance(value, str))
+    _validate(config)
+    return config
+
+
+def as_dict(config: Config) -> dict[str, dict[str, Any]]:
+    """The configuration as plain data (for `photoshelf config` and the docs test)."""
+    return {name: dataclasses.asdict(getattr(config, name)) for name in _sections()}

@@ -1,0 +1,1 @@
+"""The catalog: peewee tables, database backends and schema migrations."""

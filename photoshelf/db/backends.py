@@ -1,0 +1,103 @@
+"""Open the catalog database: SQLite (WAL, sqlite-vec loaded) or MariaDB; all backend differences live here."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import peewee as pw
+
+from photoshelf.db.schema import database_proxy
+from photoshelf.errors import ConfigError, DatabaseError, ToolMissing
+
+log = logging.getLogger(__name__)
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "synchronous": "normal",
+    "foreign_keys": 1,
+    "busy_timeout": 30000,
+    "cache_size": -32000,  # 32 MB page cache
+    "temp_store": "memory",
+}
+
+
+class _SqliteWithVec(pw.SqliteDatabase):
+    """SQLite through pysqlite3 (modern SQLite that can load extensions) with sqlite-vec loaded per connection."""
+
+    def _add_conn_hooks(self, conn):  # type: ignore[no-untyped-def]
+        super()._add_conn_hooks(conn)
+        import sqlite_vec
+
+        try:
+            conn.enable_load_extension(True)
+            sqlite_vec.load(conn)
+            conn.enable_load_extension(False)
+        except AttributeError:
+            raise DatabaseError(
+                "this Python's sqlite3 cannot load extensions (needed for sqlite-vec): pip install pysqlite3-binary"
+            ) from None
+
+
+def is_sqlite(db: pw.Database) -> bool:
+    return isinstance(db, pw.SqliteDatabase)
+
+
+def _mysql_database() -> type[pw.MySQLDatabase]:
+    try:
+        import pymysql  # noqa: F401
+    except ImportError:
+        raise ToolMissing("MariaDB support needs the 'mariadb' extra: pip install 'photoshelf[mariadb]'") from None
+    from playhouse.shortcuts import ReconnectMixin
+
+    class ReconnectingMySQL(ReconnectMixin, pw.MySQLDatabase):  # type: ignore[misc]
+        """Reconnects when MariaDB restarts or drops an idle connection."""
+
+    return ReconnectingMySQL
+
+
+def connect(url: str) -> pw.Database:
+    """Create a database object for `url` (not yet connected) and bind the catalog tables to it."""
+    db = make_database(url)
+    database_proxy.initialize(db)
+    return db
+
+
+def make_database(url: str) -> pw.Database:
+    if url.startswith("sqlite:///"):
+        path = unquote(url[len("sqlite:///"):])
+        if path != ":memory:":
+            path = os.path.abspath(path) if not url.startswith("sqlite:////") else path
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseError(f"cannot create the folder for the catalog {path}: {exc.strerror}") from None
+        return _SqliteWithVec(path, pragmas=SQLITE_PRAGMAS, check_same_thread=False, timeout=30)
+    if url.startswith(("mysql://", "mariadb://")):
+        parts = urlparse(url)
+        name = parts.path.lstrip("/")
+        if not name:
+            raise ConfigError("library.database", f"no database name in {url!r} (mysql://user:pass@host:port/NAME)")
+        cls = _mysql_database()
+        return cls(
+            name,
+            user=unquote(parts.username or "root"),
+            password=unquote(parts.password or ""),
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 3306,
+            charset="utf8mb4",
+            autocommit=True,
+            connect_timeout=10,
+        )
+    raise ConfigError("library.database", f"unsupported database URL {url!r} (use sqlite:///path or mysql://...)")
+
+
+def describe(db: pw.Database) -> str:
+    """A one-line description for `doctor`: backend and server version."""
+    if is_sqlite(db):
+        sqlite_version, vec_version = db.execute_sql("select sqlite_version(), vec_version()").fetchone()
+        return f"SQLite {sqlite_version} (WAL) at {db.database}, sqlite-vec {vec_version}"
+    (version,) = db.execute_sql("select version()").fetchone()
+    return f"MariaDB/MySQL {version}, database {db.database}"

@@ -1,0 +1,46 @@
+"""Schema migrations: numbered steps applied in order, recorded in schema_version."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import peewee as pw
+
+from photoshelf.db.migrations import m0001_initial
+from photoshelf.db.schema import SchemaVersion
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS: list[tuple[int, Callable[[pw.Database], None]]] = [
+    (1, m0001_initial.apply),
+]
+
+LATEST = MIGRATIONS[-1][0]
+
+
+def current_version(db: pw.Database) -> int:
+    if not db.table_exists(SchemaVersion._meta.table_name):
+        return 0
+    row = SchemaVersion.select(pw.fn.MAX(SchemaVersion.version)).scalar()
+    return int(row or 0)
+
+
+def migrate(db: pw.Database) -> list[int]:
+    """Apply every pending migration; returns the versions applied."""
+    db.create_tables([SchemaVersion], safe=True)
+    have = current_version(db)
+    if have > LATEST:
+        from photoshelf.errors import DatabaseError
+
+        raise DatabaseError(f"the catalog has schema version {have}, newer than this photoshelf ({LATEST}): upgrade photoshelf")
+    applied = []
+    for version, step in MIGRATIONS:
+        if version <= have:
+            continue
+        log.info("applying catalog migration %s", version)
+        with db.atomic():
+            step(db)
+            SchemaVersion.create(version=version)
+        applied.append(version)
+    return applied

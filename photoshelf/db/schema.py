@@ -1,0 +1,167 @@
+"""Catalog tables (peewee models) bound to a database proxy that backends.py initialises."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import peewee as pw
+
+database_proxy = pw.DatabaseProxy()
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC now: the catalog stores every instant as naive UTC."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class BaseModel(pw.Model):
+    class Meta:
+        database = database_proxy
+        legacy_table_names = False
+
+
+class SchemaVersion(BaseModel):
+    version = pw.IntegerField()
+    applied_at = pw.DateTimeField(default=utcnow)
+
+
+class Folder(BaseModel):
+    """A folder of the originals tree, relative to the originals root ('' is the root)."""
+
+    path = pw.TextField()
+    path_hash = pw.CharField(max_length=40, unique=True)
+    parent = pw.ForeignKeyField("self", null=True, backref="children", on_delete="SET NULL")
+    name = pw.TextField(default="")
+    missing_since = pw.DateTimeField(null=True)
+    scanned_at = pw.DateTimeField(null=True)
+
+
+class Stack(BaseModel):
+    """Photos shown as one: RAW+JPEG, a Live Photo's still and motion, an original and its edits."""
+
+    kind = pw.CharField(max_length=16)  # raw | live | edit | variant
+    key = pw.CharField(max_length=80, unique=True)  # folder id + normalised base name
+    # A plain id, not a foreign key: Stack and Photo point at each other, and SQLite cannot add the
+    # constraint after both tables exist.
+    primary_photo_id = pw.IntegerField(null=True)
+
+
+class Photo(BaseModel):
+    """One distinct content (by SHA-1); several files with the same bytes are exact duplicates of it."""
+
+    uid = pw.CharField(max_length=24, unique=True)
+    sha1 = pw.CharField(max_length=40, unique=True)
+    kind = pw.CharField(max_length=8, index=True)  # image | raw | video | live
+    mime = pw.CharField(max_length=64, default="")
+    format = pw.CharField(max_length=16, default="")
+    size = pw.BigIntegerField(default=0)
+    width = pw.IntegerField(null=True)
+    height = pw.IntegerField(null=True)
+    orientation = pw.SmallIntegerField(default=1)
+    taken_at = pw.DateTimeField(null=True, index=True)
+    taken_at_local = pw.DateTimeField(null=True)
+    tz_offset = pw.SmallIntegerField(null=True)  # minutes east of UTC, when known
+    timezone = pw.CharField(max_length=64, null=True)
+    taken_src = pw.CharField(max_length=24, default="")
+    lat = pw.DoubleField(null=True)
+    lon = pw.DoubleField(null=True)
+    altitude = pw.DoubleField(null=True)
+    camera_make = pw.CharField(max_length=64, null=True)
+    camera_model = pw.CharField(max_length=128, null=True, index=True)
+    lens = pw.CharField(max_length=128, null=True)
+    iso = pw.IntegerField(null=True)
+    exposure = pw.CharField(max_length=24, null=True)
+    fnumber = pw.FloatField(null=True)
+    focal_length = pw.FloatField(null=True)
+    duration = pw.FloatField(null=True)
+    codec = pw.CharField(max_length=32, null=True)
+    title = pw.TextField(null=True)
+    description = pw.TextField(null=True)
+    keywords = pw.TextField(null=True)
+    rating = pw.SmallIntegerField(null=True)
+    content_id = pw.CharField(max_length=64, null=True, index=True)  # Apple ContentIdentifier (Live Photos)
+    phash = pw.CharField(max_length=16, null=True, index=True)
+    stack = pw.ForeignKeyField(Stack, null=True, backref="photos", on_delete="SET NULL")
+    has_thumbs = pw.BooleanField(default=False)
+    favorite = pw.BooleanField(default=False)
+    private = pw.BooleanField(default=False)
+    archived = pw.BooleanField(default=False)
+    missing_since = pw.DateTimeField(null=True, index=True)
+    meta_version = pw.SmallIntegerField(default=0)
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
+class File(BaseModel):
+    """A path under the originals. Media files point at their Photo; sidecar files at the photo they describe."""
+
+    path = pw.TextField()
+    path_hash = pw.CharField(max_length=40, unique=True)
+    folder = pw.ForeignKeyField(Folder, backref="files", on_delete="CASCADE")
+    name = pw.TextField()
+    role = pw.CharField(max_length=8, default="media")  # media | sidecar
+    photo = pw.ForeignKeyField(Photo, null=True, backref="files", on_delete="SET NULL")
+    size = pw.BigIntegerField()
+    mtime_ns = pw.BigIntegerField()
+    inode = pw.BigIntegerField(default=0)
+    sha1 = pw.CharField(max_length=40, null=True, index=True)
+    error = pw.TextField(null=True)  # why this file is not in the library, when it is not
+    missing_since = pw.DateTimeField(null=True, index=True)
+    indexed_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("size", "mtime_ns"), False),)
+
+
+class IndexIssue(BaseModel):
+    """A problem met while indexing one file: fatal (the file has no photo) or a warning (e.g. no thumbnail)."""
+
+    file = pw.ForeignKeyField(File, backref="issues", on_delete="CASCADE")
+    stage = pw.CharField(max_length=16)  # read | metadata | thumbnail | video
+    severity = pw.CharField(max_length=8)  # error | warning
+    reason = pw.TextField()
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class Thumbnail(BaseModel):
+    """A cached rendition under storage/thumbs, named by the photo's content hash and size."""
+
+    photo = pw.ForeignKeyField(Photo, backref="thumbnails", on_delete="CASCADE")
+    size = pw.CharField(max_length=8)  # tile | fit | preview
+    width = pw.IntegerField()
+    height = pw.IntegerField()
+    format = pw.CharField(max_length=8)
+    bytes = pw.IntegerField()
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("photo", "size"), True),)
+
+
+class Job(BaseModel):
+    """Durable work: a row survives a crash, so work is resumed rather than lost."""
+
+    kind = pw.CharField(max_length=24, index=True)
+    key = pw.CharField(max_length=191, null=True)
+    payload = pw.TextField(default="{}")
+    state = pw.CharField(max_length=8, default="queued", index=True)  # queued | running | done | failed
+    priority = pw.SmallIntegerField(default=0)
+    attempts = pw.SmallIntegerField(default=0)
+    error = pw.TextField(null=True)
+    progress = pw.TextField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+    run_after = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("kind", "key"), False),)
+
+
+class Setting(BaseModel):
+    """Small key/value state the daemon keeps (last scan, heartbeat)."""
+
+    key = pw.CharField(max_length=64, primary_key=True)
+    value = pw.TextField()
+
+
+ALL_TABLES: list[type[BaseModel]] = [SchemaVersion, Folder, Stack, Photo, File, IndexIssue, Thumbnail, Job, Setting]

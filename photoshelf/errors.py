@@ -1,0 +1,39 @@
+"""Domain exceptions: what can go wrong, in words a user can act on."""
+
+from __future__ import annotations
+
+
+class PhotoshelfError(Exception):
+    """Base class for every error photoshelf reports to a user."""
+
+
+class ConfigError(PhotoshelfError):
+    """The configuration is wrong; the message names the key."""
+
+    def __init__(self, key: str, message: str) -> None:
+        self.key = key
+        super().__init__(f"config: {key}: {message}")
+
+
+class DatabaseError(PhotoshelfError):
+    """The catalog database cannot be opened or used."""
+
+
+class ToolMissing(PhotoshelfError):
+    """An external tool (exiftool, ffmpeg) or optional extra is not installed."""
+
+
+class NotFound(PhotoshelfError):
+    """A photo, file or other catalog object does not exist."""
+
+
+class MediaError(PhotoshelfError):
+    """A file cannot be read as media; the message is the human reason recorded in the catalog."""
+
+
+class QueryError(PhotoshelfError):
+    """A search query cannot be parsed; `position` is where in the query it went wrong."""
+
+    def __init__(self, message: str, position: int = 0) -> None:
+        self.position = position
+        super().__init__(message)
