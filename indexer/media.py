@@ -216,11 +216,12 @@ def decode_raw(path: Path, data: bytes, target: int, max_megapixels: int) -> Dec
     except rawpy.LibRawFileUnsupportedError:
         raise MediaError("LibRaw does not support this RAW file (unknown camera or not a RAW file)") from None
     except (rawpy.LibRawError, OSError) as exc:
-        raise MediaError(f"LibRaw cannot open the RAW file: {exc}") from None
+        raise MediaError(f"LibRaw cannot open the RAW file: {_reason(exc)}") from None
     with raw:
         flip = _LIBRAW_FLIP.get(raw.sizes.flip, 1)
         full_w, full_h = raw.sizes.width, raw.sizes.height
         image = None
+        small = None
         try:
             thumb = raw.extract_thumb()
             if thumb.format == rawpy.ThumbFormat.JPEG:
@@ -232,16 +233,21 @@ def decode_raw(path: Path, data: bytes, target: int, max_megapixels: int) -> Dec
             else:
                 image = Image.fromarray(thumb.data).convert("RGB")
             if max(image.size) < min(target, max(full_w, full_h)) // 2:
-                image = None  # a tiny preview: better to demosaic
+                small, image = image, None  # a tiny preview: better to demosaic, if LibRaw can
         except (rawpy.LibRawError, OSError):
             image = None
         if image is None:
             try:
                 array = raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8)
             except (rawpy.LibRawError, OSError, MemoryError) as exc:
-                raise MediaError(f"LibRaw cannot decode the RAW pixels and the file has no usable preview: {exc}") from None
-            image = Image.fromarray(array)
-            flip_needed = 1  # postprocess already applies the flip
+                if small is None:
+                    raise MediaError(
+                        f"LibRaw cannot decode the RAW pixels ({_reason(exc)}) and the file has no usable preview"
+                    ) from None
+                image, flip_needed = small, flip  # better a small preview than none
+            else:
+                image = Image.fromarray(array)
+                flip_needed = 1  # postprocess already applies the flip
         else:
             flip_needed = flip
     if flip_needed != 1:
@@ -250,6 +256,14 @@ def decode_raw(path: Path, data: bytes, target: int, max_megapixels: int) -> Dec
         full_w, full_h = full_h, full_w
     _check_pixels(full_w, full_h, max_megapixels)
     return Decoded(image=image, width=full_w or image.width, height=full_h or image.height)
+
+
+def _reason(exc: BaseException) -> str:
+    """LibRaw's messages arrive as bytes reprs (b'Input/output error'): make them plain text."""
+    arg = exc.args[0] if exc.args else exc
+    if isinstance(arg, bytes):
+        return arg.decode("utf-8", "replace")
+    return str(arg)
 
 
 @dataclass

@@ -1,0 +1,359 @@
+"""The `photoshelf` command: a thin shell that parses flags, calls the library and maps errors to exit codes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from photoshelf import __version__
+from photoshelf.config import Config, as_dict, load_config
+from photoshelf.errors import ConfigError, NotFound, PhotoshelfError, QueryError
+
+log = logging.getLogger("photoshelf")
+
+EXIT_ERROR = 1
+EXIT_CONFIG = 2
+EXIT_NOT_FOUND = 3
+
+
+class State:
+    def __init__(self, config_path: str | None, overrides: dict[str, Any], verbose: int) -> None:
+        self.config_path = config_path
+        self.overrides = overrides
+        self.verbose = verbose
+        self._config: Config | None = None
+        self._db: Any = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path, overrides=self.overrides)
+        return self._config
+
+    def db(self) -> Any:
+        if self._db is None:
+            from photoshelf.db.catalog import open_catalog
+
+            self._db = open_catalog(self.config)
+        return self._db
+
+
+def _setup_logging(verbose: int, level: str = "info") -> None:
+    from rich.logging import RichHandler
+
+    lvl = logging.DEBUG if verbose > 0 else getattr(logging, level.upper(), logging.INFO)
+    logging.basicConfig(level=lvl, format="%(message)s", datefmt="[%X]",
+                        handlers=[RichHandler(show_path=False, console=_stderr())])
+    logging.getLogger("peewee").setLevel(logging.INFO if verbose < 2 else logging.DEBUG)
+
+
+def _stderr() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The CLI's one place that turns domain errors into messages and exit codes."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(EXIT_CONFIG)
+        except NotFound as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(EXIT_NOT_FOUND)
+        except QueryError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(EXIT_ERROR)
+        except PhotoshelfError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(EXIT_ERROR)
+        except Exception as exc:
+            import peewee
+
+            if not isinstance(exc, peewee.PeeweeException):
+                raise
+            log.debug("database error", exc_info=True)
+            click.echo(f"Error: the catalog database failed: {exc} (run with -v for details)", err=True)
+            sys.exit(EXIT_ERROR)
+
+    return wrapper
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, default=str))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="photoshelf")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="PHOTOSHELF_CONFIG",
+              help="TOML configuration file (default: $PHOTOSHELF_CONFIG).")
+@click.option("--originals", help="Originals folder to index (library.originals).")
+@click.option("--storage", help="Where the catalog, thumbnails and sidecars live (library.storage).")
+@click.option("--database", help="sqlite:///path.db or mysql://user:pass@host:port/db (library.database).")
+@click.option("-v", "--verbose", count=True, help="More logging (-vv for SQL).")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, originals: str | None, storage: str | None,
+        database: str | None, verbose: int) -> None:
+    """photoshelf: index a photo folder in place and browse it."""
+    overrides = {"library.originals": originals, "library.storage": storage, "library.database": database}
+    ctx.obj = State(config_path, overrides, verbose)
+    _setup_logging(verbose)
+
+
+@cli.command()
+@click.pass_obj
+@handle_errors
+def init(state: State) -> None:
+    """Create the storage folder and the catalog (safe to run again)."""
+    from photoshelf.db.migrations import current_version
+
+    config = state.config
+    db = state.db()
+    config.thumbs_path.mkdir(parents=True, exist_ok=True)
+    click.echo(f"originals: {config.originals_path}" + ("" if config.originals_path.is_dir() else "  (not found!)"))
+    click.echo(f"storage:   {config.storage_path}")
+    click.echo(f"catalog:   {config.database_url} (schema version {current_version(db)})")
+
+
+def _progress_bar() -> tuple[Any, Callable[[str, int, int], None]]:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=_stderr(),
+        transient=False,
+    )
+    tasks: dict[str, Any] = {}
+
+    def update(phase: str, done: int, total: int) -> None:
+        label = {"scan": "Scanning", "index": "Indexing"}.get(phase, phase)
+        if phase not in tasks:
+            tasks[phase] = progress.add_task(label, total=total or None, rate="")
+        task = tasks[phase]
+        elapsed = progress.tasks[task].elapsed or 0
+        rate = f"{done / elapsed:,.1f} files/s" if elapsed > 0.5 and done else ""
+        progress.update(task, completed=done, total=total or None, rate=rate)
+
+    return progress, update
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--force", is_flag=True, help="Read every file again, even unchanged ones.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.pass_obj
+@handle_errors
+def index(state: State, paths: tuple[str, ...], force: bool, as_json: bool, quiet: bool) -> None:
+    """Index the originals folder (or only PATHS inside it). Unchanged files are not read."""
+    from photoshelf.indexer.pipeline import Indexer
+
+    config = state.config
+    db = state.db()
+    progress, update = (None, None) if (quiet or as_json) else _progress_bar()
+    indexer = Indexer(config, db, progress=update)
+
+    def stop(signum: int, frame: Any) -> None:
+        log.warning("stopping after the current batch (signal %s)", signum)
+        indexer.stop()
+
+    old = signal.signal(signal.SIGTERM, stop)
+    try:
+        if progress is not None:
+            with progress:
+                report = indexer.run(list(paths) or None, force=force)
+        else:
+            report = indexer.run(list(paths) or None, force=force)
+    except KeyboardInterrupt:
+        click.echo("Interrupted: what was committed stays; run index again to resume.", err=True)
+        sys.exit(130)
+    finally:
+        indexer.close()
+        signal.signal(signal.SIGTERM, old)
+    if as_json:
+        _echo_json(report.as_dict())
+        return
+    r = report
+    click.echo(
+        f"{r.seen} files seen in {r.seconds:.1f}s: {r.new} new, {r.changed} changed, {r.unchanged} unchanged, "
+        f"{r.moved} moved, {r.missing} missing, {r.duplicates} duplicates, {r.errors} failed, {r.warnings} warnings"
+    )
+    if r.errors:
+        click.echo("Files that failed: photoshelf doctor lists them with reasons.")
+
+
+@cli.command()
+@click.argument("ref")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+@handle_errors
+def show(state: State, ref: str, as_json: bool) -> None:
+    """Everything the catalog knows about one photo (by path, id or uid)."""
+    import hashlib
+
+    from photoshelf.db.schema import File
+    from photoshelf.records import file_record, find_photo, records
+
+    config = state.config
+    state.db()
+    originals = str(config.originals_path)
+    try:
+        data = records([find_photo(ref, originals)])[0]
+    except NotFound:
+        rel = ref[len(originals) + 1:] if ref.startswith(originals + "/") else ref
+        f = File.get_or_none(File.path_hash == hashlib.sha1(rel.encode("utf-8", "surrogateescape")).hexdigest())
+        if f is None or f.photo_id is not None:
+            raise
+        data = file_record(f)
+    if as_json:
+        _echo_json(data)
+        return
+    for key, value in data.items():
+        if value in (None, [], ""):
+            continue
+        if isinstance(value, (list, dict)):
+            value = json.dumps(value, ensure_ascii=False)
+        click.echo(f"{key:18} {value}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, default=True, help="JSON lines (the default and only format).")
+@click.option("--output", "-o", type=click.File("w"), default="-", help="Write to a file instead of stdout.")
+@click.option("--include-missing/--present-only", default=True, help="Include photos whose files are missing.")
+@click.pass_obj
+@handle_errors
+def export(state: State, as_json: bool, output: Any, include_missing: bool) -> None:
+    """Every photo as JSON lines, with the same fields as `show --json`."""
+    from photoshelf.records import iter_records
+
+    state.db()
+    for record in iter_records(include_missing=include_missing):
+        output.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+
+
+@cli.command()
+@click.argument("query", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="JSON lines, one photo each.")
+@click.option("--limit", default=50, show_default=True, help="How many photos to list.")
+@click.option("--offset", default=0, help="Skip this many photos.")
+@click.pass_obj
+@handle_errors
+def search(state: State, query: tuple[str, ...], as_json: bool, limit: int, offset: int) -> None:
+    """Search the catalog: free text and filters like year:2019 month:7 camera:canon type:video path:Holiday
+    after:2019-01-01 before:2020-01-01 taken:2019-06..2019-08, with "quotes", a|b for OR and !x for NOT."""
+    from photoshelf import search as search_mod
+    from photoshelf.records import records
+
+    state.db()
+    text = " ".join(query)
+    photos, total = search_mod.search(text, limit=limit, offset=offset)
+    rows = records(photos)
+    if as_json:
+        for row in rows:
+            _echo_json(row)
+        return
+    for row in rows:
+        when = (row["taken_at_local"] or "")[:19].replace("T", " ")
+        click.echo(f"{row['id']:>7}  {when:19}  {row['type']:5}  {row['path']}")
+    click.echo(f"{len(rows)} of {total} photos", err=True)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+@handle_errors
+def doctor(state: State, as_json: bool) -> None:
+    """Check tools, database, watch limits and disk; list files that failed, with reasons."""
+    from photoshelf.doctor import run_checks
+
+    report = run_checks(state.config, state.db())
+    if as_json:
+        _echo_json(report)
+    else:
+        for check in report["checks"]:
+            mark = click.style("ok  ", fg="green") if check["ok"] else click.style("FAIL", fg="red")
+            click.echo(f"{mark} {check['name']:14} {check['detail']}")
+            if check["hint"]:
+                click.echo(f"     {'':14} -> {check['hint']}")
+        if report["last_index"]:
+            li = report["last_index"]
+            click.echo(f"last index: {li['state']} (started {li['started'][:19]})" + (f": {li['error']}" if li["error"] else ""))
+        if report["failed_files"]:
+            click.echo(f"\n{len(report['failed_files'])} files could not be indexed:")
+            for f in report["failed_files"]:
+                click.echo(f"  {f['path']}: {f['reason']}")
+        if report["warnings"]:
+            click.echo(f"\n{len(report['warnings'])} warnings:")
+            for w in report["warnings"]:
+                click.echo(f"  {w['path']} [{w['stage']}]: {w['reason']}")
+    if not report["ok"]:
+        sys.exit(EXIT_ERROR)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+@handle_errors
+def stats(state: State, as_json: bool) -> None:
+    """Counts: photos by type, files, folders, failures, duplicates, stacks, thumbnail size."""
+    from photoshelf.stats import library_stats
+
+    state.db()
+    data = library_stats()
+    if as_json:
+        _echo_json(data)
+        return
+    for key, value in data.items():
+        if key == "by_type":
+            value = ", ".join(f"{k} {v}" for k, v in sorted(value.items())) or "-"
+        elif key == "thumbnail_bytes":
+            key, value = "thumbnails", f"{value / 1e6:,.1f} MB"
+        click.echo(f"{key.replace('_', ' '):24} {value}")
+
+
+@cli.command("config")
+@click.pass_obj
+@handle_errors
+def show_config(state: State) -> None:
+    """Print the effective configuration (defaults, file, environment and flags combined) as TOML."""
+    for section, values in as_dict(state.config).items():
+        click.echo(f"[{section}]")
+        for key, value in values.items():
+            click.echo(f"{key} = {json.dumps(value)}")
+        click.echo()
+
+
+def main() -> None:
+    cli(prog_name="photoshelf")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Health checks for `photoshelf doctor`: tools, database, watch limits, disk, and files that failed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import peewee as pw
+
+from photoshelf.config import Config
+from photoshelf.db.backends import describe
+from photoshelf.db.schema import File, Folder, IndexIssue, Job
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    hint: str | None = None
+
+
+def _exiftool(config: Config) -> Check:
+    exe = shutil.which(config.exiftool.path)
+    if exe is None:
+        return Check("exiftool", False, f"{config.exiftool.path!r} not found",
+                     "apt-get install libimage-exiftool-perl, or set exiftool.path")
+    try:
+        out = subprocess.run([exe, "-ver"], capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Check("exiftool", False, f"{exe} does not run: {exc}")
+    return Check("exiftool", True, f"{exe} version {out}")
+
+
+def _video() -> Check:
+    try:
+        import av
+    except ImportError:
+        return Check("video (PyAV)", False, "PyAV is not installed", "pip install av")
+    ffmpeg = shutil.which("ffmpeg")
+    detail = f"PyAV {av.__version__} (FFmpeg libraries bundled)"
+    detail += f"; ffmpeg binary {ffmpeg}" if ffmpeg else "; no ffmpeg binary on PATH (optional)"
+    return Check("video (PyAV)", True, detail)
+
+
+def _images() -> Check:
+    parts = []
+    try:
+        import PIL
+
+        parts.append(f"Pillow {PIL.__version__}")
+        import pillow_heif
+
+        parts.append(f"pillow-heif {pillow_heif.__version__} (libheif {pillow_heif.libheif_version()})")
+        import rawpy
+
+        parts.append(f"rawpy {rawpy.__version__} (LibRaw {rawpy.libraw_version})")
+    except ImportError as exc:
+        return Check("images", False, f"missing: {exc.name}", "pip install photoshelf again")
+    return Check("images", True, ", ".join(str(p) for p in parts))
+
+
+def _database(db: pw.Database) -> Check:
+    try:
+        return Check("database", True, describe(db))
+    except pw.PeeweeException as exc:
+        return Check("database", False, f"cannot query the catalog: {exc}")
+
+
+def _inotify(folders: int) -> Check:
+    path = Path("/proc/sys/fs/inotify/max_user_watches")
+    try:
+        limit = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return Check("inotify", True, "not Linux or limit unknown: the watcher will poll")
+    ok = limit >= folders * 2 + 1000
+    hint = None
+    if not ok:
+        hint = (f"raise it: sysctl fs.inotify.max_user_watches={max(524288, folders * 4)} (and in /etc/sysctl.d/ to "
+                "keep it); until then the watcher polls the folders it cannot watch")
+    return Check("inotify", ok, f"max_user_watches={limit} for {folders} folders", hint)
+
+
+def _disk(path: Path) -> Check:
+    probe = path if path.exists() else path.parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    usage = shutil.disk_usage(probe)
+    free_gb = usage.free / 1e9
+    ok = free_gb >= 1.0
+    return Check("disk", ok, f"{free_gb:,.1f} GB free for storage at {path}",
+                 None if ok else "thumbnails need space: free some, or point library.storage elsewhere")
+
+
+def _originals(config: Config) -> Check:
+    root = config.originals_path
+    if not root.is_dir():
+        return Check("originals", False, f"{root} is not a folder", "set library.originals or PHOTOSHELF_ORIGINALS")
+    if not os.access(root, os.R_OK | os.X_OK):
+        return Check("originals", False, f"{root} is not readable by this user")
+    return Check("originals", True, f"{root}")
+
+
+def run_checks(config: Config, db: pw.Database) -> dict[str, Any]:
+    folders = Folder.select().count()
+    checks = [_originals(config), _exiftool(config), _images(), _video(), _database(db), _inotify(folders),
+              _disk(config.storage_path)]
+    failed = [
+        {"path": f.path, "reason": f.error}
+        for f in File.select().where(File.error.is_null(False) & File.missing_since.is_null()).order_by(File.path)
+    ]
+    warnings = [
+        {"path": i.file.path, "stage": i.stage, "reason": i.reason}
+        for i in IndexIssue.select(IndexIssue, File).join(File).where(
+            (IndexIssue.severity == "warning") & File.missing_since.is_null()
+        ).order_by(File.path)
+    ]
+    last = Job.select().where(Job.kind == "index").order_by(Job.id.desc()).first()
+    last_run = None
+    if last is not None:
+        last_run = {"state": last.state, "started": str(last.created_at), "finished": str(last.updated_at),
+                    "error": last.error}
+    return {
+        "ok": all(c.ok for c in checks),
+        "checks": [asdict(c) for c in checks],
+        "failed_files": failed,
+        "warnings": warnings,
+        "last_index": last_run,
+    }

@@ -1,0 +1,191 @@
+"""Photo records: the one JSON shape shared by `show`, `export`, `search --json` and the viewer's API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from photoshelf.db.schema import File, IndexIssue, Photo, Stack
+from photoshelf.errors import NotFound
+
+
+def _iso_utc(value: dt.datetime | None) -> str | None:
+    return value.replace(tzinfo=dt.UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def _iso_local(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def photo_type(photo: Photo) -> str:
+    return str(photo.kind)
+
+
+class RecordBuilder:
+    """Builds records for many photos with a fixed number of queries (no query per photo)."""
+
+    def __init__(self, photos: list[Photo]) -> None:
+        self.photos = photos
+        ids = [p.id for p in photos]
+        self.files: dict[int, list[File]] = defaultdict(list)
+        self.issues: dict[int, list[IndexIssue]] = defaultdict(list)
+        stack_ids = {p.stack_id for p in photos if p.stack_id}
+        self.stacks: dict[int, Stack] = {}
+        self.stack_members: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
+        for chunk in _chunks(ids, 500):
+            for f in File.select().where(File.photo.in_(chunk)).order_by(File.path):
+                self.files[f.photo_id].append(f)
+            for issue in (
+                IndexIssue.select(IndexIssue, File.photo)
+                .join(File)
+                .where(File.photo.in_(chunk))
+                .order_by(IndexIssue.id)
+            ):
+                self.issues[issue.file.photo_id].append(issue)
+        for chunk in _chunks(sorted(stack_ids), 500):
+            for s in Stack.select().where(Stack.id.in_(chunk)):
+                self.stacks[s.id] = s
+            members = (
+                Photo.select(Photo.id, Photo.uid, Photo.stack, Photo.kind)
+                .where(Photo.stack.in_(chunk))
+                .order_by(Photo.id)
+            )
+            for m in members:
+                self.stack_members[m.stack_id].append((m.id, m.uid, m.kind))
+
+    def record(self, photo: Photo) -> dict[str, Any]:
+        files = self.files.get(photo.id, [])
+        media = [f for f in files if f.role == "media"]
+        present = [f for f in media if f.missing_since is None]
+        primary_file = (present or media or [None])[0]
+        stack = None
+        if photo.stack_id and photo.stack_id in self.stacks:
+            s = self.stacks[photo.stack_id]
+            stack = {
+                "id": s.id,
+                "kind": s.kind,
+                "primary": s.primary_photo_id == photo.id,
+                "members": [
+                    {"id": mid, "uid": muid, "type": mkind}
+                    for mid, muid, mkind in self.stack_members.get(s.id, [])
+                ],
+            }
+        issues = self.issues.get(photo.id, [])
+        return {
+            "id": photo.id,
+            "uid": photo.uid,
+            "path": primary_file.path if primary_file else None,
+            "files": [
+                {
+                    "path": f.path,
+                    "role": f.role,
+                    "size": f.size,
+                    "missing": f.missing_since is not None,
+                }
+                for f in files
+            ],
+            "size": photo.size,
+            "sha1": photo.sha1,
+            "type": photo_type(photo),
+            "format": photo.format,
+            "mime": photo.mime,
+            "width": photo.width,
+            "height": photo.height,
+            "orientation": photo.orientation,
+            "taken_at": _iso_utc(photo.taken_at),
+            "taken_at_local": _iso_local(photo.taken_at_local),
+            "timezone": photo.timezone,
+            "tz_offset_minutes": photo.tz_offset,
+            "taken_at_source": photo.taken_src,
+            "lat": photo.lat,
+            "lon": photo.lon,
+            "altitude": photo.altitude,
+            "camera": " ".join(x for x in (photo.camera_make, photo.camera_model) if x) or None,
+            "camera_make": photo.camera_make,
+            "camera_model": photo.camera_model,
+            "lens": photo.lens,
+            "iso": photo.iso,
+            "exposure": photo.exposure,
+            "f_number": photo.fnumber,
+            "focal_length": photo.focal_length,
+            "duration": photo.duration,
+            "codec": photo.codec,
+            "title": photo.title,
+            "description": photo.description,
+            "keywords": [k.strip() for k in (photo.keywords or "").split(",") if k.strip()],
+            "rating": photo.rating,
+            "favorite": photo.favorite,
+            "private": photo.private,
+            "archived": photo.archived,
+            "stack": stack,
+            "duplicates": [f.path for f in media if primary_file is not None and f.path != primary_file.path],
+            "phash": photo.phash,
+            "has_thumbnails": photo.has_thumbs,
+            "missing": photo.missing_since is not None,
+            "error": "; ".join(i.reason for i in issues if i.severity == "error") or None,
+            "warnings": [f"{i.stage}: {i.reason}" for i in issues if i.severity == "warning"],
+            "indexed_at": _iso_utc(photo.updated_at),
+        }
+
+
+def records(photos: Iterable[Photo]) -> list[dict[str, Any]]:
+    photos = list(photos)
+    builder = RecordBuilder(photos)
+    return [builder.record(p) for p in photos]
+
+
+def iter_records(batch: int = 500, include_missing: bool = True) -> Iterator[dict[str, Any]]:
+    """Every photo, in id order, in batches (constant memory for 500k photos)."""
+    last = 0
+    while True:
+        query = Photo.select().where(Photo.id > last)
+        if not include_missing:
+            query = query.where(Photo.missing_since.is_null())
+        photos = list(query.order_by(Photo.id).limit(batch))
+        if not photos:
+            return
+        yield from records(photos)
+        last = photos[-1].id
+
+
+def find_photo(ref: str, originals: str | None = None) -> Photo:
+    """A photo by id, uid, or path (relative to the originals, or absolute inside them)."""
+    if ref.isdigit():
+        photo = Photo.get_or_none(Photo.id == int(ref))
+        if photo is not None:
+            return photo
+    photo = Photo.get_or_none(Photo.uid == ref)
+    if photo is not None:
+        return photo
+    rel = ref
+    if originals and ref.startswith(originals.rstrip("/") + "/"):
+        rel = ref[len(originals.rstrip("/")) + 1:]
+    import hashlib
+
+    f = File.get_or_none(File.path_hash == hashlib.sha1(rel.encode("utf-8", "surrogateescape")).hexdigest())
+    if f is None:
+        raise NotFound(f"no photo or file {ref!r} in the catalog")
+    if f.photo_id is None:
+        raise NotFound(f"{rel} is in the catalog but not a photo: {f.error or 'no photo attached'}")
+    return Photo.get_by_id(f.photo_id)
+
+
+def file_record(f: File) -> dict[str, Any]:
+    """A file that is not a photo (it failed): what `show` prints for it."""
+    issues = list(IndexIssue.select().where(IndexIssue.file == f.id))
+    return {
+        "path": f.path,
+        "size": f.size,
+        "sha1": f.sha1,
+        "role": f.role,
+        "error": f.error,
+        "issues": [{"stage": i.stage, "severity": i.severity, "reason": i.reason} for i in issues],
+        "missing": f.missing_since is not None,
+    }
+
+
+def _chunks(items: list[Any], n: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
