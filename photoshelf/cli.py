@@ -351,6 +351,23 @@ def show_config(state: State) -> None:
         click.echo()
 
 
+def _register_optional_commands() -> None:
+    """Commands that live beside the code they drive (the viewer's `serve`), registered when present."""
+    import importlib
+
+    for module_name, attr in (("photoshelf.viewer.commands", "serve"),):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        cli.add_command(getattr(module, attr))
+
+
+_register_optional_commands()
+
+
 def main() -> None:
     cli(prog_name="photoshelf")
 
