@@ -1,0 +1,173 @@
+"""Shared fixtures: real SQLite (with sqlite-vec) and real MariaDB catalogs, corpus copies, checksums."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import peewee as pw
+import pytest
+
+from photoshelf.config import Config, load_config
+from photoshelf.db.catalog import open_catalog
+
+REPO = Path(__file__).resolve().parent.parent
+SMALL_CORPUS = REPO / "tests" / "data" / "corpus"
+SHARED_CORPUS = Path(os.environ.get("PHOTOSHELF_TEST_CORPUS", REPO.parent / "shared" / "corpus"))
+MARIADB_URL = os.environ.get("PHOTOSHELF_TEST_MARIADB", "mysql://root@127.0.0.1:3306")
+
+BACKENDS = ["sqlite", "mariadb"]
+
+
+def pytest_report_header(config: Any) -> list[str]:
+    lines = []
+    if SHARED_CORPUS.is_dir():
+        lines.append(f"full corpus: {SHARED_CORPUS} (full-corpus tests run)")
+    else:
+        lines.append(f"full corpus: not found at {SHARED_CORPUS}: full-corpus tests are skipped, tests/data is used")
+    lines.append(f"mariadb: {MARIADB_URL} ({'reachable' if _mariadb_reachable() else 'NOT reachable: mariadb tests skip'})")
+    return lines
+
+
+_mariadb_state: dict[str, bool] = {}
+
+
+def _mariadb_reachable() -> bool:
+    if "ok" not in _mariadb_state:
+        try:
+            db = _mariadb_admin()
+            db.connect()
+            db.execute_sql("SELECT 1")
+            db.close()
+            _mariadb_state["ok"] = True
+        except Exception:  # noqa: BLE001 - any failure means "not reachable"
+            _mariadb_state["ok"] = False
+    return _mariadb_state["ok"]
+
+
+def _mariadb_admin() -> pw.MySQLDatabase:
+    from urllib.parse import urlparse
+
+    parts = urlparse(MARIADB_URL)
+    return pw.MySQLDatabase(
+        None, user=parts.username or "root", password=parts.password or "", host=parts.hostname or "127.0.0.1",
+        port=parts.port or 3306, charset="utf8mb4",
+    )
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty catalog database URL on each backend (SQLite file, or a new MariaDB database)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'catalog.db'}"
+        return
+    if not _mariadb_reachable():
+        pytest.skip(f"MariaDB not reachable at {MARIADB_URL} (scripts/setup-system.sh --test starts one)")
+    name = f"photoshelf_test_{secrets.token_hex(4)}"
+    admin = _mariadb_admin()
+    admin.connect()
+    admin.execute_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    admin.close()
+    try:
+        yield f"{MARIADB_URL.rstrip('/')}/{name}"
+    finally:
+        from photoshelf.db.schema import database_proxy
+
+        if database_proxy.obj is not None and not database_proxy.obj.is_closed():
+            database_proxy.obj.close()
+        admin = _mariadb_admin()
+        admin.connect()
+        admin.execute_sql(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()
+
+
+@dataclass
+class Library:
+    """An originals copy, a storage folder and an open catalog, as a user would have them."""
+
+    originals: Path
+    storage: Path
+    database_url: str
+    config: Config
+    db: pw.Database
+
+    def reconfigure(self, **env: str) -> Config:
+        self.config = make_config(self.originals, self.storage, self.database_url, **env)
+        return self.config
+
+
+def make_config(originals: Path, storage: Path, database_url: str, **env: str) -> Config:
+    values = {
+        "PHOTOSHELF_ORIGINALS": str(originals),
+        "PHOTOSHELF_STORAGE": str(storage),
+        "PHOTOSHELF_DATABASE": database_url,
+    }
+    values.update(env)
+    return load_config(env=values)
+
+
+def copy_corpus(source: Path, target: Path) -> Path:
+    """Copy a corpus into a temp folder (never index ../shared in place)."""
+    shutil.copytree(source, target, symlinks=False)
+    for root, dirs, files in os.walk(target):
+        for d in dirs:
+            os.chmod(os.path.join(root, d), 0o755)
+        for f in files:
+            os.chmod(os.path.join(root, f), 0o644)
+    return target
+
+
+def make_library(tmp_path: Path, database_url: str, source: Path | None) -> Library:
+    originals = tmp_path / "originals"
+    if source is not None:
+        copy_corpus(source, originals)
+    else:
+        originals.mkdir()
+    storage = tmp_path / "storage"
+    config = make_config(originals, storage, database_url)
+    db = open_catalog(config)
+    return Library(originals, storage, database_url, config, db)
+
+
+@pytest.fixture
+def library(tmp_path: Path, database_url: str) -> Iterator[Library]:
+    """The small corpus from tests/data, copied, with an empty catalog (on each backend)."""
+    lib = make_library(tmp_path, database_url, SMALL_CORPUS)
+    yield lib
+    lib.db.close()
+
+
+@pytest.fixture
+def empty_library(tmp_path: Path, database_url: str) -> Iterator[Library]:
+    lib = make_library(tmp_path, database_url, None)
+    yield lib
+    lib.db.close()
+
+
+@pytest.fixture
+def full_corpus() -> Path:
+    if not SHARED_CORPUS.is_dir():
+        pytest.skip(f"full corpus not present at {SHARED_CORPUS} (CI has it; tests/data covers the basics)")
+    return SHARED_CORPUS
+
+
+def checksums(root: Path) -> dict[str, str]:
+    """SHA-1 of every file under root, by relative path: the proof that originals are untouched."""
+    out = {}
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            p = Path(dirpath) / name
+            out[str(p.relative_to(root))] = hashlib.sha1(p.read_bytes()).hexdigest()
+    return out
+
+
+def read_manifest(corpus: Path) -> list[dict[str, str]]:
+    with open(corpus / "MANIFEST.tsv", newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh, delimiter="\t"))
