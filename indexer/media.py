@@ -16,6 +16,9 @@ log = logging.getLogger(__name__)
 
 # Pillow's own bomb check is replaced by _check_pixels, which gives a reason naming the config key.
 Image.MAX_IMAGE_PIXELS = None
+# A truncated file still shows what it has (like every photo app); _looks_truncated records a warning. This is
+# process-wide in Pillow, so it is set once here rather than toggled per file from several threads.
+ImageFile.LOAD_TRUNCATED_IMAGES = True
 
 IMAGE_EXTENSIONS = {
     ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".webp", ".tif", ".tiff", ".bmp",
@@ -164,20 +167,12 @@ def decode_image(data: bytes, target: int, max_megapixels: int) -> Decoded:
         orientation = original if (original > 1 and dims == image.size and dims[0] != dims[1]) else 1
     if fmt == "JPEG":
         image.draft("RGB", (target, target))
+    if _looks_truncated(fmt, data):
+        warning = "the file is truncated: part of the picture is missing (grey in the thumbnail)"
     try:
         image.load()
     except OSError as exc:
-        if "truncated" not in str(exc):
-            raise MediaError(f"cannot decode the image: {exc}") from None
-        ImageFile.LOAD_TRUNCATED_IMAGES = True
-        try:
-            image = Image.open(io.BytesIO(data))
-            if fmt == "JPEG":
-                image.draft("RGB", (target, target))
-            image.load()
-        except OSError as exc2:
-            raise MediaError(f"cannot decode the image: {exc2}") from None
-        warning = "the file is truncated: part of the picture is missing (grey in the thumbnail)"
+        raise MediaError(f"cannot decode the image: {exc}") from None
     except (ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise MediaError(f"cannot decode the image: {exc}") from None
     if getattr(image, "is_animated", False):
@@ -188,6 +183,16 @@ def decode_image(data: bytes, target: int, max_megapixels: int) -> Decoded:
     if orientation in (5, 6, 7, 8):
         full_w, full_h = full_h, full_w
     return Decoded(image=image, width=full_w, height=full_h, warning=warning)
+
+
+def _looks_truncated(fmt: str, data: bytes) -> bool:
+    """Whether the file stops before its format's end marker (Pillow decodes what is there, see below)."""
+    tail = data[-4096:].rstrip(b"\x00\r\n ")
+    if fmt == "JPEG":
+        return b"\xff\xd9" not in tail
+    if fmt == "PNG":
+        return b"IEND" not in tail
+    return False
 
 
 def _apply_orientation(image: Image.Image, orientation: int) -> Image.Image:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from photoshelf.indexer.media import RAW_FILETYPES
+
 _DATE_RE = re.compile(
     r"^(\d{4})[:\-](\d{2})[:\-](\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2}))?(?:\.(\d+))?)?\s*(Z|[+-]\d{2}:?\d{2})?"
 )
@@ -268,11 +270,14 @@ def extract(tags: dict[str, Any], name: str, mtime: float, takeout: dict[str, An
         return md
     md.filetype = str(tags.get("File:FileType") or "")
     md.mime = str(tags.get("File:MIMEType") or "")
-    width = _int(_first(tags, "File:ImageWidth", "QuickTime:ImageWidth", "PNG:ImageWidth", "EXIF:ExifImageWidth",
-                        "EXIF:ImageWidth", "RIFF:ImageWidth", "GIF:ImageWidth"))
-    height = _int(_first(tags, "File:ImageHeight", "QuickTime:ImageHeight", "PNG:ImageHeight",
-                         "EXIF:ExifImageHeight", "EXIF:ImageHeight", "RIFF:ImageHeight", "GIF:ImageHeight"))
-    md.width, md.height = width, height
+    if md.filetype.upper() in RAW_FILETYPES:
+        # In RAW files File:ImageWidth and IFD0 describe the embedded preview; the picture is the Exif size.
+        wtags: tuple[str, ...] = ("EXIF:ExifImageWidth", "EXIF:ImageWidth", "File:ImageWidth")
+    else:
+        wtags = ("File:ImageWidth", "QuickTime:ImageWidth", "PNG:ImageWidth", "EXIF:ExifImageWidth",
+                 "EXIF:ImageWidth", "RIFF:ImageWidth", "GIF:ImageWidth")
+    md.width = _int(_first(tags, *wtags))
+    md.height = _int(_first(tags, *(t.replace("Width", "Height") for t in wtags)))
     orientation = _int(_first(tags, "EXIF:Orientation", "XMP:Orientation")) or 1
     md.orientation = orientation if 1 <= orientation <= 8 else 1
     md.rotation = _int(_first(tags, "Composite:Rotation", "QuickTime:Rotation")) or 0

@@ -66,7 +66,7 @@ class Walker:
         self.skip = {os.path.realpath(p) for p in (skip or [])}
         self.skip_hidden = skip_hidden
         self.follow_symlinks = follow_symlinks
-        self.exclude = pathspec.PathSpec.from_lines("gitwildmatch", exclude or [])
+        self.exclude = pathspec.GitIgnoreSpec.from_lines(exclude or [])
         self.problems: list[WalkProblem] = []
         self.ignored = 0
 
@@ -88,7 +88,7 @@ class Walker:
     def _load_ignore(self, folder: Path) -> pathspec.PathSpec | None:
         try:
             with open(folder / IGNORE_FILE, encoding="utf-8", errors="replace") as fh:
-                return pathspec.PathSpec.from_lines("gitwildmatch", fh)
+                return pathspec.GitIgnoreSpec.from_lines(fh)
         except OSError:
             return None
 

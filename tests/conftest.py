@@ -1,9 +1,7 @@
-"""Shared fixtures: real SQLite (with sqlite-vec) and real MariaDB catalogs, corpus copies, checksums."""
+"""Shared fixtures: real SQLite (with sqlite-vec) and real MariaDB catalogs, corpus copies."""
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import os
 import secrets
 import shutil
@@ -57,7 +55,7 @@ def _mariadb_admin() -> pw.MySQLDatabase:
 
     parts = urlparse(MARIADB_URL)
     return pw.MySQLDatabase(
-        None, user=parts.username or "root", password=parts.password or "", host=parts.hostname or "127.0.0.1",
+        "mysql", user=parts.username or "root", password=parts.password or "", host=parts.hostname or "127.0.0.1",
         port=parts.port or 3306, charset="utf8mb4",
     )
 
@@ -73,7 +71,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     name = f"photoshelf_test_{secrets.token_hex(4)}"
     admin = _mariadb_admin()
     admin.connect()
-    admin.execute_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    admin.execute_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
     admin.close()
     try:
         yield f"{MARIADB_URL.rstrip('/')}/{name}"
@@ -156,18 +154,3 @@ def full_corpus() -> Path:
     if not SHARED_CORPUS.is_dir():
         pytest.skip(f"full corpus not present at {SHARED_CORPUS} (CI has it; tests/data covers the basics)")
     return SHARED_CORPUS
-
-
-def checksums(root: Path) -> dict[str, str]:
-    """SHA-1 of every file under root, by relative path: the proof that originals are untouched."""
-    out = {}
-    for dirpath, _dirs, files in os.walk(root):
-        for name in files:
-            p = Path(dirpath) / name
-            out[str(p.relative_to(root))] = hashlib.sha1(p.read_bytes()).hexdigest()
-    return out
-
-
-def read_manifest(corpus: Path) -> list[dict[str, str]]:
-    with open(corpus / "MANIFEST.tsv", newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh, delimiter="\t"))

@@ -88,7 +88,6 @@ def make_database(url: str) -> pw.Database:
             host=parts.hostname or "127.0.0.1",
             port=parts.port or 3306,
             charset="utf8mb4",
-            autocommit=True,
             connect_timeout=10,
         )
     raise ConfigError("library.database", f"unsupported database URL {url!r} (use sqlite:///path or mysql://...)")

@@ -1,0 +1,23 @@
+"""Helpers for tests (importable as `support`: pytest's pythonpath includes tests/)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+from pathlib import Path
+
+
+def checksums(root: Path) -> dict[str, str]:
+    """SHA-1 of every file under root, by relative path: the proof that originals are untouched."""
+    out = {}
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            p = Path(dirpath) / name
+            out[str(p.relative_to(root))] = hashlib.sha1(p.read_bytes()).hexdigest()
+    return out
+
+
+def read_manifest(corpus: Path) -> list[dict[str, str]]:
+    with open(corpus / "MANIFEST.tsv", newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh, delimiter="\t"))
