@@ -394,7 +394,7 @@ class Indexer:
                 report.bytes_read += result.bytes_read
                 if result.sha1:
                     report.hashed += 1
-                report.thumbnails += len(result.renditions)
+                report.thumbnails += 0 if result.thumbs_cached else len(result.renditions)
                 tags = meta.get(str(self.root / e.rel), {}) if not e.bad_name else {}
                 self._store(w, result, tags, report, touched)
         return len(batch.items)

@@ -68,6 +68,18 @@ class ThumbCache:
         tile = render_tile(fit, self.config.tile_size)
         return [self.write(sha1, "fit", fit), self.write(sha1, "tile", tile)], tile
 
+    def existing(self, sha1: str, sizes: tuple[str, ...] = ("fit", "tile")) -> list[Rendition] | None:
+        """Renditions already in the cache for this content (a duplicate, a move, a resumed run), or None."""
+        out = []
+        for size in sizes:
+            path = self.path(sha1, size)
+            try:
+                with Image.open(path) as im:
+                    out.append(Rendition(size=size, width=im.width, height=im.height, bytes=path.stat().st_size))
+            except (OSError, SyntaxError):
+                return None
+        return out
+
     def remove(self, sha1: str) -> None:
         for size in SIZES:
             try:

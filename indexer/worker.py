@@ -82,15 +82,18 @@ def process_file(path: Path, size: int, thumbs: ThumbCache, max_megapixels: int)
         result.fatal = "empty file (0 bytes)"
         return result
 
-    if thumbs.exists(result.sha1, "fit") and thumbs.exists(result.sha1, "tile"):
-        # Same bytes seen before (a duplicate, a move, a rebuilt catalog): the cached thumbnails are valid.
+    cached = thumbs.existing(result.sha1)
+    if cached is not None:
+        # Same bytes seen before (a duplicate, a move, a rebuilt catalog, a run killed after writing them):
+        # the cached thumbnails are valid, since they are named by content.
         result.thumbs_cached = True
+        result.renditions = cached
         try:
             with Image.open(thumbs.path(result.sha1, "tile")) as tile:
                 result.phash = _phash(tile)
         except OSError:
-            result.thumbs_cached = False
-        if result.thumbs_cached and kind != "video":
+            pass
+        if kind != "video":
             return result
 
     decoded: Decoded | None = None
@@ -117,7 +120,7 @@ def process_file(path: Path, size: int, thumbs: ThumbCache, max_megapixels: int)
     if decoded.warning:
         result.warnings.append(("thumbnail", decoded.warning))
     if result.thumbs_cached:
-        return result
+        return result  # a video: the decode above was for its duration and codec
     try:
         result.renditions, tile = thumbs.write_index_sizes(result.sha1, decoded.image)
     except OSError as exc:

@@ -21,3 +21,11 @@ def checksums(root: Path) -> dict[str, str]:
 def read_manifest(corpus: Path) -> list[dict[str, str]]:
     with open(corpus / "MANIFEST.tsv", newline="", encoding="utf-8") as fh:
         return list(csv.DictReader(fh, delimiter="\t"))
+
+
+def unique_jpeg(data: bytes, tag: str) -> bytes:
+    """The same JPEG with a COM segment after SOI, so its bytes (and SHA-1) are unique and it still decodes."""
+    assert data[:2] == b"\xff\xd8", "not a JPEG"
+    text = tag.encode("utf-8")
+    segment = b"\xff\xfe" + (len(text) + 2).to_bytes(2, "big") + text
+    return data[:2] + segment + data[2:]
