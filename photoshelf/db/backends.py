@@ -74,7 +74,8 @@ def make_database(url: str) -> pw.Database:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise DatabaseError(f"cannot create the folder for the catalog {path}: {exc.strerror}") from None
-        return _SqliteWithVec(path, pragmas=SQLITE_PRAGMAS, check_same_thread=False, timeout=30)
+        return _SqliteWithVec(path, pragmas=SQLITE_PRAGMAS, check_same_thread=False, timeout=30,
+                              field_types={"DATETIME6": "DATETIME"})
     if url.startswith(("mysql://", "mariadb://")):
         parts = urlparse(url)
         name = parts.path.lstrip("/")
@@ -89,6 +90,7 @@ def make_database(url: str) -> pw.Database:
             port=parts.port or 3306,
             charset="utf8mb4",
             connect_timeout=10,
+            field_types={"DATETIME6": "DATETIME(6)"},
         )
     raise ConfigError("library.database", f"unsupported database URL {url!r} (use sqlite:///path or mysql://...)")
 

@@ -14,6 +14,13 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+class PreciseDateTimeField(pw.DateTimeField):
+    """A datetime kept to the microsecond on every backend (MariaDB's plain DATETIME drops sub-seconds, which
+    order burst shots). backends.py maps the DATETIME6 type name per database."""
+
+    field_type = "DATETIME6"
+
+
 class BaseModel(pw.Model):
     class Meta:
         database = database_proxy
@@ -58,8 +65,8 @@ class Photo(BaseModel):
     width = pw.IntegerField(null=True)
     height = pw.IntegerField(null=True)
     orientation = pw.SmallIntegerField(default=1)
-    taken_at = pw.DateTimeField(null=True, index=True)
-    taken_at_local = pw.DateTimeField(null=True)
+    taken_at = PreciseDateTimeField(null=True, index=True)
+    taken_at_local = PreciseDateTimeField(null=True, index=True)
     tz_offset = pw.SmallIntegerField(null=True)  # minutes east of UTC, when known
     timezone = pw.CharField(max_length=64, null=True)
     taken_src = pw.CharField(max_length=24, default="")
