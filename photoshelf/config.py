@@ -54,6 +54,14 @@ class ServerConfig:
 
 
 @dataclass
+class ViewerConfig:
+    page_size: int = 150
+    tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    tile_attribution: str = "&copy; OpenStreetMap contributors"
+    dark_mode: str = "auto"
+
+
+@dataclass
 class LogConfig:
     level: str = "info"
 
@@ -65,6 +73,7 @@ class Config:
     thumbnails: ThumbnailsConfig = field(default_factory=ThumbnailsConfig)
     exiftool: ExiftoolConfig = field(default_factory=ExiftoolConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
+    viewer: ViewerConfig = field(default_factory=ViewerConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
     # Derived paths, resolved once.
@@ -101,6 +110,7 @@ ENV_ALIASES = {
 CHOICES = {
     "thumbnails.format": ("jpeg", "webp"),
     "log.level": ("debug", "info", "warning", "error"),
+    "viewer.dark_mode": ("auto", "light", "dark"),
 }
 
 
@@ -164,6 +174,7 @@ def _validate(config: Config) -> None:
         "thumbnails.fit_size": config.thumbnails.fit_size,
         "thumbnails.preview_size": config.thumbnails.preview_size,
         "server.port": config.server.port,
+        "viewer.page_size": config.viewer.page_size,
     }
     for key, value in positive.items():
         if value <= 0:

@@ -98,6 +98,9 @@ class Photo(BaseModel):
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
 
+    class Meta:
+        only_save_dirty = True  # save() writes the columns that changed, not all forty
+
 
 class File(BaseModel):
     """A path under the originals. Media files point at their Photo; sidecar files at the photo they describe."""
@@ -172,3 +175,42 @@ class Setting(BaseModel):
 
 
 ALL_TABLES: list[type[BaseModel]] = [SchemaVersion, Folder, Stack, Photo, File, IndexIssue, Thumbnail, Job, Setting]
+
+
+# --- Viewer tables (migration 2): albums and the user's non-destructive edits. ---
+
+
+class Album(BaseModel):
+    """A manual album: photos a person put together, in the order they chose."""
+
+    uid = pw.CharField(max_length=24, unique=True)
+    title = pw.CharField(max_length=255)
+    description = pw.TextField(default="")
+    cover = pw.ForeignKeyField(Photo, null=True, on_delete="SET NULL")
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
+class AlbumPhoto(BaseModel):
+    """A photo in an album, at a position (gaps allowed; ordering is by position, then id)."""
+
+    album = pw.ForeignKeyField(Album, backref="entries", on_delete="CASCADE")
+    photo = pw.ForeignKeyField(Photo, backref="album_entries", on_delete="CASCADE")
+    position = pw.IntegerField(default=0)
+    added_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("album", "photo"), True), (("album", "position"), False))
+
+
+class PhotoEdit(BaseModel):
+    """The user's non-destructive edits of a photo, kept in the catalog and never written to the original.
+
+    `rotation` (0, 90, 180, 270 degrees clockwise) is applied on top of the file's own orientation."""
+
+    photo = pw.ForeignKeyField(Photo, unique=True, backref="edits", on_delete="CASCADE")
+    rotation = pw.SmallIntegerField(default=0)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
+VIEWER_TABLES: list[type[BaseModel]] = [Album, AlbumPhoto, PhotoEdit]

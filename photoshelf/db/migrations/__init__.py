@@ -7,13 +7,14 @@ from collections.abc import Callable
 
 import peewee as pw
 
-from photoshelf.db.migrations import m0001_initial
+from photoshelf.db.migrations import m0001_initial, m0002_viewer
 from photoshelf.db.schema import SchemaVersion
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS: list[tuple[int, Callable[[pw.Database], None]]] = [
     (1, m0001_initial.apply),
+    (2, m0002_viewer.apply),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -1,0 +1,167 @@
+"""Manual albums: create, rename, describe, cover, add and remove photos, order them, delete."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from typing import Any
+
+import peewee as pw
+
+from photoshelf.db.schema import Album, AlbumPhoto, Photo, utcnow
+from photoshelf.errors import NotFound
+from photoshelf.viewer.errors import InvalidInput
+
+TITLE_MAX = 200
+
+
+def new_uid() -> str:
+    return "a" + secrets.token_hex(8)
+
+
+def get_album(ref: int | str) -> Album:
+    """An album by id or uid."""
+    album = None
+    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+        album = Album.get_or_none(Album.id == int(ref))
+    if album is None and isinstance(ref, str):
+        album = Album.get_or_none(Album.uid == ref)
+    if album is None:
+        raise NotFound(f"no album {ref}")
+    return album
+
+
+def _title(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput("an album needs a title")
+    if len(value.strip()) > TITLE_MAX:
+        raise InvalidInput(f"an album title is at most {TITLE_MAX} characters")
+    return value.strip()
+
+
+def _ids(photo_ids: Iterable[Any]) -> list[int]:
+    out: list[int] = []
+    for pid in photo_ids:
+        if isinstance(pid, bool) or not isinstance(pid, int):
+            raise InvalidInput(f"photo ids must be numbers, got {pid!r}")
+        if pid not in out:
+            out.append(pid)
+    known = {p for (p,) in Photo.select(Photo.id).where(Photo.id.in_(out)).tuples()} if out else set()
+    unknown = [p for p in out if p not in known]
+    if unknown:
+        raise NotFound(f"no photo {', '.join(map(str, unknown[:5]))}")
+    return out
+
+
+def summary(album: Album, count: int, cover_sha1: str | None) -> dict[str, Any]:
+    return {
+        "id": album.id,
+        "uid": album.uid,
+        "title": album.title,
+        "description": album.description,
+        "count": count,
+        "cover": album.cover_id,
+        "cover_tile": f"/thumb/tile/{cover_sha1}.jpg" if cover_sha1 else None,
+        "created_at": album.created_at.isoformat(),
+        "updated_at": album.updated_at.isoformat(),
+    }
+
+
+def list_albums() -> list[dict[str, Any]]:
+    """Every album with its photo count and cover (the chosen cover, else its first photo)."""
+    counts = dict(AlbumPhoto.select(AlbumPhoto.album, pw.fn.COUNT(AlbumPhoto.id)).group_by(AlbumPhoto.album).tuples())
+    albums = list(Album.select().order_by(Album.updated_at.desc(), Album.id.desc()))
+    covers = _covers(albums)
+    return [summary(a, counts.get(a.id, 0), covers.get(a.id)) for a in albums]
+
+
+def _covers(albums: list[Album]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    chosen = {a.cover_id: a.id for a in albums if a.cover_id}
+    if chosen:
+        for pid, sha1, has in Photo.select(Photo.id, Photo.sha1, Photo.has_thumbs).where(
+                Photo.id.in_(list(chosen))).tuples():
+            if has:
+                out[chosen[pid]] = sha1
+    rest = [a.id for a in albums if a.id not in out]
+    if rest:
+        first = (AlbumPhoto.select(AlbumPhoto.album, pw.fn.MIN(AlbumPhoto.position).alias("pos"))
+                 .where(AlbumPhoto.album.in_(rest)).group_by(AlbumPhoto.album))
+        for album_id, pos in first.tuples():
+            row = (Photo.select(Photo.sha1).join(AlbumPhoto, on=(AlbumPhoto.photo == Photo.id))
+                   .where((AlbumPhoto.album == album_id) & (AlbumPhoto.position == pos) & Photo.has_thumbs)
+                   .limit(1).scalar())
+            if row:
+                out[album_id] = row
+    return out
+
+
+def album_summary(album: Album) -> dict[str, Any]:
+    count = AlbumPhoto.select().where(AlbumPhoto.album == album.id).count()
+    return summary(album, count, _covers([album]).get(album.id))
+
+
+def create_album(title: Any, description: Any = "", photo_ids: Iterable[Any] = ()) -> dict[str, Any]:
+    album = Album.create(uid=new_uid(), title=_title(title), description=str(description or ""))
+    if photo_ids:
+        add_photos(album.id, photo_ids)
+    return album_summary(get_album(album.id))
+
+
+def update_album(ref: int | str, changes: dict[str, Any]) -> dict[str, Any]:
+    album = get_album(ref)
+    fields: dict[str, Any] = {}
+    for key, value in changes.items():
+        if key == "title":
+            fields["title"] = _title(value)
+        elif key == "description":
+            fields["description"] = str(value or "")
+        elif key == "cover":
+            fields["cover"] = None if value is None else _ids([value])[0]
+        else:
+            raise InvalidInput(f"unknown album field {key!r} (editable: title, description, cover)")
+    Album.update(**fields, updated_at=utcnow()).where(Album.id == album.id).execute()
+    return album_summary(get_album(album.id))
+
+
+def delete_album(ref: int | str) -> None:
+    """Delete the album (its photos stay in the library)."""
+    album = get_album(ref)
+    AlbumPhoto.delete().where(AlbumPhoto.album == album.id).execute()
+    Album.delete().where(Album.id == album.id).execute()
+
+
+def add_photos(ref: int | str, photo_ids: Iterable[Any]) -> int:
+    """Append photos to the album (those already in it stay where they are); returns how many were added."""
+    album = get_album(ref)
+    ids = _ids(photo_ids)
+    have = {p for (p,) in AlbumPhoto.select(AlbumPhoto.photo).where(AlbumPhoto.album == album.id).tuples()}
+    new = [p for p in ids if p not in have]
+    top = AlbumPhoto.select(pw.fn.MAX(AlbumPhoto.position)).where(AlbumPhoto.album == album.id).scalar()
+    start = (top if top is not None else -1) + 1
+    if new:
+        AlbumPhoto.insert_many(
+            [{"album": album.id, "photo": pid, "position": start + i} for i, pid in enumerate(new)]).execute()
+    Album.update(updated_at=utcnow()).where(Album.id == album.id).execute()
+    return len(new)
+
+
+def remove_photos(ref: int | str, photo_ids: Iterable[Any]) -> int:
+    album = get_album(ref)
+    ids = [p for p in photo_ids if isinstance(p, int) and not isinstance(p, bool)]
+    n = AlbumPhoto.delete().where((AlbumPhoto.album == album.id) & AlbumPhoto.photo.in_(ids)).execute() if ids else 0
+    if album.cover_id in ids:
+        Album.update(cover=None).where(Album.id == album.id).execute()
+    Album.update(updated_at=utcnow()).where(Album.id == album.id).execute()
+    return int(n)
+
+
+def reorder(ref: int | str, photo_ids: Iterable[Any]) -> None:
+    """Put the given photos first, in this order; the others follow in their current order."""
+    album = get_album(ref)
+    ids = _ids(photo_ids)
+    current = [p for (p,) in AlbumPhoto.select(AlbumPhoto.photo).where(AlbumPhoto.album == album.id)
+               .order_by(AlbumPhoto.position, AlbumPhoto.id).tuples()]
+    order = [p for p in ids if p in current] + [p for p in current if p not in ids]
+    for pos, pid in enumerate(order):
+        AlbumPhoto.update(position=pos).where((AlbumPhoto.album == album.id) & (AlbumPhoto.photo == pid)).execute()

@@ -1,0 +1,61 @@
+"""The viewer's ASGI app: routes of every page family, templates, static files, and the web error handler."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import peewee as pw
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from photoshelf.config import Config
+from photoshelf.errors import PhotoshelfError
+from photoshelf.viewer.catalog import CatalogAccess
+from photoshelf.viewer.media import MediaFiles
+from photoshelf.viewer.views import albums, browse, common, files, map, photo, status, timeline
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+
+
+def create_app(config: Config, db: pw.Database | None = None) -> Starlette:
+    """The viewer over the catalog of `config` (opened and migrated here unless an open `db` is given)."""
+    if db is None:
+        from photoshelf.db.catalog import open_catalog
+
+        db = open_catalog(config)
+    catalog = CatalogAccess(db)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        log.info("serving the catalog at %s, originals at %s", config.database_url, config.originals_path)
+        yield
+        catalog.close()
+
+    routes = [
+        *timeline.routes,
+        *photo.routes,
+        *albums.routes,
+        *map.routes,
+        *browse.routes,
+        *status.routes,
+        *files.routes,
+        Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(common.SameOriginWrites)],
+        exception_handlers={PhotoshelfError: common.error_response, pw.PeeweeException: common.error_response,
+                            404: common.not_found, 405: common.not_found},
+    )
+    app.state.config = config
+    app.state.catalog = catalog
+    app.state.media = MediaFiles(config, catalog.write_now)
+    return app

@@ -1,0 +1,125 @@
+"""Ways into the library besides the timeline: the originals' folders, the calendar, places, duplicates."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import peewee as pw
+
+from photoshelf.db.schema import File, Folder, Photo
+from photoshelf.errors import NotFound
+from photoshelf.viewer.geo import clusters
+from photoshelf.viewer.listing import base_select
+
+
+def folder(folder_id: int | None = None) -> dict[str, Any]:
+    """A folder of the originals (the root when no id): its breadcrumbs, subfolders and how many photos each
+    holds directly."""
+    if folder_id is None:
+        row = Folder.get_or_none(Folder.path == "")
+        if row is None:
+            row = Folder.select().where(Folder.parent.is_null()).order_by(Folder.path).first()
+        if row is None:
+            return {"folder": None, "crumbs": [], "children": [], "photos": 0}
+    else:
+        row = Folder.get_or_none(Folder.id == folder_id)
+        if row is None:
+            raise NotFound(f"no folder {folder_id}")
+    crumbs = []
+    cur: Folder | None = row
+    seen = set()
+    while cur is not None and cur.id not in seen:
+        seen.add(cur.id)
+        crumbs.append({"id": cur.id, "name": cur.name or "Originals", "path": cur.path})
+        cur = Folder.get_or_none(Folder.id == cur.parent_id) if cur.parent_id else None
+    crumbs.reverse()
+    children = list(Folder.select().where((Folder.parent == row.id) & Folder.missing_since.is_null())
+                    .order_by(Folder.name))
+    counts = _photo_counts([row.id] + [c.id for c in children])
+    subfolders = _subfolder_counts([c.id for c in children])
+    return {
+        "folder": {"id": row.id, "name": row.name or "Originals", "path": row.path},
+        "crumbs": crumbs,
+        "children": [{"id": c.id, "name": c.name, "path": c.path, "photos": counts.get(c.id, 0),
+                      "folders": subfolders.get(c.id, 0)} for c in children],
+        "photos": counts.get(row.id, 0),
+    }
+
+
+def _photo_counts(folder_ids: list[int]) -> dict[int, int]:
+    if not folder_ids:
+        return {}
+    q = (File.select(File.folder, pw.fn.COUNT(File.id))
+         .where(File.folder.in_(folder_ids) & (File.role == "media") & File.missing_since.is_null()
+                & File.photo.is_null(False))
+         .group_by(File.folder))
+    return dict(q.tuples())
+
+
+def _subfolder_counts(folder_ids: list[int]) -> dict[int, int]:
+    if not folder_ids:
+        return {}
+    q = (Folder.select(Folder.parent, pw.fn.COUNT(Folder.id))
+         .where(Folder.parent.in_(folder_ids) & Folder.missing_since.is_null()).group_by(Folder.parent))
+    return dict(q.tuples())
+
+
+def calendar() -> list[dict[str, Any]]:
+    """Years, newest first, each with its months and how many photos each month has."""
+    t = Photo.taken_at_local
+    q = (base_select("").select(t.year.alias("y"), t.month.alias("m"), pw.fn.COUNT(Photo.id))
+         .where(t.is_null(False)).group_by(t.year, t.month).order_by())
+    years: dict[int, dict[int, int]] = defaultdict(dict)
+    for y, m, n in q.tuples():
+        years[int(y)][int(m)] = int(n)
+    return [{"year": y, "count": sum(ms.values()),
+             "months": [{"month": m, "count": ms[m]} for m in sorted(ms, reverse=True)]}
+            for y, ms in sorted(years.items(), reverse=True)]
+
+
+def places() -> list[dict[str, Any]]:
+    """Areas with photos (about 150 km across), largest first. Place names come with reverse geocoding;
+    until then an area is its coordinates."""
+    areas = clusters("", zoom=6)["features"]
+    areas.sort(key=lambda f: -f["properties"]["count"])
+    return [{"lat": f["geometry"]["coordinates"][1], "lon": f["geometry"]["coordinates"][0], **f["properties"]}
+            for f in areas]
+
+
+def duplicates(limit: int = 200) -> list[dict[str, Any]]:
+    """Groups to review: the same content in several files (exact), and different files that look alike
+    (same perceptual hash). Nothing is deleted from the originals; a person can archive a copy."""
+    groups: list[dict[str, Any]] = []
+    exact = (File.select(File.photo).where((File.role == "media") & File.missing_since.is_null()
+                                            & File.photo.is_null(False))
+             .group_by(File.photo).having(pw.fn.COUNT(File.id) > 1).limit(limit))
+    ids = [pid for (pid,) in exact.tuples()]
+    if ids:
+        paths: dict[int, list[str]] = defaultdict(list)
+        for pid, path in (File.select(File.photo, File.path).where(
+                File.photo.in_(ids) & (File.role == "media") & File.missing_since.is_null())
+                .order_by(File.path).tuples()):
+            paths[pid].append(path)
+        for photo in Photo.select().where(Photo.id.in_(ids)).order_by(Photo.id):
+            groups.append({"kind": "exact", "photos": [photo], "paths": {photo.id: paths[photo.id]}})
+    similar = (Photo.select(Photo.phash).where(Photo.phash.is_null(False) & (Photo.phash != "0000000000000000")
+                                                & Photo.missing_since.is_null() & (Photo.kind != "video"))
+               .group_by(Photo.phash).having(pw.fn.COUNT(Photo.id) > 1).limit(limit))
+    hashes = [h for (h,) in similar.tuples()]
+    if hashes:
+        by_hash: dict[str, list[Photo]] = defaultdict(list)
+        for photo in Photo.select().where(Photo.phash.in_(hashes) & Photo.missing_since.is_null()
+                                          & (Photo.kind != "video")).order_by(Photo.id):
+            by_hash[photo.phash].append(photo)
+        all_ids = [p.id for ps in by_hash.values() for p in ps]
+        paths2: dict[int, list[str]] = defaultdict(list)
+        for pid, path in (File.select(File.photo, File.path).where(
+                File.photo.in_(all_ids) & (File.role == "media") & File.missing_since.is_null())
+                .order_by(File.path).tuples()):
+            paths2[pid].append(path)
+        for _h, ps in by_hash.items():
+            if len({p.stack_id for p in ps if p.stack_id}) == 1 and all(p.stack_id for p in ps):
+                continue  # a RAW and its JPEG look alike on purpose: that is a stack, not a duplicate
+            groups.append({"kind": "similar", "photos": ps, "paths": {p.id: paths2[p.id] for p in ps}})
+    return groups

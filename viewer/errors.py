@@ -1,0 +1,9 @@
+"""The viewer's domain errors: input a person sent that the catalog cannot take."""
+
+from __future__ import annotations
+
+from photoshelf.errors import PhotoshelfError
+
+
+class InvalidInput(PhotoshelfError):
+    """A request asked for something impossible (an unknown field, a bad value); the message says what."""

@@ -1,0 +1,171 @@
+"""Pages of photos for the grid: the shared search syntax, the viewer's visibility rules, cursor pagination."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import peewee as pw
+
+from photoshelf import search
+from photoshelf.db.schema import AlbumPhoto, File, Photo, PhotoEdit, Stack
+from photoshelf.errors import QueryError
+
+MAX_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a listing looks besides the query: everything, one album, or one originals folder.
+
+    The timeline shows a stack (RAW+JPEG, Live Photo) as its primary photo and hides private photos; an
+    album or a folder shows exactly what is in it."""
+
+    album_id: int | None = None
+    folder_id: int | None = None
+
+    @property
+    def exact(self) -> bool:
+        return self.album_id is not None or self.folder_id is not None
+
+
+EVERYTHING = Scope()
+
+
+@dataclass
+class Page:
+    photos: list[Photo]
+    next: str | None
+    count: int | None
+    rotations: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where the next page starts: after (taken_at_local, id) in timeline order, or at an album offset."""
+
+    taken: dt.datetime | None = None
+    photo_id: int = 0
+    offset: int | None = None
+
+    def encode(self) -> str:
+        if self.offset is not None:
+            raw = f"o:{self.offset}"
+        else:
+            raw = f"k:{self.taken.isoformat() if self.taken else '-'}:{self.photo_id}"
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+            kind, _, rest = raw.partition(":")
+            if kind == "o":
+                offset = int(rest)
+                if offset < 0:
+                    raise ValueError(rest)
+                return cls(offset=offset)
+            if kind == "k":
+                taken, _, pid = rest.rpartition(":")
+                return cls(taken=None if taken == "-" else dt.datetime.fromisoformat(taken), photo_id=int(pid))
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            pass
+        raise QueryError("the page cursor is not valid (start again from the first page)", 0)
+
+
+def query_keys(query: search.Query) -> set[str | None]:
+    return {t.key for t in query.terms}
+
+
+def base_select(text: str, scope: Scope = EVERYTHING) -> pw.ModelSelect:
+    """Photos matching `text` (the shared search syntax) within `scope`, without ordering or paging."""
+    query = search.parse(text)
+    keys = query_keys(query)
+    select = search.build(query)
+    if scope.album_id is not None:
+        select = select.join(AlbumPhoto, on=(AlbumPhoto.photo == Photo.id)).where(AlbumPhoto.album == scope.album_id)
+    elif scope.folder_id is not None:
+        in_folder = File.select(File.photo).where(
+            (File.folder == scope.folder_id) & (File.role == "media") & File.missing_since.is_null())
+        select = select.where(Photo.id.in_(in_folder))
+    else:
+        if "private" not in keys:
+            select = select.where(Photo.private == False)  # noqa: E712 - peewee expression
+        if "stack" not in keys:
+            primaries = Stack.select(Stack.primary_photo_id).where(Stack.primary_photo_id.is_null(False))
+            select = select.where(Photo.stack.is_null() | Photo.id.in_(primaries))
+    return select
+
+
+def _after(cursor: Cursor) -> Any:
+    """Rows after the cursor in (taken_at_local DESC, id DESC) order; NULL times sort last on both backends."""
+    t = Photo.taken_at_local
+    if cursor.taken is None:
+        return t.is_null() & (Photo.id < cursor.photo_id)
+    return (t < cursor.taken) | ((t == cursor.taken) & (Photo.id < cursor.photo_id)) | t.is_null()
+
+
+def timeline_order(select: pw.ModelSelect) -> pw.ModelSelect:
+    # Plain DESC puts NULLs last on SQLite and MariaDB alike, and lets both walk the taken_at_local index
+    # (which carries the row id) instead of sorting; peewee's nulls="LAST" would emulate it with a CASE.
+    return select.order_by(Photo.taken_at_local.desc(), Photo.id.desc())
+
+
+def page(text: str = "", *, cursor: str | None = None, limit: int = 100, scope: Scope = EVERYTHING,
+         with_count: bool = True) -> Page:
+    """One page of a listing, newest first (albums: in the album's order), and the cursor of the next."""
+    limit = max(1, min(limit, MAX_LIMIT))
+    select = base_select(text, scope)
+    count = select.count() if with_count else None
+    at = Cursor.decode(cursor) if cursor else None
+    if scope.album_id is not None:
+        offset = at.offset if at is not None and at.offset is not None else 0
+        rows = list(select.order_by(AlbumPhoto.position, AlbumPhoto.id).limit(limit + 1).offset(offset))
+        more = len(rows) > limit
+        photos = rows[:limit]
+        nxt = Cursor(offset=offset + limit).encode() if more else None
+    else:
+        if at is not None:
+            if at.offset is not None:
+                raise QueryError("the page cursor is not valid (start again from the first page)", 0)
+            select = select.where(_after(at))
+        rows = list(timeline_order(select).limit(limit + 1))
+        more = len(rows) > limit
+        photos = rows[:limit]
+        nxt = Cursor(taken=photos[-1].taken_at_local, photo_id=photos[-1].id).encode() if more else None
+    return Page(photos=photos, next=nxt, count=count, rotations=rotations(p.id for p in photos))
+
+
+def rotations(ids: Iterable[int]) -> dict[int, int]:
+    """The user's rotation (degrees clockwise) of each photo that has one."""
+    ids = list(ids)
+    if not ids:
+        return {}
+    return {pid: rot for pid, rot in PhotoEdit.select(PhotoEdit.photo, PhotoEdit.rotation)
+            .where(PhotoEdit.photo.in_(ids) & (PhotoEdit.rotation != 0)).tuples()}
+
+
+def neighbours(photo: Photo, text: str = "", scope: Scope = EVERYTHING) -> tuple[int | None, int | None]:
+    """The photos before (newer) and after (older) `photo` in the listing it was opened from."""
+    select = base_select(text, scope)
+    if scope.album_id is not None:
+        ids = [pid for (pid,) in select.select(Photo.id).order_by(AlbumPhoto.position, AlbumPhoto.id).tuples()]
+        if photo.id not in ids:
+            return None, None
+        i = ids.index(photo.id)
+        return (ids[i - 1] if i > 0 else None), (ids[i + 1] if i + 1 < len(ids) else None)
+    t, pid = Photo.taken_at_local, Photo.id
+    here = Cursor(taken=photo.taken_at_local, photo_id=photo.id)
+    older = timeline_order(select.select(Photo.id).where(_after(here))).limit(1).scalar()
+    if photo.taken_at_local is None:
+        newer = select.select(Photo.id).where(t.is_null() & (pid > photo.id)).order_by(pid).limit(1).scalar()
+        if newer is None:
+            newer = select.select(Photo.id).where(t.is_null(False)).order_by(t, pid).limit(1).scalar()
+    else:
+        cond = (t > photo.taken_at_local) | ((t == photo.taken_at_local) & (pid > photo.id))
+        newer = select.select(Photo.id).where(cond).order_by(t, pid).limit(1).scalar()
+    return newer, older

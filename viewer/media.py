@@ -1,0 +1,112 @@
+"""Files the viewer serves: cached thumbnails by content hash, the large preview made on first view, originals."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from photoshelf.config import Config
+from photoshelf.db.schema import File, Photo, Thumbnail
+from photoshelf.errors import MediaError, NotFound
+from photoshelf.indexer.media import decode_image, decode_raw, decode_video, kind_for_name, render_fit
+from photoshelf.indexer.thumbs import SIZES, ThumbCache
+
+log = logging.getLogger(__name__)
+
+SHA1 = re.compile(r"[0-9a-f]{40}")
+
+Writer = Callable[..., object]
+
+
+@dataclass(frozen=True)
+class Original:
+    path: Path
+    name: str
+    mime: str
+
+
+class MediaFiles:
+    """Resolves what a URL asks for to a file in storage or the originals. URLs carry content hashes and ids,
+    never paths, and every resolved path is checked to lie inside its root."""
+
+    def __init__(self, config: Config, write: Writer) -> None:
+        self.config = config
+        self.cache = ThumbCache(config.thumbs_path, config.thumbnails)
+        self._write = write
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def thumb(self, size: str, sha1: str) -> Path | None:
+        """The cached rendition, or None. Cheap enough to run on the event loop: one stat of a known path."""
+        if size not in SIZES or not SHA1.fullmatch(sha1):
+            return None
+        path = self.cache.path(sha1, size)
+        return path if path.is_file() else None
+
+    def original(self, photo_id: int) -> Original:
+        """The photo's present media file (the first by path when there are duplicates)."""
+        photo = Photo.get_or_none(Photo.id == photo_id)
+        if photo is None:
+            raise NotFound(f"no photo {photo_id}")
+        files = list(File.select().where((File.photo == photo.id) & (File.role == "media"))
+                     .order_by(File.missing_since.is_null(False), File.path))
+        root = self.config.originals_path
+        for f in files:
+            path = (root / f.path).resolve()
+            if not path.is_relative_to(root):
+                log.warning("refusing to serve %s: it resolves outside the originals", f.path)
+                continue
+            if path.is_file():
+                return Original(path=path, name=f.name, mime=photo.mime or "application/octet-stream")
+        raise NotFound(f"the original of photo {photo_id} is not on disk (moved or deleted?)")
+
+    def preview(self, sha1: str) -> Path | None:
+        """The large preview, decoded from the original on first request and cached by content hash."""
+        if not SHA1.fullmatch(sha1):
+            return None
+        cached = self.thumb("preview", sha1)
+        if cached is not None:
+            return cached
+        with self._lock(sha1):
+            cached = self.thumb("preview", sha1)
+            if cached is not None:
+                return cached
+            photo = Photo.get_or_none(Photo.sha1 == sha1)
+            if photo is None:
+                return None
+            try:
+                return self._make_preview(photo)
+            except (NotFound, MediaError, OSError, ValueError) as exc:
+                # A preview is a nicety: the fit rendition made at index time stands in for it.
+                log.warning("no preview for photo %s: %s", photo.id, exc)
+                return self.thumb("fit", sha1)
+
+    def _lock(self, sha1: str) -> threading.Lock:
+        with self._locks_guard:
+            if len(self._locks) > 1024:
+                self._locks = {k: v for k, v in self._locks.items() if v.locked()}
+            return self._locks.setdefault(sha1, threading.Lock())
+
+    def _make_preview(self, photo: Photo) -> Path:
+        original = self.original(photo.id)
+        size = self.config.thumbnails.preview_size
+        limit = self.config.index.max_megapixels
+        kind = kind_for_name(original.name)
+        if kind == "video":
+            decoded, _info = decode_video(original.path, size)
+        elif kind == "raw":
+            decoded = decode_raw(original.path, original.path.read_bytes(), size, limit)
+        else:
+            decoded = decode_image(original.path.read_bytes(), size, limit)
+        rendition = self.cache.write(photo.sha1, "preview", render_fit(decoded.image, size))
+        self._write(_record_preview, photo.id, rendition.width, rendition.height, self.cache.ext, rendition.bytes)
+        return self.cache.path(photo.sha1, "preview")
+
+
+def _record_preview(photo_id: int, width: int, height: int, fmt: str, size: int) -> None:
+    Thumbnail.insert(photo=photo_id, size="preview", width=width, height=height, format=fmt, bytes=size) \
+        .on_conflict_ignore().execute()

@@ -1,0 +1,107 @@
+"""One photo as the viewer shows it, and the user's edits: flags, title and description, rotation."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from photoshelf.db.schema import Album, AlbumPhoto, Photo, PhotoEdit, utcnow
+from photoshelf.errors import NotFound
+from photoshelf.records import records
+from photoshelf.viewer.errors import InvalidInput
+from photoshelf.viewer.listing import EVERYTHING, Scope, neighbours, rotations
+
+FLAGS = ("favorite", "private", "archived")
+TEXTS = {"title": 200, "description": 4000}
+ROTATIONS = (0, 90, 180, 270)
+
+
+def get_photo(photo_id: int) -> Photo:
+    photo = Photo.get_or_none(Photo.id == photo_id)
+    if photo is None:
+        raise NotFound(f"no photo {photo_id}")
+    return photo
+
+
+def thumb_url(sha1: str, size: str) -> str:
+    return f"/thumb/{size}/{sha1}.jpg"
+
+
+def viewer_records(photos: list[Photo]) -> list[dict[str, Any]]:
+    """`photoshelf export` records, plus what a client of the viewer needs: the user's rotation and URLs."""
+    rots = rotations(p.id for p in photos)
+    out = []
+    for photo, record in zip(photos, records(photos), strict=True):
+        record["rotation"] = rots.get(photo.id, 0)
+        record["urls"] = {
+            "tile": thumb_url(photo.sha1, "tile") if photo.has_thumbs else None,
+            "fit": thumb_url(photo.sha1, "fit") if photo.has_thumbs else None,
+            "preview": thumb_url(photo.sha1, "preview"),
+            "original": f"/photos/{photo.id}/original",
+            "page": f"/photos/{photo.id}",
+        }
+        out.append(record)
+    return out
+
+
+def detail(photo_id: int, text: str = "", scope: Scope = EVERYTHING) -> dict[str, Any]:
+    """Everything the photo page shows: the record, its neighbours in the listing, its albums."""
+    photo = get_photo(photo_id)
+    record = viewer_records([photo])[0]
+    newer, older = neighbours(photo, text, scope)
+    albums = [{"id": a.id, "uid": a.uid, "title": a.title} for a in
+              Album.select().join(AlbumPhoto).where(AlbumPhoto.photo == photo.id).order_by(Album.title)]
+    members = []
+    if record["stack"]:
+        member_ids = [m["id"] for m in record["stack"]["members"] if m["id"] != photo.id]
+        members = viewer_records(list(Photo.select().where(Photo.id.in_(member_ids)).order_by(Photo.id))) \
+            if member_ids else []
+    return {"photo": record, "prev": newer, "next": older, "albums": albums, "stack_members": members}
+
+
+def _check(changes: Mapping[str, Any]) -> dict[str, Any]:
+    clean: dict[str, Any] = {}
+    for key, value in changes.items():
+        if key in FLAGS:
+            if not isinstance(value, bool):
+                raise InvalidInput(f"{key} must be true or false, got {value!r}")
+            clean[key] = value
+        elif key in TEXTS:
+            if value is not None and not isinstance(value, str):
+                raise InvalidInput(f"{key} must be text or null, got {value!r}")
+            value = (value or "").strip() or None
+            if value is not None and len(value) > TEXTS[key]:
+                raise InvalidInput(f"{key} is longer than {TEXTS[key]} characters")
+            clean[key] = value
+        elif key == "rotation":
+            if isinstance(value, bool) or not isinstance(value, int) or value % 360 not in ROTATIONS:
+                raise InvalidInput(f"rotation must be 0, 90, 180 or 270 degrees, got {value!r}")
+            clean[key] = value % 360
+        elif key == "rotate":
+            if value not in ("left", "right"):
+                raise InvalidInput(f"rotate must be 'left' or 'right', got {value!r}")
+            clean[key] = value
+        else:
+            raise InvalidInput(f"unknown field {key!r} (editable: {', '.join((*FLAGS, *TEXTS, 'rotation'))})")
+    return clean
+
+
+def update(photo_id: int, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply the user's edits (run it in the writer). Rotation goes to photo_edit: the original is never touched."""
+    clean = _check(changes)
+    photo = get_photo(photo_id)
+    fields = {k: v for k, v in clean.items() if k in FLAGS or k in TEXTS}
+    if fields:
+        Photo.update(**fields, updated_at=utcnow()).where(Photo.id == photo.id).execute()
+    if "rotation" in clean or "rotate" in clean:
+        edit = PhotoEdit.get_or_none(PhotoEdit.photo == photo.id)
+        current = edit.rotation if edit else 0
+        if "rotate" in clean:
+            target = (current + (90 if clean["rotate"] == "right" else 270)) % 360
+        else:
+            target = clean["rotation"]
+        if edit is None:
+            PhotoEdit.create(photo=photo.id, rotation=target)
+        else:
+            PhotoEdit.update(rotation=target, updated_at=utcnow()).where(PhotoEdit.id == edit.id).execute()
+    return viewer_records([get_photo(photo_id)])[0]

@@ -1,0 +1,127 @@
+"""Album pages (list, one album's grid, its forms) and the albums API."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from photoshelf.viewer import albums, listing
+from photoshelf.viewer.errors import InvalidInput
+from photoshelf.viewer.photos import viewer_records
+from photoshelf.viewer.views.common import catalog, grid_page, int_param, render
+
+
+async def album_list(request: Request) -> Response:
+    if request.method == "POST":
+        form = await request.form()
+        created = await catalog(request).write(albums.create_album, str(form.get("title", "")),
+                                               str(form.get("description", "")))
+        return RedirectResponse(f"/albums/{created['id']}", status_code=303)
+    items = await catalog(request).read(albums.list_albums)
+    return render(request, "albums.html", {"title": "Albums", "albums": items})
+
+
+async def album_page(request: Request) -> Response:
+    album = await catalog(request).read(lambda ref: albums.album_summary(albums.get_album(ref)),
+                                        request.path_params["ref"])
+    return await grid_page(request, title=album["title"], scope=listing.Scope(album_id=album["id"]),
+                           extra={"album": album}, template="album.html", by_day=False)
+
+
+async def album_action(request: Request) -> Response:
+    """The album page's forms: edit, delete, remove the selected photos, make a photo the cover."""
+    ref = request.path_params["ref"]
+    action = request.path_params["action"]
+    form = await request.form()
+    ids = [int(v) for v in form.getlist("photo") if str(v).isdigit()]
+    write = catalog(request).write
+    if action == "edit":
+        await write(albums.update_album, ref, {"title": str(form.get("title", "")),
+                                               "description": str(form.get("description", ""))})
+    elif action == "delete":
+        await write(albums.delete_album, ref)
+        return RedirectResponse("/albums", status_code=303)
+    elif action == "remove":
+        await write(albums.remove_photos, ref, ids)
+    elif action == "cover":
+        if not ids:
+            raise InvalidInput("choose a photo for the cover")
+        await write(albums.update_album, ref, {"cover": ids[0]})
+    else:
+        raise InvalidInput(f"unknown album action {action!r}")
+    return RedirectResponse(f"/albums/{ref}", status_code=303)
+
+
+async def _json(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except ValueError:
+        raise InvalidInput("the body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be a JSON object")
+    return body
+
+
+def _photo_ids(body: dict[str, Any]) -> list[Any]:
+    ids = body.get("photos", [])
+    if not isinstance(ids, list):
+        raise InvalidInput("photos must be a list of photo ids")
+    return ids
+
+
+async def api_albums(request: Request) -> Response:
+    """GET: every album. POST {"title", "description"?, "photos"?: [ids]}: a new album."""
+    if request.method == "POST":
+        body = await _json(request)
+        created = await catalog(request).write(albums.create_album, body.get("title"), body.get("description", ""),
+                                               _photo_ids(body))
+        return JSONResponse(created, status_code=201)
+    return JSONResponse({"albums": await catalog(request).read(albums.list_albums)})
+
+
+def _album_with_photos(ref: str, cursor: str | None, limit: int) -> dict[str, Any]:
+    album = albums.album_summary(albums.get_album(ref))
+    result = listing.page("", cursor=cursor, limit=limit, scope=listing.Scope(album_id=album["id"]),
+                          with_count=False)
+    return {**album, "photos": viewer_records(result.photos), "next": result.next}
+
+
+async def api_album(request: Request) -> Response:
+    """GET: the album and a page of its photos (in album order). PATCH {"title"?, "description"?, "cover"?}.
+    DELETE: the album (never the photos)."""
+    ref = request.path_params["ref"]
+    if request.method == "PATCH":
+        return JSONResponse(await catalog(request).write(albums.update_album, ref, await _json(request)))
+    if request.method == "DELETE":
+        await catalog(request).write(albums.delete_album, ref)
+        return Response(status_code=204)
+    limit = int_param(request, "limit", 100, 1, listing.MAX_LIMIT)
+    return JSONResponse(await catalog(request).read(_album_with_photos, ref, request.query_params.get("cursor"),
+                                                    limit))
+
+
+async def api_album_photos(request: Request) -> Response:
+    """POST {"photos": [ids]} adds (appended), DELETE {"photos": [ids]} removes, PUT {"photos": [ids]} orders."""
+    ref = request.path_params["ref"]
+    ids = _photo_ids(await _json(request))
+    write = catalog(request).write
+    if request.method == "POST":
+        return JSONResponse({"added": await write(albums.add_photos, ref, ids)})
+    if request.method == "DELETE":
+        return JSONResponse({"removed": await write(albums.remove_photos, ref, ids)})
+    await write(albums.reorder, ref, ids)
+    return JSONResponse(await catalog(request).read(_album_with_photos, ref, None, listing.MAX_LIMIT))
+
+
+routes = [
+    Route("/albums", album_list, methods=["GET", "POST"], name="albums"),
+    Route("/albums/{ref}", album_page, name="album"),
+    Route("/albums/{ref}/{action}", album_action, methods=["POST"]),
+    Route("/api/v1/albums", api_albums, methods=["GET", "POST"]),
+    Route("/api/v1/albums/{ref}", api_album, methods=["GET", "PATCH", "DELETE"]),
+    Route("/api/v1/albums/{ref}/photos", api_album_photos, methods=["POST", "DELETE", "PUT"]),
+]

@@ -1,0 +1,75 @@
+"""Folders, calendar, places and duplicates: pages and their API."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from photoshelf.viewer import browse, listing
+from photoshelf.viewer.photos import viewer_records
+from photoshelf.viewer.views.common import catalog, grid_page, path_int, render, tile
+
+
+async def folders_page(request: Request) -> Response:
+    folder_id = path_int(request, "folder_id") if "folder_id" in request.path_params else None
+    data = await catalog(request).read(browse.folder, folder_id)
+    if data["folder"] is None:
+        return render(request, "folders.html", {"title": "Folders", "data": data, "page": None, "tiles": None})
+    return await grid_page(request, title=data["folder"]["name"], scope=listing.Scope(folder_id=data["folder"]["id"]),
+                           extra={"data": data}, template="folders.html", by_day=False)
+
+
+async def calendar_page(request: Request) -> Response:
+    years = await catalog(request).read(browse.calendar)
+    return render(request, "calendar.html", {"title": "Calendar", "years": years})
+
+
+async def places_page(request: Request) -> Response:
+    areas = await catalog(request).read(browse.places)
+    return render(request, "places.html", {"title": "Places", "areas": areas})
+
+
+async def duplicates_page(request: Request) -> Response:
+    groups = await catalog(request).read(browse.duplicates)
+    for g in groups:
+        g["tiles"] = [tile(p, 0) for p in g["photos"]]
+    return render(request, "duplicates.html", {"title": "Duplicates", "groups": groups})
+
+
+async def api_folder(request: Request) -> Response:
+    folder_id = path_int(request, "folder_id") if "folder_id" in request.path_params else None
+    return JSONResponse(await catalog(request).read(browse.folder, folder_id))
+
+
+async def api_calendar(request: Request) -> Response:
+    return JSONResponse({"years": await catalog(request).read(browse.calendar)})
+
+
+async def api_places(request: Request) -> Response:
+    return JSONResponse({"places": await catalog(request).read(browse.places)})
+
+
+def _duplicates() -> list[dict[str, object]]:
+    out = []
+    for g in browse.duplicates():
+        out.append({"kind": g["kind"], "photos": viewer_records(g["photos"])})
+    return out
+
+
+async def api_duplicates(request: Request) -> Response:
+    return JSONResponse({"groups": await catalog(request).read(_duplicates)})
+
+
+routes = [
+    Route("/folders", folders_page, name="folders"),
+    Route("/folders/{folder_id}", folders_page, name="folder"),
+    Route("/calendar", calendar_page, name="calendar"),
+    Route("/places", places_page, name="places"),
+    Route("/duplicates", duplicates_page, name="duplicates"),
+    Route("/api/v1/folders", api_folder),
+    Route("/api/v1/folders/{folder_id}", api_folder),
+    Route("/api/v1/calendar", api_calendar),
+    Route("/api/v1/places", api_places),
+    Route("/api/v1/duplicates", api_duplicates),
+]

@@ -1,0 +1,244 @@
+"""What every view shares: templates, reaching the catalog, grouping a page by day, errors as responses."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlparse
+
+import peewee as pw
+from starlette.datastructures import URL
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from photoshelf import __version__
+from photoshelf.config import Config
+from photoshelf.db.schema import Photo
+from photoshelf.errors import DatabaseError, NotFound, PhotoshelfError, QueryError
+from photoshelf.viewer.catalog import CatalogAccess
+from photoshelf.viewer.errors import InvalidInput
+from photoshelf.viewer.listing import Page
+from photoshelf.viewer.media import MediaFiles
+
+log = logging.getLogger(__name__)
+
+templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
+templates.env.globals["version"] = __version__
+
+
+def catalog(request: Request) -> CatalogAccess:
+    return request.app.state.catalog  # type: ignore[no-any-return]
+
+
+def config(request: Request) -> Config:
+    return request.app.state.config  # type: ignore[no-any-return]
+
+
+def media(request: Request) -> MediaFiles:
+    return request.app.state.media  # type: ignore[no-any-return]
+
+
+def render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
+    cfg = config(request)
+    context = {"config": cfg, "theme": cfg.viewer.dark_mode, "q": request.query_params.get("q", ""), **context}
+    return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise InvalidInput(f"{name} must be from {low} to {high}, got {value}")
+    return value
+
+
+def path_int(request: Request, name: str) -> int:
+    raw = request.path_params[name]
+    if isinstance(raw, int):
+        return raw
+    if not str(raw).isdigit():
+        raise NotFound(f"no {name} {raw}")
+    return int(raw)
+
+
+@dataclass
+class Tile:
+    """A photo as the grid draws it: the aspect ratio it shows at (after the user's rotation) and its badges."""
+
+    photo: Photo
+    rotation: int
+    ratio: float
+    duration: str | None
+
+
+@dataclass
+class Day:
+    key: str
+    month_key: str
+    month: str
+    label: str
+    tiles: list[Tile] = field(default_factory=list)
+
+
+def tile(photo: Photo, rotation: int) -> Tile:
+    w, h = photo.width or 1, photo.height or 1
+    if rotation in (90, 270):
+        w, h = h, w
+    ratio = max(0.3, min(4.0, w / h))
+    duration = None
+    if photo.kind == "video" and photo.duration:
+        secs = int(round(photo.duration))
+        duration = f"{secs // 60}:{secs % 60:02d}"
+    return Tile(photo=photo, rotation=rotation, ratio=round(ratio, 3), duration=duration)
+
+
+def days(page: Page) -> list[Day]:
+    """The page's photos in runs of one local day (the timeline's sections)."""
+    out: list[Day] = []
+    for photo in page.photos:
+        when: dt.datetime | None = photo.taken_at_local
+        key = when.strftime("%Y-%m-%d") if when else "unknown"
+        if not out or out[-1].key != key:
+            if when:
+                out.append(Day(key, when.strftime("%Y-%m"), when.strftime("%B %Y"), when.strftime("%a %-d %b")))
+            else:
+                out.append(Day(key, "unknown", "Date unknown", ""))
+        out[-1].tiles.append(tile(photo, page.rotations.get(photo.id, 0)))
+    return out
+
+
+def tiles(page: Page) -> list[Tile]:
+    return [tile(p, page.rotations.get(p.id, 0)) for p in page.photos]
+
+
+def with_query(url: URL | str, **params: Any) -> str:
+    """`url` with these query parameters set (None removes one)."""
+    u = URL(str(url))
+    current = dict(u.query_params)
+    for k, v in params.items():
+        if v is None or v == "":
+            current.pop(k, None)
+        else:
+            current[k] = str(v)
+    return str(u.replace(query=urlencode(current)))
+
+
+templates.env.globals["with_query"] = with_query
+
+
+def _status_for(exc: Exception) -> int:
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, (QueryError, InvalidInput)):
+        return 400
+    if isinstance(exc, (DatabaseError, pw.PeeweeException)):
+        return 503
+    return 500
+
+
+async def error_response(request: Request, exc: Exception) -> Response:
+    """The web's one place that turns domain errors into responses: JSON under /api/, a page elsewhere."""
+    code = _status_for(exc)
+    if code >= 500:
+        log.error("%s %s failed: %s", request.method, request.url.path, exc, exc_info=exc)
+    message = str(exc) if isinstance(exc, PhotoshelfError) else f"the catalog database failed: {exc}"
+    body: dict[str, Any] = {"error": message}
+    if isinstance(exc, QueryError):
+        body["position"] = exc.position
+    if request.url.path.startswith("/api/"):
+        return JSONResponse(body, status_code=code)
+    return render(request, "error.html", {"code": code, "message": message,
+                                          "position": body.get("position")}, status_code=code)
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    code = exc.status_code if isinstance(exc, HTTPException) else 404
+    message = "no such page" if code == 404 else (exc.detail if isinstance(exc, HTTPException) else str(exc))
+    if request.url.path.startswith(("/api/", "/thumb/", "/static/")):
+        return JSONResponse({"error": message}, status_code=code)
+    return render(request, "error.html", {"code": code, "message": message, "position": None}, status_code=code)
+
+
+class SameOriginWrites:
+    """Refuses writes (POST, PATCH, PUT, DELETE) sent by another site's page: the viewer has no login yet
+    (public mode), so this is what keeps a web page elsewhere from editing a family's library."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            origin = headers.get("origin")
+            if origin and origin != "null" and urlparse(origin).netloc != headers.get("host", ""):
+                response = PlainTextResponse("cross-site writes are refused", status_code=403)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+async def grid_page(request: Request, *, title: str, fixed: str = "", scope: Any = None,
+                    extra: dict[str, Any] | None = None, template: str = "timeline.html",
+                    by_day: bool = True) -> Response:
+    """A page of the shared grid: the timeline, a search, favorites, an album, a folder.
+
+    `fixed` is a filter the page always applies (favorite:true); the user's `q` is parsed on its own first so
+    a parse error points into what the user typed. With `partial=1` only the next run of tiles is rendered,
+    for infinite scroll."""
+    from photoshelf import search
+    from photoshelf.viewer.listing import EVERYTHING, page
+
+    q = request.query_params.get("q", "").strip()
+    cursor = request.query_params.get("cursor") or None
+    partial = request.query_params.get("partial") == "1"
+    limit = int_param(request, "limit", config(request).viewer.page_size, 1, 500)
+    error: QueryError | None = None
+    try:
+        search.parse(q)
+    except QueryError as exc:
+        error = exc
+    result: Page | None = None
+    if error is None:
+        text = f"{fixed} {q}".strip()
+        result = await catalog(request).read(page, text, cursor=cursor, limit=limit, scope=scope or EVERYTHING,
+                                             with_count=cursor is None)
+    elif partial:
+        raise error
+    context: dict[str, Any] = {
+        "title": title,
+        "page": result,
+        "days": days(result) if result and by_day else None,
+        "tiles": tiles(result) if result and not by_day else None,
+        "error": error,
+        "next_url": with_query(request.url, cursor=result.next, partial=None) if result and result.next else None,
+        "photo_query": _photo_query(request, scope),
+        **(extra or {}),
+    }
+    return render(request, "grid_partial.html" if partial else template, context,
+                  status_code=400 if error else 200)
+
+
+def _photo_query(request: Request, scope: Any) -> str:
+    """What a photo link carries so the photo page can step through the same listing."""
+    params: dict[str, str] = {}
+    q = request.query_params.get("q", "").strip()
+    fixed = request.scope.get("fixed_filter", "")
+    text = f"{fixed} {q}".strip()
+    if text:
+        params["q"] = text
+    if scope is not None and scope.album_id is not None:
+        params["album"] = str(scope.album_id)
+    if scope is not None and scope.folder_id is not None:
+        params["folder"] = str(scope.folder_id)
+    return ("?" + urlencode(params)) if params else ""

@@ -1,0 +1,138 @@
+"""The photo page (large preview, neighbours, details, edits) and the photo API."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from photoshelf.viewer import albums, photos
+from photoshelf.viewer.errors import InvalidInput
+from photoshelf.viewer.listing import Scope
+from photoshelf.viewer.views.common import catalog, path_int, render
+
+ACTIONS: dict[str, dict[str, Any]] = {
+    "rotate-left": {"rotate": "left"},
+    "rotate-right": {"rotate": "right"},
+}
+
+
+def _scope(request: Request) -> tuple[str, Scope, str]:
+    """The listing the photo was opened from (to step to its neighbours), and the query string that keeps it."""
+    q = request.query_params.get("q", "")
+    album = request.query_params.get("album", "")
+    folder = request.query_params.get("folder", "")
+    scope = Scope(album_id=int(album) if album.isdigit() else None,
+                  folder_id=int(folder) if folder.isdigit() else None)
+    keep = {k: v for k, v in (("q", q), ("album", album), ("folder", folder)) if v}
+    return q, scope, ("?" + urlencode(keep)) if keep else ""
+
+
+def _page_data(photo_id: int, q: str, scope: Scope) -> dict[str, Any]:
+    data = photos.detail(photo_id, q, scope)
+    data["all_albums"] = albums.list_albums()
+    return data
+
+
+async def photo_page(request: Request) -> Response:
+    photo_id = path_int(request, "photo_id")
+    q, scope, keep = _scope(request)
+    data = await catalog(request).read(_page_data, photo_id, q, scope)
+    if scope.album_id is not None:
+        back = f"/albums/{scope.album_id}"
+    elif scope.folder_id is not None:
+        back = f"/folders/{scope.folder_id}"
+    else:
+        back = "/" + (("?" + urlencode({"q": q})) if q else "")
+    return render(request, "photo.html", {**data, "title": data["photo"]["title"] or data["photo"]["path"] or "Photo",
+                                          "keep": keep, "back": back,
+                                          "exif": _exif_rows(data["photo"])})
+
+
+def _exif_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
+    rows: list[tuple[str, Any]] = [
+        ("Taken", (r["taken_at_local"] or "").replace("T", " ")[:19] + (f" ({r['timezone']})" if r["timezone"] else "")),
+        ("Camera", r["camera"]),
+        ("Lens", r["lens"]),
+        ("Exposure", " · ".join(x for x in (
+            f"ƒ/{r['f_number']:g}" if r["f_number"] else "",
+            f"{r['exposure']} s" if r["exposure"] else "",
+            f"ISO {r['iso']}" if r["iso"] else "",
+            f"{r['focal_length']:g} mm" if r["focal_length"] else "") if x)),
+        ("Size", f"{r['width']} × {r['height']}" if r["width"] else None),
+        ("File", f"{r['format'].upper() if r['format'] else r['type']} · {r['size'] / 1e6:,.1f} MB"),
+        ("Duration", f"{r['duration']:.1f} s" if r["duration"] else None),
+        ("Codec", r["codec"]),
+        ("Location", f"{r['lat']:.5f}, {r['lon']:.5f}" if r["lat"] is not None and r["lon"] is not None else None),
+        ("Altitude", f"{r['altitude']:.0f} m" if r["altitude"] is not None else None),
+        ("Keywords", ", ".join(r["keywords"])),
+        ("Rating", "★" * r["rating"] if r["rating"] else None),
+    ]
+    return [(k, str(v)) for k, v in rows if v]
+
+
+async def edit(request: Request) -> Response:
+    """The photo page's forms (they work without JavaScript): flags, rotation, title and description."""
+    photo_id = path_int(request, "photo_id")
+    form = await request.form()
+    action = str(form.get("action", ""))
+    changes: dict[str, Any]
+    if action in ("favorite", "archived", "private"):
+        changes = {action: form.get("value") == "true"}
+    elif action in ACTIONS:
+        changes = ACTIONS[action]
+    elif action == "text":
+        changes = {"title": str(form.get("title", "")), "description": str(form.get("description", ""))}
+    else:
+        raise InvalidInput(f"unknown action {action!r}")
+    await catalog(request).write(photos.update, photo_id, changes)
+    back = str(form.get("back", ""))
+    if not back.startswith("/") or back.startswith("//"):  # only back into this site
+        back = f"/photos/{photo_id}" + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(back, status_code=303)
+
+
+async def add_to_album(request: Request) -> Response:
+    """Add photos to an album, or to a new one: from the photo page and the grid's selection bar."""
+    form = await request.form()
+    ids = [int(v) for v in form.getlist("photo") if str(v).isdigit()]
+    if not ids:
+        raise InvalidInput("select at least one photo")
+    album_ref = str(form.get("album", ""))
+    title = str(form.get("title", "")).strip()
+    if album_ref and album_ref != "new":
+        await catalog(request).write(albums.add_photos, album_ref, ids)
+        target = album_ref
+    else:
+        created = await catalog(request).write(albums.create_album, title, "", ids)
+        target = str(created["id"])
+    back = str(form.get("back", ""))
+    if not back.startswith("/") or back.startswith("//"):  # only back into this site
+        back = f"/albums/{target}"
+    return RedirectResponse(back, status_code=303)
+
+
+async def api_photo(request: Request) -> Response:
+    photo_id = path_int(request, "photo_id")
+    q, scope, _keep = _scope(request)
+    if request.method == "PATCH":
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except ValueError:
+            raise InvalidInput("the body must be a JSON object") from None
+        if not isinstance(body, dict):
+            raise InvalidInput("the body must be a JSON object")
+        return JSONResponse(await catalog(request).write(photos.update, photo_id, body))
+    return JSONResponse(await catalog(request).read(photos.detail, photo_id, q, scope))
+
+
+routes = [
+    Route("/photos/{photo_id}", photo_page, name="photo"),
+    Route("/photos/{photo_id}/edit", edit, methods=["POST"]),
+    Route("/albums/add", add_to_album, methods=["POST"]),
+    Route("/api/v1/photos/{photo_id}", api_photo, methods=["GET", "PATCH"]),
+]

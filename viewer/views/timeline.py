@@ -1,0 +1,54 @@
+"""The timeline, search, and the fixed-filter listings (favorites, videos, archive, private); the search API."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from photoshelf import search
+from photoshelf.viewer import listing
+from photoshelf.viewer.photos import viewer_records
+from photoshelf.viewer.views.common import catalog, grid_page, int_param
+
+LISTINGS = {
+    "/favorites": ("Favorites", "favorite:true"),
+    "/videos": ("Videos", "type:video|live"),
+    "/archive": ("Archive", "archived:true"),
+    "/private": ("Private", "private:true"),
+}
+
+
+async def timeline(request: Request) -> Response:
+    return await grid_page(request, title="Photos" if not request.query_params.get("q") else "Search")
+
+
+async def search_page(request: Request) -> Response:
+    return await grid_page(request, title="Search", extra={"search_help": True, "filters": search.FILTERS})
+
+
+async def fixed_listing(request: Request) -> Response:
+    title, fixed = LISTINGS[request.url.path]
+    request.scope["fixed_filter"] = fixed
+    return await grid_page(request, title=title, fixed=fixed)
+
+
+def _search(text: str, cursor: str | None, limit: int) -> dict[str, object]:
+    result = listing.page(text, cursor=cursor, limit=limit)
+    return {"photos": viewer_records(result.photos), "count": result.count, "next": result.next}
+
+
+async def api_search(request: Request) -> Response:
+    """GET /api/v1/search?q=…&cursor=…&limit=… → {"photos": [...], "count": N, "next": cursor|null}"""
+    q = request.query_params.get("q", "")
+    limit = int_param(request, "limit", 100, 1, listing.MAX_LIMIT)
+    body = await catalog(request).read(_search, q, request.query_params.get("cursor") or None, limit)
+    return JSONResponse(body)
+
+
+routes = [
+    Route("/", timeline, name="timeline"),
+    Route("/search", search_page, name="search"),
+    *[Route(path, fixed_listing, name=path.strip("/")) for path in LISTINGS],
+    Route("/api/v1/search", api_search),
+]
