@@ -54,6 +54,7 @@ class IndexReport:
     purged: int = 0
     ignored: int = 0
     stacks: int = 0
+    deferred: list[str] = field(default_factory=list)
     seconds: float = 0.0
     interrupted_before: bool = False
 
@@ -78,6 +79,19 @@ class _Work:
     known: File | None  # the catalog row at this path, when the path is known
     future: Future[FileResult] | None = None
     result: FileResult | None = None
+
+
+@dataclass
+class _Prepared:
+    """One file of a batch, read and parsed, ready to be written."""
+
+    work: _Work
+    result: FileResult
+    md: Metadata
+    fatal: str | None
+    rel: str
+    name: str
+    folder_id: int
 
 
 @dataclass
@@ -119,8 +133,13 @@ class Indexer:
             self._exiftool.close()
             self._exiftool = None
 
-    def run(self, paths: Iterable[str | os.PathLike[str]] | None = None, *, force: bool = False) -> IndexReport:
-        """Bring the catalog in line with the originals (all of them, or only `paths`)."""
+    def run(self, paths: Iterable[str | os.PathLike[str]] | None = None, *, force: bool = False,
+            settle_seconds: float = 0.0, record: bool = True) -> IndexReport:
+        """Bring the catalog in line with the originals (all of them, or only `paths`).
+
+        `settle_seconds`: files modified more recently than this are left for later (still being written), and
+        listed in report.deferred. `record`: keep a run record in the job table (the watcher's small runs don't).
+        """
         if not self.root.is_dir():
             raise PhotoshelfError(f"originals folder not found: {self.root} (library.originals / PHOTOSHELF_ORIGINALS)")
         started = time.monotonic()
@@ -130,77 +149,104 @@ class Indexer:
         report.interrupted_before = bool(stale)
         for job in stale:
             jobs.mark_interrupted(job)
-        run_job = jobs.start("index", {"paths": scopes})
+        run_job = jobs.start("index", {"paths": scopes[:100]}) if record else None
         try:
-            self._run(scopes, report, force)
+            self._run(scopes, report, force, settle_seconds)
         except BaseException as exc:
             report.seconds = round(time.monotonic() - started, 3)
-            jobs.finish_failed(run_job, f"{type(exc).__name__}: {exc}", report.as_dict())
+            if run_job is not None:
+                jobs.finish_failed(run_job, f"{type(exc).__name__}: {exc}", report.as_dict())
             raise
         report.seconds = round(time.monotonic() - started, 3)
-        jobs.complete(run_job, report.as_dict())
+        if run_job is not None:
+            jobs.complete(run_job, report.as_dict())
         return report
 
     # -- scan -----------------------------------------------------------------------------------
 
+    def relative(self, path: str | os.PathLike[str]) -> str:
+        """The originals-relative form of a path ('' for the root); raises if it is outside the originals."""
+        absolute = Path(os.path.abspath(path if os.path.isabs(path) else Path.cwd() / path))
+        try:
+            rel = absolute.relative_to(self.root)
+        except ValueError:
+            raise PhotoshelfError(f"{path} is not inside the originals folder {self.root}") from None
+        return "" if str(rel) == "." else rel.as_posix()
+
     def _scopes(self, paths: Iterable[str | os.PathLike[str]] | None) -> list[str]:
         if not paths:
             return [""]
-        scopes = []
-        for p in paths:
-            absolute = Path(p) if os.path.isabs(p) else Path.cwd() / p
-            absolute = Path(os.path.abspath(absolute))
-            try:
-                rel = absolute.relative_to(self.root)
-            except ValueError:
-                raise PhotoshelfError(f"{p} is not inside the originals folder {self.root}") from None
-            scopes.append("" if str(rel) == "." else rel.as_posix())
-        return scopes
+        scopes = sorted({self.relative(p) for p in paths})
+        if "" in scopes:
+            return [""]
+        # Drop a path whose folder is also asked for: the folder's walk covers it.
+        asked = set(scopes)
+        kept: list[str] = []
+        for scope in scopes:
+            parts = scope.split("/")
+            if not any("/".join(parts[:i]) in asked for i in range(1, len(parts))):
+                kept.append(scope)
+        return kept
 
-    def _known(self, scope: str) -> dict[str, File]:
-        query = File.select()
-        if scope:
-            query = query.where((File.path == scope) | File.path.startswith(scope + "/"))
-        return {f.path: f for f in query.iterator()}
+    def _known(self, scopes: list[str]) -> dict[str, File]:
+        if scopes == [""]:
+            return {f.path: f for f in File.select().iterator()}
+        known: dict[str, File] = {}
+        hashes = [path_hash(s) for s in scopes]
+        for chunk in _chunks(hashes, 500):
+            for f in File.select().where(File.path_hash.in_(chunk)):
+                known[f.path] = f
+        folder_scopes = [s for s in scopes if s in self._folders]
+        folder_ids = [fid for path, fid in self._folders.items()
+                      if any(path == s or path.startswith(s + "/") for s in folder_scopes)] if folder_scopes else []
+        for chunk in _chunks(folder_ids, 500):
+            for f in File.select().where(File.folder.in_(chunk)):
+                known[f.path] = f
+        return known
 
-    def _run(self, scopes: list[str], report: IndexReport, force: bool) -> None:
-        storage = self.config.storage_path
+    def _run(self, scopes: list[str], report: IndexReport, force: bool, settle_seconds: float) -> None:
         walker = Walker(
             self.root,
-            skip=[storage],
+            skip=[self.config.storage_path],
             skip_hidden=self.config.index.skip_hidden,
             follow_symlinks=self.config.index.follow_symlinks,
             exclude=self.config.index.exclude,
         )
         self._load_folders()
+        known = self._known(scopes)
+        entries: dict[str, Entry] = {}
+        self.progress("scan", 0, 0)
         for scope in scopes:
-            known = self._known(scope)
-            entries: list[Entry] = []
-            self.progress("scan", 0, 0)
-            single = bool(scope) and (self.root / scope).is_file()
-            for entry in self._single(scope) if single else walker.walk(scope):
-                entries.append(entry)
+            target = self.root / scope
+            found: Iterable[Entry]
+            if scope and not target.is_dir():
+                entry = walker.entry_for(scope) if target.is_file() else None
+                found = [entry] if entry is not None else []
+            elif scope and walker.excluded(scope, is_dir=True):
+                found = []
+            else:
+                found = walker.walk(scope)
+            for entry in found:
+                entries[entry.rel] = entry
                 if len(entries) % 5000 == 0:
                     self.progress("scan", len(entries), 0)
-            report.seen += len(entries)
-            self._reconcile(entries, known, report, force)
+        self.progress("scan", len(entries), len(entries))
+        fresh: set[str] = set()
+        if settle_seconds > 0:
+            cutoff = time.time_ns() - int(settle_seconds * 1e9)
+            fresh = {rel for rel, e in entries.items() if e.mtime_ns > cutoff}
+            report.deferred = sorted(fresh)
+        report.seen += len(entries) - len(fresh)
+        self._reconcile([e for rel, e in entries.items() if rel not in fresh], known, report, force, fresh)
         report.ignored = walker.ignored
         for problem in walker.problems:
             log.warning("%s: %s", problem.rel, problem.reason)
 
-    def _single(self, rel: str) -> Iterable[Entry]:
-        from photoshelf.indexer.media import is_media, is_sidecar
-
-        st = os.stat(self.root / rel)
-        name = rel.rsplit("/", 1)[-1]
-        if is_media(name) or is_sidecar(name):
-            yield Entry(rel=rel, size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino, dev=st.st_dev,
-                        role="media" if is_media(name) else "sidecar")
-
-    def _reconcile(self, entries: list[Entry], known: dict[str, File], report: IndexReport, force: bool) -> None:
+    def _reconcile(self, entries: list[Entry], known: dict[str, File], report: IndexReport, force: bool,
+                   still_writing: set[str]) -> None:
         todo: list[Entry] = []
         back: list[int] = []
-        seen_paths: set[str] = set()
+        seen_paths: set[str] = set(still_writing)  # being written: not vanished, not read yet
         touched_folders: set[int] = set()
         for entry in entries:
             rel = display_path(entry.rel) if entry.bad_name else entry.rel
@@ -378,25 +424,36 @@ class Indexer:
     def _finish(self, batch: _Batch, report: IndexReport, touched: set[int]) -> int:
         meta = batch.meta.result() if batch.meta is not None else {}
         report.metadata_read += len(meta)
+        prepared: list[_Prepared] = []
+        for w in batch.items:
+            e = w.entry
+            if e.bad_name:
+                result = FileResult(fatal="the file name is not valid UTF-8: rename it so photoshelf can read it")
+            elif w.future is None:
+                result = FileResult(fatal="empty file (0 bytes)")
+            else:
+                try:
+                    result = w.future.result()
+                except Exception as exc:  # noqa: BLE001 - one file's failure must not stop the index
+                    log.exception("unexpected error reading %s", e.rel)
+                    result = FileResult(fatal=f"internal error while reading the file: {type(exc).__name__}: {exc}")
+            report.bytes_read += result.bytes_read
+            if result.sha1:
+                report.hashed += 1
+            report.thumbnails += 0 if result.thumbs_cached else len(result.renditions)
+            rel = display_path(e.rel) if e.bad_name else e.rel
+            name = rel.rsplit("/", 1)[-1]
+            tags = meta.get(str(self.root / e.rel), {}) if not e.bad_name else {}
+            takeout = None
+            if self.config.index.read_takeout_json and not e.bad_name:
+                takeout = read_takeout(self.root / e.rel)
+            md = extract(tags, name, e.mtime_ns / 1e9, takeout) if tags else Metadata(error="not read")
+            fatal = result.fatal or self._fatal_reason(md, result)
+            folder_id = self._folder_id(rel)
+            touched.add(folder_id)
+            prepared.append(_Prepared(w, result, md, fatal, rel, name, folder_id))
         with self.db.atomic():
-            for w in batch.items:
-                e = w.entry
-                if e.bad_name:
-                    result = FileResult(fatal="the file name is not valid UTF-8: rename it so photoshelf can read it")
-                elif w.future is None:
-                    result = FileResult(fatal="empty file (0 bytes)")
-                else:
-                    try:
-                        result = w.future.result()
-                    except Exception as exc:  # noqa: BLE001 - one file's failure must not stop the index
-                        log.exception("unexpected error reading %s", e.rel)
-                        result = FileResult(fatal=f"internal error while reading the file: {type(exc).__name__}: {exc}")
-                report.bytes_read += result.bytes_read
-                if result.sha1:
-                    report.hashed += 1
-                report.thumbnails += 0 if result.thumbs_cached else len(result.renditions)
-                tags = meta.get(str(self.root / e.rel), {}) if not e.bad_name else {}
-                self._store(w, result, tags, report, touched)
+            self._store_batch(prepared, report)
         return len(batch.items)
 
     def _media_of_changed_sidecars(self, sidecars: list[Entry], known: dict[str, File], queued: set[str]) -> list[Entry]:
@@ -453,73 +510,149 @@ class Indexer:
                 if f.photo_id != photo_id:
                     File.update(photo=photo_id).where(File.id == f.id).execute()
 
-    # -- storing one file -----------------------------------------------------------------------------
+    # -- storing a batch --------------------------------------------------------------------------------
 
-    def _store(self, w: _Work, result: FileResult, tags: dict[str, Any], report: IndexReport,
-               touched: set[int]) -> None:
-        e = w.entry
-        rel = display_path(e.rel) if e.bad_name else e.rel
-        name = rel.rsplit("/", 1)[-1]
-        folder_id = self._folder_id(rel)
-        touched.add(folder_id)
-        takeout = read_takeout(self.root / e.rel) if (self.config.index.read_takeout_json and not e.bad_name) else None
-        md = extract(tags, name, e.mtime_ns / 1e9, takeout) if tags else Metadata(error="not read")
-        fatal = result.fatal or self._fatal_reason(md, result)
-        if w.known is None:
-            report.new += 1
-        else:
-            report.changed += 1
-        file_fields: dict[str, Any] = dict(
-            folder=folder_id, name=name, role="media", size=e.size, mtime_ns=e.mtime_ns, inode=e.inode,
-            sha1=result.sha1, missing_since=None, indexed_at=utcnow(),
-        )
-        if fatal:
-            report.errors += 1
-            file_fields.update(error=fatal, photo=None)
-            file_row = self._upsert_file(rel, w.known, file_fields)
-            old_photo = w.known.photo_id if w.known else None
-            IndexIssue.delete().where(IndexIssue.file == file_row).execute()
-            IndexIssue.create(file=file_row, stage="read", severity="error", reason=fatal)
-            if old_photo:
-                self._orphan_check(old_photo)
-            return
-        assert result.sha1 is not None
-        photo = Photo.get_or_none(Photo.sha1 == result.sha1)
-        old_photo_id = w.known.photo_id if w.known else None
-        if photo is not None:
-            if photo.id != old_photo_id and File.select().where(
-                (File.photo == photo.id) & File.missing_since.is_null() & (File.role == "media") & (File.path != rel)
-            ).exists():
-                report.duplicates += 1
-            self._apply_metadata(photo, md, result, refresh=False)
-        elif old_photo_id is not None and not File.select().where(
-            (File.photo == old_photo_id) & (File.path != rel) & (File.role == "media")
-        ).exists():
-            # The file's bytes changed (edited in place): same photo, new content. User data stays attached.
-            photo = Photo.get_by_id(old_photo_id)
-            if photo.sha1 != result.sha1:
+    def _store_batch(self, items: list[_Prepared], report: IndexReport) -> None:
+        """Write a batch with a fixed number of queries (per batch, not per file): the writer is the bottleneck
+        once decoding runs on the other cores."""
+        # What the catalog already has for these files and contents.
+        sha1s = sorted({it.result.sha1 for it in items if it.result.sha1 and not it.fatal})
+        by_sha: dict[str, Photo] = {}
+        for chunk in _chunks(sha1s, 200):
+            for p in Photo.select().where(Photo.sha1.in_(chunk)):
+                by_sha[p.sha1] = p
+        rows: dict[str, File] = {}
+        unknown = [path_hash(it.rel) for it in items if it.work.known is None]
+        for chunk in _chunks(unknown, 200):
+            for f in File.select().where(File.path_hash.in_(chunk)):  # committed by an interrupted run
+                rows[f.path] = f
+        for it in items:
+            if it.work.known is not None:
+                rows[it.rel] = it.work.known
+        old_ids = {rows[it.rel].photo_id for it in items if it.rel in rows and rows[it.rel].photo_id}
+        photo_ids = sorted(old_ids | {p.id for p in by_sha.values()})
+        media_paths: dict[int, dict[str, bool]] = {}  # photo id -> {path: present}
+        for chunk in _chunks(photo_ids, 200):
+            for f in File.select(File.photo, File.path, File.missing_since).where(
+                File.photo.in_(chunk) & (File.role == "media")
+            ):
+                media_paths.setdefault(f.photo_id, {})[f.path] = f.missing_since is None
+        old_photos = {p.id: p for chunk in _chunks(sorted(old_ids), 200) for p in Photo.select().where(Photo.id.in_(chunk))}
+
+        new_photos: dict[str, Photo] = {}
+        dirty: dict[int, Photo] = {}
+        cleared_thumbs: list[int] = []
+        orphans: set[int] = set()
+        plans: list[tuple[_Prepared, Photo | None]] = []
+        now = utcnow()
+        for it in items:
+            known = rows.get(it.rel)
+            if it.work.known is None:
+                report.new += 1
+            else:
+                report.changed += 1
+            old_photo_id = known.photo_id if known is not None else None
+            if it.fatal:
+                report.errors += 1
+                plans.append((it, None))
+                if old_photo_id:
+                    orphans.add(old_photo_id)
+                continue
+            sha1 = it.result.sha1
+            assert sha1 is not None
+            photo = by_sha.get(sha1)
+            others = {p: present for p, present in media_paths.get(old_photo_id or -1, {}).items() if p != it.rel}
+            if photo is not None:
+                present_elsewhere = any(ok for p, ok in media_paths.get(photo.id or -1, {}).items() if p != it.rel)
+                if (photo.id is None or photo.id != old_photo_id) and (present_elsewhere or sha1 in new_photos):
+                    report.duplicates += 1
+                self._apply_metadata(photo, it.md, it.result, refresh=False)
+            elif old_photo_id is not None and not others and old_photo_id in old_photos:
+                # The file's bytes changed (edited in place): same photo, new content. User data stays attached.
+                photo = old_photos[old_photo_id]
                 self.thumbs.remove(photo.sha1)
-            photo.sha1 = result.sha1
-            Thumbnail.delete().where(Thumbnail.photo == photo.id).execute()
-            self._apply_metadata(photo, md, result, refresh=True)
-        else:
-            photo = Photo(uid=new_uid(), sha1=result.sha1, kind="image")
-            self._apply_metadata(photo, md, result, refresh=True)
-        photo.missing_since = None
-        photo.updated_at = utcnow()
-        photo.save()
-        file_fields.update(error=None, photo=photo.id)
-        file_row = self._upsert_file(rel, w.known, file_fields)
-        IndexIssue.delete().where(IndexIssue.file == file_row).execute()
-        for stage, reason in result.warnings + [("metadata", wmsg) for wmsg in md.warnings if not wmsg.lower().startswith("[minor]")]:
-            report.warnings += 1
-            IndexIssue.create(file=file_row, stage=stage, severity="warning", reason=reason)
-        for r in result.renditions:
-            Thumbnail.delete().where((Thumbnail.photo == photo.id) & (Thumbnail.size == r.size)).execute()
-            Thumbnail.create(photo=photo.id, size=r.size, width=r.width, height=r.height, format=self.thumbs.ext,
-                             bytes=r.bytes)
-        if old_photo_id and old_photo_id != photo.id:
-            self._orphan_check(old_photo_id)
+                cleared_thumbs.append(photo.id)
+                photo.sha1 = sha1
+                self._apply_metadata(photo, it.md, it.result, refresh=True)
+            else:
+                photo = Photo(uid=new_uid(), sha1=sha1, kind="image", created_at=now)
+                self._apply_metadata(photo, it.md, it.result, refresh=True)
+                new_photos[sha1] = photo
+            by_sha[sha1] = photo
+            photo.missing_since = None
+            photo.updated_at = now
+            if photo.id is not None:
+                dirty[photo.id] = photo
+                media_paths.setdefault(photo.id, {})[it.rel] = True
+            if old_photo_id and old_photo_id != photo.id:
+                orphans.add(old_photo_id)
+            plans.append((it, photo))
+
+        # Photos: new ones in one statement, changed ones by their dirty columns.
+        if cleared_thumbs:
+            Thumbnail.delete().where(Thumbnail.photo.in_(cleared_thumbs)).execute()
+        columns = [f.name for f in Photo._meta.sorted_fields if f.name != "id"]
+        if new_photos:
+            Photo.insert_many([{c: p.__data__.get(c) for c in columns} for p in new_photos.values()]).execute()
+            for chunk in _chunks(list(new_photos), 200):
+                for pid, sha1 in Photo.select(Photo.id, Photo.sha1).where(Photo.sha1.in_(chunk)).tuples():
+                    new_photos[sha1].id = pid
+        for photo in dirty.values():
+            if photo.dirty_fields:
+                photo.save(only=photo.dirty_fields)
+
+        # Files: new rows in one statement, known rows updated.
+        inserts = []
+        for it, photo in plans:
+            e = it.work.entry
+            fields: dict[str, Any] = dict(
+                folder=it.folder_id, name=it.name, role="media", size=e.size, mtime_ns=e.mtime_ns, inode=e.inode,
+                sha1=it.result.sha1, missing_since=None, indexed_at=now, error=it.fatal,
+                photo=photo.id if photo is not None else None,
+            )
+            known = rows.get(it.rel)
+            if known is not None:
+                File.update(**fields).where(File.id == known.id).execute()
+            else:
+                inserts.append(dict(path=it.rel, path_hash=path_hash(it.rel), **fields))
+        if inserts:
+            File.insert_many(inserts).execute()
+        file_ids = {
+            path: fid
+            for chunk in _chunks([path_hash(it.rel) for it, _ in plans], 200)
+            for fid, path in File.select(File.id, File.path).where(File.path_hash.in_(chunk)).tuples()
+        }
+
+        # Issues and thumbnails of the batch, replaced wholesale.
+        ids = list(file_ids.values())
+        for chunk in _chunks(ids, 200):
+            IndexIssue.delete().where(IndexIssue.file.in_(chunk)).execute()
+        issues = []
+        thumbs = []
+        for it, photo in plans:
+            fid = file_ids[it.rel]
+            if it.fatal:
+                issues.append(dict(file=fid, stage="read", severity="error", reason=it.fatal, created_at=now))
+                continue
+            assert photo is not None
+            warnings = it.result.warnings + [
+                ("metadata", w) for w in it.md.warnings if not w.lower().startswith("[minor]")
+            ]
+            for stage, reason in warnings:
+                report.warnings += 1
+                issues.append(dict(file=fid, stage=stage, severity="warning", reason=reason, created_at=now))
+            for r in it.result.renditions:
+                thumbs.append(dict(photo=photo.id, size=r.size, width=r.width, height=r.height,
+                                   format=self.thumbs.ext, bytes=r.bytes, created_at=now))
+        if issues:
+            IndexIssue.insert_many(issues).execute()
+        if thumbs:
+            keyed = {(t["photo"], t["size"]): t for t in thumbs}
+            for chunk in _chunks(sorted({t["photo"] for t in thumbs}), 200):
+                Thumbnail.delete().where(Thumbnail.photo.in_(chunk) & Thumbnail.size.in_(["fit", "tile"])).execute()
+            Thumbnail.insert_many(list(keyed.values())).execute()
+        for photo_id in orphans:
+            self._orphan_check(photo_id)
 
     def _fatal_reason(self, md: Metadata, result: FileResult) -> str | None:
         decoded = result.renditions or result.thumbs_cached or result.width
@@ -577,13 +710,11 @@ class Indexer:
         photo.meta_version = META_VERSION
 
     def _upsert_file(self, rel: str, known: File | None, fields: dict[str, Any]) -> int:
+        if known is None:
+            known = File.get_or_none(File.path_hash == path_hash(rel))  # committed by an interrupted run
         if known is not None:
             File.update(**fields).where(File.id == known.id).execute()
             return int(known.id)
-        existing = File.get_or_none(File.path_hash == path_hash(rel))  # committed by an interrupted run
-        if existing is not None:
-            File.update(**fields).where(File.id == existing.id).execute()
-            return int(existing.id)
         return int(File.insert(path=rel, path_hash=path_hash(rel), **fields).execute())
 
     def _orphan_check(self, photo_id: int) -> None:

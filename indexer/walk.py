@@ -75,15 +75,51 @@ class Walker:
         seen: set[tuple[int, int]] = set()
         top = self.root / start if start else self.root
         # Ignore files of the folders above `start` still apply to it.
-        specs: list[tuple[str, pathspec.PathSpec]] = []
-        if start:
-            parts = start.split("/")
-            for i in range(len(parts)):
-                base = "/".join(parts[:i])
-                spec = self._load_ignore(self.root / base if base else self.root)
-                if spec is not None:
-                    specs.append((base, spec))
+        specs = self._specs_above(start) if start else []
         yield from self._walk_dir(top, start, specs, seen)
+
+    def _specs_above(self, rel: str) -> list[tuple[str, pathspec.PathSpec]]:
+        """The ignore files of the folders above `rel` (the root's included)."""
+        specs: list[tuple[str, pathspec.PathSpec]] = []
+        parts = rel.split("/")
+        for i in range(len(parts)):
+            base = "/".join(parts[:i])
+            spec = self._load_ignore(self.root / base if base else self.root)
+            if spec is not None:
+                specs.append((base, spec))
+        return specs
+
+    def excluded(self, rel: str, *, is_dir: bool) -> bool:
+        """Whether a walk would skip this path: hidden, NAS litter, the storage folder, or an ignore rule."""
+        parts = rel.split("/")
+        for i, name in enumerate(parts):
+            last = i == len(parts) - 1
+            if self.skip_hidden and name.startswith("."):
+                return True
+            if (not last or is_dir) and is_litter_dir(name):
+                return True
+            if last and not is_dir and (is_litter_file(name) or name == IGNORE_FILE):
+                return True
+        if os.path.realpath(self.root / rel) in self.skip or any(
+            os.path.realpath(self.root / "/".join(parts[: i + 1])) in self.skip for i in range(len(parts) - 1)
+        ):
+            return True
+        return self._ignored(rel, is_dir, self._specs_above(rel))
+
+    def entry_for(self, rel: str) -> Entry | None:
+        """The entry a walk would yield for this one file, or None if a walk would skip it."""
+        name = rel.rsplit("/", 1)[-1]
+        media, sidecar = is_media(name), is_sidecar(name)
+        if not (media or sidecar) or self.excluded(rel, is_dir=False):
+            return None
+        try:
+            st = os.stat(self.root / rel) if self.follow_symlinks else os.lstat(self.root / rel)
+        except OSError:
+            return None
+        if not stat_mod.S_ISREG(st.st_mode):
+            return None
+        return Entry(rel=rel, size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino, dev=st.st_dev,
+                     role="media" if media else "sidecar", bad_name=_has_surrogates(rel))
 
     def _load_ignore(self, folder: Path) -> pathspec.PathSpec | None:
         try:

@@ -211,6 +211,38 @@ def index(state: State, paths: tuple[str, ...], force: bool, as_json: bool, quie
 
 
 @cli.command()
+@click.option("--mode", type=click.Choice(["auto", "inotify", "poll"]), help="Override watch.mode.")
+@click.option("--poll-interval", type=int, help="Override watch.poll_interval (seconds).")
+@click.pass_obj
+@handle_errors
+def watch(state: State, mode: str | None, poll_interval: int | None) -> None:
+    """Run the watcher daemon: rescan what changed while it was down, then follow changes live.
+
+    SIGTERM/SIGINT finish the current batch and exit; SIGHUP reloads the configuration."""
+    from photoshelf.indexer.watcher import Watcher
+
+    state.overrides.update({"watch.mode": mode, "watch.poll_interval": poll_interval})
+    config = state.config
+    watcher = Watcher(config, state.db())
+
+    def stop(signum: int, frame: Any) -> None:
+        log.info("watch: signal %s: finishing the current batch, then exiting", signum)
+        watcher.stop()
+
+    def reload(signum: int, frame: Any) -> None:
+        try:
+            watcher.reload(load_config(state.config_path, overrides=state.overrides))
+        except ConfigError as exc:
+            log.error("watch: not reloading, the new configuration is invalid: %s", exc)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, reload)
+    watcher.run()
+    log.info("watch: stopped")
+
+
+@cli.command()
 @click.argument("ref")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj

@@ -48,6 +48,14 @@ class ExiftoolConfig:
 
 
 @dataclass
+class WatchConfig:
+    mode: str = "auto"
+    poll_interval: int = 60
+    settle_seconds: float = 2.0
+    heartbeat_seconds: int = 10
+
+
+@dataclass
 class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 2468
@@ -72,6 +80,7 @@ class Config:
     index: IndexConfig = field(default_factory=IndexConfig)
     thumbnails: ThumbnailsConfig = field(default_factory=ThumbnailsConfig)
     exiftool: ExiftoolConfig = field(default_factory=ExiftoolConfig)
+    watch: WatchConfig = field(default_factory=WatchConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     viewer: ViewerConfig = field(default_factory=ViewerConfig)
     log: LogConfig = field(default_factory=LogConfig)
@@ -111,6 +120,7 @@ CHOICES = {
     "thumbnails.format": ("jpeg", "webp"),
     "log.level": ("debug", "info", "warning", "error"),
     "viewer.dark_mode": ("auto", "light", "dark"),
+    "watch.mode": ("auto", "inotify", "poll"),
 }
 
 
@@ -138,6 +148,15 @@ def _cast(key: str, typ: Any, value: Any, from_env: bool) -> Any:
             except ValueError:
                 pass
         raise ConfigError(key, f"expected an integer, got {value!r}")
+    if typ is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if from_env and isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(key, f"expected a number, got {value!r}")
     if typ is str:
         if isinstance(value, str):
             return value
@@ -175,10 +194,14 @@ def _validate(config: Config) -> None:
         "thumbnails.preview_size": config.thumbnails.preview_size,
         "server.port": config.server.port,
         "viewer.page_size": config.viewer.page_size,
+        "watch.poll_interval": config.watch.poll_interval,
+        "watch.heartbeat_seconds": config.watch.heartbeat_seconds,
     }
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(key, f"must be greater than 0, got {value}")
+    if config.watch.settle_seconds < 0:
+        raise ConfigError("watch.settle_seconds", "must be 0 or more")
     if config.index.workers < 0:
         raise ConfigError("index.workers", "must be 0 (one per CPU core) or more")
     if config.index.purge_missing_after_days < 0:

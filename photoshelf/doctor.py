@@ -105,10 +105,24 @@ def _originals(config: Config) -> Check:
     return Check("originals", True, f"{root}")
 
 
+def _watcher() -> Check:
+    from photoshelf.indexer.watcher import heartbeat
+
+    beat = heartbeat()
+    if beat is None:
+        return Check("watcher", True, "has never run (photoshelf watch, or serve, runs it)")
+    age = beat.get("age_seconds")
+    detail = (f"{beat['state']}, {beat['mode']} mode, pid {beat['pid']}, last heartbeat {age}s ago, "
+              f"{beat['pending']} pending, {beat['indexed_paths']} paths indexed")
+    if beat["state"] == "running" and age is not None and age > 3 * int(beat.get("interval", 10)) + 5:
+        return Check("watcher", False, detail, "the watcher stopped sending heartbeats: is it still running?")
+    return Check("watcher", True, detail)
+
+
 def run_checks(config: Config, db: pw.Database) -> dict[str, Any]:
     folders = Folder.select().count()
     checks = [_originals(config), _exiftool(config), _images(), _video(), _database(db), _inotify(folders),
-              _disk(config.storage_path)]
+              _disk(config.storage_path), _watcher()]
     failed = [
         {"path": f.path, "reason": f.error}
         for f in File.select().where(File.error.is_null(False) & File.missing_since.is_null()).order_by(File.path)

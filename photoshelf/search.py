@@ -15,7 +15,7 @@ from photoshelf.errors import QueryError
 TYPES = ("image", "raw", "video", "live")
 BOOL_FILTERS = ("favorite", "private", "archived", "missing", "stack", "duplicate", "geo", "error")
 FILTERS = ("path", "year", "month", "day", "camera", "lens", "type", "after", "before", "taken", "name",
-           "title", "keywords", *BOOL_FILTERS)
+           "title", "keywords", "album", *BOOL_FILTERS)
 
 
 @dataclass
@@ -169,6 +169,8 @@ def _condition(term: Term, value: str) -> Any:
         )
     if key == "path":
         return _path_match(value)
+    if key == "album":
+        return _album_match(value)
     if key == "year":
         y = int(value)
         return (local >= dt.datetime(y, 1, 1)) & (local < dt.datetime(y + 1, 1, 1))
@@ -217,6 +219,16 @@ def _condition(term: Term, value: str) -> Any:
         bad = File.select(File.photo).join(IndexIssue).where(File.photo.is_null(False))
         return Photo.id.in_(bad) if flag else Photo.id.not_in(bad)
     raise QueryError(f"unsupported filter {key}", term.position)  # pragma: no cover - FILTERS guards this
+
+
+def _album_match(value: str) -> Any:
+    """Photos in albums whose uid or id is `value`, or whose title contains it."""
+    from photoshelf.db.schema import Album, AlbumPhoto
+
+    which = _contains(Album.title, value) | (Album.uid == value)
+    if value.isdigit():
+        which |= Album.id == int(value)
+    return Photo.id.in_(AlbumPhoto.select(AlbumPhoto.photo).join(Album).where(which))
 
 
 def _month(month: int) -> Any:

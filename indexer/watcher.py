@@ -1,0 +1,459 @@
+"""The watcher daemon: keep the catalog in step with the originals, live (inotify) or by polling network mounts."""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import peewee as pw
+
+from photoshelf import jobs
+from photoshelf.config import Config
+from photoshelf.db.schema import Job, Setting, utcnow
+from photoshelf.errors import PhotoshelfError
+from photoshelf.indexer.pipeline import Indexer, IndexReport
+from photoshelf.indexer.walk import Walker
+
+log = logging.getLogger(__name__)
+
+# File systems on which inotify does not see changes made by other hosts.
+NETWORK_FS = {
+    "nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "sshfs", "9p", "fuse.rclone", "glusterfs",
+    "fuse.glusterfs", "ceph", "fuse.ceph", "davfs", "fuse.davfs2", "afs", "lustre", "fuse.s3fs", "fuse.mergerfs",
+}
+PATH_JOB = "path"
+HEARTBEAT_KEY = "watcher"
+DEBOUNCE = 0.25  # seconds of quiet after a close-write before the batch is indexed
+MAX_BATCH = 2000  # paths per index run
+
+
+def mount_fstype(path: Path, mounts_file: str = "/proc/mounts") -> tuple[str, str] | None:
+    """(mount point, fs type) of the mount holding `path`, from /proc/mounts; None where unknown."""
+    try:
+        with open(mounts_file, encoding="utf-8", errors="replace") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    target = os.path.realpath(path)
+    best: tuple[str, str] | None = None
+    for line in lines:
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        point = parts[1].replace("\\040", " ")
+        if (target == point or target.startswith(point.rstrip("/") + "/")) and (best is None or len(point) > len(best[0])):
+            best = (point, parts[2])
+    return best
+
+
+def network_mounts_under(path: Path, mounts_file: str = "/proc/mounts") -> list[tuple[str, str]]:
+    """Network file systems at or below `path` (a NAS share mounted inside the originals counts too)."""
+    out = []
+    holder = mount_fstype(path, mounts_file)
+    if holder and holder[1] in NETWORK_FS:
+        out.append(holder)
+    try:
+        with open(mounts_file, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                parts = line.split()
+                if len(parts) >= 3 and parts[2] in NETWORK_FS:
+                    point = parts[1].replace("\\040", " ")
+                    if point.startswith(os.path.realpath(path).rstrip("/") + "/"):
+                        out.append((point, parts[2]))
+    except OSError:
+        pass
+    return out
+
+
+@dataclass
+class _Pending:
+    ready_at: float
+    closed: bool = False
+
+
+@dataclass
+class WatchStats:
+    events: int = 0
+    runs: int = 0
+    hashed: int = 0
+    new: int = 0
+    changed: int = 0
+    moved: int = 0
+    missing: int = 0
+    errors: int = 0
+    last_event: float | None = None
+    last_run: float | None = None
+    indexed_paths: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Watcher:
+    """Startup reconciliation, then live events (or polling) turned into small batched index runs.
+
+    Events are persisted as jobs before they are processed, so a crash loses none of them; and the startup
+    reconciliation (a stat-only rescan) catches whatever changed while the daemon was down.
+    """
+
+    def __init__(self, config: Config, db: pw.Database) -> None:
+        self.config = config
+        self.db = db
+        self.indexer = Indexer(config, db)
+        self.stats = WatchStats()
+        self.mode = "starting"
+        self.ready = threading.Event()  # set once startup reconciliation is done and events are live
+        self._events: queue.Queue[tuple[str, str, str | None, bool]] = queue.Queue()
+        self._pending: dict[str, _Pending] = {}
+        self._stop = threading.Event()
+        self._reload: Config | None = None
+        self._observer: Any = None
+        self._walker = self._make_walker()
+        self._next_poll = 0.0
+        self._last_heartbeat = 0.0
+        self._backoff = 0.0
+        self._busy = False
+
+    # -- control --------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Finish the current batch and return from run()."""
+        self._stop.set()
+        self.indexer.stop()
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued, pending or being indexed right now."""
+        return not self._busy and not self._pending and self._events.empty()
+
+    def reload(self, config: Config) -> None:
+        """Apply a new configuration at the next loop (SIGHUP)."""
+        self._reload = config
+
+    # -- main loop --------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        try:
+            self._startup()
+            while not self._stop.is_set():
+                try:
+                    self._cycle()
+                    self._backoff = 0.0
+                except (pw.OperationalError, pw.InterfaceError) as exc:
+                    # The database is locked or MariaDB is restarting: the jobs are safe in the table (or still
+                    # pending in memory); wait and try again.
+                    self._backoff = min(30.0, max(1.0, self._backoff * 2))
+                    log.warning("watch: database unavailable (%s); retrying in %.0fs", exc, self._backoff)
+                    self._stop.wait(self._backoff)
+                    self._reconnect()
+        finally:
+            self._stop_observer()
+            self.indexer.close()
+            try:
+                self._heartbeat(state="stopped", force=True)
+            except pw.PeeweeException:
+                pass
+
+    def _startup(self) -> None:
+        recovered = jobs.recover_interrupted(PATH_JOB)
+        queued = [j.key for j in Job.select(Job.key).where((Job.kind == PATH_JOB) & (Job.state == "queued"))]
+        log.info("watch: starting on %s (%d queued paths from before%s)", self.config.originals_path, len(queued),
+                 f", {recovered} interrupted" if recovered else "")
+        self._choose_mode()
+        if self.mode == "inotify":
+            self._start_observer()  # before the rescan, so nothing changing during it is missed
+        started = time.monotonic()
+        report = self.indexer.run(settle_seconds=self.config.watch.settle_seconds)
+        self._account(report)
+        for rel in report.deferred:
+            self._pending[rel] = _Pending(ready_at=time.monotonic() + self.config.watch.settle_seconds)
+        for rel in queued:
+            if rel is not None:
+                self._pending.setdefault(rel, _Pending(ready_at=time.monotonic()))
+        log.info("watch: startup rescan done in %.1fs: %d new, %d changed, %d moved, %d missing, %d unchanged",
+                 time.monotonic() - started, report.new, report.changed, report.moved, report.missing, report.unchanged)
+        self._next_poll = time.monotonic() + self.config.watch.poll_interval
+        self._heartbeat(force=True)
+        self.ready.set()
+
+    def _cycle(self) -> None:
+        if self._reload is not None:
+            self._apply_reload()
+        self._drain(timeout=0.1)
+        now = time.monotonic()
+        if self.mode == "poll" and now >= self._next_poll:
+            self._busy = True
+            try:
+                self._poll()
+            finally:
+                self._busy = False
+            self._next_poll = time.monotonic() + self.config.watch.poll_interval
+        ready = [rel for rel, p in self._pending.items() if p.ready_at <= now]
+        quiet = self.stats.last_event is None or now - self.stats.last_event >= DEBOUNCE
+        oldest = min((p.ready_at for p in self._pending.values()), default=now)
+        if ready and (quiet or now - oldest > 1.0 or len(ready) >= MAX_BATCH):
+            self._busy = True
+            try:
+                self._process(sorted(ready)[:MAX_BATCH])
+            finally:
+                self._busy = False
+        self._heartbeat()
+
+    # -- events -----------------------------------------------------------------------------------
+
+    def _on_event(self, kind: str, src: str, dest: str | None, is_dir: bool) -> None:
+        """Called on the observer's thread: only queue it."""
+        self._events.put((kind, src, dest, is_dir))
+
+    def _drain(self, timeout: float) -> None:
+        try:
+            first = self._events.get(timeout=timeout)
+        except queue.Empty:
+            return
+        batch = [first]
+        while len(batch) < 20000:
+            try:
+                batch.append(self._events.get_nowait())
+            except queue.Empty:
+                break
+        now = time.monotonic()
+        settle = self.config.watch.settle_seconds
+        new_paths: list[str] = []
+        for kind, src, dest, is_dir in batch:
+            self.stats.events += 1
+            for path, role in ((src, "src"), (dest, "dest")):
+                if path is None:
+                    continue
+                rel = self._rel(path)
+                if rel is None or (is_dir and kind == "modified"):
+                    continue  # a folder's "modified" only echoes a change to a file in it
+                if rel and self._walker.excluded(rel, is_dir=is_dir):
+                    continue  # temp names, NAS litter, hidden or ignored paths
+                if kind == "closed" or kind == "deleted" or kind == "moved" or is_dir:
+                    ready_at, closed = now + (DEBOUNCE if kind != "deleted" else 0.0), kind == "closed"
+                else:  # created / modified without a close (yet): wait until it has been quiet for `settle`
+                    ready_at, closed = now + settle, False
+                pending = self._pending.get(rel)
+                if pending is None:
+                    new_paths.append(rel)
+                    self._pending[rel] = _Pending(ready_at=ready_at, closed=closed)
+                elif closed:
+                    pending.ready_at, pending.closed = ready_at, True
+                elif kind == "modified" and pending.closed:
+                    pending.ready_at, pending.closed = ready_at, False  # written again after a close
+                else:
+                    pending.ready_at = max(pending.ready_at, ready_at)
+        self.stats.last_event = now
+        if new_paths:
+            self._persist(new_paths)
+
+    def _rel(self, path: str) -> str | None:
+        try:
+            rel = Path(path).relative_to(self.config.originals_path).as_posix()
+        except ValueError:
+            return None
+        return "" if rel == "." else rel
+
+    def _persist(self, rels: list[str]) -> None:
+        """Write new paths to the job table in one transaction before anything is indexed."""
+        with self.db.atomic():
+            for i in range(0, len(rels), 500):
+                chunk = rels[i : i + 500]
+                have = {
+                    j.key
+                    for j in Job.select(Job.key).where(
+                        (Job.kind == PATH_JOB) & (Job.state == "queued") & Job.key.in_(chunk)
+                    )
+                }
+                rows = [{"kind": PATH_JOB, "key": rel, "payload": "{}"} for rel in chunk if rel not in have]
+                if rows:
+                    Job.insert_many(rows).execute()
+
+    def _process(self, rels: list[str]) -> None:
+        for rel in rels:
+            self._pending.pop(rel, None)
+        started = time.monotonic()
+        paths = [self.config.originals_path / rel if rel else self.config.originals_path for rel in rels]
+        try:
+            report = self.indexer.run(paths, record=False)
+        except PhotoshelfError as exc:
+            log.error("watch: index failed: %s", exc)
+            for rel in rels:
+                self._pending.setdefault(rel, _Pending(ready_at=time.monotonic() + 5))
+            return
+        except BaseException:
+            for rel in rels:  # keep them for the retry after the backoff
+                self._pending.setdefault(rel, _Pending(ready_at=time.monotonic() + 1))
+            raise
+        self._account(report)
+        self.stats.indexed_paths += len(rels)
+        self._done(rels)
+        log.info(
+            "watch: indexed paths=%d new=%d changed=%d moved=%d missing=%d errors=%d seconds=%.2f",
+            len(rels), report.new, report.changed, report.moved, report.missing, report.errors,
+            time.monotonic() - started,
+        )
+
+    def _done(self, rels: list[str]) -> None:
+        with self.db.atomic():
+            for i in range(0, len(rels), 500):
+                chunk = rels[i : i + 500]
+                Job.delete().where((Job.kind == PATH_JOB) & Job.key.in_(chunk) & (Job.state == "queued")).execute()
+
+    def _account(self, report: IndexReport) -> None:
+        self.stats.runs += 1
+        self.stats.hashed += report.hashed
+        self.stats.new += report.new
+        self.stats.changed += report.changed
+        self.stats.moved += report.moved
+        self.stats.missing += report.missing
+        self.stats.errors += report.errors
+        self.stats.last_run = time.time()
+
+    # -- polling ----------------------------------------------------------------------------------
+
+    def _poll(self) -> None:
+        """One polling pass: a stat-only rescan; files still being written are re-checked after settling."""
+        report = self.indexer.run(settle_seconds=self.config.watch.settle_seconds, record=False)
+        if report.new or report.changed or report.moved or report.missing:
+            self._account(report)
+            log.info("watch: poll found new=%d changed=%d moved=%d missing=%d", report.new, report.changed,
+                     report.moved, report.missing)
+        for rel in report.deferred:
+            self._pending.setdefault(rel, _Pending(ready_at=time.monotonic() + self.config.watch.settle_seconds))
+
+    # -- observer ---------------------------------------------------------------------------------
+
+    def _choose_mode(self) -> None:
+        wanted = self.config.watch.mode
+        if wanted == "poll":
+            self.mode = "poll"
+            return
+        network = network_mounts_under(self.config.originals_path)
+        if network and wanted == "auto":
+            log.warning("watch: %s is on a network file system (%s); inotify cannot see other hosts' changes, "
+                        "polling every %ss instead (set watch.mode = \"inotify\" to force)",
+                        network[0][0], network[0][1], self.config.watch.poll_interval)
+            self.mode = "poll"
+            return
+        self.mode = "inotify"
+
+    def _start_observer(self) -> None:
+        from watchdog.events import FileSystemEvent, FileSystemEventHandler
+        from watchdog.observers import Observer
+
+        watcher = self
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event: FileSystemEvent) -> None:
+                if event.event_type in ("opened", "closed_no_write", "attrib"):
+                    return
+                dest = getattr(event, "dest_path", None) or None
+                watcher._on_event(event.event_type, _str(event.src_path), _str(dest) if dest else None,
+                                  event.is_directory)
+
+        observer = Observer()
+        observer.schedule(Handler(), str(self.config.originals_path), recursive=True)
+        try:
+            observer.start()
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EMFILE):
+                log.error(
+                    "watch: the inotify watch limit is too low for this tree (%s). Raise it with "
+                    "`sysctl fs.inotify.max_user_watches=524288` (and in /etc/sysctl.d/ to keep it); "
+                    "until then photoshelf polls every %ss so no folder is missed.",
+                    exc, self.config.watch.poll_interval,
+                )
+                self.mode = "poll"
+                try:
+                    observer.stop()
+                except Exception:  # noqa: BLE001 - it never fully started
+                    pass
+                return
+            raise
+        self._observer = observer
+
+    def _stop_observer(self) -> None:
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout=10)
+            self._observer = None
+
+    # -- reload, heartbeat, reconnect ---------------------------------------------------------------
+
+    def _make_walker(self) -> Walker:
+        return Walker(self.config.originals_path, skip=[self.config.storage_path],
+                      skip_hidden=self.config.index.skip_hidden, follow_symlinks=self.config.index.follow_symlinks,
+                      exclude=self.config.index.exclude)
+
+    def _apply_reload(self) -> None:
+        new, self._reload = self._reload, None
+        assert new is not None
+        moved = new.originals_path != self.config.originals_path or new.watch.mode != self.config.watch.mode
+        self.config = new
+        self.indexer.close()
+        self.indexer = Indexer(new, self.db)
+        self._walker = self._make_walker()
+        log.info("watch: configuration reloaded")
+        if moved:
+            self._stop_observer()
+            self._choose_mode()
+            if self.mode == "inotify":
+                self._start_observer()
+            self._pending.clear()
+            self._account(self.indexer.run(settle_seconds=new.watch.settle_seconds))
+
+    def _heartbeat(self, state: str = "running", force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_heartbeat < self.config.watch.heartbeat_seconds:
+            return
+        self._last_heartbeat = now
+        data = {
+            "state": state,
+            "pid": os.getpid(),
+            "mode": self.mode,
+            "originals": str(self.config.originals_path),
+            "pending": len(self._pending),
+            "events": self.stats.events,
+            "runs": self.stats.runs,
+            "indexed_paths": self.stats.indexed_paths,
+            "at": utcnow().isoformat() + "Z",
+            "interval": self.config.watch.heartbeat_seconds,
+        }
+        Setting.insert(key=HEARTBEAT_KEY, value=json.dumps(data)).on_conflict_replace().execute()
+
+    def _reconnect(self) -> None:
+        try:
+            self.db.close()
+        except pw.PeeweeException:
+            pass
+        try:
+            self.db.connect(reuse_if_open=True)
+        except pw.PeeweeException as exc:
+            log.debug("reconnect failed: %s", exc)
+
+
+def _str(path: str | bytes) -> str:
+    return os.fsdecode(path) if isinstance(path, bytes) else path
+
+
+def heartbeat() -> dict[str, Any] | None:
+    """The watcher's last heartbeat (for `doctor` and the viewer's status page), with its age in seconds."""
+    row = Setting.get_or_none(Setting.key == HEARTBEAT_KEY)
+    if row is None:
+        return None
+    data: dict[str, Any] = json.loads(row.value)
+    try:
+        import datetime as dt
+
+        at = dt.datetime.fromisoformat(data["at"].rstrip("Z"))
+        data["age_seconds"] = round((utcnow() - at).total_seconds(), 1)
+    except (KeyError, ValueError):
+        data["age_seconds"] = None
+    return data

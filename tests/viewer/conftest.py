@@ -1,0 +1,81 @@
+"""Viewer fixtures: one indexed copy of the small corpus per backend for the whole session (the viewer only
+reads it, and tests that write make their own albums and restore flags), and the real app through TestClient."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+
+import pytest
+from starlette.testclient import TestClient
+
+from conftest import (  # tests/conftest.py: the shared fixtures' helpers
+    MARIADB_URL,
+    SMALL_CORPUS,
+    Library,
+    _mariadb_admin,
+    _mariadb_reachable,
+    make_library,
+)
+from photoshelf.db.schema import database_proxy
+from photoshelf.viewer.app import create_app
+
+_libraries: dict[str, Library] = {}
+
+
+def _indexed(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Library:
+    if backend in _libraries:
+        return _libraries[backend]
+    root = tmp_path_factory.mktemp(f"viewer-{backend}")
+    if backend == "sqlite":
+        url = f"sqlite:///{root / 'catalog.db'}"
+    else:
+        if not _mariadb_reachable():
+            pytest.skip(f"MariaDB not reachable at {MARIADB_URL} (scripts/setup-system.sh --test starts one)")
+        name = f"photoshelf_viewer_{secrets.token_hex(4)}"
+        admin = _mariadb_admin()
+        admin.connect()
+        admin.execute_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+        admin.close()
+        url = f"{MARIADB_URL.rstrip('/')}/{name}"
+    lib = make_library(root, url, SMALL_CORPUS)
+    lib.config.viewer.tile_url = ""  # no network in tests: the map must work without background tiles
+    from photoshelf.indexer.pipeline import index_library
+
+    index_library(lib.config, lib.db)
+    _libraries[backend] = lib
+    return lib
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_viewer_databases() -> Iterator[None]:
+    yield
+    for backend, lib in _libraries.items():
+        lib.db.close()
+        if backend == "mariadb":
+            admin = _mariadb_admin()
+            admin.connect()
+            admin.execute_sql(f"DROP DATABASE IF EXISTS `{lib.db.database}`")
+            admin.close()
+
+
+@pytest.fixture(params=["sqlite", "mariadb"])
+def lib(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Library:
+    """The small corpus, indexed, on each backend (shared by the session)."""
+    library = _indexed(request.param, tmp_path_factory)
+    database_proxy.initialize(library.db)
+    return library
+
+
+@pytest.fixture
+def client(lib: Library) -> Iterator[TestClient]:
+    with TestClient(create_app(lib.config, lib.db), base_url="http://photoshelf.test") as c:
+        yield c
+
+
+@pytest.fixture
+def sqlite_lib(tmp_path_factory: pytest.TempPathFactory) -> Library:
+    library = _indexed("sqlite", tmp_path_factory)
+    database_proxy.initialize(library.db)
+    return library
+
