@@ -387,14 +387,16 @@ def _register_optional_commands() -> None:
     """Commands that live beside the code they drive (the viewer's `serve`), registered when present."""
     import importlib
 
-    for module_name, attr in (("photoshelf.viewer.commands", "serve"),):
+    for module_name, attr in (("photoshelf.viewer.commands", "serve"), ("photoshelf.models.commands", "commands")):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             if exc.name != module_name:
                 raise
             continue
-        cli.add_command(getattr(module, attr))
+        found = getattr(module, attr)
+        for command in found if isinstance(found, (list, tuple)) else [found]:
+            cli.add_command(command)
 
 
 _register_optional_commands()
