@@ -304,8 +304,7 @@ def decode_video(path: Path, target: int) -> tuple[Decoded, VideoInfo]:
             if duration and duration > 0.5 and stream.time_base:
                 at = min(1.0, duration / 3)
                 container.seek(int(at / stream.time_base), stream=stream, any_frame=False, backward=True)
-            for frame in container.decode(stream):
-                break
+            frame = next(iter(container.decode(stream)), None)
         except (av.FFmpegError, OSError) as exc:
             raise MediaError(f"FFmpeg cannot decode a frame of the video: {exc}") from None
         if frame is None:

@@ -96,7 +96,7 @@ def restack(folder_ids: Iterable[int]) -> int:
             groups[key].append(_Member(photo=f.photo, name=f.name, edited=edited))
         # Live Photos whose names differ but share Apple's content identifier.
         by_cid: dict[str, list[_Member]] = defaultdict(list)
-        for key, members in list(groups.items()):
+        for members in list(groups.values()):
             for m in members:
                 if m.photo.content_id:
                     by_cid[m.photo.content_id].append(m)

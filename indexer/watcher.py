@@ -227,7 +227,7 @@ class Watcher:
         new_paths: list[str] = []
         for kind, src, dest, is_dir in batch:
             self.stats.events += 1
-            for path, role in ((src, "src"), (dest, "dest")):
+            for path in (src, dest):
                 if path is None:
                     continue
                 rel = self._rel(path)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from conftest import SMALL_CORPUS, Library
 from support import checksums, read_manifest
 

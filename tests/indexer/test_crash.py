@@ -10,12 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SMALL_CORPUS, Library
-from support import unique_jpeg
 
 from photoshelf.db.backends import make_database
 from photoshelf.db.schema import File, Photo, Thumbnail
 from photoshelf.indexer.pipeline import index_library
+
+from conftest import SMALL_CORPUS, Library
+from support import unique_jpeg
 
 N_FILES = 160
 

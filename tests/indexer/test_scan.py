@@ -7,11 +7,11 @@ import os
 import shutil
 from pathlib import Path
 
-from conftest import SMALL_CORPUS, Library
-from support import checksums
-
 from photoshelf.db.schema import File, Folder, IndexIssue, Photo
 from photoshelf.indexer.pipeline import index_library
+
+from conftest import SMALL_CORPUS, Library
+from support import checksums
 
 JPEG = SMALL_CORPUS / "2016/Pets/cat_brown.jpg"
 OTHER = SMALL_CORPUS / "2019/Pets/dog_orange.jpg"

@@ -15,11 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import SMALL_CORPUS, Library, make_config
 from PIL import Image
 
 from photoshelf.db.schema import File, Job, Photo
 from photoshelf.indexer.watcher import Watcher, heartbeat, mount_fstype, network_mounts_under
+
+from conftest import SMALL_CORPUS, Library, make_config
 
 CAT = SMALL_CORPUS / "2016/Pets/cat_brown.jpg"
 DOG = SMALL_CORPUS / "2019/Pets/dog_orange.jpg"
