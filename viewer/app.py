@@ -14,6 +14,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from photoshelf.config import Config
+from photoshelf.db.schema import database_proxy
 from photoshelf.errors import PhotoshelfError
 from photoshelf.viewer.catalog import CatalogAccess
 from photoshelf.viewer.media import MediaFiles
@@ -30,6 +31,9 @@ def create_app(config: Config, db: pw.Database | None = None) -> Starlette:
         from photoshelf.db.catalog import open_catalog
 
         db = open_catalog(config)
+    else:
+        # The tables are bound through one proxy; point it at the database this app serves.
+        database_proxy.initialize(db)
     catalog = CatalogAccess(db)
 
     @contextlib.asynccontextmanager

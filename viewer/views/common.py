@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlparse
+from urllib.parse import parse_qsl, urlencode, urlparse
 
 import peewee as pw
 from starlette.datastructures import URL
@@ -125,13 +125,14 @@ def tiles(page: Page) -> list[Tile]:
 def with_query(url: URL | str, **params: Any) -> str:
     """`url` with these query parameters set (None removes one)."""
     u = URL(str(url))
-    current = dict(u.query_params)
+    current = dict(parse_qsl(u.query, keep_blank_values=True))
     for k, v in params.items():
         if v is None or v == "":
             current.pop(k, None)
         else:
             current[k] = str(v)
-    return str(u.replace(query=urlencode(current)))
+    # Relative (path and query only), so it stays right behind a reverse proxy.
+    return u.path + ("?" + urlencode(current) if current else "")
 
 
 templates.env.globals["with_query"] = with_query
@@ -225,8 +226,9 @@ async def grid_page(request: Request, *, title: str, fixed: str = "", scope: Any
         "photo_query": _photo_query(request, scope),
         **(extra or {}),
     }
-    return render(request, "grid_partial.html" if partial else template, context,
-                  status_code=400 if error else 200)
+    # A query that does not parse still gets its page (200), with the error shown where the user typed it; the
+    # API answers 400 for the same query.
+    return render(request, "grid_partial.html" if partial else template, context)
 
 
 def _photo_query(request: Request, scope: Any) -> str:

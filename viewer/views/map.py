@@ -23,8 +23,7 @@ async def map_page(request: Request) -> Response:
         error = exc
     cfg = config(request).viewer
     return render(request, "map.html", {"title": "Map", "error": error, "bounds": box, "tile_url": cfg.tile_url,
-                                        "tile_attribution": cfg.tile_attribution},
-                  status_code=400 if error else 200)
+                                        "tile_attribution": cfg.tile_attribution})
 
 
 async def api_map(request: Request) -> Response:

@@ -53,10 +53,17 @@ async def photo_page(request: Request) -> Response:
                                           "exif": _exif_rows(data["photo"])})
 
 
+def _camera(r: dict[str, Any]) -> str | None:
+    make, model = r["camera_make"] or "", r["camera_model"] or ""
+    if make and model.lower().startswith(make.split()[0].lower()):
+        return model  # "Canon" + "Canon EOS 6D" reads as "Canon EOS 6D"
+    return r["camera"]
+
+
 def _exif_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
     rows: list[tuple[str, Any]] = [
         ("Taken", (r["taken_at_local"] or "").replace("T", " ")[:19] + (f" ({r['timezone']})" if r["timezone"] else "")),
-        ("Camera", r["camera"]),
+        ("Camera", _camera(r)),
         ("Lens", r["lens"]),
         ("Exposure", " · ".join(x for x in (
             f"ƒ/{r['f_number']:g}" if r["f_number"] else "",
