@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import peewee as pw
-from photoshelf.indexer.pipeline import META_VERSION, path_hash
 from PIL import Image
 
 from photoshelf.db.schema import File, Folder, Photo, Thumbnail
+from photoshelf.indexer.pipeline import META_VERSION, path_hash
 
 JPEG_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".jfif"}
 PNG_EXTENSIONS = {".png"}

@@ -30,15 +30,15 @@ from urllib.parse import urlparse
 
 import peewee as pw
 from _corpus import Source, TinyFile, find_sources, make_large, make_tiny_tree, replicate, seed_catalog
-from photoshelf.indexer.exiftool import TAGS
-from photoshelf.indexer.pipeline import IndexReport, index_library
-from photoshelf.indexer.walk import Walker
 from PIL import Image, ImageOps
 
 from photoshelf.config import Config, load_config
 from photoshelf.db.backends import describe
 from photoshelf.db.catalog import open_catalog
 from photoshelf.db.schema import File
+from photoshelf.indexer.exiftool import TAGS
+from photoshelf.indexer.pipeline import IndexReport, index_library
+from photoshelf.indexer.walk import Walker
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpus"
