@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import peewee as pw
 
@@ -22,6 +23,9 @@ class PreciseDateTimeField(pw.DateTimeField):
 
 
 class BaseModel(pw.Model):
+    # peewee adds these at run time (a field on the class, a value on rows); declared for the type checker.
+    id: Any
+
     class Meta:
         database = database_proxy
         legacy_table_names = False
@@ -34,6 +38,8 @@ class SchemaVersion(BaseModel):
 
 class Folder(BaseModel):
     """A folder of the originals tree, relative to the originals root ('' is the root)."""
+
+    parent_id: Any
 
     path = pw.TextField()
     path_hash = pw.CharField(max_length=40, unique=True)
@@ -55,6 +61,8 @@ class Stack(BaseModel):
 
 class Photo(BaseModel):
     """One distinct content (by SHA-1); several files with the same bytes are exact duplicates of it."""
+
+    stack_id: Any
 
     uid = pw.CharField(max_length=24, unique=True)
     sha1 = pw.CharField(max_length=40, unique=True)
@@ -105,6 +113,9 @@ class Photo(BaseModel):
 class File(BaseModel):
     """A path under the originals. Media files point at their Photo; sidecar files at the photo they describe."""
 
+    folder_id: Any
+    photo_id: Any
+
     path = pw.TextField()
     path_hash = pw.CharField(max_length=40, unique=True)
     folder = pw.ForeignKeyField(Folder, backref="files", on_delete="CASCADE")
@@ -126,6 +137,8 @@ class File(BaseModel):
 class IndexIssue(BaseModel):
     """A problem met while indexing one file: fatal (the file has no photo) or a warning (e.g. no thumbnail)."""
 
+    file_id: Any
+
     file = pw.ForeignKeyField(File, backref="issues", on_delete="CASCADE")
     stage = pw.CharField(max_length=16)  # read | metadata | thumbnail | video
     severity = pw.CharField(max_length=8)  # error | warning
@@ -135,6 +148,8 @@ class IndexIssue(BaseModel):
 
 class Thumbnail(BaseModel):
     """A cached rendition under storage/thumbs, named by the photo's content hash and size."""
+
+    photo_id: Any
 
     photo = pw.ForeignKeyField(Photo, backref="thumbnails", on_delete="CASCADE")
     size = pw.CharField(max_length=8)  # tile | fit | preview
