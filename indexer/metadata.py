@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from photoshelf.indexer.media import RAW_FILETYPES
+from photoshelf.indexer.timezones import offset_minutes, zone_at
 
 _DATE_RE = re.compile(
     r"^(\d{4})[:\-](\d{2})[:\-](\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2}))?(?:\.(\d+))?)?\s*(Z|[+-]\d{2}:?\d{2})?"
@@ -26,9 +27,11 @@ _NAME_RE = re.compile(
 
 @dataclass
 class Timestamp:
-    local: dt.datetime  # wall-clock time where it was taken (naive)
+    local: dt.datetime  # wall-clock time where it was taken (naive); the UTC time itself when utc_only
     offset: int | None  # minutes east of UTC, None when unknown
     source: str
+    utc_only: bool = False  # only the UTC instant is known (QuickTime CreateDate): local time still to find
+    zone: str | None = None  # IANA name, when known (from GPS)
 
     @property
     def utc(self) -> dt.datetime:
@@ -199,7 +202,8 @@ def capture_time(tags: dict[str, Any], name: str, mtime: float, takeout: dict[st
                 guess = next((o for o in (parse_offset(tags.get(t)) for t in _OFFSET_TAGS) if o is not None), None)
             if guess is not None:
                 return Timestamp(local=when + dt.timedelta(minutes=guess), offset=guess, source=source)
-            return Timestamp(local=when, offset=0 if source != "quicktime" else None, source=source)
+            return Timestamp(local=when, offset=0 if source != "quicktime" else None, source=source,
+                             utc_only=source == "quicktime")
         if offset is None:
             offset = _find_offset(tags, when)
         return Timestamp(local=when, offset=offset, source=source)
@@ -225,6 +229,26 @@ def _find_offset(tags: dict[str, Any], when: dt.datetime) -> int | None:
     if gps is not None:
         return _offset_between(when, gps[0])
     return None
+
+
+def _zone_from_gps(taken: Timestamp, lat: float, lon: float) -> None:
+    """Name the time zone from the coordinates; when the metadata gave no offset, it gives the offset.
+
+    An offset the camera wrote wins over the map (travellers keep home time on purpose, or a zone changed);
+    the zone name is kept only when it agrees with that offset."""
+    zone = zone_at(lat, lon)
+    if zone is None:
+        return
+    if taken.offset is None or taken.utc_only:
+        offset = offset_minutes(zone, taken.local, is_utc=taken.utc_only)
+        if offset is None:
+            return
+        if taken.utc_only:
+            taken.local = taken.local + dt.timedelta(minutes=offset)
+            taken.utc_only = False
+        taken.offset, taken.zone = offset, zone
+    elif offset_minutes(zone, taken.local, is_utc=False) == taken.offset:
+        taken.zone = zone
 
 
 def read_takeout(path: Path) -> dict[str, Any] | None:
@@ -288,6 +312,8 @@ def extract(tags: dict[str, Any], name: str, mtime: float, takeout: dict[str, An
         md.altitude = _float(tags.get("Composite:GPSAltitude"))
     elif takeout and "lat" in takeout:
         md.lat, md.lon, md.altitude = takeout["lat"], takeout["lon"], takeout.get("altitude")
+    if md.taken is not None and md.lat is not None and md.lon is not None:
+        _zone_from_gps(md.taken, md.lat, md.lon)
     md.camera_make = _text(_first(tags, "EXIF:Make", "QuickTime:Make", "XMP:Make"))
     md.camera_model = _text(_first(tags, "EXIF:Model", "QuickTime:Model", "XMP:Model"))
     lens = _first(tags, "EXIF:LensModel", "XMP:LensModel", "Composite:LensID", "XMP:Lens", "MakerNotes:Lens")

@@ -694,7 +694,7 @@ class Indexer:
             photo.taken_at = md.taken.utc
             photo.taken_at_local = md.taken.local
             photo.tz_offset = md.taken.offset
-            photo.timezone = _offset_name(md.taken.offset)
+            photo.timezone = md.taken.zone or _offset_name(md.taken.offset)
             photo.taken_src = md.taken.source
         photo.lat, photo.lon, photo.altitude = md.lat, md.lon, md.altitude
         photo.camera_make, photo.camera_model, photo.lens = md.camera_make, md.camera_model, md.lens

@@ -45,7 +45,12 @@ def test_cli_end_to_end(library: Library) -> None:
     show = json.loads(run(lib, "show", "--json", "Phone/DCIM/101APPLE/IMG_1502.HEIC").stdout)
     assert SHOW_FIELDS <= set(show)
     assert show["type"] == "live" and show["taken_at"] == "2023-10-31T10:44:43.432000Z"
-    assert show["taken_at_local"].startswith("2023-10-31T11:44:43") and show["timezone"] == "+01:00"
+    assert show["taken_at_local"].startswith("2023-10-31T11:44:43") and show["timezone"] == "Europe/Berlin"
+    assert show["tz_offset_minutes"] == 60
+    # No offset in the file: the time zone comes from where it was taken (GPS), offline.
+    fiji = json.loads(run(lib, "show", "--json", "2004/Fiji/smallFiji.JPG").stdout)
+    assert fiji["timezone"] == "Pacific/Fiji" and fiji["taken_at"] == "2004-06-16T21:04:12Z"
+    assert fiji["taken_at_local"] == "2004-06-17T09:04:12"
     assert show["stack"]["kind"] == "live" and len(show["stack"]["members"]) == 2
     by_abs = json.loads(run(lib, "show", "--json", str(lib.originals / "2016/Pets/cat_brown.jpg")).stdout)
     assert sorted(by_abs["duplicates"] + [by_abs["path"]]) == ["2016/Pets/cat_brown.jpg", "Backup/Old Phone/cat_brown copy.jpg"]
