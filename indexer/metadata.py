@@ -251,6 +251,26 @@ def _zone_from_gps(taken: Timestamp, lat: float, lon: float) -> None:
         taken.zone = zone
 
 
+# What an editor (Lightroom, darktable, digiKam) writes to an XMP sidecar describes the photo better than the
+# camera's embedded values: these come from the sidecar when it has them. Everything else only fills gaps.
+SIDECAR_WINS = ("XMP:Rating", "XMP:Title", "XMP:Description", "XMP:Subject", "XMP:Label")
+
+
+def merge_sidecar_tags(embedded: dict[str, Any], sidecar: dict[str, Any]) -> dict[str, Any]:
+    """Tags of a media file with those of its XMP sidecar merged in (see SIDECAR_WINS)."""
+    if not sidecar or sidecar.get("ExifTool:Error") or embedded.get("ExifTool:Error"):
+        return embedded
+    merged = dict(embedded)
+    for key, value in sidecar.items():
+        if key in ("SourceFile",) or key.startswith(("File:", "ExifTool:")) or value in (None, ""):
+            continue
+        if key in SIDECAR_WINS or key not in merged:
+            merged[key] = value
+    if "IPTC:Keywords" in merged and "XMP:Subject" in sidecar:
+        merged.pop("IPTC:Keywords")  # the sidecar's keyword list replaces the embedded one
+    return merged
+
+
 def read_takeout(path: Path) -> dict[str, Any] | None:
     """Google Takeout's JSON beside a photo (IMG_1.jpg.json, or the truncated names Takeout writes)."""
     candidates = [path.with_name(path.name + ".json"), path.with_name(path.stem + ".json")]

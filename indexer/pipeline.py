@@ -25,7 +25,7 @@ from photoshelf.errors import PhotoshelfError
 from photoshelf.indexer import stacks
 from photoshelf.indexer.exiftool import ExifTool
 from photoshelf.indexer.media import kind_for_filetype, orientation_for_rotation
-from photoshelf.indexer.metadata import Metadata, extract, read_takeout
+from photoshelf.indexer.metadata import Metadata, extract, merge_sidecar_tags, read_takeout
 from photoshelf.indexer.thumbs import ThumbCache
 from photoshelf.indexer.walk import Entry, Walker, display_path
 from photoshelf.indexer.worker import FileResult, process_file
@@ -79,6 +79,19 @@ class _Work:
     known: File | None  # the catalog row at this path, when the path is known
     future: Future[FileResult] | None = None
     result: FileResult | None = None
+    xmp: list[Path] = field(default_factory=list)  # XMP sidecars beside it (Lightroom, darktable, digiKam)
+
+
+def _xmp_sidecars(path: Path) -> list[Path]:
+    """IMG_1.xmp and IMG_1.jpg.xmp (any case of .xmp) beside a media file, the ones that exist."""
+    out = []
+    for base in (path.with_suffix(""), path):
+        for ext in (".xmp", ".XMP"):
+            candidate = base.with_name(base.name + ext)
+            if candidate.is_file() and candidate not in out:
+                out.append(candidate)
+                break
+    return out
 
 
 @dataclass
@@ -417,6 +430,9 @@ class Indexer:
             w.future = pool.submit(process_file, self.root / w.entry.rel, w.entry.size, self.thumbs,
                                    self.config.index.max_megapixels)
         paths = [str(self.root / w.entry.rel) for w in readable]
+        for w in readable:
+            w.xmp = _xmp_sidecars(self.root / w.entry.rel)
+            paths.extend(str(p) for p in w.xmp)
         batch = _Batch(items=items)
         batch.meta = self.exiftool.read_async(paths)
         return batch
@@ -444,6 +460,8 @@ class Indexer:
             rel = display_path(e.rel) if e.bad_name else e.rel
             name = rel.rsplit("/", 1)[-1]
             tags = meta.get(str(self.root / e.rel), {}) if not e.bad_name else {}
+            for xmp in w.xmp:
+                tags = merge_sidecar_tags(tags, meta.get(str(xmp), {}))
             takeout = None
             if self.config.index.read_takeout_json and not e.bad_name:
                 takeout = read_takeout(self.root / e.rel)
@@ -566,7 +584,9 @@ class Indexer:
                 present_elsewhere = any(ok for p, ok in media_paths.get(photo.id or -1, {}).items() if p != it.rel)
                 if (photo.id is None or photo.id != old_photo_id) and (present_elsewhere or sha1 in new_photos):
                     report.duplicates += 1
-                self._apply_metadata(photo, it.md, it.result, refresh=False)
+                # The same file read again (its sidecar changed, or a forced index) refreshes the metadata; another
+                # copy of the same bytes only fills gaps.
+                self._apply_metadata(photo, it.md, it.result, refresh=photo.id is not None and photo.id == old_photo_id)
             elif old_photo_id is not None and not others and old_photo_id in old_photos:
                 # The file's bytes changed (edited in place): same photo, new content. User data stays attached.
                 photo = old_photos[old_photo_id]
@@ -690,20 +710,27 @@ class Indexer:
         elif width and height and orientation in (5, 6, 7, 8):
             width, height = height, width
         photo.width, photo.height, photo.orientation = width, height, orientation
-        if md.taken is not None:
+        locked = set((photo.locked or "").split(","))
+        if md.taken is not None and "taken_at" not in locked:
             photo.taken_at = md.taken.utc
             photo.taken_at_local = md.taken.local
             photo.tz_offset = md.taken.offset
             photo.timezone = md.taken.zone or _offset_name(md.taken.offset)
             photo.taken_src = md.taken.source
-        photo.lat, photo.lon, photo.altitude = md.lat, md.lon, md.altitude
+        if "location" not in locked:
+            photo.lat, photo.lon, photo.altitude = md.lat, md.lon, md.altitude
         photo.camera_make, photo.camera_model, photo.lens = md.camera_make, md.camera_model, md.lens
         photo.iso, photo.exposure, photo.fnumber, photo.focal_length = md.iso, md.exposure, md.fnumber, md.focal_length
         photo.duration = result.video.duration if result.video and result.video.duration else md.duration
         photo.codec = (result.video.codec if result.video else None) or md.codec
-        photo.title, photo.description = md.title, md.description
-        photo.keywords = ", ".join(md.keywords) or None
-        photo.rating = md.rating
+        if "title" not in locked:
+            photo.title = md.title
+        if "description" not in locked:
+            photo.description = md.description
+        if "keywords" not in locked:
+            photo.keywords = ", ".join(md.keywords) or None
+        if "rating" not in locked:
+            photo.rating = md.rating
         photo.content_id = md.content_id
         photo.phash = result.phash or photo.phash
         photo.has_thumbs = bool(result.renditions or result.thumbs_cached)

@@ -103,11 +103,20 @@ class Photo(BaseModel):
     archived = pw.BooleanField(default=False)
     missing_since = pw.DateTimeField(null=True, index=True)
     meta_version = pw.SmallIntegerField(default=0)
+    # Fields a person set by hand (comma-separated: title,description,keywords,rating,taken_at,location);
+    # the indexer keeps their values when it reads the file again. See lock_fields().
+    locked = pw.CharField(max_length=255, default="")
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
 
     class Meta:
         only_save_dirty = True  # save() writes the columns that changed, not all forty
+
+
+def lock_fields(photo: Photo, *names: str) -> str:
+    """The photo's `locked` value with `names` added (call it wherever a person edits those fields)."""
+    have = [n for n in (photo.locked or "").split(",") if n]
+    return ",".join(have + [n for n in names if n not in have])
 
 
 class File(BaseModel):

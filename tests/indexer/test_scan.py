@@ -214,3 +214,48 @@ def test_thumbnails_are_outside_the_originals_and_upright(library: Library) -> N
         assert im.size == (224, 224)
     heic = Photo.get_by_id(_file("Phone/DCIM/101APPLE/IMG_1502.HEIC").photo_id)
     assert (heic.width, heic.height) == (3024, 4032)
+
+
+def test_xmp_sidecar_values_are_read(empty_library: Library) -> None:
+    """Rating, title, description and keywords from IMG.xmp (Lightroom/darktable) beat the embedded values;
+    editing the sidecar re-reads the photo's metadata on the next index."""
+    import subprocess
+
+    lib = empty_library
+    image = _put(lib, "Raw/IMG_1.jpg")
+    xmp = lib.originals / "Raw/IMG_1.xmp"
+    subprocess.run(["exiftool", "-q", "-o", str(xmp), "-XMP:Rating=4", "-XMP:Title=Cat on the sofa",
+                    "-XMP:Description=Our cat", "-XMP:Subject=cat", "-XMP:Subject=sofa", str(image)], check=True)
+    index_library(lib.config, lib.db)
+    photo = Photo.get_by_id(_file("Raw/IMG_1.jpg").photo_id)
+    assert (photo.rating, photo.title, photo.description) == (4, "Cat on the sofa", "Our cat")
+    assert photo.keywords == "cat, sofa"
+    assert _file("Raw/IMG_1.xmp").photo_id == photo.id and _file("Raw/IMG_1.xmp").role == "sidecar"
+    before = (lib.originals / "Raw/IMG_1.jpg").read_bytes()
+    subprocess.run(["exiftool", "-q", "-overwrite_original", "-XMP:Rating=5", str(xmp)], check=True)
+    report = index_library(lib.config, lib.db)
+    assert Photo.get_by_id(photo.id).rating == 5
+    assert report.new == 0
+    assert (lib.originals / "Raw/IMG_1.jpg").read_bytes() == before
+
+
+def test_user_edits_survive_reindexing(empty_library: Library) -> None:
+    """A title typed by a person (locked) is kept when the file or its sidecar is read again."""
+    import subprocess
+
+    from photoshelf.db.schema import lock_fields
+
+    lib = empty_library
+    image = _put(lib, "a/IMG_2.jpg")
+    xmp = lib.originals / "a/IMG_2.xmp"
+    subprocess.run(["exiftool", "-q", "-o", str(xmp), "-XMP:Title=From Lightroom", "-XMP:Rating=2", str(image)],
+                   check=True)
+    index_library(lib.config, lib.db)
+    photo = Photo.get_by_id(_file("a/IMG_2.jpg").photo_id)
+    Photo.update(title="Grandma's birthday", locked=lock_fields(photo, "title")).where(Photo.id == photo.id).execute()
+    subprocess.run(["exiftool", "-q", "-overwrite_original", "-XMP:Title=Changed", "-XMP:Rating=3", str(xmp)],
+                   check=True)
+    index_library(lib.config, lib.db, force=True)
+    after = Photo.get_by_id(photo.id)
+    assert after.title == "Grandma's birthday"
+    assert after.rating == 3  # not locked: follows the sidecar
