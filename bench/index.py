@@ -361,6 +361,7 @@ def section_photos(bench: Bench, rescan: bool, bare: bool) -> None:
             "files": n, "thumbnail_threads": lib.config.worker_count,
             **{what: {**best(runs).as_dict(), "runs": [t.as_dict() for t in runs]} for what, runs in bares.items()},
             "ratio": round(par.wall / cold.wall, 3), "cpu_ratio": round(par.cpu / cold.cpu, 3),
+            "cores_photoshelf": round(cold.cpu / cold.wall, 2), "cores_bare": round(par.cpu / par.wall, 2),
             "target_ratio": TARGET_RATIO,
         }
 
@@ -480,6 +481,8 @@ def table_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             ("bare", "ratio bare parallel / photoshelf cold", f"{b['ratio']:.2f}",
              check(b["ratio"] >= TARGET_RATIO, f">= {TARGET_RATIO}")),
             ("bare", "  same ratio in CPU seconds", f"{b['cpu_ratio']:.2f}", ""),
+            ("bare", "  cores busy (CPU s / s): photoshelf, bare", f"{b['cores_photoshelf']:.2f}, {b['cores_bare']:.2f}",
+             "" if abs(b["cores_photoshelf"] - b["cores_bare"]) < 0.3 else "differ: machine busy, trust CPU ratio"),
         ]
     if s := results.get("scale"):
         rows += [
