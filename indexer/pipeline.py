@@ -55,6 +55,8 @@ class IndexReport:
     ignored: int = 0
     stacks: int = 0
     deferred: list[str] = field(default_factory=list)
+    sidecars_written: int = 0
+    sidecars_applied: int = 0
     seconds: float = 0.0
     interrupted_before: bool = False
 
@@ -170,6 +172,11 @@ class Indexer:
             if run_job is not None:
                 jobs.finish_failed(run_job, f"{type(exc).__name__}: {exc}", report.as_dict())
             raise
+        if self.config.sidecars.enabled and record:
+            from photoshelf.sidecars.sync import after_index
+
+            sidecars = after_index(self.config)
+            report.sidecars_written, report.sidecars_applied = sidecars.written, sidecars.applied
         report.seconds = round(time.monotonic() - started, 3)
         if run_job is not None:
             jobs.complete(run_job, report.as_dict())
@@ -401,6 +408,12 @@ class Indexer:
         sidecars = [e for e in todo if e.role == "sidecar"]
         if sidecars:
             self._write_sidecars(sidecars, known, touched)
+            if self.config.sidecars.enabled and self.config.sidecars.location == "originals":
+                from photoshelf.sidecars.sync import apply_file
+
+                for sc in sidecars:
+                    if sc.rel.lower().endswith((".yml", ".yaml")) and not sc.bad_name:
+                        apply_file(self.config, self.root / sc.rel)  # a hand edit next to the photo
             media.extend(self._media_of_changed_sidecars(sidecars, known, {e.rel for e in media}))
         if not media:
             return
@@ -478,6 +491,8 @@ class Indexer:
         """A changed Takeout JSON (or other sidecar) means its photo's metadata must be read again."""
         out = []
         for sc in sidecars:
+            if sc.rel.lower().endswith((".yml", ".yaml")):
+                continue  # photoshelf's own sidecars (sidecars.location = "originals"): applied, not indexed
             folder = sc.rel.rsplit("/", 1)[0] if "/" in sc.rel else ""
             base = sc.rel.rsplit("/", 1)[-1]
             stem = base[: -len(".json")] if base.lower().endswith(".json") else base.rsplit(".", 1)[0]

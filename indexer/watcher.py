@@ -33,6 +33,7 @@ PATH_JOB = "path"
 HEARTBEAT_KEY = "watcher"
 DEBOUNCE = 0.25  # seconds of quiet after a close-write before the batch is indexed
 MAX_BATCH = 2000  # paths per index run
+SIDECAR_SYNC_SECONDS = 2.0  # how often sidecars are synced both ways while the daemon runs
 
 
 def mount_fstype(path: Path, mounts_file: str = "/proc/mounts") -> tuple[str, str] | None:
@@ -119,6 +120,8 @@ class Watcher:
         self._last_heartbeat = 0.0
         self._backoff = 0.0
         self._busy = False
+        self._next_sidecar_sync = 0.0
+        self._sidecar_events: set[str] = set()
 
     # -- control --------------------------------------------------------------------------------
 
@@ -194,6 +197,9 @@ class Watcher:
             finally:
                 self._busy = False
             self._next_poll = time.monotonic() + self.config.watch.poll_interval
+        if self.config.sidecars.enabled and now >= self._next_sidecar_sync:
+            self._sync_sidecars()
+            self._next_sidecar_sync = now + SIDECAR_SYNC_SECONDS
         ready = [rel for rel, p in self._pending.items() if p.ready_at <= now]
         quiet = self.stats.last_event is None or now - self.stats.last_event >= DEBOUNCE
         oldest = min((p.ready_at for p in self._pending.values()), default=now)
@@ -210,6 +216,11 @@ class Watcher:
     def _on_event(self, kind: str, src: str, dest: str | None, is_dir: bool) -> None:
         """Called on the observer's thread: only queue it."""
         self._events.put((kind, src, dest, is_dir))
+
+    def _on_sidecar_event(self, path: str) -> None:
+        """A file changed in the sidecar tree under storage (observer thread); applied at the next sync pass."""
+        if path.endswith((".yml", ".yaml")) and "/." not in path:
+            self._sidecar_events.add(path)
 
     def _drain(self, timeout: float) -> None:
         try:
@@ -316,11 +327,27 @@ class Watcher:
         self.stats.errors += report.errors
         self.stats.last_run = time.time()
 
+    def _sync_sidecars(self) -> None:
+        """Apply sidecars edited by hand (seen by inotify, or found by the poll's walk), then write the sidecars of
+        photos changed since the last pass (viewer edits, index runs). Both sides are incremental."""
+        from photoshelf.sidecars.sync import apply_file, sync_changed
+
+        edited, self._sidecar_events = self._sidecar_events, set()
+        applied = sum(1 for path in sorted(edited) if Path(path).is_file() and
+                      apply_file(self.config, Path(path)) == "applied")
+        report = sync_changed(self.config, stop=self._stop)
+        if report.written or applied:
+            log.info("watch: sidecars written=%d applied=%d", report.written, applied)
+
     # -- polling ----------------------------------------------------------------------------------
 
     def _poll(self) -> None:
         """One polling pass: a stat-only rescan; files still being written are re-checked after settling."""
         report = self.indexer.run(settle_seconds=self.config.watch.settle_seconds, record=False)
+        if self.config.sidecars.enabled:
+            from photoshelf.sidecars.sync import apply_changed_files
+
+            apply_changed_files(self.config)
         if report.new or report.changed or report.moved or report.missing:
             self._account(report)
             log.info("watch: poll found new=%d changed=%d moved=%d missing=%d", report.new, report.changed,
@@ -358,8 +385,20 @@ class Watcher:
                 watcher._on_event(event.event_type, _str(event.src_path), _str(dest) if dest else None,
                                   event.is_directory)
 
+        class SidecarHandler(FileSystemEventHandler):
+            def on_any_event(self, event: FileSystemEvent) -> None:
+                if event.event_type in ("closed", "moved", "created") and not event.is_directory:
+                    path = getattr(event, "dest_path", None) or event.src_path
+                    watcher._on_sidecar_event(_str(path))
+
         observer = Observer()
         observer.schedule(Handler(), str(self.config.originals_path), recursive=True)
+        if self.config.sidecars.enabled and self.config.sidecars.location == "storage":
+            from photoshelf.sidecars.sync import sidecar_root
+
+            root = sidecar_root(self.config)
+            root.mkdir(parents=True, exist_ok=True)
+            observer.schedule(SidecarHandler(), str(root), recursive=True)
         try:
             observer.start()
         except OSError as exc:

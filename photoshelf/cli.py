@@ -8,6 +8,7 @@ import signal
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 import click
@@ -207,6 +208,73 @@ def index(state: State, paths: tuple[str, ...], force: bool, as_json: bool, quie
     )
     if r.errors:
         click.echo("Files that failed: photoshelf doctor lists them with reasons.")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_obj
+@handle_errors
+def restore(state: State, as_json: bool) -> None:
+    """Rebuild the catalog after a database loss: index the originals, then bring back every user edit
+    (titles, favorites, flags, albums, rotations, hand-set dates) from the sidecars."""
+    from photoshelf.indexer.pipeline import Indexer
+    from photoshelf.sidecars.sync import restore as restore_sidecars
+
+    config = state.config
+    db = state.db()
+    indexer = Indexer(config, db)
+    try:
+        indexed = indexer.run(record=True)
+    finally:
+        indexer.close()
+    report = restore_sidecars(config, db)
+    data = {"index": indexed.as_dict(), "sidecars": report.as_dict()}
+    if as_json:
+        _echo_json(data)
+        return
+    click.echo(f"indexed {indexed.seen} files; restored user data of {report.applied} photos from sidecars "
+               f"({report.albums_created} albums recreated, {report.skipped} sidecars without a photo, "
+               f"{report.errors} unreadable)")
+
+
+@cli.command("import-photoprism")
+@click.argument("sidecar_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--albums", "albums_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="PhotoPrism's album YAML folder (storage/albums), to bring albums over too.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_obj
+@handle_errors
+def import_photoprism(state: State, sidecar_dir: Path, albums_dir: Path | None, as_json: bool) -> None:
+    """Take titles, descriptions, keywords, favorites, private flags and albums from PhotoPrism's sidecar folder
+    (run `photoshelf index` first, on the same originals)."""
+    from photoshelf.sidecars.sync import import_photoprism as run_import
+    from photoshelf.sidecars.sync import sync_changed
+
+    config = state.config
+    db = state.db()
+    report = run_import(config, db, sidecar_dir, albums_dir)
+    if config.sidecars.enabled:
+        sync_changed(config)
+    if as_json:
+        _echo_json(report.as_dict())
+        return
+    click.echo(f"imported {report.applied} photos ({report.albums_created} albums created, {report.skipped} "
+               f"sidecars matched no photo, {report.errors} unreadable)")
+
+
+@cli.command()
+@click.option("--all", "write_all", is_flag=True, help="Rewrite every sidecar, not only changed photos.")
+@click.pass_obj
+@handle_errors
+def sidecars(state: State, write_all: bool) -> None:
+    """Write the YAML sidecars of photos that changed (or all of them)."""
+    from photoshelf.db.schema import Photo
+    from photoshelf.sidecars.sync import sync_changed, write_sidecars
+
+    config = state.config
+    state.db()
+    report = write_sidecars(config, Photo.select()) if write_all else sync_changed(config)
+    click.echo(f"{report.written} sidecars written, {report.unchanged} unchanged")
 
 
 @cli.command()

@@ -56,6 +56,12 @@ class WatchConfig:
 
 
 @dataclass
+class SidecarsConfig:
+    enabled: bool = True
+    location: str = "storage"
+
+
+@dataclass
 class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 2468
@@ -81,6 +87,7 @@ class Config:
     thumbnails: ThumbnailsConfig = field(default_factory=ThumbnailsConfig)
     exiftool: ExiftoolConfig = field(default_factory=ExiftoolConfig)
     watch: WatchConfig = field(default_factory=WatchConfig)
+    sidecars: SidecarsConfig = field(default_factory=SidecarsConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     viewer: ViewerConfig = field(default_factory=ViewerConfig)
     log: LogConfig = field(default_factory=LogConfig)
@@ -121,6 +128,7 @@ CHOICES = {
     "log.level": ("debug", "info", "warning", "error"),
     "viewer.dark_mode": ("auto", "light", "dark"),
     "watch.mode": ("auto", "inotify", "poll"),
+    "sidecars.location": ("storage", "originals"),
 }
 
 

@@ -1,0 +1,150 @@
+"""The sidecar YAML: PhotoPrism's photo fields plus a Photoshelf section, built from and applied to the catalog."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+SECTION = "Photoshelf"
+
+# PhotoPrism's TakenSrc values for our taken_at_source values.
+_SRC_TO_PP = {"exif": "meta", "xmp": "xmp", "quicktime": "meta", "gps": "meta", "takeout": "meta", "name": "name",
+              "mtime": "auto", "manual": "manual"}
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.replace(microsecond=0).isoformat() + "Z"
+
+
+def _parse_time(value: Any) -> dt.datetime | None:
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None) if value.tzinfo is None else value.astimezone(dt.UTC).replace(tzinfo=None)
+    if isinstance(value, str) and value:
+        try:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed.astimezone(dt.UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+    return None
+
+
+@dataclass
+class UserData:
+    """What a person (or the ML) added to a photo: the part of a sidecar a restore must bring back."""
+
+    uid: str | None = None
+    sha1: str | None = None
+    title: str | None = None
+    description: str | None = None
+    keywords: str | None = None
+    rating: int | None = None
+    favorite: bool = False
+    private: bool = False
+    archived: bool = False
+    locked: list[str] = field(default_factory=list)
+    taken_at: dt.datetime | None = None
+    taken_at_local: dt.datetime | None = None
+    lat: float | None = None
+    lon: float | None = None
+    rotation: int = 0
+    albums: list[dict[str, str]] = field(default_factory=list)  # [{"UID": ..., "Title": ...}]
+    stack_members: list[dict[str, str]] = field(default_factory=list)  # [{"Sha1": ..., "UID": ...}]
+    extra: dict[str, Any] = field(default_factory=dict)  # sections other plug-ins own (Labels, Faces)
+
+
+def build(photo: Any, *, albums: list[dict[str, str]], rotation: int = 0, stack: dict[str, Any] | None = None,
+          extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The sidecar's content for a catalog photo, in PhotoPrism's field names, plus our own section."""
+    local = photo.taken_at_local
+    keywords = photo.keywords or ""
+    data: dict[str, Any] = {
+        "TakenAt": _iso(photo.taken_at),
+        "TakenAtLocal": _iso(local),
+        "TakenSrc": _SRC_TO_PP.get(photo.taken_src or "", photo.taken_src or ""),
+        "UID": photo.uid,
+        "Type": "live" if photo.kind == "live" else ("video" if photo.kind == "video" else (
+            "raw" if photo.kind == "raw" else "image")),
+        "Title": photo.title or "",
+        "Description": photo.description or "",
+        "Favorite": bool(photo.favorite),
+        "Private": bool(photo.private),
+        "TimeZone": photo.timezone or "",
+        "Lat": photo.lat,
+        "Lng": photo.lon,
+        "Altitude": int(photo.altitude) if photo.altitude is not None else None,
+        "Year": local.year if local else None,
+        "Month": local.month if local else None,
+        "Day": local.day if local else None,
+        "ISO": photo.iso,
+        "Exposure": photo.exposure or "",
+        "FNumber": photo.fnumber,
+        "FocalLength": int(photo.focal_length) if photo.focal_length else None,
+        "Details": {"Keywords": keywords} if keywords else None,
+    }
+    section: dict[str, Any] = {
+        "Version": SCHEMA_VERSION,
+        "Sha1": photo.sha1,
+        "Archived": bool(photo.archived),
+        "Rating": photo.rating,
+        "Locked": [n for n in (photo.locked or "").split(",") if n],
+        "Rotation": rotation,
+        "Albums": albums,
+    }
+    if stack:
+        section["Stack"] = stack
+    section.update(extra or {})
+    data[SECTION] = section
+    # Leave out what is empty, as PhotoPrism does (omitempty), so files stay short and diffs readable.
+    return {k: v for k, v in data.items() if v not in (None, "")}
+
+
+def parse(data: Any) -> UserData:
+    """The user data in a sidecar (ours or PhotoPrism's); unknown keys are ignored here and kept in the file."""
+    if not isinstance(data, dict):
+        raise ValueError("a photo sidecar must be a YAML mapping")
+    ours = data.get(SECTION) or {}
+    if not isinstance(ours, dict):
+        ours = {}
+    details = data.get("Details") or {}
+    out = UserData(
+        uid=str(data["UID"]) if data.get("UID") else None,
+        sha1=str(ours["Sha1"]) if ours.get("Sha1") else None,
+        title=str(data["Title"]) if data.get("Title") else None,
+        description=str(data["Description"]) if data.get("Description") else None,
+        keywords=str(details.get("Keywords")) if isinstance(details, dict) and details.get("Keywords") else None,
+        favorite=bool(data.get("Favorite", False)),
+        private=bool(data.get("Private", False)),
+        archived=bool(ours.get("Archived", False)) or bool(data.get("DeletedAt")),
+        taken_at=_parse_time(data.get("TakenAt")),
+        taken_at_local=_parse_time(data.get("TakenAtLocal")),
+    )
+    rating = ours.get("Rating")
+    out.rating = int(rating) if isinstance(rating, int) else None
+    locked = ours.get("Locked") or []
+    out.locked = [str(x) for x in locked] if isinstance(locked, list) else []
+    if data.get("TakenSrc") == "manual" and "taken_at" not in out.locked:
+        out.locked.append("taken_at")  # PhotoPrism: the date was set by hand
+    try:
+        out.lat = float(data["Lat"]) if data.get("Lat") is not None else None
+        out.lon = float(data["Lng"]) if data.get("Lng") is not None else None
+    except (TypeError, ValueError):
+        out.lat = out.lon = None
+    rotation = ours.get("Rotation", 0)
+    out.rotation = int(rotation) if isinstance(rotation, int) and rotation in (0, 90, 180, 270) else 0
+    albums = ours.get("Albums") or []
+    if isinstance(albums, list):
+        out.albums = [
+            {"UID": str(a.get("UID", "")), "Title": str(a.get("Title", ""))}
+            for a in albums if isinstance(a, dict) and (a.get("UID") or a.get("Title"))
+        ]
+    stack = ours.get("Stack") or {}
+    if isinstance(stack, dict) and isinstance(stack.get("Members"), list):
+        out.stack_members = [{"Sha1": str(m.get("Sha1", "")), "UID": str(m.get("UID", ""))}
+                             for m in stack["Members"] if isinstance(m, dict)]
+    out.extra = {k: v for k, v in ours.items() if k not in (
+        "Version", "Sha1", "Archived", "Rating", "Locked", "Rotation", "Albums", "Stack")}
+    return out

@@ -1,0 +1,429 @@
+"""Keep sidecars and catalog in step both ways, and rebuild a lost catalog (restore) or import PhotoPrism's."""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import peewee as pw
+
+from photoshelf.config import Config
+from photoshelf.db.schema import Album, AlbumPhoto, File, Photo, PhotoEdit, Setting, Stack, utcnow
+from photoshelf.sidecars import format as fmt
+from photoshelf.sidecars.io import SidecarError, dumps, load, merge, plain, write_atomic
+
+log = logging.getLogger(__name__)
+
+SYNCED_KEY = "sidecars.synced_at"
+
+
+def sidecar_root(config: Config) -> Path:
+    return config.originals_path if config.sidecars.location == "originals" else config.storage_path / "sidecars"
+
+
+@dataclass
+class SyncReport:
+    written: int = 0
+    unchanged: int = 0
+    applied: int = 0
+    skipped: int = 0
+    errors: int = 0
+    albums_created: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+# -- where a photo's sidecar lives ------------------------------------------------------------------------------
+
+
+def _stem(name: str) -> str:
+    return name.rsplit(".", 1)[0] if "." in name else name
+
+
+def sidecar_paths(config: Config, photos: list[Photo]) -> dict[int, Path]:
+    """Sidecar path per photo: <root>/<folder>/<base name>.yml, one per photo or stack (the primary's); when two
+    unrelated photos in a folder share a base name, the one that is not alone takes <name.ext>.yml."""
+    root = sidecar_root(config)
+    ids = [p.id for p in photos]
+    primary_file: dict[int, File] = {}
+    for chunk in _chunks(ids, 500):
+        for f in File.select().where(File.photo.in_(chunk) & (File.role == "media")).order_by(
+                File.missing_since.is_null(False), File.path):
+            primary_file.setdefault(f.photo_id, f)
+    folders = {f.folder_id for f in primary_file.values()}
+    stems: dict[tuple[int, str], set[int]] = defaultdict(set)
+    for chunk in _chunks(sorted(folders), 200):
+        for f in File.select(File.folder, File.name, File.photo, Photo.stack).join(Photo).where(
+            File.folder.in_(chunk) & (File.role == "media")
+        ):
+            group = f.photo.stack_id or -f.photo_id  # a stack counts as one
+            stems[(f.folder_id, _stem(f.name).lower())].add(group)
+    out = {}
+    for p in photos:
+        f = primary_file.get(p.id)
+        if f is None:
+            continue
+        folder = f.path.rsplit("/", 1)[0] if "/" in f.path else ""
+        shared = len(stems[(f.folder_id, _stem(f.name).lower())]) > 1
+        name = f.name if shared else _stem(f.name)
+        out[p.id] = root / folder / f"{name}.yml"
+    return out
+
+
+# -- catalog -> sidecars ----------------------------------------------------------------------------------------
+
+
+def _albums_of(photo_ids: list[int]) -> dict[int, list[dict[str, str]]]:
+    out: dict[int, list[dict[str, str]]] = defaultdict(list)
+    for chunk in _chunks(photo_ids, 500):
+        rows = (AlbumPhoto.select(AlbumPhoto.photo, Album.uid, Album.title).join(Album)
+                .where(AlbumPhoto.photo.in_(chunk)).order_by(Album.title))
+        for row in rows:
+            out[row.photo_id].append({"UID": row.album.uid, "Title": row.album.title})
+    return out
+
+
+def _rotations(photo_ids: list[int]) -> dict[int, int]:
+    out = {}
+    for chunk in _chunks(photo_ids, 500):
+        for e in PhotoEdit.select().where(PhotoEdit.photo.in_(chunk)):
+            out[e.photo_id] = e.rotation
+    return out
+
+
+# Content hashes of the files this process wrote last, so the watcher does not apply our own writes back.
+_written: dict[str, str] = {}
+
+
+def _digest(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def write_sidecars(config: Config, photos: Iterable[Photo]) -> SyncReport:
+    """Write (or rewrite, only if changed) the sidecars of these photos."""
+    report = SyncReport()
+    photos = [p for p in photos if p.missing_since is None]
+    for chunk in _chunks(photos, 500):
+        ids = [p.id for p in chunk]
+        paths = sidecar_paths(config, chunk)
+        albums = _albums_of(ids)
+        rotations = _rotations(ids)
+        stacks = {s.id: s for s in Stack.select().where(Stack.id.in_([p.stack_id for p in chunk if p.stack_id]))}
+        members: dict[int, list[dict[str, str]]] = defaultdict(list)
+        for m in Photo.select(Photo.stack, Photo.sha1, Photo.uid).where(Photo.stack.in_(list(stacks) or [0])):
+            members[m.stack_id].append({"Sha1": m.sha1, "UID": m.uid})
+        for photo in chunk:
+            path = paths.get(photo.id)
+            if path is None:
+                continue
+            stack = stacks.get(photo.stack_id) if photo.stack_id else None
+            if stack is not None and stack.primary_photo_id != photo.id:
+                continue  # one sidecar per stack: the primary's
+            content = fmt.build(photo, albums=albums.get(photo.id, []), rotation=rotations.get(photo.id, 0),
+                                stack=_stack_info(stack, members))
+            try:
+                existing = load(path)
+            except SidecarError as exc:
+                log.warning("sidecars: %s; writing a fresh one (the old file is kept as .bad)", exc)
+                os.replace(path, path.with_name(path.name + ".bad"))
+                existing = None
+            if existing is not None and _predates(path, photo, existing):
+                # The sidecar is older than this catalog row: the catalog was rebuilt (lost, or indexed afresh)
+                # and the file holds user data the catalog never saw. Take it in instead of overwriting it.
+                apply_user_data(photo, fmt.parse(existing), report)
+                report.applied += 1
+                photo = Photo.get_by_id(photo.id)
+                albums[photo.id] = _albums_of([photo.id]).get(photo.id, [])
+                rotations.update(_rotations([photo.id]))
+                if stack is not None:
+                    members[stack.id] = [{"Sha1": m.sha1, "UID": m.uid} for m in
+                                         Photo.select(Photo.sha1, Photo.uid).where(Photo.stack == stack.id)]
+                content = fmt.build(photo, albums=albums.get(photo.id, []), rotation=rotations.get(photo.id, 0),
+                                    stack=_stack_info(stack, members))
+            if existing is not None:
+                before = plain(existing)
+                merged = merge(existing, content)
+                if plain(merged) == before:
+                    report.unchanged += 1
+                    continue
+                text = dumps(merged)
+            else:
+                text = dumps(content)
+            _written[str(path)] = _digest(text)
+            if len(_written) > 10000:
+                _written.clear()
+            try:
+                written = write_atomic(path, text)
+            except OSError as exc:
+                if exc.errno != errno.ENAMETOOLONG:
+                    log.error("sidecars: cannot write %s: %s", path, exc)
+                    report.errors += 1
+                    continue
+                # A name near the 255-byte limit has no room for ".yml": name the sidecar by its content hash.
+                path = path.with_name(f"{photo.sha1}.yml")
+                written = write_atomic(path, text)
+            if written:
+                report.written += 1
+            else:
+                report.unchanged += 1
+    return report
+
+
+def _stack_info(stack: Stack | None, members: dict[int, list[dict[str, str]]]) -> dict[str, Any] | None:
+    if stack is None:
+        return None
+    return {"Kind": stack.kind, "Members": sorted(members.get(stack.id, []), key=lambda m: m["Sha1"])}
+
+
+def _predates(path: Path, photo: Photo, existing: Any) -> bool:
+    """Whether a sidecar of this content was written before the photo's catalog row existed."""
+    try:
+        ud = fmt.parse(existing)
+    except ValueError:
+        return False
+    if ud.sha1 != photo.sha1 and not (ud.uid and ud.uid == photo.uid):
+        return False
+    mtime = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).replace(tzinfo=None)
+    return bool(photo.created_at and photo.created_at.replace(microsecond=0) > mtime)
+
+
+def sync_changed(config: Config, stop: Any = None) -> SyncReport:
+    """Write the sidecars of photos changed since the last sync (by the indexer, a person, or an album edit).
+
+    `stop` (a threading.Event) ends the pass early between chunks; the next pass picks up the rest."""
+    row = Setting.get_or_none(Setting.key == SYNCED_KEY)
+    since = dt.datetime.fromisoformat(row.value) if row else dt.datetime(1970, 1, 1)
+    # MariaDB keeps whole seconds: look a second further back (unchanged files are not rewritten anyway).
+    since = since.replace(microsecond=0) - dt.timedelta(seconds=1)
+    started = utcnow()
+    changed = Photo.select().where(Photo.updated_at >= since)
+    in_albums = Photo.select().join(AlbumPhoto).join(Album).where(Album.updated_at >= since)
+    edited = Photo.select().join(PhotoEdit).where(PhotoEdit.updated_at >= since)
+    ids = {p.id for q in (changed, in_albums, edited) for p in q.select(Photo.id)}
+    report = SyncReport()
+    for chunk in _chunks(sorted(ids), 200):
+        if stop is not None and stop.is_set():
+            return report  # synced_at not advanced: the rest is written next time
+        part = write_sidecars(config, Photo.select().where(Photo.id.in_(chunk)))
+        report.written += part.written
+        report.unchanged += part.unchanged
+        report.applied += part.applied
+    Setting.insert(key=SYNCED_KEY, value=started.isoformat()).on_conflict_replace().execute()
+    return report
+
+
+# -- sidecars -> catalog ----------------------------------------------------------------------------------------
+
+
+def _find_photo(ud: fmt.UserData) -> Photo | None:
+    if ud.sha1:
+        photo = Photo.get_or_none(Photo.sha1 == ud.sha1)
+        if photo is not None:
+            return photo
+    if ud.uid:
+        return Photo.get_or_none(Photo.uid == ud.uid)
+    return None
+
+
+def apply_user_data(photo: Photo, ud: fmt.UserData, report: SyncReport, *, keep_uid: bool = True) -> None:
+    """Put a sidecar's user data on a catalog photo (titles, flags, albums, rotation, hand-set fields)."""
+    fields: dict[str, Any] = {
+        "favorite": ud.favorite, "private": ud.private, "archived": ud.archived,
+        "locked": ",".join(ud.locked), "updated_at": utcnow(),
+    }
+    locked = set(ud.locked)
+    # Descriptive text: the sidecar's value when a person set it, or when the catalog has none.
+    for name, value in (("title", ud.title), ("description", ud.description), ("keywords", ud.keywords)):
+        if name in locked or (value and not getattr(photo, name)):
+            fields[name] = value
+    if ud.rating is not None:
+        fields["rating"] = ud.rating
+    if "taken_at" in locked and ud.taken_at is not None:
+        fields["taken_at"] = ud.taken_at
+        fields["taken_at_local"] = ud.taken_at_local or ud.taken_at
+    if "location" in locked:
+        fields["lat"], fields["lon"] = ud.lat, ud.lon
+    if keep_uid and ud.uid and ud.uid != photo.uid and not Photo.select().where(Photo.uid == ud.uid).exists():
+        fields["uid"] = ud.uid  # share links and albums elsewhere keep pointing at the same photo
+    Photo.update(**fields).where(Photo.id == photo.id).execute()
+    if keep_uid:
+        for member in ud.stack_members:
+            if member.get("Sha1") and member.get("UID") and member["Sha1"] != photo.sha1 and not (
+                    Photo.select().where(Photo.uid == member["UID"]).exists()):
+                Photo.update(uid=member["UID"]).where(Photo.sha1 == member["Sha1"]).execute()
+    if ud.rotation:
+        PhotoEdit.insert(photo=photo.id, rotation=ud.rotation, updated_at=utcnow()).on_conflict_replace().execute()
+    else:
+        PhotoEdit.delete().where(PhotoEdit.photo == photo.id).execute()
+    wanted = []
+    for a in ud.albums:
+        album = Album.get_or_none(Album.uid == a["UID"]) if a["UID"] else None
+        if album is None and a["Title"]:
+            album = Album.get_or_none(Album.title == a["Title"])
+        if album is None:
+            album = Album.create(uid=a["UID"] or _album_uid(), title=a["Title"] or a["UID"])
+            report.albums_created += 1
+        wanted.append(album.id)
+        if not AlbumPhoto.select().where((AlbumPhoto.album == album.id) & (AlbumPhoto.photo == photo.id)).exists():
+            position = (AlbumPhoto.select(pw.fn.MAX(AlbumPhoto.position)).where(AlbumPhoto.album == album.id)
+                        .scalar() or 0) + 1
+            AlbumPhoto.create(album=album.id, photo=photo.id, position=position)
+    AlbumPhoto.delete().where((AlbumPhoto.photo == photo.id) & AlbumPhoto.album.not_in(wanted or [0])).execute()
+
+
+def _album_uid() -> str:
+    import secrets
+
+    return "a" + secrets.token_hex(8)
+
+
+def apply_file(config: Config, path: Path, *, force: bool = False) -> str:
+    """Apply one hand-edited (or restored) sidecar: newest wins. Returns 'applied', 'older' or 'unknown'."""
+    try:
+        if not force and _written.get(str(path)) == _digest(path.read_text(encoding="utf-8")):
+            return "ours"  # the file we just wrote
+        data = load(path)
+    except (SidecarError, OSError, UnicodeDecodeError) as exc:
+        log.warning("sidecars: %s", exc)
+        return "error"
+    if data is None:
+        return "unknown"
+    try:
+        ud = fmt.parse(data)
+    except ValueError as exc:
+        log.warning("sidecars: %s: %s", path, exc)
+        return "error"
+    photo = _find_photo(ud)
+    if photo is None:
+        return "unknown"
+    mtime = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).replace(tzinfo=None)
+    if not force and photo.updated_at and photo.updated_at > mtime:
+        log.info("sidecars: %s is older than the catalog's photo %s: the catalog wins", path, photo.uid)
+        return "older"
+    if not force:
+        log.info("sidecars: %s was edited after the catalog: applying it to photo %s", path, photo.uid)
+    apply_user_data(photo, ud, SyncReport())
+    return "applied"
+
+
+def apply_changed_files(config: Config) -> int:
+    """Apply sidecars edited by hand since the last sync (what `index` does when no watcher ran)."""
+    row = Setting.get_or_none(Setting.key == SYNCED_KEY)
+    if row is None:
+        return 0
+    since = dt.datetime.fromisoformat(row.value).replace(tzinfo=dt.UTC).timestamp()
+    applied = 0
+    for path in iter_sidecar_files(sidecar_root(config)):
+        try:
+            if path.stat().st_mtime > since and apply_file(config, path) == "applied":
+                applied += 1
+        except OSError:
+            continue
+    return applied
+
+
+def after_index(config: Config) -> SyncReport:
+    """The sidecar stage of an index run: take in hand edits, then write what changed in the catalog."""
+    applied = apply_changed_files(config)
+    report = sync_changed(config)
+    report.applied += applied
+    return report
+
+
+def iter_sidecar_files(root: Path) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for name in filenames:
+            if name.endswith((".yml", ".yaml")) and not name.startswith("."):
+                yield Path(dirpath) / name
+
+
+def restore(config: Config, db: pw.Database, *, progress: Any = None) -> SyncReport:
+    """Rebuild the catalog's user data from the sidecars (after `index` rebuilt it from the originals)."""
+    report = SyncReport()
+    for path in iter_sidecar_files(sidecar_root(config)):
+        try:
+            data = load(path)
+            if data is None:
+                continue
+            ud = fmt.parse(data)
+        except (SidecarError, ValueError) as exc:
+            log.warning("restore: %s", exc)
+            report.errors += 1
+            continue
+        photo = _find_photo(ud)
+        if photo is None:
+            report.skipped += 1
+            continue
+        with db.atomic():
+            apply_user_data(photo, ud, report)
+        report.applied += 1
+    return report
+
+
+def import_photoprism(config: Config, db: pw.Database, sidecar_dir: Path, albums_dir: Path | None = None
+                      ) -> SyncReport:
+    """Read a PhotoPrism sidecar folder (<dir>/<folder>/<base>.yml mirrors the originals): titles, descriptions,
+    keywords, favorites, private flags, hand-set dates and places; albums from PhotoPrism's album YAML files."""
+    report = SyncReport()
+    by_pp_uid: dict[str, int] = {}
+    for path in iter_sidecar_files(sidecar_dir):
+        rel = path.relative_to(sidecar_dir)
+        folder = rel.parent.as_posix() if str(rel.parent) != "." else ""
+        stem = rel.name.rsplit(".", 1)[0]
+        try:
+            data = load(path)
+            ud = fmt.parse(data or {})
+        except (SidecarError, ValueError) as exc:
+            log.warning("import: %s", exc)
+            report.errors += 1
+            continue
+        candidates = list(File.select().where((File.role == "media") & File.photo.is_null(False) & (
+            (File.path == (f"{folder}/" if folder else "") + stem) | File.path.startswith(
+                (f"{folder}/" if folder else "") + stem + "."))))
+        candidates = [f for f in candidates if f.name.rsplit(".", 1)[0] == stem or f.name == stem]
+        if not candidates:
+            report.skipped += 1
+            continue
+        photo = Photo.get_by_id(candidates[0].photo_id)
+        # PhotoPrism's own title is generated from labels and places unless a person wrote one (TitleSrc manual).
+        if data and data.get("TitleSrc") not in ("manual", "meta", "xmp"):
+            ud.title = None
+        ud.locked = [n for n, v in (("title", ud.title), ("description", ud.description)) if v] + ud.locked
+        ud.sha1 = None
+        if ud.uid:
+            by_pp_uid[ud.uid] = photo.id
+        with db.atomic():
+            apply_user_data(photo, ud, report, keep_uid=False)
+        report.applied += 1
+    if albums_dir is not None and albums_dir.is_dir():
+        for path in iter_sidecar_files(albums_dir):
+            data = load(path) or {}
+            title = str(data.get("Title") or "")
+            entries = data.get("Photos") or []
+            if not title or data.get("Type", "album") not in ("album", "") or not isinstance(entries, list):
+                continue
+            album = Album.get_or_none(Album.title == title) or Album.create(uid=_album_uid(), title=title,
+                                                                             description=str(data.get("Description") or ""))
+            for position, entry in enumerate(entries, 1):
+                pid = by_pp_uid.get(str((entry or {}).get("UID", "")))
+                if pid and not AlbumPhoto.select().where((AlbumPhoto.album == album.id) & (AlbumPhoto.photo == pid)
+                                                         ).exists():
+                    AlbumPhoto.create(album=album.id, photo=pid, position=position)
+            Album.update(updated_at=utcnow()).where(Album.id == album.id).execute()
+    return report
+
+
+def _chunks(items: list[Any], n: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
