@@ -490,22 +490,29 @@ class Indexer:
     def _media_of_changed_sidecars(self, sidecars: list[Entry], known: dict[str, File], queued: set[str]) -> list[Entry]:
         """A changed Takeout JSON (or other sidecar) means its photo's metadata must be read again."""
         out = []
+        # Media files by (folder, name) and (folder, stem): one pass over the known files, not one per sidecar.
+        by_key: dict[tuple[str, str], list[str]] = {}
+        for rel, f in known.items():
+            if f.role != "media":
+                continue
+            folder, _, fname = rel.rpartition("/")
+            by_key.setdefault((folder, fname), []).append(rel)
+            by_key.setdefault((folder, fname.rsplit(".", 1)[0]), []).append(rel)
         for sc in sidecars:
             if sc.rel.lower().endswith((".yml", ".yaml")):
                 continue  # photoshelf's own sidecars (sidecars.location = "originals"): applied, not indexed
-            folder = sc.rel.rsplit("/", 1)[0] if "/" in sc.rel else ""
-            base = sc.rel.rsplit("/", 1)[-1]
+            folder, _, base = sc.rel.rpartition("/")
             stem = base[: -len(".json")] if base.lower().endswith(".json") else base.rsplit(".", 1)[0]
-            for rel, f in known.items():
-                if f.role != "media" or rel in queued:
+            for rel in by_key.get((folder, stem), []):
+                if rel in queued:
                     continue
-                fname = rel.rsplit("/", 1)[-1]
-                ffolder = rel.rsplit("/", 1)[0] if "/" in rel else ""
-                if ffolder == folder and (fname == stem or fname.rsplit(".", 1)[0] == stem):
+                try:
                     st = os.stat(self.root / rel)
-                    out.append(Entry(rel=rel, size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino,
-                                     dev=st.st_dev, role="media"))
-                    queued.add(rel)
+                except OSError:
+                    continue  # gone: the reconcile marks it missing
+                out.append(Entry(rel=rel, size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino,
+                                 dev=st.st_dev, role="media"))
+                queued.add(rel)
         return out
 
     def _write_sidecars(self, sidecars: list[Entry], known: dict[str, File], touched: set[int]) -> None:

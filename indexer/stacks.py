@@ -122,8 +122,9 @@ def restack(folder_ids: Iterable[int]) -> int:
             stack_ids.add(stack.id)
             for m in members:
                 wanted[m.photo.id] = (stack, m is primary and kind == "live")
+        photos = {m.photo.id: m.photo for members in groups.values() for m in members}
         for photo_id, (stack, is_live_primary) in wanted.items():
-            photo = Photo.get_by_id(photo_id)
+            photo = photos[photo_id]
             new_kind = "live" if is_live_primary else base_kind(photo)
             new_stack = stack.id if stack is not None else None
             if photo.stack_id != new_stack or photo.kind != new_kind:
