@@ -127,6 +127,8 @@ def update_album(ref: int | str, changes: dict[str, Any]) -> dict[str, Any]:
 def delete_album(ref: int | str) -> None:
     """Delete the album (its photos stay in the library)."""
     album = get_album(ref)
+    members = AlbumPhoto.select(AlbumPhoto.photo).where(AlbumPhoto.album == album.id)
+    Photo.update(updated_at=utcnow()).where(Photo.id.in_(members)).execute()  # their sidecars drop the album
     AlbumPhoto.delete().where(AlbumPhoto.album == album.id).execute()
     Album.delete().where(Album.id == album.id).execute()
 
@@ -153,6 +155,9 @@ def remove_photos(ref: int | str, photo_ids: Iterable[Any]) -> int:
     if album.cover_id in ids:
         Album.update(cover=None).where(Album.id == album.id).execute()
     Album.update(updated_at=utcnow()).where(Album.id == album.id).execute()
+    if ids:
+        # Their sidecars list the album: marking them changed gets the sidecars rewritten without it.
+        Photo.update(updated_at=utcnow()).where(Photo.id.in_(ids)).execute()
     return int(n)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from photoshelf.db.schema import Album, AlbumPhoto, Photo, PhotoEdit, utcnow
+from photoshelf.db.schema import Album, AlbumPhoto, Photo, PhotoEdit, lock_fields, utcnow
 from photoshelf.errors import NotFound
 from photoshelf.records import records
 from photoshelf.viewer.errors import InvalidInput
@@ -91,6 +91,10 @@ def update(photo_id: int, changes: Mapping[str, Any]) -> dict[str, Any]:
     clean = _check(changes)
     photo = get_photo(photo_id)
     fields = {k: v for k, v in clean.items() if k in FLAGS or k in TEXTS}
+    texts = [k for k in fields if k in TEXTS]
+    if texts:
+        # Typed by a person: re-indexing the file (or its XMP sidecar) must not overwrite it.
+        fields["locked"] = lock_fields(photo, *texts)
     if fields:
         Photo.update(**fields, updated_at=utcnow()).where(Photo.id == photo.id).execute()
     if "rotation" in clean or "rotate" in clean:
