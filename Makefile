@@ -1,6 +1,7 @@
 # photoshelf developer commands. CI runs the same ones (.ci/run → make test).
 #
-#   make run     install exiftool/ffmpeg, build .venv, index the demo library in examples/ and print stats
+#   make run     install exiftool/ffmpeg, build .venv, index the demo library in examples/, print stats,
+#                then serve the viewer (and the watcher) on http://127.0.0.1:2468/
 #   make test    also install MariaDB + Chromium and start MariaDB, then run the test suite
 #   make bench   benchmarks (never part of the test run)
 #   make lint    ruff + mypy
@@ -22,7 +23,7 @@ DEMO_ENV := PHOTOSHELF_ORIGINALS=examples/originals PHOTOSHELF_STORAGE=.photoshe
 CODE_DIRS := photoshelf indexer viewer sidecars models tests bench
 MYPY_PATHS = $(sort $(foreach d,$(CODE_DIRS),$(if $(wildcard $(d)/*.py),$(d))))
 
-.PHONY: help venv system system-test run test bench lint clean
+.PHONY: help venv system system-test run serve test bench lint clean
 
 help:
 	@sed -n '1,11s/^# \{0,1\}//p' Makefile
@@ -45,6 +46,10 @@ system-test:
 run: system venv
 	$(DEMO_ENV) $(BIN)/photoshelf index
 	$(DEMO_ENV) $(BIN)/photoshelf stats
+	$(DEMO_ENV) $(BIN)/photoshelf serve
+
+serve: venv
+	$(DEMO_ENV) $(BIN)/photoshelf serve
 
 test: system-test venv
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
