@@ -26,7 +26,7 @@ MYPY_PATHS = $(sort $(foreach d,$(CODE_DIRS),$(if $(wildcard $(d)/*.py),$(d))))
 .PHONY: help venv system system-test run serve test bench lint clean
 
 help:
-	@sed -n '1,11s/^# \{0,1\}//p' Makefile
+	@sed -n '1,12s/^# \{0,1\}//p' Makefile
 
 venv: $(VENV)/.installed
 
