@@ -46,6 +46,28 @@ def load(path: Path) -> CommentedMap | None:
     return data
 
 
+def load_plain(path: Path) -> dict[str, Any] | None:
+    """The file's data without comments, through libyaml's C parser (restore reads many files, and only reads)."""
+    import yaml as pyyaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SidecarError(f"{path}: cannot read: {exc}") from None
+    loader = getattr(pyyaml, "CSafeLoader", pyyaml.SafeLoader)
+    try:
+        data = pyyaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+    except pyyaml.YAMLError as exc:
+        raise SidecarError(f"{path}: not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SidecarError(f"{path}: a photo sidecar must be a YAML mapping")
+    return data
+
+
 def merge(target: CommentedMap, new: dict[str, Any], *, owned: set[str] | None = None) -> CommentedMap:
     """Update `target` in place with `new`: keys we write are replaced (nested maps merged the same way), keys we
     own but no longer have are removed, and keys someone else added stay, with their comments."""

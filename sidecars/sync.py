@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import json
 import logging
 import os
 from collections import defaultdict
@@ -15,9 +16,19 @@ from typing import Any
 import peewee as pw
 
 from photoshelf.config import Config
-from photoshelf.db.schema import Album, AlbumPhoto, File, Photo, PhotoEdit, Setting, Stack, utcnow
+from photoshelf.db.schema import (
+    Album,
+    AlbumPhoto,
+    File,
+    Photo,
+    PhotoEdit,
+    Setting,
+    SidecarState,
+    Stack,
+    utcnow,
+)
 from photoshelf.sidecars import format as fmt
-from photoshelf.sidecars.io import SidecarError, dumps, load, merge, plain, write_atomic
+from photoshelf.sidecars.io import SidecarError, dumps, load, load_plain, merge, plain, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +72,11 @@ def sidecar_paths(config: Config, photos: list[Photo]) -> dict[int, Path]:
     folders = {f.folder_id for f in primary_file.values()}
     stems: dict[tuple[int, str], set[int]] = defaultdict(set)
     for chunk in _chunks(sorted(folders), 200):
-        for f in File.select(File.folder, File.name, File.photo, Photo.stack).join(Photo).where(
+        rows = File.select(File.folder, File.name, File.photo, Photo.stack).join(Photo).where(
             File.folder.in_(chunk) & (File.role == "media")
-        ):
-            group = f.photo.stack_id or -f.photo_id  # a stack counts as one
-            stems[(f.folder_id, _stem(f.name).lower())].add(group)
+        ).tuples()
+        for folder_id, name, photo_id, stack_id in rows:
+            stems[(folder_id, _stem(name).lower())].add(stack_id or -photo_id)  # a stack counts as one
     out = {}
     for p in photos:
         f = primary_file.get(p.id)
@@ -122,6 +133,8 @@ def write_sidecars(config: Config, photos: Iterable[Photo]) -> SyncReport:
         members: dict[int, list[dict[str, str]]] = defaultdict(list)
         for m in Photo.select(Photo.stack, Photo.sha1, Photo.uid).where(Photo.stack.in_(list(stacks) or [0])):
             members[m.stack_id].append({"Sha1": m.sha1, "UID": m.uid})
+        digests = {row.photo_id: row.digest for row in SidecarState.select().where(SidecarState.photo.in_(ids))}
+        states: list[dict[str, Any]] = []
         for photo in chunk:
             path = paths.get(photo.id)
             if path is None:
@@ -131,6 +144,10 @@ def write_sidecars(config: Config, photos: Iterable[Photo]) -> SyncReport:
                 continue  # one sidecar per stack: the primary's
             content = fmt.build(photo, albums=albums.get(photo.id, []), rotation=rotations.get(photo.id, 0),
                                 stack=_stack_info(stack, members))
+            digest = _digest(json.dumps(content, sort_keys=True, default=str) + str(path))
+            if digests.get(photo.id) == digest and path.exists():
+                report.unchanged += 1  # what we wrote last time, and still there: no need to read it
+                continue
             try:
                 existing = load(path)
             except SidecarError as exc:
@@ -154,6 +171,7 @@ def write_sidecars(config: Config, photos: Iterable[Photo]) -> SyncReport:
                 before = plain(existing)
                 merged = merge(existing, content)
                 if plain(merged) == before:
+                    states.append({"photo": photo.id, "digest": digest, "written_at": utcnow()})
                     report.unchanged += 1
                     continue
                 text = dumps(merged)
@@ -172,10 +190,14 @@ def write_sidecars(config: Config, photos: Iterable[Photo]) -> SyncReport:
                 # A name near the 255-byte limit has no room for ".yml": name the sidecar by its content hash.
                 path = path.with_name(f"{photo.sha1}.yml")
                 written = write_atomic(path, text)
+            states.append({"photo": photo.id, "written_at": utcnow(),
+                           "digest": _content_digest(photo, albums, rotations, stack, members, path)})
             if written:
                 report.written += 1
             else:
                 report.unchanged += 1
+        if states:
+            SidecarState.insert_many(states).on_conflict_replace().execute()
     return report
 
 
@@ -183,6 +205,13 @@ def _stack_info(stack: Stack | None, members: dict[int, list[dict[str, str]]]) -
     if stack is None:
         return None
     return {"Kind": stack.kind, "Members": sorted(members.get(stack.id, []), key=lambda m: m["Sha1"])}
+
+
+def _content_digest(photo: Photo, albums: dict[int, list[dict[str, str]]], rotations: dict[int, int],
+                    stack: Stack | None, members: dict[int, list[dict[str, str]]], path: Path) -> str:
+    content = fmt.build(photo, albums=albums.get(photo.id, []), rotation=rotations.get(photo.id, 0),
+                        stack=_stack_info(stack, members))
+    return _digest(json.dumps(content, sort_keys=True, default=str) + str(path))
 
 
 def _predates(path: Path, photo: Photo, existing: Any) -> bool:
@@ -351,23 +380,25 @@ def iter_sidecar_files(root: Path) -> Iterator[Path]:
 def restore(config: Config, db: pw.Database, *, progress: Any = None) -> SyncReport:
     """Rebuild the catalog's user data from the sidecars (after `index` rebuilt it from the originals)."""
     report = SyncReport()
-    for path in iter_sidecar_files(sidecar_root(config)):
-        try:
-            data = load(path)
-            if data is None:
-                continue
-            ud = fmt.parse(data)
-        except (SidecarError, ValueError) as exc:
-            log.warning("restore: %s", exc)
-            report.errors += 1
-            continue
-        photo = _find_photo(ud)
-        if photo is None:
-            report.skipped += 1
-            continue
-        with db.atomic():
-            apply_user_data(photo, ud, report)
-        report.applied += 1
+    paths = list(iter_sidecar_files(sidecar_root(config)))
+    for chunk in _chunks(paths, 500):
+        with db.atomic():  # one transaction per 500 sidecars
+            for path in chunk:
+                try:
+                    data = load_plain(path)
+                    if data is None:
+                        continue
+                    ud = fmt.parse(data)
+                except (SidecarError, ValueError) as exc:
+                    log.warning("restore: %s", exc)
+                    report.errors += 1
+                    continue
+                photo = _find_photo(ud)
+                if photo is None:
+                    report.skipped += 1
+                    continue
+                apply_user_data(photo, ud, report)
+                report.applied += 1
     return report
 
 

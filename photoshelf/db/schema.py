@@ -238,3 +238,17 @@ class PhotoEdit(BaseModel):
 
 
 VIEWER_TABLES: list[type[BaseModel]] = [Album, AlbumPhoto, PhotoEdit]
+
+
+class SidecarState(BaseModel):
+    """What photoshelf last wrote to a photo's sidecar (a digest of the content), so an unchanged photo costs
+    no file read at all on the next pass."""
+
+    photo_id: Any
+
+    photo = pw.ForeignKeyField(Photo, unique=True, on_delete="CASCADE")
+    digest = pw.CharField(max_length=40)
+    written_at = pw.DateTimeField(default=utcnow)
+
+
+SIDECAR_TABLES: list[type[BaseModel]] = [SidecarState]

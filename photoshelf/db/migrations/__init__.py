@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import peewee as pw
 
-from photoshelf.db.migrations import m0001_initial, m0002_viewer, m0004_photo_locked
+from photoshelf.db.migrations import m0001_initial, m0002_viewer, m0004_photo_locked, m0005_sidecar_state
 from photoshelf.db.schema import SchemaVersion
 
 log = logging.getLogger(__name__)
@@ -16,6 +16,7 @@ MIGRATIONS: list[tuple[int, Callable[[pw.Database], None]]] = [
     (1, m0001_initial.apply),
     (2, m0002_viewer.apply),
     (4, m0004_photo_locked.apply),
+    (5, m0005_sidecar_state.apply),
 ]
 
 LATEST = MIGRATIONS[-1][0]
