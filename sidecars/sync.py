@@ -264,11 +264,20 @@ def _find_photo(ud: fmt.UserData) -> Photo | None:
     return None
 
 
-def apply_user_data(photo: Photo, ud: fmt.UserData, report: SyncReport, *, keep_uid: bool = True) -> None:
+@dataclass
+class _Known:
+    """What a restore pass looked up once instead of per photo."""
+
+    edited: set[int]
+    in_albums: set[int]
+
+
+def apply_user_data(photo: Photo, ud: fmt.UserData, report: SyncReport, *, keep_uid: bool = True,
+                    known: _Known | None = None) -> None:
     """Put a sidecar's user data on a catalog photo (titles, flags, albums, rotation, hand-set fields)."""
     fields: dict[str, Any] = {
         "favorite": ud.favorite, "private": ud.private, "archived": ud.archived,
-        "locked": ",".join(ud.locked), "updated_at": utcnow(),
+        "locked": ",".join(ud.locked),
     }
     locked = set(ud.locked)
     # Descriptive text: the sidecar's value when a person set it, or when the catalog has none.
@@ -284,7 +293,9 @@ def apply_user_data(photo: Photo, ud: fmt.UserData, report: SyncReport, *, keep_
         fields["lat"], fields["lon"] = ud.lat, ud.lon
     if keep_uid and ud.uid and ud.uid != photo.uid and not Photo.select().where(Photo.uid == ud.uid).exists():
         fields["uid"] = ud.uid  # share links and albums elsewhere keep pointing at the same photo
-    Photo.update(**fields).where(Photo.id == photo.id).execute()
+    fields = {k: v for k, v in fields.items() if getattr(photo, k) != v}
+    if fields:
+        Photo.update(**fields, updated_at=utcnow()).where(Photo.id == photo.id).execute()
     if keep_uid:
         for member in ud.stack_members:
             if member.get("Sha1") and member.get("UID") and member["Sha1"] != photo.sha1 and not (
@@ -292,8 +303,10 @@ def apply_user_data(photo: Photo, ud: fmt.UserData, report: SyncReport, *, keep_
                 Photo.update(uid=member["UID"]).where(Photo.sha1 == member["Sha1"]).execute()
     if ud.rotation:
         PhotoEdit.insert(photo=photo.id, rotation=ud.rotation, updated_at=utcnow()).on_conflict_replace().execute()
-    else:
+    elif known is None or photo.id in known.edited:
         PhotoEdit.delete().where(PhotoEdit.photo == photo.id).execute()
+    if not ud.albums and known is not None and photo.id not in known.in_albums:
+        return
     wanted = []
     for a in ud.albums:
         album = Album.get_or_none(Album.uid == a["UID"]) if a["UID"] else None
@@ -381,6 +394,8 @@ def restore(config: Config, db: pw.Database, *, progress: Any = None) -> SyncRep
     """Rebuild the catalog's user data from the sidecars (after `index` rebuilt it from the originals)."""
     report = SyncReport()
     paths = list(iter_sidecar_files(sidecar_root(config)))
+    known = _Known(edited={pid for (pid,) in PhotoEdit.select(PhotoEdit.photo).tuples()},
+                   in_albums={pid for (pid,) in AlbumPhoto.select(AlbumPhoto.photo).distinct().tuples()})
     for chunk in _chunks(paths, 500):
         with db.atomic():  # one transaction per 500 sidecars
             for path in chunk:
@@ -397,7 +412,7 @@ def restore(config: Config, db: pw.Database, *, progress: Any = None) -> SyncRep
                 if photo is None:
                     report.skipped += 1
                     continue
-                apply_user_data(photo, ud, report)
+                apply_user_data(photo, ud, report, known=known)
                 report.applied += 1
     return report
 
