@@ -9,7 +9,7 @@ import logging
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -270,6 +270,9 @@ class _Known:
 
     edited: set[int]
     in_albums: set[int]
+    uids: set[str] = field(default_factory=set)
+    albums: dict[str, Album] = field(default_factory=dict)  # by UID and by "title:" + title
+    positions: dict[int, int] = field(default_factory=dict)  # album id -> last position
 
 
 def apply_user_data(photo: Photo, ud: fmt.UserData, report: SyncReport, *, keep_uid: bool = True,
@@ -291,16 +294,20 @@ def apply_user_data(photo: Photo, ud: fmt.UserData, report: SyncReport, *, keep_
         fields["taken_at_local"] = ud.taken_at_local or ud.taken_at
     if "location" in locked:
         fields["lat"], fields["lon"] = ud.lat, ud.lon
-    if keep_uid and ud.uid and ud.uid != photo.uid and not Photo.select().where(Photo.uid == ud.uid).exists():
+    if keep_uid and ud.uid and ud.uid != photo.uid and not _uid_taken(ud.uid, known):
         fields["uid"] = ud.uid  # share links and albums elsewhere keep pointing at the same photo
+        if known is not None:
+            known.uids.add(ud.uid)
     fields = {k: v for k, v in fields.items() if getattr(photo, k) != v}
     if fields:
         Photo.update(**fields, updated_at=utcnow()).where(Photo.id == photo.id).execute()
     if keep_uid:
         for member in ud.stack_members:
             if member.get("Sha1") and member.get("UID") and member["Sha1"] != photo.sha1 and not (
-                    Photo.select().where(Photo.uid == member["UID"]).exists()):
+                    _uid_taken(member["UID"], known)):
                 Photo.update(uid=member["UID"]).where(Photo.sha1 == member["Sha1"]).execute()
+                if known is not None:
+                    known.uids.add(member["UID"])
     if ud.rotation:
         PhotoEdit.insert(photo=photo.id, rotation=ud.rotation, updated_at=utcnow()).on_conflict_replace().execute()
     elif known is None or photo.id in known.edited:
@@ -308,19 +315,42 @@ def apply_user_data(photo: Photo, ud: fmt.UserData, report: SyncReport, *, keep_
     if not ud.albums and known is not None and photo.id not in known.in_albums:
         return
     wanted = []
+    fresh = known is not None and photo.id not in known.in_albums  # no entries yet: nothing to check or remove
     for a in ud.albums:
-        album = Album.get_or_none(Album.uid == a["UID"]) if a["UID"] else None
-        if album is None and a["Title"]:
-            album = Album.get_or_none(Album.title == a["Title"])
+        album = _album_for(a, known)
         if album is None:
             album = Album.create(uid=a["UID"] or _album_uid(), title=a["Title"] or a["UID"])
             report.albums_created += 1
+            if known is not None:
+                known.albums[album.uid] = known.albums["title:" + album.title] = album
         wanted.append(album.id)
-        if not AlbumPhoto.select().where((AlbumPhoto.album == album.id) & (AlbumPhoto.photo == photo.id)).exists():
-            position = (AlbumPhoto.select(pw.fn.MAX(AlbumPhoto.position)).where(AlbumPhoto.album == album.id)
-                        .scalar() or 0) + 1
+        if fresh or not AlbumPhoto.select().where(
+                (AlbumPhoto.album == album.id) & (AlbumPhoto.photo == photo.id)).exists():
+            if known is not None and album.id in known.positions:
+                position = known.positions[album.id] + 1
+            else:
+                position = (AlbumPhoto.select(pw.fn.MAX(AlbumPhoto.position)).where(AlbumPhoto.album == album.id)
+                            .scalar() or 0) + 1
+            if known is not None:
+                known.positions[album.id] = position
             AlbumPhoto.create(album=album.id, photo=photo.id, position=position)
-    AlbumPhoto.delete().where((AlbumPhoto.photo == photo.id) & AlbumPhoto.album.not_in(wanted or [0])).execute()
+    if not fresh:
+        AlbumPhoto.delete().where((AlbumPhoto.photo == photo.id) & AlbumPhoto.album.not_in(wanted or [0])).execute()
+
+
+def _uid_taken(uid: str, known: _Known | None) -> bool:
+    if known is not None:
+        return uid in known.uids
+    return bool(Photo.select().where(Photo.uid == uid).exists())
+
+
+def _album_for(entry: dict[str, str], known: _Known | None) -> Album | None:
+    if known is not None:
+        return known.albums.get(entry["UID"]) or known.albums.get("title:" + entry["Title"])
+    album = Album.get_or_none(Album.uid == entry["UID"]) if entry["UID"] else None
+    if album is None and entry["Title"]:
+        album = Album.get_or_none(Album.title == entry["Title"])
+    return album
 
 
 def _album_uid() -> str:
@@ -395,20 +425,29 @@ def restore(config: Config, db: pw.Database, *, progress: Any = None) -> SyncRep
     report = SyncReport()
     paths = list(iter_sidecar_files(sidecar_root(config)))
     known = _Known(edited={pid for (pid,) in PhotoEdit.select(PhotoEdit.photo).tuples()},
-                   in_albums={pid for (pid,) in AlbumPhoto.select(AlbumPhoto.photo).distinct().tuples()})
+                   in_albums={pid for (pid,) in AlbumPhoto.select(AlbumPhoto.photo).distinct().tuples()},
+                   uids={uid for (uid,) in Photo.select(Photo.uid).tuples()})
+    for album in Album.select():
+        known.albums.setdefault(album.uid, album)
+        known.albums.setdefault("title:" + album.title, album)
+    for album_id, last in AlbumPhoto.select(AlbumPhoto.album, pw.fn.MAX(AlbumPhoto.position)).group_by(
+            AlbumPhoto.album).tuples():
+        known.positions[album_id] = last or 0
     for chunk in _chunks(paths, 500):
-        with db.atomic():  # one transaction per 500 sidecars
-            for path in chunk:
-                try:
-                    data = load_plain(path)
-                    if data is None:
-                        continue
-                    ud = fmt.parse(data)
-                except (SidecarError, ValueError) as exc:
-                    log.warning("restore: %s", exc)
-                    report.errors += 1
+        parsed: list[fmt.UserData] = []
+        for path in chunk:
+            try:
+                data = load_plain(path)
+                if data is None:
                     continue
-                photo = _find_photo(ud)
+                parsed.append(fmt.parse(data))
+            except (SidecarError, ValueError) as exc:
+                log.warning("restore: %s", exc)
+                report.errors += 1
+        by_sha = {p.sha1: p for p in Photo.select().where(Photo.sha1.in_([u.sha1 for u in parsed if u.sha1] or [""]))}
+        with db.atomic():  # one transaction per 500 sidecars
+            for ud in parsed:
+                photo = by_sha.get(ud.sha1 or "") or _find_photo(ud)
                 if photo is None:
                     report.skipped += 1
                     continue
