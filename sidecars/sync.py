@@ -33,6 +33,7 @@ from photoshelf.sidecars.io import SidecarError, dumps, load, load_plain, merge,
 log = logging.getLogger(__name__)
 
 SYNCED_KEY = "sidecars.synced_at"
+FILES_KEY = "sidecars.files_synced_at"
 
 
 def sidecar_root(config: Config) -> Path:
@@ -248,6 +249,8 @@ def sync_changed(config: Config, stop: Any = None) -> SyncReport:
         report.unchanged += part.unchanged
         report.applied += part.applied
     Setting.insert(key=SYNCED_KEY, value=started.isoformat()).on_conflict_replace().execute()
+    # Sidecar files changed after the pass's end are hand edits (the pass's start marks the catalog's side).
+    Setting.insert(key=FILES_KEY, value=utcnow().isoformat()).on_conflict_replace().execute()
     return report
 
 
@@ -378,6 +381,8 @@ def apply_file(config: Config, path: Path, *, force: bool = False) -> str:
     photo = _find_photo(ud)
     if photo is None:
         return "unknown"
+    if not force and _same_user_data(photo, ud):
+        return "same"  # e.g. the file photoshelf itself wrote in an earlier run
     mtime = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).replace(tzinfo=None)
     if not force and photo.updated_at and photo.updated_at > mtime:
         log.info("sidecars: %s is older than the catalog's photo %s: the catalog wins", path, photo.uid)
@@ -390,7 +395,7 @@ def apply_file(config: Config, path: Path, *, force: bool = False) -> str:
 
 def apply_changed_files(config: Config) -> int:
     """Apply sidecars edited by hand since the last sync (what `index` does when no watcher ran)."""
-    row = Setting.get_or_none(Setting.key == SYNCED_KEY)
+    row = Setting.get_or_none(Setting.key == FILES_KEY) or Setting.get_or_none(Setting.key == SYNCED_KEY)
     if row is None:
         return 0
     since = dt.datetime.fromisoformat(row.value).replace(tzinfo=dt.UTC).timestamp()
@@ -410,6 +415,23 @@ def after_index(config: Config) -> SyncReport:
     report = sync_changed(config)
     report.applied += applied
     return report
+
+
+def _same_user_data(photo: Photo, ud: fmt.UserData) -> bool:
+    """Whether applying the sidecar would change nothing a person can see."""
+    if (photo.title or None, photo.description or None, photo.keywords or None) != (
+            ud.title, ud.description, ud.keywords):
+        return False
+    if (bool(photo.favorite), bool(photo.private), bool(photo.archived), photo.rating) != (
+            ud.favorite, ud.private, ud.archived, ud.rating):
+        return False
+    if sorted(x for x in (photo.locked or "").split(",") if x) != sorted(ud.locked):
+        return False
+    edit = PhotoEdit.get_or_none(PhotoEdit.photo == photo.id)
+    if (edit.rotation if edit else 0) != ud.rotation:
+        return False
+    have = {a.album.uid for a in AlbumPhoto.select(AlbumPhoto, Album).join(Album).where(AlbumPhoto.photo == photo.id)}
+    return have == {a["UID"] for a in ud.albums}
 
 
 def iter_sidecar_files(root: Path) -> Iterator[Path]:
