@@ -76,6 +76,26 @@ class ViewerConfig:
 
 
 @dataclass
+class ModelsConfig:
+    enabled: bool = True
+    path: str = ""
+    threads: int = 0
+    batch_size: int = 16
+    idle_unload_seconds: int = 300
+    faces: bool = True
+    face_min_size: int = 40
+    face_min_score: float = 0.0
+    face_upsample: int = 1
+    face_distance: float = 0.5
+    face_cluster_min: int = 2
+    labels: bool = True
+    label_threshold: float = 0.1
+    label_rules: str = ""
+    text_search: bool = True
+    clip_model: str = "ViT-B-32__openai"
+
+
+@dataclass
 class LogConfig:
     level: str = "info"
 
@@ -90,6 +110,7 @@ class Config:
     sidecars: SidecarsConfig = field(default_factory=SidecarsConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     viewer: ViewerConfig = field(default_factory=ViewerConfig)
+    models: ModelsConfig = field(default_factory=ModelsConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
     # Derived paths, resolved once.
@@ -110,6 +131,13 @@ class Config:
     @property
     def thumbs_path(self) -> Path:
         return self.storage_path / "thumbs"
+
+    @property
+    def models_path(self) -> Path:
+        """Where user-installed model files (CLIP exports) live: models.path, or <storage>/models."""
+        if self.models.path:
+            return Path(os.path.expanduser(self.models.path)).resolve()
+        return self.storage_path / "models"
 
     @property
     def worker_count(self) -> int:
@@ -204,12 +232,22 @@ def _validate(config: Config) -> None:
         "viewer.page_size": config.viewer.page_size,
         "watch.poll_interval": config.watch.poll_interval,
         "watch.heartbeat_seconds": config.watch.heartbeat_seconds,
+        "models.batch_size": config.models.batch_size,
+        "models.face_min_size": config.models.face_min_size,
+        "models.face_distance": config.models.face_distance,
+        "models.face_cluster_min": config.models.face_cluster_min,
     }
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(key, f"must be greater than 0, got {value}")
     if config.watch.settle_seconds < 0:
         raise ConfigError("watch.settle_seconds", "must be 0 or more")
+    if config.models.threads < 0:
+        raise ConfigError("models.threads", "must be 0 (one per CPU core) or more")
+    if not 0 <= config.models.face_upsample <= 3:
+        raise ConfigError("models.face_upsample", f"must be between 0 and 3, got {config.models.face_upsample}")
+    if not 0 < config.models.label_threshold <= 1:
+        raise ConfigError("models.label_threshold", f"must be above 0 and at most 1, got {config.models.label_threshold}")
     if config.index.workers < 0:
         raise ConfigError("index.workers", "must be 0 (one per CPU core) or more")
     if config.index.purge_missing_after_days < 0:

@@ -252,3 +252,96 @@ class SidecarState(BaseModel):
 
 
 SIDECAR_TABLES: list[type[BaseModel]] = [SidecarState]
+
+
+# --- Machine learning tables (migration 3): faces and people, labels, embeddings, per-photo stage versions. ---
+
+
+class Person(BaseModel):
+    """A cluster of faces; it becomes a person when someone names it. Unnamed clusters are made by clustering."""
+
+    uid = pw.CharField(max_length=24, unique=True)
+    name = pw.CharField(max_length=255, null=True, index=True)
+    hidden = pw.BooleanField(default=False)
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
+class Face(BaseModel):
+    """A face found in a photo: its box (fractions of the upright image), detector score and person, if any.
+
+    The 128-d embedding lives in the vector index (space "face:<model>", item id = this face's id)."""
+
+    photo_id: Any
+    person_id: Any
+
+    photo = pw.ForeignKeyField(Photo, backref="faces", on_delete="CASCADE")
+    x = pw.FloatField()
+    y = pw.FloatField()
+    w = pw.FloatField()
+    h = pw.FloatField()
+    score = pw.FloatField(default=0.0)
+    person = pw.ForeignKeyField(Person, null=True, backref="faces", on_delete="SET NULL")
+    # Who put the face in its person: "auto" (clustering may move it) or "user" (clustering never does).
+    assigned_by = pw.CharField(max_length=8, null=True)
+    model = pw.CharField(max_length=32)
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class FaceReject(BaseModel):
+    """"Not this person": the face never joins that person again, whatever clustering thinks."""
+
+    face = pw.ForeignKeyField(Face, on_delete="CASCADE")
+    person = pw.ForeignKeyField(Person, on_delete="CASCADE")
+
+    class Meta:
+        indexes = ((("face", "person"), True),)
+
+
+class PhotoLabel(BaseModel):
+    """A label on a photo (dog, beach…) with its category, confidence and where it came from."""
+
+    photo_id: Any
+
+    photo = pw.ForeignKeyField(Photo, backref="labels", on_delete="CASCADE")
+    name = pw.CharField(max_length=64, index=True)
+    category = pw.CharField(max_length=64, default="")
+    categories = pw.CharField(max_length=255, default="")  # ",animal,pet," for the label: filter
+    confidence = pw.FloatField(default=0.0)
+    source = pw.CharField(max_length=16)  # imagenet | clip | user
+    model = pw.CharField(max_length=48, default="")
+
+    class Meta:
+        indexes = ((("photo", "name"), True),)
+
+
+class Vector(BaseModel):
+    """An embedding in a vector space ("clip:ViT-B-32__openai", "text:minilm", "face:dlib"), float32 bytes.
+
+    The item is a photo id, or a face id for face spaces. On SQLite, sqlite-vec tables mirror these rows."""
+
+    space = pw.CharField(max_length=48)
+    item_id = pw.IntegerField()
+    vector = pw.BlobField()
+
+    class Meta:
+        indexes = ((("space", "item_id"), True),)
+
+
+class PhotoStage(BaseModel):
+    """Which version of an enrichment stage (faces, labels, text, clip) last ran on a photo, and its result."""
+
+    photo_id: Any
+
+    photo = pw.ForeignKeyField(Photo, on_delete="CASCADE")
+    stage = pw.CharField(max_length=16)
+    version = pw.CharField(max_length=48)
+    digest = pw.CharField(max_length=40, null=True)  # what the stage read, when that can change (text index)
+    error = pw.TextField(null=True)
+    done_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("photo", "stage"), True), (("stage", "version"), False))
+
+
+ML_TABLES: list[type[BaseModel]] = [Person, Face, FaceReject, PhotoLabel, Vector, PhotoStage]

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import peewee as pw
 
-from photoshelf.db.migrations import m0001_initial, m0002_viewer, m0004_photo_locked, m0005_sidecar_state
+from photoshelf.db.migrations import m0001_initial, m0002_viewer, m0003_ml, m0004_photo_locked, m0005_sidecar_state
 from photoshelf.db.schema import SchemaVersion
 
 log = logging.getLogger(__name__)
@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 MIGRATIONS: list[tuple[int, Callable[[pw.Database], None]]] = [
     (1, m0001_initial.apply),
     (2, m0002_viewer.apply),
+    (3, m0003_ml.apply),
     (4, m0004_photo_locked.apply),
     (5, m0005_sidecar_state.apply),
 ]
@@ -37,9 +38,11 @@ def migrate(db: pw.Database) -> list[int]:
         from photoshelf.errors import DatabaseError
 
         raise DatabaseError(f"the catalog has schema version {have}, newer than this photoshelf ({LATEST}): upgrade photoshelf")
+    # A step numbered below the newest recorded one (added on a parallel branch) still runs once.
+    done = {int(v) for (v,) in SchemaVersion.select(SchemaVersion.version).tuples()}
     applied = []
     for version, step in MIGRATIONS:
-        if version <= have:
+        if version in done:
             continue
         log.info("applying catalog migration %s", version)
         with db.atomic():

@@ -1,0 +1,320 @@
+"""People: incremental face clustering (nearest person within a distance, DBSCAN of the unassigned) and the
+edits a person makes (name, merge, split/move, "not this person", hide)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import peewee as pw
+
+from photoshelf.db.schema import Face, FaceReject, Person, utcnow
+from photoshelf.errors import NotFound, PhotoshelfError
+from photoshelf.models.faces import DIM, SPACE_NAME
+from photoshelf.models.vectors import Space, VectorIndex
+
+log = logging.getLogger(__name__)
+
+FACE_SPACE = Space(SPACE_NAME, DIM, metric="l2", quantise=False)
+NEIGHBOURS = 10
+# DBSCAN works on at most this many unassigned faces per run (newest first), so its cost is bounded.
+DBSCAN_MAX = 5000
+_CHUNK = 500
+
+
+class PeopleError(PhotoshelfError):
+    """A people edit that cannot be done (e.g. merging a person into itself)."""
+
+
+@dataclass
+class ClusterReport:
+    assigned: int = 0
+    new_people: int = 0
+    clustered: int = 0
+    unassigned: int = 0
+
+
+def face_index(db: pw.Database) -> VectorIndex:
+    return VectorIndex(db, FACE_SPACE)
+
+
+def new_uid() -> str:
+    return "p" + secrets.token_hex(8)
+
+
+# --- clustering ---
+
+
+def assign_new_faces(db: pw.Database, face_ids: Iterable[int], distance: float) -> int:
+    """Put each face with the person most of its near neighbours (within `distance`) belong to, unless the face
+    was rejected from that person. Uses the vector index, so the cost does not grow with the library."""
+    index = face_index(db)
+    ids = list(face_ids)
+    if not ids:
+        return 0
+    vectors = index.get(ids)
+    rejected = _rejections(ids)
+    assigned = 0
+    for face_id in ids:
+        vec = vectors.get(face_id)
+        if vec is None:
+            continue
+        person = _nearest_person(index, face_id, vec, distance, rejected.get(face_id, set()))
+        if person is not None:
+            Face.update(person=person, assigned_by="auto").where(
+                (Face.id == face_id) & (Face.assigned_by.is_null() | (Face.assigned_by == "auto"))
+            ).execute()
+            assigned += 1
+    return assigned
+
+
+def _nearest_person(index: VectorIndex, face_id: int, vec: np.ndarray, distance: float,
+                    rejected: set[int]) -> int | None:
+    hits = [(i, d) for i, d in index.search(vec, NEIGHBOURS + 1) if i != face_id and d <= distance]
+    if not hits:
+        return None
+    people = dict(Face.select(Face.id, Face.person).where(
+        Face.id.in_([i for i, _ in hits]) & Face.person.is_null(False)).tuples())
+    votes: Counter[int] = Counter()
+    closest: dict[int, float] = {}
+    for i, d in hits:
+        pid = people.get(i)
+        if pid is None or pid in rejected:
+            continue
+        votes[pid] += 1
+        closest[pid] = min(closest.get(pid, d), d)
+    if not votes:
+        return None
+    return max(votes, key=lambda p: (votes[p], -closest[p]))
+
+
+def _rejections(face_ids: list[int]) -> dict[int, set[int]]:
+    out: dict[int, set[int]] = defaultdict(set)
+    for start in range(0, len(face_ids), _CHUNK):
+        chunk = face_ids[start : start + _CHUNK]
+        for face_id, person_id in FaceReject.select(FaceReject.face, FaceReject.person).where(
+                FaceReject.face.in_(chunk)).tuples():
+            out[face_id].add(person_id)
+    return out
+
+
+def dbscan(vectors: np.ndarray, eps: float, min_samples: int) -> np.ndarray:
+    """Cluster labels (-1 = noise) by DBSCAN with Euclidean distance; O(n²) in blocks, n is bounded."""
+    n = len(vectors)
+    labels = np.full(n, -1, dtype=np.int64)
+    if n == 0:
+        return labels
+    sq = np.einsum("ij,ij->i", vectors, vectors)
+    neighbours: list[np.ndarray] = []
+    for start in range(0, n, 1024):
+        block = vectors[start : start + 1024]
+        d2 = sq[start : start + 1024, None] + sq[None, :] - 2.0 * block @ vectors.T
+        for row in d2:
+            neighbours.append(np.flatnonzero(row <= eps * eps))
+    core = np.array([len(nb) >= min_samples for nb in neighbours])
+    cluster = 0
+    for i in range(n):
+        if labels[i] != -1 or not core[i]:
+            continue
+        labels[i] = cluster
+        stack = [i]
+        while stack:
+            j = stack.pop()
+            if not core[j]:
+                continue
+            for m in neighbours[j]:
+                if labels[m] == -1:
+                    labels[m] = cluster
+                    stack.append(int(m))
+        cluster += 1
+    return labels
+
+
+def cluster_unassigned(db: pw.Database, distance: float, min_samples: int) -> ClusterReport:
+    """Group faces that belong to no one into new (unnamed) people, by DBSCAN over their embeddings."""
+    report = ClusterReport()
+    ids = [i for (i,) in Face.select(Face.id).where(Face.person.is_null()).order_by(Face.id.desc())
+           .limit(DBSCAN_MAX).tuples()]
+    if not ids:
+        return report
+    vectors = face_index(db).get(ids)
+    ids = [i for i in ids if i in vectors]
+    if not ids:
+        return report
+    matrix = np.vstack([vectors[i] for i in ids])
+    labels = dbscan(matrix, distance, min_samples)
+    groups: dict[int, list[int]] = defaultdict(list)
+    for face_id, label in zip(ids, labels, strict=True):
+        if label >= 0:
+            groups[int(label)].append(face_id)
+    with db.atomic():
+        for members in groups.values():
+            person = Person.create(uid=new_uid())
+            Face.update(person=person, assigned_by="auto").where(Face.id.in_(members)).execute()
+            report.new_people += 1
+            report.clustered += len(members)
+    report.unassigned = len(ids) - report.clustered
+    return report
+
+
+def remove_faces(db: pw.Database, photo_ids: list[int]) -> None:
+    """Forget the faces of these photos (before detecting them again); empty unnamed people go too."""
+    face_ids = [i for (i,) in Face.select(Face.id).where(Face.photo.in_(photo_ids)).tuples()]
+    if not face_ids:
+        return
+    face_index(db).remove(face_ids)
+    Face.delete().where(Face.id.in_(face_ids)).execute()
+    prune_empty()
+
+
+def prune_empty() -> int:
+    """Delete unnamed people left with no faces."""
+    used = Face.select(Face.person).where(Face.person.is_null(False)).distinct()
+    return int(Person.delete().where(Person.name.is_null() & Person.id.not_in(used)).execute())
+
+
+# --- the edits people make ---
+
+
+def find_person(ref: str | int) -> Person:
+    """A person by id, uid or name (case-insensitive)."""
+    text = str(ref).strip()
+    person = None
+    if text.isdigit():
+        person = Person.get_or_none(Person.id == int(text))
+    if person is None:
+        person = Person.get_or_none(Person.uid == text)
+    if person is None:
+        person = Person.get_or_none(pw.fn.LOWER(Person.name) == text.lower())
+    if person is None:
+        raise NotFound(f"no person or cluster {text!r}")
+    return person
+
+
+def name_person(db: pw.Database, ref: str | int, name: str) -> Person:
+    """Name a cluster (every face in it is then that person). Naming it like an existing person merges them."""
+    name = name.strip()
+    if not name:
+        raise PeopleError("a name cannot be empty")
+    person = find_person(ref)
+    other = Person.get_or_none((pw.fn.LOWER(Person.name) == name.lower()) & (Person.id != person.id))
+    if other is not None:
+        return merge_people(db, other.id, person.id)
+    Person.update(name=name, updated_at=utcnow()).where(Person.id == person.id).execute()
+    return Person.get_by_id(person.id)
+
+
+def merge_people(db: pw.Database, into: str | int, other: str | int) -> Person:
+    """Move every face of `other` to `into` and delete `other`; its "not this person" marks carry over.
+    A face that was rejected from `into` is left unassigned instead."""
+    target, source = find_person(into), find_person(other)
+    if target.id == source.id:
+        raise PeopleError("cannot merge a person into itself")
+    with db.atomic():
+        rejected_here = FaceReject.select(FaceReject.face).where(FaceReject.person == target.id)
+        Face.update(person=None, assigned_by=None).where(
+            (Face.person == source.id) & Face.id.in_(rejected_here)).execute()
+        Face.update(person=target.id).where(Face.person == source.id).execute()
+        for (face_id,) in FaceReject.select(FaceReject.face).where(FaceReject.person == source.id).tuples():
+            FaceReject.insert(face=face_id, person=target.id).on_conflict_ignore().execute()
+        FaceReject.delete().where(FaceReject.person == source.id).execute()
+        if target.name is None and source.name is not None:
+            target.name = source.name
+        target.hidden = target.hidden and source.hidden
+        target.updated_at = utcnow()
+        target.save()
+        source.delete_instance()
+    return Person.get_by_id(target.id)
+
+
+def move_faces(db: pw.Database, face_ids: list[int], to: str | int | None = None) -> Person:
+    """Split: move faces to a person (or, with none given, to a new one). The move is the user's: clustering
+    never moves these faces again."""
+    with db.atomic():
+        target = find_person(to) if to is not None else Person.create(uid=new_uid())
+        faces = list(Face.select().where(Face.id.in_(face_ids)))
+        if len(faces) != len(set(face_ids)):
+            raise NotFound(f"no face with id {sorted(set(face_ids) - {f.id for f in faces})}")
+        rejected = FaceReject.select().where(FaceReject.face.in_(face_ids) & (FaceReject.person == target.id))
+        if rejected.exists():
+            # Moving a face to a person by hand overrides an earlier "not this person".
+            FaceReject.delete().where(FaceReject.face.in_(face_ids) & (FaceReject.person == target.id)).execute()
+        Face.update(person=target.id, assigned_by="user").where(Face.id.in_(face_ids)).execute()
+        prune_empty()
+    return Person.get_by_id(target.id)
+
+
+def reject_face(db: pw.Database, face_id: int, person: str | int | None = None, distance: float = 0.5) -> Face:
+    """"Not this person": take the face out of its person (or `person`) for good; it may join another."""
+    face = Face.get_or_none(Face.id == face_id)
+    if face is None:
+        raise NotFound(f"no face with id {face_id}")
+    target = find_person(person) if person is not None else (
+        Person.get_by_id(face.person_id) if face.person_id else None)
+    if target is None:
+        raise PeopleError(f"face {face_id} belongs to no one: name the person it is not")
+    with db.atomic():
+        FaceReject.insert(face=face.id, person=target.id).on_conflict_ignore().execute()
+        if face.person_id == target.id:
+            Face.update(person=None, assigned_by=None).where(Face.id == face.id).execute()
+            assign_new_faces(db, [face.id], distance)
+        prune_empty()
+    return Face.get_by_id(face.id)
+
+
+def set_hidden(ref: str | int, hidden: bool = True) -> Person:
+    person = find_person(ref)
+    Person.update(hidden=hidden, updated_at=utcnow()).where(Person.id == person.id).execute()
+    return Person.get_by_id(person.id)
+
+
+def list_people(include_hidden: bool = False) -> list[dict[str, Any]]:
+    """People and unnamed clusters with face and photo counts, named first, then by size."""
+    query = (Person.select(Person, pw.fn.COUNT(Face.id).alias("faces"),
+                           pw.fn.COUNT(pw.fn.DISTINCT(Face.photo)).alias("photos"))
+             .join(Face, pw.JOIN.LEFT_OUTER, on=(Face.person == Person.id))
+             .group_by(Person.id))
+    if not include_hidden:
+        query = query.where(Person.hidden == False)  # noqa: E712 - peewee expression
+    rows = [{"id": p.id, "uid": p.uid, "name": p.name, "hidden": p.hidden, "faces": p.faces, "photos": p.photos}
+            for p in query]
+    rows.sort(key=lambda r: (r["name"] is None, -r["faces"], (r["name"] or "").lower(), r["id"]))
+    return rows
+
+
+def photos_of(ref: str) -> Any:
+    """A subquery of photo ids showing the person (by name, uid or id; a name may be partial)."""
+    which = (Person.uid == ref) | pw.fn.LOWER(Person.name).contains(ref.lower())
+    if ref.isdigit():
+        which |= Person.id == int(ref)
+    return Face.select(Face.photo).where(Face.person.in_(Person.select(Person.id).where(which)))
+
+
+def unassigned_count() -> int:
+    return int(Face.select().where(Face.person.is_null()).count())
+
+
+def faces_of_photos(photo_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Faces per photo for records and sidecars: one query per chunk of photos."""
+    out: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for start in range(0, len(photo_ids), _CHUNK):
+        chunk = photo_ids[start : start + _CHUNK]
+        query = (Face.select(Face, Person.uid, Person.name)
+                 .join(Person, pw.JOIN.LEFT_OUTER, on=(Face.person == Person.id))
+                 .where(Face.photo.in_(chunk)).order_by(Face.photo, Face.x))
+        for face in query:
+            person = face.person if face.person_id else None
+            out[face.photo_id].append({
+                "id": face.id,
+                "box": [round(face.x, 4), round(face.y, 4), round(face.w, 4), round(face.h, 4)],
+                "cluster": person.uid if person else None,
+                "person": person.name if person else None,
+                "score": round(face.score, 3),
+            })
+    return out
+
