@@ -1,0 +1,66 @@
+"""The contract between the enrichment runner (models/enrich.py) and each ML stage (faces, labels, clip, text).
+
+A stage reads the thumbnails the indexer already made (never the original), writes its results for a batch of
+photos in one transaction, and is recorded per photo in `PhotoStage` with its `version()`: a new model or a
+changed setting that alters results gives a new version, and only that stage re-runs on those photos.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import peewee as pw
+
+from photoshelf.config import Config
+
+
+@dataclass(frozen=True)
+class Item:
+    """One photo to enrich: its id, content hash and the index-time thumbnails (paths in the thumbnail cache)."""
+
+    photo_id: int
+    sha1: str
+    fit: Path  # the ~720 px "fit" rendition, upright
+    tile: Path  # the square ~224 px tile cut from it
+    kind: str  # image | raw | video | live
+
+
+class Stage(ABC):
+    """One enrichment step. Subclasses set `name` and `order` and implement the abstract methods."""
+
+    name: ClassVar[str]  # "faces" | "labels" | "clip" | "text"
+    order: ClassVar[int]  # lower runs first; "text" reads what the others wrote, so it runs last
+
+    def __init__(self, config: Config, db: pw.Database) -> None:
+        self.config = config
+        self.db = db
+
+    @abstractmethod
+    def unavailable(self) -> str | None:
+        """Why this stage cannot run here (turned off in config, a package or model file missing), or None."""
+
+    @abstractmethod
+    def version(self) -> str:
+        """Model id plus the settings that change results (max 48 chars), stored on every PhotoStage row."""
+
+    def digest(self, photo_ids: Sequence[int]) -> dict[int, str]:
+        """For stages whose input is catalog text (the text index): a digest per photo of what they would read,
+        so an edited title re-runs them. Image stages return {} (their input changes only with the content)."""
+        return {}
+
+    @abstractmethod
+    def process(self, items: Sequence[Item]) -> dict[int, str | None]:
+        """Compute and store results for a batch, replacing this stage's earlier results for those photos.
+
+        Returns {photo_id: None} for success or an error text (recorded, the photo is not retried until the
+        stage version changes). Raising means the whole batch failed (the runner records it on each photo)."""
+
+    def forget(self, photo_ids: Sequence[int]) -> None:  # noqa: B027 - optional hook
+        """Drop this stage's results for these photos (a `reindex --stage` or a deleted photo)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Unload models (the runner calls it when a run ends, or when idle in the daemon)."""
