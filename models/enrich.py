@@ -1,0 +1,441 @@
+"""The enrichment runner: finds what each ML stage still has to do, runs it in batches and records it per photo.
+
+Every stage (faces, labels, clip, text; see stages.py) reads the thumbnails the indexer made. A photo is pending
+for a stage while it has no `PhotoStage` row at the stage's current version (or, for stages that read catalog
+text, a row whose digest no longer matches). Each batch is one transaction: the stage's results and the
+`PhotoStage` rows commit together, so a killed run loses at most one batch and the next run resumes there.
+A photo that failed is recorded with its error and not retried until the stage's version changes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import peewee as pw
+
+from photoshelf import jobs
+from photoshelf.config import Config
+from photoshelf.db.schema import Job, Photo, PhotoStage, Setting, Vector, utcnow
+from photoshelf.indexer.thumbs import ThumbCache
+from photoshelf.models.stages import Item, Stage
+
+log = logging.getLogger(__name__)
+
+JOB_KIND = "enrich"
+STAGES_KEY = "enrich.stages"  # the versions (and unavailability) the last run saw, for progress() and the viewer
+NO_THUMBNAIL = "no thumbnail: the fit rendition is missing from the thumbnail cache (run `photoshelf index --force`)"
+_CHUNK = 500
+
+# Where the stages live: module, class. A module that is not there (yet) is skipped.
+STAGE_MODULES: tuple[tuple[str, str], ...] = (
+    ("photoshelf.models.faces", "FacesStage"),
+    ("photoshelf.models.labels", "LabelsStage"),
+    ("photoshelf.models.tfmodel", "TFLabelsStage"),
+    ("photoshelf.models.clip", "ClipStage"),
+    ("photoshelf.models.textsearch", "TextStage"),
+)
+
+Progress = Callable[[str, int, int], None]
+
+
+def stage_classes() -> list[type[Stage]]:
+    """The stage classes that exist in this installation, in run order (their `order`, then name)."""
+    found: dict[str, type[Stage]] = {}
+    for module_name, attr in STAGE_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            # The module itself is missing (not written yet, or left out of a build). A module that exists
+            # but fails to import one of its own dependencies is a bug: say so instead of hiding it.
+            if getattr(exc, "name", None) != module_name:
+                log.warning("enrich: cannot import %s: %s", module_name, exc)
+            continue
+        cls = getattr(module, attr, None)
+        if isinstance(cls, type) and issubclass(cls, Stage) and getattr(cls, "name", None):
+            found.setdefault(cls.name, cls)
+    return sorted(found.values(), key=lambda c: (c.order, c.name))
+
+
+def load_stages(config: Config, db: pw.Database, names: Iterable[str] | None = None) -> list[Stage]:
+    """Instances of the installed stages (all, or those named); an unknown name is an error."""
+    classes = stage_classes()
+    if names is not None:
+        wanted = list(names)
+        known = {c.name for c in classes}
+        unknown = [n for n in wanted if n not in known]
+        if unknown:
+            from photoshelf.errors import NotFound
+
+            raise NotFound(f"no enrichment stage {', '.join(unknown)} (installed: {', '.join(sorted(known)) or 'none'})")
+        classes = [c for c in classes if c.name in wanted]
+    return [cls(config, db) for cls in classes]
+
+
+def needs_thumbnail(stage: Stage) -> bool:
+    """Image stages need the fit rendition; a stage that reads only catalog text can say it does not."""
+    return bool(getattr(stage, "needs_thumbnail", True))
+
+
+@dataclass
+class StageReport:
+    name: str
+    version: str = ""
+    unavailable: str | None = None
+    pending: int = 0
+    done: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return (self.done + self.errors) / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class EnrichReport:
+    stages: list[StageReport] = field(default_factory=list)
+    seconds: float = 0.0
+    stopped: bool = False
+
+    @property
+    def processed(self) -> int:
+        return sum(s.done + s.errors for s in self.stages)
+
+    @property
+    def errors(self) -> int:
+        return sum(s.errors for s in self.stages)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seconds": round(self.seconds, 3),
+            "stopped": self.stopped,
+            "stages": {s.name: {**{k: v for k, v in asdict(s).items() if k != "name"},
+                                "seconds": round(s.seconds, 3)} for s in self.stages},
+        }
+
+
+def _eligible(stage: Stage) -> Any:
+    """Photos a stage may run on: indexed, present, and (for image stages) with thumbnails."""
+    query = Photo.select(Photo.id, Photo.sha1, Photo.kind).where(Photo.missing_since.is_null())
+    if needs_thumbnail(stage):
+        query = query.where(Photo.has_thumbs == True)  # noqa: E712 - peewee expression
+    return query
+
+
+class Enricher:
+    """Runs the enrichment stages over what is pending. One per process (the CLI, or the watcher's thread)."""
+
+    def __init__(self, config: Config, db: pw.Database, stages: Sequence[Stage] | None = None,
+                 progress: Progress | None = None) -> None:
+        self.config = config
+        self.db = db
+        self.stages = list(stages) if stages is not None else load_stages(config, db)
+        self.stages.sort(key=lambda s: (s.order, s.name))
+        self.thumbs = ThumbCache(config.thumbs_path, config.thumbnails)
+        self.progress = progress
+        self._stop = False
+        self._reported: set[tuple[str, str]] = set()  # unavailability reasons already logged
+        self._versions: dict[str, str] = {}
+        self.last_used = 0.0  # monotonic time of the last batch (the daemon unloads models after idling)
+
+    # -- control --------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Finish the current batch and return."""
+        self._stop = True
+
+    def close(self) -> None:
+        """Unload every stage's models."""
+        for stage in self.stages:
+            try:
+                stage.close()
+            except Exception:  # noqa: BLE001 - a stage that cannot unload must not stop the others
+                log.exception("enrich: closing stage %s failed", stage.name)
+
+    # -- what is pending ----------------------------------------------------------------------------
+
+    def available(self) -> list[Stage]:
+        """Stages that can run here; the reason a stage cannot is logged once per process, not per photo."""
+        out = []
+        for stage in self.stages:
+            reason = stage.unavailable()
+            if reason:
+                if (stage.name, reason) not in self._reported:
+                    self._reported.add((stage.name, reason))
+                    log.warning("enrich: stage %s is skipped: %s", stage.name, reason)
+                continue
+            out.append(stage)
+        return out
+
+    def version(self, stage: Stage) -> str:
+        if stage.name not in self._versions:
+            version = stage.version()
+            if len(version) > 48:
+                raise ValueError(f"stage {stage.name}: version {version!r} is longer than 48 characters")
+            self._versions[stage.name] = version
+        return self._versions[stage.name]
+
+    def pending(self, stage: Stage, limit: int | None = None, after: int = 0) -> Iterator[tuple[Item, str | None]]:
+        """Items the stage has still to do (id order, from `after`), with the digest to record for each."""
+        version = self.version(stage)
+        has_digest = type(stage).digest is not Stage.digest
+        yielded = 0
+        last = after
+        while limit is None or yielded < limit:
+            if has_digest:
+                rows = list(_eligible(stage).where(Photo.id > last).order_by(Photo.id).limit(_CHUNK).tuples())
+                if not rows:
+                    return
+                last = rows[-1][0]
+                ids = [r[0] for r in rows]
+                digests = stage.digest(ids)
+                seen = {pid: (ver, dig, err) for pid, ver, dig, err in PhotoStage.select(
+                    PhotoStage.photo, PhotoStage.version, PhotoStage.digest, PhotoStage.error).where(
+                    (PhotoStage.stage == stage.name) & PhotoStage.photo.in_(ids)).tuples()}
+                todo = []
+                for pid, sha1, kind in rows:
+                    have = seen.get(pid)
+                    want = digests.get(pid)
+                    if have is None or have[0] != version or (want is not None and have[1] != want):
+                        todo.append((pid, sha1, kind, want))
+            else:
+                done = PhotoStage.select(PhotoStage.photo).where(
+                    (PhotoStage.stage == stage.name) & (PhotoStage.version == version))
+                rows = list(_eligible(stage).where((Photo.id > last) & Photo.id.not_in(done))
+                            .order_by(Photo.id).limit(_CHUNK).tuples())
+                if not rows:
+                    return
+                last = rows[-1][0]
+                todo = [(pid, sha1, kind, None) for pid, sha1, kind in rows]
+            for pid, sha1, kind, digest in todo:
+                if limit is not None and yielded >= limit:
+                    return
+                yield Item(photo_id=pid, sha1=sha1, fit=self.thumbs.path(sha1, "fit"),
+                           tile=self.thumbs.path(sha1, "tile"), kind=kind), digest
+                yielded += 1
+
+    def count_pending(self, stage: Stage) -> int:
+        if type(stage).digest is not Stage.digest:
+            return sum(1 for _ in self.pending(stage))
+        version = self.version(stage)
+        done = PhotoStage.select(PhotoStage.photo).where(
+            (PhotoStage.stage == stage.name) & (PhotoStage.version == version))
+        return int(_eligible(stage).where(Photo.id.not_in(done)).count())
+
+    # -- running ------------------------------------------------------------------------------------
+
+    def run(self, limit: int | None = None, *, record: bool = True, max_seconds: float | None = None
+            ) -> EnrichReport:
+        """Run every available stage, in order, over what it has pending (at most `limit` photos per stage).
+
+        `record`: keep a run record (an "enrich" job with progress counts) for the viewer's status page.
+        `max_seconds`: stop after the batch that passes this time (the daemon's small slices)."""
+        self._stop = False
+        report = EnrichReport()
+        started = time.monotonic()
+        deadline = started + max_seconds if max_seconds is not None else None
+        for job in jobs.interrupted_runs(JOB_KIND):
+            jobs.mark_interrupted(job)
+        stages = self.available()
+        reports = {s.name: StageReport(name=s.name) for s in self.stages}
+        for s in self.stages:
+            reason = s.unavailable() if s not in stages else None
+            reports[s.name].unavailable = reason
+            if reason is None:
+                reports[s.name].version = self.version(s)
+        report.stages = list(reports.values())
+        self._save_stage_info(reports)
+        run_job = None
+        try:
+            for stage in stages:
+                sr = reports[stage.name]
+                sr.pending = self.count_pending(stage)
+                if limit is not None:
+                    sr.pending = min(sr.pending, limit)
+            if record and any(r.pending for r in reports.values()):
+                run_job = jobs.start(JOB_KIND, {"limit": limit, "stages": [s.name for s in stages]})
+                jobs.progress(run_job, report.as_dict())
+            for stage in stages:
+                if self._stop or (deadline is not None and time.monotonic() >= deadline):
+                    report.stopped = True
+                    break
+                self._run_stage(stage, reports[stage.name], limit, run_job, report, deadline)
+        except BaseException as exc:
+            report.seconds = time.monotonic() - started
+            if run_job is not None:
+                jobs.finish_failed(run_job, f"{type(exc).__name__}: {exc}", report.as_dict())
+            raise
+        report.seconds = time.monotonic() - started
+        report.stopped = report.stopped or self._stop
+        if run_job is not None:
+            jobs.complete(run_job, report.as_dict())
+        return report
+
+    def _run_stage(self, stage: Stage, sr: StageReport, limit: int | None, run_job: Any,
+                   report: EnrichReport, deadline: float | None) -> None:
+        if not sr.pending:
+            return
+        batch_size = self.config.models.batch_size
+        started = time.monotonic()
+        if self.progress:
+            self.progress(stage.name, 0, sr.pending)
+        batch: list[tuple[Item, str | None]] = []
+        for entry in self.pending(stage, limit=limit):
+            batch.append(entry)
+            if len(batch) >= batch_size:
+                self._batch(stage, batch, sr)
+                batch = []
+                sr.seconds = time.monotonic() - started
+                self._report_progress(stage, sr, run_job, report)
+                if self._stop or (deadline is not None and time.monotonic() >= deadline):
+                    report.stopped = True
+                    return
+        if batch:
+            self._batch(stage, batch, sr)
+        sr.seconds = time.monotonic() - started
+        self._report_progress(stage, sr, run_job, report)
+        finish = getattr(stage, "finish", None)
+        if callable(finish):
+            finish()  # e.g. the faces stage re-clusters what stayed unassigned
+
+    def _report_progress(self, stage: Stage, sr: StageReport, run_job: Any, report: EnrichReport) -> None:
+        if self.progress:
+            self.progress(stage.name, sr.done + sr.errors, max(sr.pending, sr.done + sr.errors))
+        if run_job is not None:
+            jobs.progress(run_job, report.as_dict())
+
+    def _batch(self, stage: Stage, batch: list[tuple[Item, str | None]], sr: StageReport) -> None:
+        """One transaction: the stage's results and the PhotoStage rows of the batch."""
+        version = self.version(stage)
+        digests = {item.photo_id: digest for item, digest in batch}
+        results: dict[int, str | None] = {}
+        items = []
+        for item, _ in batch:
+            if needs_thumbnail(stage) and not item.fit.is_file():
+                results[item.photo_id] = NO_THUMBNAIL
+            else:
+                items.append(item)
+        try:
+            with self.db.atomic():
+                if items:
+                    got = stage.process(items)
+                    for item in items:
+                        results[item.photo_id] = (got[item.photo_id] if item.photo_id in got
+                                                  else "the stage returned no result for this photo")
+                self._record(stage.name, version, results, digests)
+        except Exception as exc:  # noqa: BLE001 - the job boundary: the batch failed, record why on each photo
+            log.warning("enrich: stage %s failed on a batch of %d photos: %s", stage.name, len(items), exc,
+                        exc_info=log.isEnabledFor(logging.DEBUG))
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+            results = {item.photo_id: results.get(item.photo_id) or error for item, _ in batch}
+            with self.db.atomic():
+                self._record(stage.name, version, results, digests)
+        for error in results.values():
+            if error is None:
+                sr.done += 1
+            else:
+                sr.errors += 1
+        self.last_used = time.monotonic()
+
+    def _record(self, stage: str, version: str, results: dict[int, str | None], digests: dict[int, str | None]
+                ) -> None:
+        if not results:
+            return
+        ids = list(results)
+        # Photos deleted meanwhile (a purge in another process) get no row: it would violate the foreign key.
+        present = {pid for (pid,) in Photo.select(Photo.id).where(Photo.id.in_(ids)).tuples()}
+        PhotoStage.delete().where((PhotoStage.stage == stage) & PhotoStage.photo.in_(ids)).execute()
+        now = utcnow()
+        rows = [{"photo": pid, "stage": stage, "version": version, "digest": digests.get(pid),
+                 "error": error, "done_at": now} for pid, error in results.items() if pid in present]
+        if rows:
+            PhotoStage.insert_many(rows).execute()
+
+    def _save_stage_info(self, reports: dict[str, StageReport]) -> None:
+        info = {name: {"version": r.version, "unavailable": r.unavailable} for name, r in reports.items()}
+        Setting.insert(key=STAGES_KEY, value=json.dumps(info)).on_conflict_replace().execute()
+
+    # -- reindex ------------------------------------------------------------------------------------
+
+    def forget(self, stage: Stage, photo_ids: Sequence[int] | None = None) -> int:
+        """Drop a stage's results and PhotoStage rows (all photos, or these), so it runs on them again."""
+        if photo_ids is None:
+            photo_ids = [pid for (pid,) in PhotoStage.select(PhotoStage.photo).where(
+                PhotoStage.stage == stage.name).tuples()]
+        ids = list(photo_ids)
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            with self.db.atomic():
+                stage.forget(chunk)
+                PhotoStage.delete().where((PhotoStage.stage == stage.name) & PhotoStage.photo.in_(chunk)).execute()
+        return len(ids)
+
+
+def sweep_orphan_vectors(db: pw.Database) -> int:
+    """Remove vectors whose photo (or face) is gone: `vector.item_id` is no foreign key, so a deleted photo's
+    embeddings are not cascaded by the database. Face spaces hold face ids, the others photo ids."""
+    from photoshelf.db.schema import Face
+    from photoshelf.models.vectors import Space, VectorIndex
+
+    removed = 0
+    for (space,) in Vector.select(Vector.space).distinct().tuples():
+        owner = Face if space.startswith("face:") else Photo
+        orphans = [i for (i,) in Vector.select(Vector.item_id).where(
+            (Vector.space == space) & Vector.item_id.not_in(owner.select(owner.id))).tuples()]
+        if not orphans:
+            continue
+        blob = Vector.select(Vector.vector).where(Vector.space == space).limit(1).scalar()
+        dim = len(blob) // 4 if blob else 0
+        if dim:
+            VectorIndex(db, Space(space, dim)).remove(orphans)
+        removed += len(orphans)
+    return removed
+
+
+def progress(db: pw.Database) -> dict[str, Any]:
+    """Per-stage done/pending/errors for the viewer's status page and `photoshelf enrich --status`, from the
+    catalog alone (no model is loaded): counts at the versions the last run used, and the current run, if any."""
+    row = Setting.get_or_none(Setting.key == STAGES_KEY)
+    info: dict[str, dict[str, Any]] = json.loads(row.value) if row else {}
+    present = Photo.select().where(Photo.missing_since.is_null())
+    with_thumbs = int(present.where(Photo.has_thumbs == True).count())  # noqa: E712 - peewee expression
+    stages: dict[str, dict[str, Any]] = {}
+    for name, meta in info.items():
+        version = meta.get("version") or ""
+        counts = dict(PhotoStage.select(PhotoStage.error.is_null(), pw.fn.COUNT(PhotoStage.id)).join(Photo).where(
+            (PhotoStage.stage == name) & (PhotoStage.version == version) & Photo.missing_since.is_null()
+        ).group_by(PhotoStage.error.is_null()).tuples())
+        done, errors = int(counts.get(1, 0)), int(counts.get(0, 0))  # MariaDB gives 1/0 for true/false
+        stages[name] = {"version": version, "unavailable": meta.get("unavailable"), "done": done, "errors": errors,
+                        "pending": 0 if meta.get("unavailable") else max(0, with_thumbs - done - errors)}
+    last = Job.select().where(Job.kind == JOB_KIND).order_by(Job.id.desc()).first()
+    run = None
+    if last is not None:
+        run = {"state": last.state, "started": last.created_at.isoformat(), "updated": last.updated_at.isoformat(),
+               "error": last.error, "progress": json.loads(last.progress) if last.progress else None}
+    return {"stages": stages, "photos": with_thumbs, "run": run,
+            "pending": sum(s["pending"] for s in stages.values())}
+
+
+def progress_line(data: dict[str, Any]) -> str:
+    """One line for the status page: 'faces 120/300 (2 errors) · labels 300/300 · text waiting'."""
+    parts = []
+    for name, s in data["stages"].items():
+        if s["unavailable"]:
+            parts.append(f"{name} off ({s['unavailable']})")
+            continue
+        total = s["done"] + s["errors"] + s["pending"]
+        part = f"{name} {s['done'] + s['errors']}/{total}"
+        if s["errors"]:
+            part += f" ({s['errors']} errors)"
+        parts.append(part)
+    if not parts:
+        return "machine learning: not run yet"
+    state = data["run"]["state"] if data.get("run") else None
+    return ("enriching: " if state == "running" else "enrichment: ") + " · ".join(parts)

@@ -1,0 +1,243 @@
+"""The enrichment runner with small real stages: pending, batches, errors, resume, reindex, progress."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from photoshelf.db.schema import Job, Photo, PhotoLabel, PhotoStage
+from photoshelf.indexer.pipeline import Indexer
+from photoshelf.models import enrich
+from photoshelf.models.stages import Item, Stage
+
+from conftest import SMALL_CORPUS, Library, make_library
+
+SUBSET = ["2016/Pets/cat_brown.jpg", "2019/Pets/dog_orange.jpg", "2004/Fiji/smallFiji.JPG",
+          "Misc/Formats/example.png", "Family/Barack/obama2.jpg"]
+
+
+class Brightness(Stage):
+    """Stores the tile's mean brightness as a label: a real stage that reads real thumbnails."""
+
+    name = "brightness"
+    order = 10
+    calls: list[list[int]]
+
+    def __init__(self, config, db, version: str = "b1", fail_on: Sequence[int] = (), crash_after: int | None = None):
+        super().__init__(config, db)
+        self._version = version
+        self.fail_on = set(fail_on)
+        self.crash_after = crash_after
+        self.calls = []
+        self.closed = False
+
+    def unavailable(self) -> str | None:
+        return None
+
+    def version(self) -> str:
+        return self._version
+
+    def process(self, items: Sequence[Item]) -> dict[int, str | None]:
+        if self.crash_after is not None and len(self.calls) >= self.crash_after:
+            raise KeyboardInterrupt  # as if the process were killed mid-batch
+        self.calls.append([i.photo_id for i in items])
+        out: dict[int, str | None] = {}
+        for item in items:
+            if item.photo_id in self.fail_on:
+                out[item.photo_id] = "cannot read this one"
+                continue
+            with Image.open(item.tile) as im:
+                mean = float(np.asarray(im.convert("L")).mean()) / 255
+            PhotoLabel.delete().where((PhotoLabel.photo == item.photo_id) & (PhotoLabel.source == "test")).execute()
+            PhotoLabel.create(photo=item.photo_id, name="bright" if mean > 0.5 else "dark", category="tone",
+                              categories=",tone,", confidence=round(mean, 3), source="test", model=self._version)
+            out[item.photo_id] = None
+        return out
+
+    def forget(self, photo_ids: Sequence[int]) -> None:
+        PhotoLabel.delete().where(PhotoLabel.photo.in_(list(photo_ids)) & (PhotoLabel.source == "test")).execute()
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class TitleDigest(Stage):
+    """A text stage: its input is the title, so an edited title re-runs it (digest)."""
+
+    name = "titles"
+    order = 90
+    needs_thumbnail = False
+
+    def __init__(self, config, db, broken: bool = False):
+        super().__init__(config, db)
+        self.seen: list[int] = []
+        self.broken = broken
+
+    def unavailable(self) -> str | None:
+        return None
+
+    def version(self) -> str:
+        return "t1"
+
+    def digest(self, photo_ids: Sequence[int]) -> dict[int, str]:
+        rows = Photo.select(Photo.id, Photo.title).where(Photo.id.in_(list(photo_ids))).tuples()
+        return {pid: hashlib.sha1((title or "").encode()).hexdigest() for pid, title in rows}
+
+    def process(self, items: Sequence[Item]) -> dict[int, str | None]:
+        if self.broken:
+            raise RuntimeError("model file is corrupt")
+        self.seen.extend(i.photo_id for i in items)
+        return {i.photo_id: None for i in items}
+
+
+class Off(Stage):
+    name = "off"
+    order = 5
+
+    def unavailable(self) -> str | None:
+        return "the off model is not installed"
+
+    def version(self) -> str:
+        return "x"
+
+    def process(self, items: Sequence[Item]) -> dict[int, str | None]:
+        raise AssertionError("an unavailable stage must not run")
+
+
+@pytest.fixture
+def lib(tmp_path: Path, database_url: str) -> Iterator[Library]:
+    source = tmp_path / "source"
+    for rel in SUBSET:
+        (source / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(SMALL_CORPUS / rel, source / rel)
+    library = make_library(tmp_path, database_url, source)
+    library.config.models.batch_size = 2
+    indexer = Indexer(library.config, library.db)
+    try:
+        indexer.run()
+    finally:
+        indexer.close()
+    yield library
+    library.db.close()
+
+
+def _rows(stage: str) -> dict[int, tuple[str, str | None]]:
+    return {r.photo_id: (r.version, r.error) for r in PhotoStage.select().where(PhotoStage.stage == stage)}
+
+
+def test_runs_pending_in_batches_records_versions_and_errors(lib: Library, caplog: pytest.LogCaptureFixture) -> None:
+    ids = sorted(p.id for p in Photo.select())
+    assert len(ids) == len(SUBSET)
+    failing = ids[1]
+    stage = Brightness(lib.config, lib.db, fail_on=[failing])
+    runner = enrich.Enricher(lib.config, lib.db, stages=[TitleDigest(lib.config, lib.db), stage,
+                                                           Off(lib.config, lib.db)])
+    seen: list[tuple[str, int, int]] = []
+    runner.progress = lambda phase, done, total: seen.append((phase, done, total))
+    report = runner.run()
+    runner.close()
+    assert stage.closed
+    # Batches of models.batch_size, in id order; stages in `order` (brightness 10 before titles 90).
+    assert [len(c) for c in stage.calls] == [2, 2, 1]
+    assert [pid for c in stage.calls for pid in c] == ids
+    assert [p for p, _, _ in seen][0] == "brightness" and seen[-1][0] == "titles"
+    assert seen[-1][1:] == (len(ids), len(ids))
+    rows = _rows("brightness")
+    assert rows[failing] == ("b1", "cannot read this one")
+    assert all(rows[i] == ("b1", None) for i in ids if i != failing)
+    labels = {lab.photo_id: lab for lab in PhotoLabel.select().where(PhotoLabel.source == "test")}
+    assert set(labels) == set(ids) - {failing}
+    assert all(0 < lab.confidence < 1 for lab in labels.values())
+    by = {s.name: s for s in report.stages}
+    assert (by["brightness"].done, by["brightness"].errors) == (len(ids) - 1, 1)
+    assert by["off"].unavailable == "the off model is not installed"
+    assert sum("off model is not installed" in r.message for r in caplog.records) == 1
+    # The run is recorded as a job with progress counts, and progress() reads the catalog alone.
+    job = Job.select().where(Job.kind == "enrich").order_by(Job.id.desc()).get()
+    assert job.state == "done"
+    status = enrich.progress(lib.db)
+    assert status["stages"]["brightness"] == {"version": "b1", "unavailable": None, "done": len(ids) - 1,
+                                              "errors": 1, "pending": 0}
+    assert status["stages"]["off"]["unavailable"]
+    assert "brightness 5/5 (1 errors)" in enrich.progress_line(status)
+
+    # Nothing is pending now: a failed photo is not retried at the same version.
+    again = Brightness(lib.config, lib.db)
+    titles = TitleDigest(lib.config, lib.db)
+    report = enrich.Enricher(lib.config, lib.db, stages=[again, titles]).run()
+    assert again.calls == [] and titles.seen == [] and report.processed == 0
+    # An edited title re-runs only the text-like stage, on that photo.
+    Photo.update(title="Grandma's cat").where(Photo.id == ids[0]).execute()
+    enrich.Enricher(lib.config, lib.db, stages=[again, titles]).run()
+    assert again.calls == [] and titles.seen == [ids[0]]
+    # A new version re-runs everything, the failed photo included.
+    v2 = Brightness(lib.config, lib.db, version="b2")
+    enrich.Enricher(lib.config, lib.db, stages=[v2]).run()
+    assert sorted(p for c in v2.calls for p in c) == ids
+    assert all(v == ("b2", None) for v in _rows("brightness").values())
+
+
+def test_resume_after_kill_missing_thumbnail_deleted_photo_and_reindex(lib: Library) -> None:
+    ids = sorted(p.id for p in Photo.select())
+    # Killed during the third batch: the first two batches (4 photos) are committed, the third is not.
+    stage = Brightness(lib.config, lib.db, crash_after=2)
+    with pytest.raises(KeyboardInterrupt):
+        enrich.Enricher(lib.config, lib.db, stages=[stage]).run()
+    assert sorted(_rows("brightness")) == ids[:4]
+    assert Job.select().where((Job.kind == "enrich") & (Job.state == "failed")).count() == 1
+    # The next run does only the rest. Its fit thumbnail has gone from the cache: a clear error, no crash.
+    last = Photo.get_by_id(ids[4])
+    lib_thumbs = enrich.ThumbCache(lib.config.thumbs_path, lib.config.thumbnails)
+    lib_thumbs.path(last.sha1, "fit").unlink()
+    resumed = Brightness(lib.config, lib.db)
+    report = enrich.Enricher(lib.config, lib.db, stages=[resumed]).run()
+    assert resumed.calls == []  # the only pending photo had no thumbnail: the stage was not even called
+    assert _rows("brightness")[ids[4]] == ("b1", enrich.NO_THUMBNAIL)
+    assert report.stages[0].errors == 1
+
+    # A batch that raises is recorded on each of its photos, and the run goes on.
+    broken = TitleDigest(lib.config, lib.db, broken=True)
+    report = enrich.Enricher(lib.config, lib.db, stages=[broken]).run()
+    assert {e for _, e in _rows("titles").values()} == {"RuntimeError: model file is corrupt"}
+    assert report.stages[0].errors == len(ids)
+
+    # A deleted photo's results and stage rows go with it (the database cascades).
+    Photo.get_by_id(ids[0]).delete_instance()
+    assert ids[0] not in _rows("brightness")
+    assert not PhotoLabel.select().where(PhotoLabel.photo == ids[0]).exists()
+
+    # reindex --stage: forget the stage's results and rows, then everything runs again.
+    runner = enrich.Enricher(lib.config, lib.db, stages=[Brightness(lib.config, lib.db)])
+    assert runner.forget(runner.stages[0]) == len(ids) - 1
+    assert _rows("brightness") == {} and not PhotoLabel.select().where(PhotoLabel.source == "test").exists()
+    report = runner.run(limit=3)
+    assert report.stages[0].done == 3
+
+
+def test_registry_skips_missing_modules_and_sorts_by_order(lib: Library, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    plug = tmp_path / "plug"
+    plug.mkdir()
+    (plug / "enrich_plug_a.py").write_text(
+        "from photoshelf.models.stages import Stage\n"
+        "class Late(Stage):\n    name = 'late'\n    order = 80\n"
+        "    def unavailable(self): return None\n    def version(self): return 'l1'\n"
+        "    def process(self, items): return {i.photo_id: None for i in items}\n"
+        "class Early(Late):\n    name = 'early'\n    order = 1\n")
+    monkeypatch.syspath_prepend(str(plug))
+    monkeypatch.setattr(enrich, "STAGE_MODULES", (
+        ("enrich_plug_a", "Late"), ("photoshelf.models.not_written_yet", "Nope"), ("enrich_plug_a", "Early"),
+        ("enrich_plug_a", "Missing")))
+    assert [c.name for c in enrich.stage_classes()] == ["early", "late"]
+    stages = enrich.load_stages(lib.config, lib.db, ["late"])
+    assert [s.name for s in stages] == ["late"]
+    with pytest.raises(Exception, match="no enrichment stage nosuch"):
+        enrich.load_stages(lib.config, lib.db, ["nosuch"])
+    report = enrich.Enricher(lib.config, lib.db).run()
+    assert {s.name: s.done for s in report.stages} == {"early": len(SUBSET), "late": len(SUBSET)}
