@@ -154,26 +154,74 @@ def _progress_bar() -> tuple[Any, Callable[[str, int, int], None]]:
     tasks: dict[str, Any] = {}
 
     def update(phase: str, done: int, total: int) -> None:
+        # The indexer's phases count files; the enrichment stages (faces, labels, ...) count photos.
         label = {"scan": "Scanning", "index": "Indexing"}.get(phase, phase)
+        unit = "files" if phase in ("scan", "index") else "photos"
         if phase not in tasks:
             tasks[phase] = progress.add_task(label, total=total or None, rate="")
         task = tasks[phase]
         elapsed = progress.tasks[task].elapsed or 0
-        rate = f"{done / elapsed:,.1f} files/s" if elapsed > 0.5 and done else ""
+        rate = f"{done / elapsed:,.1f} {unit}/s" if elapsed > 0.5 and done else ""
         progress.update(task, completed=done, total=total or None, rate=rate)
 
     return progress, update
 
 
+def _run_enrichment(state: State, *, stages: list[str] | None = None, limit: int | None = None,
+                    quiet: bool = False, reindex: bool = False) -> Any:
+    """Run the ML stages over what is pending (after forgetting their results, for reindex), with a progress
+    bar unless quiet. SIGTERM finishes the current batch; what was committed stays."""
+    from photoshelf.models.enrich import Enricher, load_stages
+
+    config = state.config
+    db = state.db()
+    progress, update = (None, None) if quiet else _progress_bar()
+    enricher = Enricher(config, db, stages=load_stages(config, db, stages), progress=update)
+
+    def stop(signum: int, frame: Any) -> None:
+        log.warning("stopping enrichment after the current batch (signal %s)", signum)
+        enricher.stop()
+
+    old = signal.signal(signal.SIGTERM, stop)
+    try:
+        if reindex:
+            for stage in enricher.stages:
+                forgotten = enricher.forget(stage)
+                log.info("reindex: forgot the %s results of %d photos", stage.name, forgotten)
+        if progress is not None:
+            with progress:
+                return enricher.run(limit)
+        return enricher.run(limit)
+    except KeyboardInterrupt:
+        click.echo("Interrupted: what was committed stays; run `photoshelf enrich` to resume.", err=True)
+        sys.exit(130)
+    finally:
+        enricher.close()
+        signal.signal(signal.SIGTERM, old)
+
+
+def _echo_enrich(report: Any) -> None:
+    for s in report.stages:
+        if s.unavailable:
+            click.echo(f"{s.name:10} skipped: {s.unavailable}")
+        elif s.done or s.errors:
+            click.echo(f"{s.name:10} {s.done} photos in {s.seconds:.1f}s ({s.rate:.1f} photos/s)"
+                       + (f", {s.errors} failed" if s.errors else ""))
+        else:
+            click.echo(f"{s.name:10} up to date")
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--force", is_flag=True, help="Read every file again, even unchanged ones.")
+@click.option("--no-ml", is_flag=True, help="Only the metadata pass: no faces, labels or search index.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_obj
 @handle_errors
-def index(state: State, paths: tuple[str, ...], force: bool, as_json: bool, quiet: bool) -> None:
-    """Index the originals folder (or only PATHS inside it). Unchanged files are not read."""
+def index(state: State, paths: tuple[str, ...], force: bool, no_ml: bool, as_json: bool, quiet: bool) -> None:
+    """Index the originals folder (or only PATHS inside it). Unchanged files are not read.
+    Then the machine-learning stages run on what is new (unless --no-ml or models.enabled = false)."""
     from photoshelf.indexer.pipeline import Indexer
 
     config = state.config
@@ -198,8 +246,15 @@ def index(state: State, paths: tuple[str, ...], force: bool, as_json: bool, quie
     finally:
         indexer.close()
         signal.signal(signal.SIGTERM, old)
+    enriched = None
+    if not no_ml and config.models.enabled:
+        enriched = _run_enrichment(state, quiet=quiet or as_json)
+        if config.sidecars.enabled:
+            from photoshelf.sidecars.sync import sync_changed
+
+            sync_changed(config)  # faces and labels go into the sidecars too
     if as_json:
-        _echo_json(report.as_dict())
+        _echo_json({**report.as_dict(), "enrich": enriched.as_dict() if enriched else None})
         return
     r = report
     click.echo(
@@ -208,6 +263,60 @@ def index(state: State, paths: tuple[str, ...], force: bool, as_json: bool, quie
     )
     if r.errors:
         click.echo("Files that failed: photoshelf doctor lists them with reasons.")
+    if enriched is not None:
+        _echo_enrich(enriched)
+
+
+@cli.command()
+@click.option("--stage", "stages", multiple=True, help="Only this stage (faces, labels, clip, text); repeatable.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many photos per stage.")
+@click.option("--status", is_flag=True, help="Only print what is done and pending, per stage.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.pass_obj
+@handle_errors
+def enrich(state: State, stages: tuple[str, ...], limit: int | None, status: bool, as_json: bool,
+           quiet: bool) -> None:
+    """Run the machine-learning stages (faces, labels, search index) on the photos they have not done yet."""
+    from photoshelf.models.enrich import progress, progress_line
+
+    if status:
+        data = progress(state.db())
+        if as_json:
+            _echo_json(data)
+        else:
+            click.echo(progress_line(data))
+        return
+    report = _run_enrichment(state, stages=list(stages) or None, limit=limit, quiet=quiet or as_json)
+    if state.config.sidecars.enabled:
+        from photoshelf.sidecars.sync import sync_changed
+
+        sync_changed(state.config)
+    if as_json:
+        _echo_json(report.as_dict())
+    else:
+        _echo_enrich(report)
+
+
+@cli.command()
+@click.option("--stage", "stages", multiple=True, required=True,
+              help="The stage to redo (faces, labels, clip, text); repeatable.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.pass_obj
+@handle_errors
+def reindex(state: State, stages: tuple[str, ...], as_json: bool, quiet: bool) -> None:
+    """Forget a stage's results on every photo and run it again (e.g. after changing face settings).
+    A new model version re-runs by itself: `photoshelf enrich` is enough for that."""
+    report = _run_enrichment(state, stages=list(stages), quiet=quiet or as_json, reindex=True)
+    if state.config.sidecars.enabled:
+        from photoshelf.sidecars.sync import sync_changed
+
+        sync_changed(state.config)
+    if as_json:
+        _echo_json(report.as_dict())
+    else:
+        _echo_enrich(report)
 
 
 @cli.command()
@@ -454,14 +563,18 @@ def _register_optional_commands() -> None:
     """Commands that live beside the code they drive (the viewer's `serve`), registered when present."""
     import importlib
 
-    for module_name, attr in (("photoshelf.viewer.commands", "serve"), ("photoshelf.models.commands", "commands")):
+    for module_name, attrs in (("photoshelf.viewer.commands", ("serve",)),
+                               ("photoshelf.models.commands", ("commands", "models")),
+                               ("photoshelf.models.people_cli", ("commands", "people"))):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             if exc.name != module_name:
                 raise
             continue
-        found = getattr(module, attr)
+        found = next((getattr(module, a) for a in attrs if hasattr(module, a)), None)
+        if found is None:
+            raise AttributeError(f"{module_name} has none of {', '.join(attrs)}")
         for command in found if isinstance(found, (list, tuple)) else [found]:
             cli.add_command(command)
 
