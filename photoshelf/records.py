@@ -7,7 +7,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from photoshelf.db.schema import File, IndexIssue, Photo, Stack
+import peewee as pw
+
+from photoshelf.db.schema import Face, File, IndexIssue, Person, Photo, PhotoLabel, Stack
 from photoshelf.errors import NotFound
 
 
@@ -34,7 +36,10 @@ class RecordBuilder:
         stack_ids = {p.stack_id for p in photos if p.stack_id}
         self.stacks: dict[int, Stack] = {}
         self.stack_members: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
+        self.labels: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        self.faces: dict[int, list[dict[str, Any]]] = defaultdict(list)
         for chunk in _chunks(ids, 500):
+            self._load_ml(chunk)
             for f in File.select().where(File.photo.in_(chunk)).order_by(File.path):
                 self.files[f.photo_id].append(f)
             for issue in (
@@ -54,6 +59,22 @@ class RecordBuilder:
             )
             for m in members:
                 self.stack_members[m.stack_id].append((m.id, m.uid, m.kind))
+
+    def _load_ml(self, chunk: list[int]) -> None:
+        """Labels and faces of a chunk of photos: two queries, whatever the number of photos."""
+        labels = (PhotoLabel.select(PhotoLabel.photo, PhotoLabel.name, PhotoLabel.category, PhotoLabel.confidence,
+                                    PhotoLabel.source)
+                  .where(PhotoLabel.photo.in_(chunk))
+                  .order_by(PhotoLabel.photo, PhotoLabel.confidence.desc(), PhotoLabel.name).tuples())
+        for photo_id, name, category, confidence, source in labels:
+            self.labels[photo_id].append({"name": name, "category": category or None,
+                                          "confidence": round(confidence, 4), "source": source})
+        faces = (Face.select(Face.photo, Face.id, Face.x, Face.y, Face.w, Face.h, Face.score, Person.uid, Person.name)
+                 .join(Person, pw.JOIN.LEFT_OUTER, on=(Face.person == Person.id))
+                 .where(Face.photo.in_(chunk)).order_by(Face.photo, Face.x, Face.id).tuples())
+        for photo_id, face_id, x, y, w, h, score, uid, name in faces:
+            self.faces[photo_id].append({"id": face_id, "box": [round(x, 4), round(y, 4), round(w, 4), round(h, 4)],
+                                         "cluster": uid, "person": name, "score": round(score, 3)})
 
     def record(self, photo: Photo) -> dict[str, Any]:
         files = self.files.get(photo.id, [])
@@ -127,6 +148,8 @@ class RecordBuilder:
             "error": "; ".join(i.reason for i in issues if i.severity == "error") or None,
             "warnings": [f"{i.stage}: {i.reason}" for i in issues if i.severity == "warning"],
             "indexed_at": _iso_utc(photo.updated_at),
+            "labels": self.labels.get(photo.id, []),
+            "faces": self.faces.get(photo.id, []),
         }
 
 
