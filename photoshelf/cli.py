@@ -96,7 +96,27 @@ def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, default=str))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The command group; commands that live beside the code they drive (the viewer's `serve`, `models`,
+    `people`) are added on first lookup, not at import, because their modules import this one."""
+
+    _optional_loaded = False
+
+    def _load_optional(self) -> None:
+        if not self._optional_loaded:
+            self._optional_loaded = True
+            _register_optional_commands(self)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load_optional()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self._load_optional()
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="photoshelf")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="PHOTOSHELF_CONFIG",
               help="TOML configuration file (default: $PHOTOSHELF_CONFIG).")
@@ -559,7 +579,7 @@ def show_config(state: State) -> None:
         click.echo()
 
 
-def _register_optional_commands() -> None:
+def _register_optional_commands(group: click.Group) -> None:
     """Commands that live beside the code they drive (the viewer's `serve`), registered when present."""
     import importlib
 
@@ -576,10 +596,7 @@ def _register_optional_commands() -> None:
         if found is None:
             raise AttributeError(f"{module_name} has none of {', '.join(attrs)}")
         for command in found if isinstance(found, (list, tuple)) else [found]:
-            cli.add_command(command)
-
-
-_register_optional_commands()
+            group.add_command(command)
 
 
 def main() -> None:
