@@ -1,20 +1,35 @@
-"""Face detection, 5-point alignment and 128-d embeddings with dlib (weights from face-recognition-models)."""
+"""Faces: detection, 5-point alignment and 128-d embeddings with dlib (weights from face-recognition-models),
+and the `faces` enrichment stage that stores them and puts each face with a person."""
 
 from __future__ import annotations
 
 import importlib.util
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import peewee as pw
 
+from photoshelf.config import Config
+from photoshelf.db.schema import Face
 from photoshelf.errors import ToolMissing
-from photoshelf.models.runtime import require
+from photoshelf.models.runtime import Lazy, require
+from photoshelf.models.stages import Item, Stage
+
+log = logging.getLogger(__name__)
 
 MODEL = "dlib-resnet-v1"  # recorded on every face; a new model re-runs the faces stage
 SPACE_NAME = f"face:{MODEL}"
 DIM = 128
+# A face found again by a re-run is "the same face" (keeps its id, person and "not this person" marks) when its
+# box overlaps the earlier one at least this much (intersection over union).
+SAME_FACE_IOU = 0.5
+# Unassigned faces are re-clustered when a run has left this many new ones unassigned (and at the end of every
+# run, in close()), so DBSCAN runs a bounded number of times per run.
+CLUSTER_EVERY = 200
 
 
 @dataclass
@@ -30,12 +45,19 @@ class FoundFace:
 
 
 class FaceModel(Protocol):
-    """A detector + embedder pair (dlib by default; an ONNX SCRFD/ArcFace pair can plug in here)."""
+    """A detector + embedder pair. dlib is the default; an ONNX pair (SCRFD detector + ArcFace embedder, in
+    Immich's layout <models_path>/<name>/detection/model.onnx and recognition/model.onnx) plugs in here.
+
+    `model` names the pair (it is stored on every face and names the vector space), `dim` is the embedding
+    size and `metric` how embeddings compare ("l2" for dlib, "cosine" for ArcFace)."""
 
     model: str
     dim: int
+    metric: str
 
-    def find(self, image: np.ndarray) -> list[FoundFace]: ...
+    def find(self, image: np.ndarray) -> list[FoundFace]:
+        """Faces in an RGB uint8 array (H, W, 3), boxes as fractions of it."""
+        ...
 
 
 def weights_dir() -> Path:
@@ -50,6 +72,7 @@ class DlibFaces:
 
     model = MODEL
     dim = DIM
+    metric = "l2"
 
     def __init__(self, min_size: int = 40, min_score: float = 0.0, upsample: int = 1) -> None:
         dlib = require("dlib", package="dlib-bin")
@@ -96,3 +119,159 @@ def load_rgb(path: Path, max_side: int | None = None) -> Any:
         if max_side and max(im.size) > max_side:
             im.thumbnail((max_side, max_side))
         return im
+
+
+def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
+
+
+def dlib_missing() -> str | None:
+    """Why the dlib pipeline cannot load here (a package missing), or None."""
+    if importlib.util.find_spec("dlib") is None:
+        return "faces need dlib: pip install dlib-bin"
+    if importlib.util.find_spec("face_recognition_models") is None:
+        return "faces need the dlib weights: pip install face-recognition-models"
+    return None
+
+
+class FacesStage(Stage):
+    """Find faces on the fit thumbnail, store them with their embeddings, and put each new face with the person
+    its nearest neighbours belong to; faces no one claims are clustered into new (unnamed) people now and then."""
+
+    name = "faces"
+    order = 10
+
+    def __init__(self, config: Config, db: pw.Database, model: FaceModel | None = None) -> None:
+        super().__init__(config, db)
+        m = config.models
+        self._given = model
+        self._unclustered = 0  # faces this stage left unassigned since it last clustered
+        self._model = Lazy(
+            "faces:dlib", lambda: DlibFaces(m.face_min_size, m.face_min_score, m.face_upsample),
+            float(m.idle_unload_seconds),
+        )
+
+    @property
+    def face_model(self) -> FaceModel:
+        return self._given if self._given is not None else self._model.get()
+
+    def _model_name(self) -> str:
+        return self._given.model if self._given is not None else MODEL
+
+    def unavailable(self) -> str | None:
+        if not self.config.models.enabled:
+            return "machine learning is turned off (models.enabled = false)"
+        if not self.config.models.faces:
+            return "faces are turned off (models.faces = false)"
+        return None if self._given is not None else dlib_missing()
+
+    def version(self) -> str:
+        m = self.config.models
+        return f"{self._model_name()} min{m.face_min_size} up{m.face_upsample} sc{m.face_min_score:g}"[:48]
+
+    def process(self, items: Sequence[Item]) -> dict[int, str | None]:
+        from photoshelf.models import people
+
+        results: dict[int, str | None] = {}
+        found: dict[int, list[FoundFace]] = {}
+        model = self.face_model
+        for item in items:
+            try:
+                image = np.asarray(load_rgb(item.fit))
+            except (OSError, ValueError) as exc:
+                results[item.photo_id] = f"cannot read the fit thumbnail {item.fit.name}: {exc}"
+                continue
+            found[item.photo_id] = model.find(image)
+            results[item.photo_id] = None
+        space = people.face_space(model.model, model.dim, model.metric)
+        with self.db.atomic():
+            new_ids = self._store(found, model.model, space)
+            assigned = people.assign_new_faces(self.db, new_ids, self.config.models.face_distance, space)
+        self._unclustered += len(new_ids) - assigned
+        if self._unclustered >= CLUSTER_EVERY:
+            self.cluster()
+        return results
+
+    def _store(self, found: dict[int, list[FoundFace]], model: str, space: Any) -> list[int]:
+        """Replace the faces of these photos. A face found again at the same place keeps its row (so its "not
+        this person" marks stay) and its person; after a model change only when a person put it there or named
+        its person, the others are put with a person again. Returns the ids of the faces to assign."""
+        from photoshelf.models import people
+
+        if not found:
+            return []
+        photo_ids = list(found)
+        old_by_photo: dict[int, list[Face]] = {}
+        for face in Face.select().where(Face.photo.in_(photo_ids)):
+            old_by_photo.setdefault(face.photo_id, []).append(face)
+        named = people.named_people([f.person_id for fs in old_by_photo.values() for f in fs if f.person_id])
+        to_assign: list[int] = []
+        vectors: list[tuple[int, np.ndarray]] = []
+        dropped: list[Face] = []
+        for photo_id, faces in found.items():
+            old = old_by_photo.get(photo_id, [])
+            pairs = sorted(((iou((o.x, o.y, o.w, o.h), (f.x, f.y, f.w, f.h)), oi, fi)
+                            for oi, o in enumerate(old) for fi, f in enumerate(faces)), reverse=True)
+            matched: dict[int, Face] = {}
+            used: set[int] = set()
+            for overlap, oi, fi in pairs:
+                if overlap < SAME_FACE_IOU:
+                    break
+                if oi in used or fi in matched:
+                    continue
+                used.add(oi)
+                matched[fi] = old[oi]
+            dropped.extend(o for oi, o in enumerate(old) if oi not in used)
+            for fi, f in enumerate(faces):
+                row = dict(x=f.x, y=f.y, w=f.w, h=f.h, score=f.score, model=model)
+                prev = matched.get(fi)
+                if prev is None:
+                    face_id = Face.insert(photo=photo_id, **row).execute()
+                    to_assign.append(int(face_id))
+                else:
+                    keep = prev.person_id is not None and (
+                        prev.model == model or prev.assigned_by == "user" or prev.person_id in named)
+                    if not keep:
+                        row.update(person=None, assigned_by=None)
+                        to_assign.append(prev.id)
+                    Face.update(**row).where(Face.id == prev.id).execute()
+                    face_id = prev.id
+                vectors.append((int(face_id), f.embedding))
+        if dropped:
+            people.delete_faces(self.db, dropped)
+        # Faces of an earlier model live in another space: drop them there before adding here.
+        stale = [f for fs in old_by_photo.values() for f in fs if f.model != model and f not in dropped]
+        if stale:
+            people.remove_vectors(self.db, stale)
+        people.face_index(self.db, space).add(vectors)
+        people.prune_empty()
+        return to_assign
+
+    def cluster(self) -> Any:
+        """Cluster the unassigned faces now (DBSCAN over them only)."""
+        from photoshelf.models import people
+
+        model = self.face_model if self._given is not None or self._model.loaded else None
+        space = (people.face_space(model.model, model.dim, model.metric) if model is not None
+                 else people.FACE_SPACE)
+        report = people.cluster_unassigned(self.db, self.config.models.face_distance,
+                                           self.config.models.face_cluster_min, space)
+        self._unclustered = 0
+        log.info("faces: %s new people from %s faces, %s faces left unassigned",
+                 report.new_people, report.clustered, report.unassigned)
+        return report
+
+    def forget(self, photo_ids: Sequence[int]) -> None:
+        from photoshelf.models import people
+
+        people.remove_faces(self.db, list(photo_ids))
+
+    def close(self) -> None:
+        if self._unclustered > 0:
+            self.cluster()
+        self._model.unload()

@@ -15,7 +15,7 @@ import peewee as pw
 
 from photoshelf.db.schema import Face, FaceReject, Person, utcnow
 from photoshelf.errors import NotFound, PhotoshelfError
-from photoshelf.models.faces import DIM, SPACE_NAME
+from photoshelf.models.faces import DIM, MODEL, SPACE_NAME
 from photoshelf.models.vectors import Space, VectorIndex
 
 log = logging.getLogger(__name__)
@@ -39,8 +39,19 @@ class ClusterReport:
     unassigned: int = 0
 
 
-def face_index(db: pw.Database) -> VectorIndex:
-    return VectorIndex(db, FACE_SPACE)
+_SPACES: dict[str, Space] = {MODEL: FACE_SPACE}
+
+
+def face_space(model: str, dim: int = DIM, metric: str = "l2") -> Space:
+    """The vector space of a face model's embeddings (item id = face id)."""
+    space = _SPACES.get(model)
+    if space is None or space.dim != dim or space.metric != metric:
+        space = _SPACES[model] = Space(f"face:{model}", dim, metric=metric, quantise=False)
+    return space
+
+
+def face_index(db: pw.Database, space: Space = FACE_SPACE) -> VectorIndex:
+    return VectorIndex(db, space)
 
 
 def new_uid() -> str:
@@ -50,21 +61,31 @@ def new_uid() -> str:
 # --- clustering ---
 
 
-def assign_new_faces(db: pw.Database, face_ids: Iterable[int], distance: float) -> int:
+def _model_of(space: Space) -> str:
+    return space.name.split(":", 1)[1]
+
+
+def assign_new_faces(db: pw.Database, face_ids: Iterable[int], distance: float,
+                     space: Space = FACE_SPACE) -> int:
     """Put each face with the person most of its near neighbours (within `distance`) belong to, unless the face
-    was rejected from that person. Uses the vector index, so the cost does not grow with the library."""
-    index = face_index(db)
+    was rejected from that person or another face of its photo is already that person. Uses the vector index,
+    so the cost does not grow with the library."""
+    index = face_index(db, space)
     ids = list(face_ids)
     if not ids:
         return 0
     vectors = index.get(ids)
     rejected = _rejections(ids)
+    photo_of = _photos_of_faces(ids)
     assigned = 0
     for face_id in ids:
         vec = vectors.get(face_id)
         if vec is None:
             continue
-        person = _nearest_person(index, face_id, vec, distance, rejected.get(face_id, set()))
+        # One person appears once in a photo: the people of the photo's other faces are out.
+        taken = {p for (p,) in Face.select(Face.person).where(
+            (Face.photo == photo_of[face_id]) & (Face.id != face_id) & Face.person.is_null(False)).tuples()}
+        person = _nearest_person(index, face_id, vec, distance, rejected.get(face_id, set()) | taken)
         if person is not None:
             Face.update(person=person, assigned_by="auto").where(
                 (Face.id == face_id) & (Face.assigned_by.is_null() | (Face.assigned_by == "auto"))
@@ -73,8 +94,16 @@ def assign_new_faces(db: pw.Database, face_ids: Iterable[int], distance: float) 
     return assigned
 
 
+def _photos_of_faces(face_ids: list[int]) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for start in range(0, len(face_ids), _CHUNK):
+        chunk = face_ids[start : start + _CHUNK]
+        out.update(Face.select(Face.id, Face.photo).where(Face.id.in_(chunk)).tuples())
+    return out
+
+
 def _nearest_person(index: VectorIndex, face_id: int, vec: np.ndarray, distance: float,
-                    rejected: set[int]) -> int | None:
+                    excluded: set[int]) -> int | None:
     hits = [(i, d) for i, d in index.search(vec, NEIGHBOURS + 1) if i != face_id and d <= distance]
     if not hits:
         return None
@@ -84,7 +113,7 @@ def _nearest_person(index: VectorIndex, face_id: int, vec: np.ndarray, distance:
     closest: dict[int, float] = {}
     for i, d in hits:
         pid = people.get(i)
-        if pid is None or pid in rejected:
+        if pid is None or pid in excluded:
             continue
         votes[pid] += 1
         closest[pid] = min(closest.get(pid, d), d)
@@ -109,6 +138,7 @@ def dbscan(vectors: np.ndarray, eps: float, min_samples: int) -> np.ndarray:
     labels = np.full(n, -1, dtype=np.int64)
     if n == 0:
         return labels
+    vectors = vectors.astype(np.float64)
     sq = np.einsum("ij,ij->i", vectors, vectors)
     neighbours: list[np.ndarray] = []
     for start in range(0, n, 1024):
@@ -135,19 +165,27 @@ def dbscan(vectors: np.ndarray, eps: float, min_samples: int) -> np.ndarray:
     return labels
 
 
-def cluster_unassigned(db: pw.Database, distance: float, min_samples: int) -> ClusterReport:
-    """Group faces that belong to no one into new (unnamed) people, by DBSCAN over their embeddings."""
+def cluster_unassigned(db: pw.Database, distance: float, min_samples: int,
+                       space: Space = FACE_SPACE) -> ClusterReport:
+    """Group faces that belong to no one into new (unnamed) people, by DBSCAN over their embeddings only (the
+    newest DBSCAN_MAX of them), so the cost does not grow with the library."""
     report = ClusterReport()
-    ids = [i for (i,) in Face.select(Face.id).where(Face.person.is_null()).order_by(Face.id.desc())
-           .limit(DBSCAN_MAX).tuples()]
+    ids = [i for (i,) in Face.select(Face.id).where(Face.person.is_null() & (Face.model == _model_of(space)))
+           .order_by(Face.id.desc()).limit(DBSCAN_MAX).tuples()]
     if not ids:
         return report
-    vectors = face_index(db).get(ids)
+    vectors = face_index(db, space).get(ids)
     ids = [i for i in ids if i in vectors]
     if not ids:
         return report
     matrix = np.vstack([vectors[i] for i in ids])
-    labels = dbscan(matrix, distance, min_samples)
+    if space.metric == "cosine":
+        # On unit vectors, cosine distance d is Euclidean distance sqrt(2d).
+        matrix = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+        eps = float(np.sqrt(2.0 * distance))
+    else:
+        eps = distance
+    labels = dbscan(matrix, eps, max(1, min_samples))
     groups: dict[int, list[int]] = defaultdict(list)
     for face_id, label in zip(ids, labels, strict=True):
         if label >= 0:
@@ -162,14 +200,56 @@ def cluster_unassigned(db: pw.Database, distance: float, min_samples: int) -> Cl
     return report
 
 
-def remove_faces(db: pw.Database, photo_ids: list[int]) -> None:
-    """Forget the faces of these photos (before detecting them again); empty unnamed people go too."""
-    face_ids = [i for (i,) in Face.select(Face.id).where(Face.photo.in_(photo_ids)).tuples()]
-    if not face_ids:
+def recluster(db: pw.Database, distance: float, min_samples: int, space: Space = FACE_SPACE) -> ClusterReport:
+    """`people cluster`: give the unassigned faces to existing people where near enough, then cluster the rest."""
+    ids = [i for (i,) in Face.select(Face.id).where(Face.person.is_null() & (Face.model == _model_of(space)))
+           .order_by(Face.id.desc()).limit(DBSCAN_MAX).tuples()]
+    with db.atomic():
+        assigned = assign_new_faces(db, ids, distance, space)
+    report = cluster_unassigned(db, distance, min_samples, space)
+    report.assigned = assigned
+    return report
+
+
+def named_people(person_ids: Iterable[int]) -> set[int]:
+    """Which of these people have a name (a person confirmed them)."""
+    ids = list(set(person_ids))
+    if not ids:
+        return set()
+    return {i for (i,) in Person.select(Person.id).where(Person.id.in_(ids) & Person.name.is_null(False)).tuples()}
+
+
+def remove_vectors(db: pw.Database, faces: Iterable[Face]) -> None:
+    """Drop the embeddings of these faces from their model's vector space."""
+    by_model: dict[str, list[int]] = defaultdict(list)
+    for face in faces:
+        by_model[face.model].append(face.id)
+    for model, ids in by_model.items():
+        face_index(db, _SPACES.get(model) or face_space(model)).remove(ids)
+
+
+def delete_faces(db: pw.Database, faces: list[Face]) -> None:
+    """Delete these faces and their embeddings (their "not this person" marks go with them)."""
+    if not faces:
         return
-    face_index(db).remove(face_ids)
-    Face.delete().where(Face.id.in_(face_ids)).execute()
-    prune_empty()
+    remove_vectors(db, faces)
+    ids = [f.id for f in faces]
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        FaceReject.delete().where(FaceReject.face.in_(chunk)).execute()
+        Face.delete().where(Face.id.in_(chunk)).execute()
+
+
+def remove_faces(db: pw.Database, photo_ids: list[int]) -> None:
+    """Forget the faces of these photos; unnamed people left empty go too."""
+    with db.atomic():
+        faces: list[Face] = []
+        for start in range(0, len(photo_ids), _CHUNK):
+            faces.extend(Face.select(Face.id, Face.model).where(Face.photo.in_(photo_ids[start : start + _CHUNK])))
+        if not faces:
+            return
+        delete_faces(db, faces)
+        prune_empty()
 
 
 def prune_empty() -> int:
@@ -262,7 +342,7 @@ def reject_face(db: pw.Database, face_id: int, person: str | int | None = None, 
         FaceReject.insert(face=face.id, person=target.id).on_conflict_ignore().execute()
         if face.person_id == target.id:
             Face.update(person=None, assigned_by=None).where(Face.id == face.id).execute()
-            assign_new_faces(db, [face.id], distance)
+            assign_new_faces(db, [face.id], distance, _SPACES.get(face.model) or face_space(face.model))
         prune_empty()
     return Face.get_by_id(face.id)
 
@@ -283,8 +363,27 @@ def list_people(include_hidden: bool = False) -> list[dict[str, Any]]:
         query = query.where(Person.hidden == False)  # noqa: E712 - peewee expression
     rows = [{"id": p.id, "uid": p.uid, "name": p.name, "hidden": p.hidden, "faces": p.faces, "photos": p.photos}
             for p in query]
+    covers = cover_faces([r["id"] for r in rows])
+    for row in rows:
+        row["cover"] = covers.get(row["id"])
     rows.sort(key=lambda r: (r["name"] is None, -r["faces"], (r["name"] or "").lower(), r["id"]))
     return rows
+
+
+def cover_faces(person_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The face that shows each person best (the detector's most confident, then the largest): its id, photo
+    and box, for a thumbnail crop."""
+    best: dict[int, tuple[tuple[float, float], dict[str, Any]]] = {}
+    for start in range(0, len(person_ids), _CHUNK):
+        chunk = person_ids[start : start + _CHUNK]
+        query = Face.select(Face.id, Face.person, Face.photo, Face.x, Face.y, Face.w, Face.h, Face.score).where(
+            Face.person.in_(chunk)).tuples()
+        for face_id, person_id, photo_id, x, y, w, h, score in query:
+            key = (score, w * h)
+            if person_id not in best or key > best[person_id][0]:
+                best[person_id] = (key, {"face": face_id, "photo": photo_id,
+                                         "box": [round(x, 4), round(y, 4), round(w, 4), round(h, 4)]})
+    return {pid: value for pid, (_, value) in best.items()}
 
 
 def photos_of(ref: str) -> Any:
