@@ -18,7 +18,7 @@ from photoshelf.db.schema import database_proxy
 from photoshelf.errors import PhotoshelfError
 from photoshelf.viewer.catalog import CatalogAccess
 from photoshelf.viewer.media import MediaFiles
-from photoshelf.viewer.views import albums, browse, common, files, map, photo, status, timeline
+from photoshelf.viewer.views import albums, browse, common, files, map, people, photo, status, timeline
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,7 @@ def create_app(config: Config, db: pw.Database | None = None) -> Starlette:
         *timeline.routes,
         *photo.routes,
         *albums.routes,
+        *people.routes,
         *map.routes,
         *browse.routes,
         *status.routes,

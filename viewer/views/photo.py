@@ -10,10 +10,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from photoshelf.viewer import albums, photos
+from photoshelf.viewer import albums, people, photos
 from photoshelf.viewer.errors import InvalidInput
 from photoshelf.viewer.listing import Scope
-from photoshelf.viewer.views.common import catalog, path_int, render
+from photoshelf.viewer.views.common import catalog, config, path_int, render
 
 ACTIONS: dict[str, dict[str, Any]] = {
     "rotate-left": {"rotate": "left"},
@@ -42,6 +42,7 @@ async def photo_page(request: Request) -> Response:
     photo_id = path_int(request, "photo_id")
     q, scope, keep = _scope(request)
     data = await catalog(request).read(_page_data, photo_id, q, scope)
+    data["ml"] = await catalog(request).read(people.photo_extras, config(request), catalog(request).db, photo_id)
     if scope.album_id is not None:
         back = f"/albums/{scope.album_id}"
     elif scope.folder_id is not None:
@@ -60,6 +61,14 @@ def _camera(r: dict[str, Any]) -> str | None:
     return r["camera"]
 
 
+def _size(n: int) -> str:
+    if n < 1000:
+        return f"{n} bytes"
+    if n < 1_000_000:
+        return f"{n / 1e3:.0f} KB"
+    return f"{n / 1e6:,.1f} MB"
+
+
 def _exif_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
     rows: list[tuple[str, Any]] = [
         ("Taken", (r["taken_at_local"] or "").replace("T", " ")[:19] + (f" ({r['timezone']})" if r["timezone"] else "")),
@@ -71,7 +80,7 @@ def _exif_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
             f"ISO {r['iso']}" if r["iso"] else "",
             f"{r['focal_length']:g} mm" if r["focal_length"] else "") if x)),
         ("Size", f"{r['width']} × {r['height']}" if r["width"] else None),
-        ("File", f"{r['format'].upper() if r['format'] else r['type']} · {r['size'] / 1e6:,.1f} MB"),
+        ("File", f"{r['format'].upper() if r['format'] else r['type']} · {_size(r['size'])}"),
         ("Duration", f"{r['duration']:.1f} s" if r["duration"] else None),
         ("Codec", r["codec"]),
         ("Location", f"{r['lat']:.5f}, {r['lon']:.5f}" if r["lat"] is not None and r["lon"] is not None else None),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import peewee as pw
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -12,9 +13,20 @@ from photoshelf.viewer.status import status
 from photoshelf.viewer.views.common import catalog, config, render
 
 
+def _enrichment(db: pw.Database) -> dict[str, Any] | None:
+    """Per-stage progress of the machine-learning pass, or None where models.enrich is not installed."""
+    try:
+        from photoshelf.models.enrich import progress
+    except ImportError:
+        return None
+    return progress(db)
+
+
 async def _status(request: Request) -> dict[str, Any]:
     access = catalog(request)
-    return await access.read(status, config(request), access.db)
+    data = await access.read(status, config(request), access.db)
+    data["enrichment"] = await access.read(_enrichment, access.db)
+    return data
 
 
 async def status_page(request: Request) -> Response:

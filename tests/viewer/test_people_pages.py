@@ -1,0 +1,271 @@
+"""People pages, face crops and the people/faces/similar API through the real app, on SQLite and MariaDB.
+
+People and faces are made as rows (the way the enrichment pass stores them), on real indexed photos; the edits
+then go through the real HTTP API and forms into models.people. Each test removes what it made: the indexed
+library is shared by the session."""
+
+from __future__ import annotations
+
+import io
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from PIL import Image
+from starlette.testclient import TestClient
+
+from conftest import Library
+from photoshelf.db.schema import Face, FaceReject, Person, Photo, PhotoLabel
+
+
+@dataclass
+class Cast:
+    """Two named people and an unnamed cluster, each with faces on real photos."""
+
+    anna: Person
+    ben: Person
+    cluster: Person
+    faces: dict[str, list[Face]]
+    photos: list[Photo]
+    tag: str
+
+
+def _person(name: str | None, hidden: bool = False) -> Person:
+    return Person.create(uid="p" + secrets.token_hex(8), name=name, hidden=hidden)
+
+
+def _face(photo: Photo, person: Person | None, x: float = 0.3, score: float = 0.9) -> Face:
+    return Face.create(photo=photo.id, x=x, y=0.25, w=0.2, h=0.3, score=score, person=person,
+                       assigned_by="auto" if person else None, model="test")
+
+
+@pytest.fixture
+def cast(lib: Library) -> Iterator[Cast]:
+    photos = list(Photo.select().where(Photo.has_thumbs & (Photo.kind == "image") & (Photo.private == False)  # noqa: E712
+                                       & Photo.stack.is_null()).order_by(Photo.id).limit(6))
+    assert len(photos) == 6
+    tag = secrets.token_hex(3)
+    anna, ben, cluster = _person(f"Anna {tag}"), _person(f"Ben {tag}"), _person(None)
+    faces = {
+        "anna": [_face(photos[0], anna, score=0.99), _face(photos[1], anna), _face(photos[2], anna, 0.6)],
+        "ben": [_face(photos[2], ben, 0.1), _face(photos[3], ben)],
+        "cluster": [_face(photos[4], cluster), _face(photos[5], cluster)],
+    }
+    made = {anna.id, ben.id, cluster.id}
+    all_faces = [f.id for fs in faces.values() for f in fs]
+    yield Cast(anna, ben, cluster, faces, photos, tag)
+    # Faces the edits moved to people the test made (a new cluster, a newly named person) go with them.
+    FaceReject.delete().where(FaceReject.face.in_(all_faces)).execute()
+    extra = {f.person_id for f in Face.select().where(Face.id.in_(all_faces)) if f.person_id}
+    Face.delete().where(Face.id.in_(all_faces)).execute()
+    Person.delete().where(Person.id.in_(made | extra)).execute()
+
+
+def test_people_page_without_faces_explains_how_to_enable(client: TestClient, lib: Library) -> None:
+    if Face.select().exists():
+        pytest.skip("this catalog already has faces")
+    r = client.get("/people")
+    assert r.status_code == 200
+    assert "No faces yet" in r.text and "photoshelf enrich" in r.text
+    body = client.get("/api/v1/people").json()
+    assert body["people"] == [] and body["faces"] == 0
+
+
+def test_people_page_lists_named_and_clusters_with_covers(client: TestClient, cast: Cast) -> None:
+    r = client.get("/people")
+    assert r.status_code == 200, r.text[:2000]
+    assert cast.anna.name in r.text and cast.ben.name in r.text
+    assert f'href="/people/{cast.cluster.uid}"' in r.text and "Not named yet" in r.text
+    assert 'href="/people"' in client.get("/").text  # the navigation has People
+    body = client.get("/api/v1/people").json()
+    by_uid = {p["uid"]: p for p in body["people"]}
+    anna = by_uid[cast.anna.uid]
+    assert (anna["faces"], anna["photos"]) == (3, 3)
+    # the cover is the best-scoring face
+    assert anna["cover"]["id"] == cast.faces["anna"][0].id
+    assert anna["cover"]["crop"] in r.text.replace("&amp;", "&")
+    assert by_uid[cast.cluster.uid]["name"] is None
+
+
+def test_face_crop_is_served_cached_with_an_etag(client: TestClient, cast: Cast, lib: Library) -> None:
+    url = client.get("/api/v1/people").json()["people"]
+    crop = next(p["cover"]["crop"] for p in url if p["uid"] == cast.anna.uid)
+    r = client.get(crop)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    assert "immutable" in r.headers["cache-control"]
+    with Image.open(io.BytesIO(r.content)) as im:
+        assert im.width == im.height and 16 <= im.width <= 192
+    etag = r.headers["etag"]
+    again = client.get(crop, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.headers["etag"] == etag
+    # cached in storage, next to the thumbnails
+    assert list((lib.config.thumbs_path / "faces").rglob("*.jpg"))
+    # without the digest it is still served, but revalidated
+    bare = client.get(f"/faces/{cast.faces['anna'][0].id}.jpg")
+    assert bare.status_code == 200 and "immutable" not in bare.headers["cache-control"]
+    assert client.get("/faces/999999999.jpg").status_code == 404
+    assert client.get("/faces/abc.jpg").status_code == 404
+
+
+def test_person_page_shows_their_photos_in_the_grid(client: TestClient, cast: Cast) -> None:
+    r = client.get(f"/people/{cast.anna.uid}")
+    assert r.status_code == 200, r.text[:2000]
+    assert cast.anna.name in r.text and 'id="timeline"' in r.text
+    shown = {int(x.split('"')[0]) for x in r.text.split('data-id="')[1:]}
+    assert shown == {p.id for p in cast.photos[:3]}
+    assert "Not this person" in r.text and f"/faces/{cast.faces['anna'][0].id}/reject" in r.text
+    # infinite scroll: a page of one, then the rest as fragments
+    first = client.get(f"/people/{cast.anna.uid}", params={"limit": "1"})
+    assert 'id="more"' in first.text
+    more = first.text.split('id="more" href="')[1].split('"')[0].replace("&amp;", "&")
+    part = client.get(more, params={"partial": "1"})
+    assert part.status_code == 200 and "<html" not in part.text and 'class="tile' in part.text
+    # reached by id or name, it redirects to its uid
+    r = client.get(f"/people/{cast.anna.id}", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/people/{cast.anna.uid}"
+    assert client.get("/people/nobody-like-this").status_code == 404
+    assert client.get("/api/v1/people/nobody-like-this").status_code == 404
+
+
+def test_person_api(client: TestClient, cast: Cast) -> None:
+    body = client.get(f"/api/v1/people/{cast.anna.uid}").json()
+    assert body["name"] == cast.anna.name and body["faces"] == 3 and body["count"] == 3
+    assert {p["id"] for p in body["photos_page"]} == {p.id for p in cast.photos[:3]}
+    assert body["photos_page"][0]["urls"]["page"].startswith("/photos/")
+    assert [f["id"] for f in body["faces_shown"]][0] == cast.faces["anna"][0].id
+
+
+def test_rename_and_hide_through_the_api(client: TestClient, cast: Cast) -> None:
+    r = client.post(f"/api/v1/people/{cast.cluster.uid}", json={"name": f"Carla {cast.tag}"})
+    assert r.status_code == 200, r.text
+    assert r.json()["name"] == f"Carla {cast.tag}"
+    assert Person.get_by_id(cast.cluster.id).name == f"Carla {cast.tag}"
+    r = client.post(f"/api/v1/people/{cast.cluster.uid}", json={"hidden": True})
+    assert r.status_code == 200 and r.json()["hidden"] is True
+    listed = {p["uid"] for p in client.get("/api/v1/people").json()["people"]}
+    assert cast.cluster.uid not in listed
+    assert cast.cluster.uid in {p["uid"] for p in client.get("/api/v1/people?hidden=1").json()["people"]}
+    assert f"Carla {cast.tag}" not in client.get("/people").text
+    assert f"Carla {cast.tag}" in client.get("/people?hidden=1").text
+    # bad input is a 400 that says why
+    for body in ({"name": ""}, {"name": 5}, {"hidden": "yes"}, {"colour": "red"}):
+        r = client.post(f"/api/v1/people/{cast.ben.uid}", json=body)
+        assert r.status_code == 400 and r.json()["error"], body
+    assert client.post(f"/api/v1/people/{cast.ben.uid}", content=b"[1]").status_code == 400
+    assert client.post("/api/v1/people/nobody-like-this", json={"name": "X"}).status_code == 404
+
+
+def test_naming_like_someone_else_merges(client: TestClient, cast: Cast) -> None:
+    r = client.post(f"/api/v1/people/{cast.cluster.uid}", json={"name": cast.anna.name.upper()})
+    assert r.status_code == 200
+    assert r.json()["uid"] == cast.anna.uid and r.json()["faces"] == 5
+    assert Person.get_or_none(Person.id == cast.cluster.id) is None
+
+
+def test_merge_through_the_api(client: TestClient, cast: Cast) -> None:
+    r = client.post(f"/api/v1/people/{cast.ben.uid}/merge", json={"into": cast.anna.uid})
+    assert r.status_code == 200, r.text
+    assert r.json()["uid"] == cast.anna.uid and r.json()["faces"] == 5
+    assert Person.get_or_none(Person.id == cast.ben.id) is None
+    assert client.get(f"/api/v1/people/{cast.ben.uid}").status_code == 404
+    # merging others into this one
+    r = client.post(f"/api/v1/people/{cast.anna.uid}/merge", json={"from": [cast.cluster.uid]})
+    assert r.status_code == 200 and r.json()["faces"] == 7
+    assert client.post(f"/api/v1/people/{cast.anna.uid}/merge", json={"into": cast.anna.uid}).status_code == 400
+    assert client.post(f"/api/v1/people/{cast.anna.uid}/merge", json={}).status_code == 400
+    assert client.post(f"/api/v1/people/{cast.anna.uid}/merge", json={"into": "nobody-like-this"}).status_code == 404
+
+
+def test_reject_and_move_faces_through_the_api(client: TestClient, cast: Cast) -> None:
+    face = cast.faces["anna"][2]
+    r = client.post(f"/api/v1/faces/{face.id}", json={"reject": True})
+    assert r.status_code == 200, r.text
+    assert r.json()["rejected"] == cast.anna.uid
+    assert Face.get_by_id(face.id).person_id != cast.anna.id
+    assert FaceReject.select().where((FaceReject.face == face.id) & (FaceReject.person == cast.anna.id)).exists()
+    assert client.get(f"/api/v1/people/{cast.anna.uid}").json()["faces"] == 2
+    # move it to Ben, then to a new person by name, then to a new unnamed cluster
+    r = client.post(f"/api/v1/faces/{face.id}", json={"person": cast.ben.uid})
+    assert r.status_code == 200 and r.json()["person"]["uid"] == cast.ben.uid
+    moved = Face.get_by_id(face.id)
+    assert moved.person_id == cast.ben.id and moved.assigned_by == "user"
+    r = client.post(f"/api/v1/faces/{face.id}", json={"name": f"Dora {cast.tag}"})
+    assert r.status_code == 200 and r.json()["person"]["name"] == f"Dora {cast.tag}"
+    r = client.post(f"/api/v1/faces/{face.id}", json={"person": "new"})
+    assert r.status_code == 200 and r.json()["person"]["name"] is None and r.json()["person"]["faces"] == 1
+    # errors
+    assert client.post("/api/v1/faces/999999999", json={"reject": True}).status_code == 404
+    assert client.post(f"/api/v1/faces/{face.id}", json={"person": "nobody-like-this"}).status_code == 404
+    assert client.post(f"/api/v1/faces/{face.id}", json={"person": 1.5}).status_code == 400
+    assert client.post(f"/api/v1/faces/{face.id}", json={}).status_code == 400
+    assert client.post(f"/api/v1/faces/{face.id}", json={"colour": 1}).status_code == 400
+    assert client.post("/api/v1/faces/abc", json={"reject": True}).status_code == 404
+
+
+def test_forms_rename_merge_hide_reject_move(client: TestClient, cast: Cast) -> None:
+    r = client.post(f"/people/{cast.cluster.uid}/rename", data={"name": f"Eve {cast.tag}"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/people/{cast.cluster.uid}"
+    assert Person.get_by_id(cast.cluster.id).name == f"Eve {cast.tag}"
+    r = client.post(f"/people/{cast.cluster.uid}/hide", follow_redirects=False)
+    assert r.status_code == 303 and Person.get_by_id(cast.cluster.id).hidden
+    page = client.get(f"/people/{cast.cluster.uid}")
+    assert "Unhide" in page.text
+    client.post(f"/people/{cast.cluster.uid}/show")
+    assert not Person.get_by_id(cast.cluster.id).hidden
+    face = cast.faces["anna"][1]
+    r = client.post(f"/faces/{face.id}/reject", data={"person": cast.anna.uid, "back": f"/people/{cast.anna.uid}"},
+                    follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/people/{cast.anna.uid}"
+    assert Face.get_by_id(face.id).person_id != cast.anna.id
+    r = client.post(f"/faces/{face.id}/move", data={"to": cast.ben.name.lower()}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/people/{cast.ben.uid}"
+    assert Face.get_by_id(face.id).person_id == cast.ben.id
+    r = client.post(f"/faces/{face.id}/move", data={"to": f"Finn {cast.tag}"}, follow_redirects=False)
+    finn = Person.get(Person.name == f"Finn {cast.tag}")
+    assert r.headers["location"] == f"/people/{finn.uid}" and Face.get_by_id(face.id).person_id == finn.id
+    r = client.post(f"/people/{cast.ben.uid}/merge", data={"into": cast.anna.uid}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/people/{cast.anna.uid}"
+    assert Person.get_or_none(Person.id == cast.ben.id) is None
+    # the pages say what went wrong
+    r = client.post(f"/people/{cast.anna.uid}/rename", data={"name": " "})
+    assert r.status_code == 400 and "name" in r.text
+    assert client.post(f"/people/{cast.anna.uid}/fly").status_code == 400
+    assert client.post(f"/faces/{face.id}/fly").status_code == 400
+    # a write from another site's page is refused
+    r = client.post(f"/people/{cast.anna.uid}/hide", headers={"Origin": "https://evil.example"})
+    assert r.status_code == 403 and not Person.get_by_id(cast.anna.id).hidden
+
+
+def test_photo_page_shows_faces_labels_and_no_similar_without_embeddings(client: TestClient, cast: Cast) -> None:
+    photo = cast.photos[2]
+    label = PhotoLabel.create(photo=photo.id, name=f"dog{cast.tag}", category="animal", confidence=0.8,
+                              source="imagenet")
+    try:
+        r = client.get(f"/photos/{photo.id}")
+        assert r.status_code == 200, r.text[:2000]
+        assert 'id="faceboxes"' in r.text and r.text.count('class="facebox"') == 2
+        assert f'href="/people/{cast.anna.uid}">{cast.anna.name}</a>' in r.text
+        assert f"/search?q=label%3Adog{cast.tag}" in r.text
+        assert "/static/people.js" in r.text
+    finally:
+        label.delete_instance()
+    plain = client.get(f"/photos/{cast.photos[0].id}").text
+    assert "Similar photos" not in plain  # no embeddings, no strip
+
+
+def test_similar_endpoint_is_empty_without_embeddings(client: TestClient, lib: Library) -> None:
+    photo = Photo.select().order_by(Photo.id).first()
+    for ref in (photo.id, photo.uid):
+        r = client.get(f"/api/v1/photos/{ref}/similar")
+        assert r.status_code == 200, r.text
+        assert r.json()["photos"] == [] and r.json()["photo"] == photo.id
+    assert client.get("/api/v1/photos/nope/similar").status_code == 404
+    assert client.get(f"/api/v1/photos/{photo.id}/similar?k=0").status_code == 400
+
+
+def test_status_page_has_a_line_per_ml_stage(client: TestClient) -> None:
+    r = client.get("/status")
+    assert r.status_code == 200
+    assert "Faces, labels and search by meaning" in r.text
+    assert "enrichment" in client.get("/api/v1/status").json()

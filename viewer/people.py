@@ -1,0 +1,440 @@
+"""People as the viewer shows them: people and clusters with cover faces, a person's photos, face crops, the
+edits (rename, merge, hide, "not this person", move), and the ML extras of the photo page (faces, labels,
+similar photos). Each ML piece is optional: without it the pages explain how to turn it on."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import peewee as pw
+from PIL import Image
+
+from photoshelf.config import Config
+from photoshelf.db.schema import Face, Person, Photo, PhotoLabel
+from photoshelf.errors import NotFound, PhotoshelfError
+from photoshelf.indexer.thumbs import ThumbCache
+from photoshelf.viewer import listing
+from photoshelf.viewer.errors import InvalidInput
+
+log = logging.getLogger(__name__)
+
+HOW_TO_ENABLE = ("Faces, labels and similar photos come from the machine-learning pass: install the ml extra "
+                 "(pip install 'photoshelf[ml]'), then run `photoshelf enrich` (or `photoshelf index`, which runs "
+                 "it after indexing unless --no-ml).")
+CROP_SIZE = 192  # pixels, square: covers on /people and face lists
+CROP_MARGIN = 1.6  # the crop is this many times the face box, so hair and chin show
+FACES_SHOWN = 120  # faces listed on a person's page (the photos grid shows them all)
+MERGE_CHOICES = 500  # people offered in the merge/move lists
+NAME_MAX = 255
+_CHUNK = 500
+
+
+def _optional(name: str) -> ModuleType | None:
+    """An ML module of photoshelf.models, or None when it (or what it needs) is not installed here."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"photoshelf.models.{name}")
+    except ImportError as exc:
+        log.debug("photoshelf.models.%s is not available: %s", name, exc)
+        return None
+
+
+def _ops() -> ModuleType:
+    ops = _optional("people")
+    if ops is None:
+        raise InvalidInput("editing people needs photoshelf.models.people, which cannot be imported here: "
+                           + HOW_TO_ENABLE)
+    return ops
+
+
+def available() -> bool:
+    return _optional("people") is not None
+
+
+# --- reading ---
+
+
+def find(ref: str | int) -> Person:
+    """A person by uid, id or name (404 when there is none)."""
+    ops = _optional("people")
+    if ops is not None:
+        return ops.find_person(ref)  # type: ignore[no-any-return]
+    text = str(ref).strip()
+    person = Person.get_or_none(Person.uid == text)
+    if person is None and text.isdigit():
+        person = Person.get_or_none(Person.id == int(text))
+    if person is None:
+        raise NotFound(f"no person or cluster {text!r}")
+    return person
+
+
+def crop_digest(sha1: str, box: tuple[float, float, float, float], rotation: int) -> str:
+    """Names a face crop by everything it is made from, so a URL's bytes never change."""
+    x, y, w, h = box
+    key = f"{sha1}:{x:.4f}:{y:.4f}:{w:.4f}:{h:.4f}:{rotation}:{CROP_SIZE}:{CROP_MARGIN}"
+    return hashlib.sha1(key.encode()).hexdigest()[:16]
+
+
+def crop_url(face_id: int, sha1: str, box: tuple[float, float, float, float], rotation: int) -> str:
+    return f"/faces/{face_id}.jpg?v={crop_digest(sha1, box, rotation)}"
+
+
+def _face_dict(face: Face, sha1: str, has_thumbs: bool, rotation: int, person: Person | None) -> dict[str, Any]:
+    box = (face.x, face.y, face.w, face.h)
+    return {
+        "id": face.id,
+        "photo": face.photo_id,
+        "box": [round(v, 4) for v in box],
+        "score": round(face.score, 3),
+        "assigned_by": face.assigned_by,
+        "person": {"uid": person.uid, "name": person.name} if person is not None else None,
+        "crop": crop_url(face.id, sha1, box, rotation) if has_thumbs else None,
+    }
+
+
+def summary(person: Person, faces: int, photos: int, cover: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "id": person.id,
+        "uid": person.uid,
+        "name": person.name,
+        "hidden": bool(person.hidden),
+        "faces": faces,
+        "photos": photos,
+        "cover": cover,
+        "url": f"/people/{person.uid}",
+    }
+
+
+def _covers(person_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Each person's cover: their best-scoring face on a photo that has thumbnails (one query per chunk)."""
+    out: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(person_ids), _CHUNK):
+        chunk = person_ids[start : start + _CHUNK]
+        best = (Face.select(Face.person.alias("pid"), pw.fn.MAX(Face.score).alias("best"))
+                .join(Photo, on=(Face.photo == Photo.id))
+                .where(Face.person.in_(chunk) & Photo.has_thumbs).group_by(Face.person).alias("best"))
+        rows = (Face.select(Face, Photo.sha1.alias("sha1"))
+                .join(Photo, on=(Face.photo == Photo.id))
+                .join(best, on=((Face.person == best.c.pid) & (Face.score == best.c.best)))
+                .where(Photo.has_thumbs).order_by(Face.id).objects())
+        faces = [f for f in rows]
+        rots = listing.rotations(f.photo_id for f in faces)
+        for face in faces:
+            if face.person_id not in out:
+                out[face.person_id] = _face_dict(face, face.sha1, True, rots.get(face.photo_id, 0), None)
+    return out
+
+
+def list_people(include_hidden: bool = False) -> dict[str, Any]:
+    """People and unnamed clusters, named first then by size, with covers; and how many faces are unassigned."""
+    query = (Person.select(Person, pw.fn.COUNT(Face.id).alias("nfaces"),
+                           pw.fn.COUNT(pw.fn.DISTINCT(Face.photo)).alias("nphotos"))
+             .join(Face, pw.JOIN.LEFT_OUTER, on=(Face.person == Person.id))
+             .group_by(Person.id))
+    if not include_hidden:
+        query = query.where(Person.hidden == False)  # noqa: E712 - peewee expression
+    people = list(query)
+    covers = _covers([p.id for p in people])
+    rows = [summary(p, p.nfaces, p.nphotos, covers.get(p.id)) for p in people]
+    rows.sort(key=lambda r: (r["name"] is None, (r["name"] or "").lower(), -r["faces"], r["id"]))
+    faces = Face.select().count()
+    unassigned = Face.select().where(Face.person.is_null()).count()
+    hidden = Person.select().where(Person.hidden == True).count()  # noqa: E712 - peewee expression
+    return {"people": rows, "faces": faces, "unassigned": unassigned, "hidden": hidden,
+            "available": available()}
+
+
+def person_summary(person: Person) -> dict[str, Any]:
+    faces = Face.select().where(Face.person == person.id).count()
+    photos = Face.select(Face.photo).where(Face.person == person.id).distinct().count()
+    return summary(person, faces, photos, _covers([person.id]).get(person.id))
+
+
+def person_faces(person: Person, limit: int = FACES_SHOWN) -> list[dict[str, Any]]:
+    """The person's faces (best first) with their crops, for "not this person" and moving."""
+    rows = list(Face.select(Face, Photo.sha1.alias("sha1"), Photo.has_thumbs.alias("has_thumbs"))
+                .join(Photo, on=(Face.photo == Photo.id))
+                .where(Face.person == person.id).order_by(Face.score.desc(), Face.id).limit(limit).objects())
+    rots = listing.rotations(f.photo_id for f in rows)
+    return [_face_dict(f, f.sha1, bool(f.has_thumbs), rots.get(f.photo_id, 0), person) for f in rows]
+
+
+def choices(exclude: int | None = None) -> list[dict[str, Any]]:
+    """People to merge into or move a face to: named first (by name), then the largest clusters."""
+    counts = (Person.select(Person.id, Person.uid, Person.name, pw.fn.COUNT(Face.id).alias("n"))
+              .join(Face, pw.JOIN.LEFT_OUTER, on=(Face.person == Person.id)).group_by(Person.id, Person.uid,
+                                                                                      Person.name))
+    rows = [{"uid": uid, "name": name, "faces": n} for pid, uid, name, n in counts.tuples() if pid != exclude]
+    rows.sort(key=lambda r: (r["name"] is None, (r["name"] or "").lower(), -r["faces"]))
+    return rows[:MERGE_CHOICES]
+
+
+def person_photos(person: Person, text: str = "", cursor: str | None = None, limit: int = 100,
+                  with_count: bool = True) -> listing.Page:
+    """A page of the photos showing the person, in timeline order (the timeline's rules: no private photos
+    unless asked, a stack as its primary), narrowed by `text` in the shared search syntax."""
+    limit = max(1, min(limit, listing.MAX_LIMIT))
+    select = listing.base_select(text).where(Photo.id.in_(Face.select(Face.photo).where(Face.person == person.id)))
+    count = select.count() if with_count else None
+    if cursor:
+        at = listing.Cursor.decode(cursor)
+        if at.offset is not None:
+            raise InvalidInput("the page cursor is not valid (start again from the first page)")
+        select = select.where(listing._after(at))
+    rows = list(listing.timeline_order(select).limit(limit + 1))
+    photos = rows[:limit]
+    nxt = (listing.Cursor(taken=photos[-1].taken_at_local, photo_id=photos[-1].id).encode()
+           if len(rows) > limit else None)
+    return listing.Page(photos=photos, next=nxt, count=count, rotations=listing.rotations(p.id for p in photos))
+
+
+def person_query(person: Person) -> str:
+    """The search that finds this person's photos, when the search syntax has `person:` (else "")."""
+    from photoshelf import search
+
+    return f"person:{person.uid}" if "person" in getattr(search, "FILTERS", ()) else ""
+
+
+# --- face crops ---
+
+
+@dataclass(frozen=True)
+class Crop:
+    path: Path
+    digest: str
+
+
+def face_crop(config: Config, cache: ThumbCache, face_id: int) -> Crop:
+    """The face cut from its photo's fit thumbnail (upright, in the user's rotation), made once and cached."""
+    row = (Face.select(Face, Photo.sha1.alias("sha1"), Photo.has_thumbs.alias("has_thumbs"))
+           .join(Photo, on=(Face.photo == Photo.id)).where(Face.id == face_id).objects().first())
+    if row is None:
+        raise NotFound(f"no face {face_id}")
+    rotation = listing.rotations([row.photo_id]).get(row.photo_id, 0)
+    box = (row.x, row.y, row.w, row.h)
+    digest = crop_digest(row.sha1, box, rotation)
+    target = config.thumbs_path / "faces" / digest[:2] / f"{digest}.jpg"
+    if target.is_file():
+        return Crop(target, digest)
+    source = cache.path(row.sha1, "fit")
+    if not row.has_thumbs or not source.is_file():
+        raise NotFound(f"face {face_id}: its photo has no thumbnail")
+    with Image.open(source) as im:
+        im.load()
+        crop = _cut(im, box)
+    if rotation:
+        crop = crop.rotate(-rotation, expand=True)  # PIL turns counter-clockwise; the user's rotation is clockwise
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    crop.save(tmp, "JPEG", quality=85)
+    os.replace(tmp, target)  # atomic: a request at the same time reads a whole file or makes its own
+    return Crop(target, digest)
+
+
+def _cut(im: Image.Image, box: tuple[float, float, float, float]) -> Image.Image:
+    width, height = im.size
+    x, y, w, h = box
+    cx, cy = (x + w / 2) * width, (y + h / 2) * height
+    side = max(w * width, h * height, 1.0) * CROP_MARGIN
+    side = min(side, float(min(width, height)))
+    left = min(max(cx - side / 2, 0.0), width - side)
+    top = min(max(cy - side / 2, 0.0), height - side)
+    crop = im.crop((round(left), round(top), round(left + side), round(top + side))).convert("RGB")
+    if crop.width > CROP_SIZE:
+        crop = crop.resize((CROP_SIZE, CROP_SIZE), Image.Resampling.LANCZOS)
+    return crop
+
+
+# --- the edits (run in the catalog's writer) ---
+
+
+def _clean_name(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput("a name cannot be empty")
+    if len(value.strip()) > NAME_MAX:
+        raise InvalidInput(f"a name is at most {NAME_MAX} characters")
+    return value.strip()
+
+
+def _people_error(exc: PhotoshelfError) -> PhotoshelfError:
+    """models.people's own errors are the user's mistakes (merge into itself…): a 400, not a 500."""
+    if isinstance(exc, NotFound):
+        return exc
+    return InvalidInput(str(exc))
+
+
+def update_person(db: pw.Database, ref: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """Rename (naming like an existing person merges into them) and hide/show; returns the person after."""
+    ops = _ops()
+    for key in changes:
+        if key not in ("name", "hidden"):
+            raise InvalidInput(f"unknown person field {key!r} (editable: name, hidden)")
+    if "hidden" in changes and not isinstance(changes["hidden"], bool):
+        raise InvalidInput(f"hidden must be true or false, got {changes['hidden']!r}")
+    person = find(ref)
+    try:
+        if "name" in changes:
+            person = ops.name_person(db, person.id, _clean_name(changes["name"]))
+        if "hidden" in changes:
+            person = ops.set_hidden(person.id, changes["hidden"])
+    except PhotoshelfError as exc:
+        raise _people_error(exc) from exc
+    return person_summary(find(person.uid))
+
+
+def merge(db: pw.Database, ref: str, into: Any) -> dict[str, Any]:
+    """Merge the person `ref` into `into` (their faces, names and "not this person" marks); returns `into`."""
+    ops = _ops()
+    if not isinstance(into, (str, int)) or isinstance(into, bool) or not str(into).strip():
+        raise InvalidInput("choose the person to merge into")
+    source, target = find(ref), find(into)
+    try:
+        person = ops.merge_people(db, target.id, source.id)
+    except PhotoshelfError as exc:
+        raise _people_error(exc) from exc
+    return person_summary(find(person.uid))
+
+
+def _face(face_id: int) -> Face:
+    face = Face.get_or_none(Face.id == face_id)
+    if face is None:
+        raise NotFound(f"no face {face_id}")
+    return face
+
+
+def move_face(db: pw.Database, face_id: int, to: Any = None, name: Any = None) -> dict[str, Any]:
+    """Move a face to a person (`to`: uid, id or name), to a new cluster (`to` None or "new"), or to the person
+    called `name` (made when nobody has that name yet). The move is the user's: clustering keeps it."""
+    ops = _ops()
+    _face(face_id)
+    try:
+        if name is not None:
+            name = _clean_name(name)
+            existing = Person.get_or_none(pw.fn.LOWER(Person.name) == name.lower())
+            if existing is not None:
+                person = ops.move_faces(db, [face_id], existing.id)
+            else:
+                person = ops.move_faces(db, [face_id], None)
+                person = ops.name_person(db, person.id, name)
+        elif to is None or to == "new":
+            person = ops.move_faces(db, [face_id], None)
+        elif isinstance(to, (str, int)) and not isinstance(to, bool):
+            person = ops.move_faces(db, [face_id], find(to).id)
+        else:
+            raise InvalidInput(f"person must be a person's uid or name, or \"new\", got {to!r}")
+    except PhotoshelfError as exc:
+        raise _people_error(exc) from exc
+    return {"face": face_id, "person": person_summary(find(person.uid))}
+
+
+def reject_face(db: pw.Database, face_id: int, person: Any = None, distance: float = 0.5) -> dict[str, Any]:
+    """"Not this person": the face leaves its person (or `person`) for good; it may join someone else."""
+    ops = _ops()
+    face = _face(face_id)
+    if person is not None and (not isinstance(person, (str, int)) or isinstance(person, bool)):
+        raise InvalidInput(f"person must be a person's uid or name, got {person!r}")
+    target = find(person) if person is not None else Person.get_or_none(Person.id == face.person_id)
+    if target is None:
+        raise InvalidInput(f"face {face_id} belongs to no one: say which person it is not")
+    try:
+        face = ops.reject_face(db, face_id, target.id, distance)
+    except PhotoshelfError as exc:
+        raise _people_error(exc) from exc
+    now = Person.get_or_none(Person.id == face.person_id) if face.person_id else None
+    # An unnamed cluster left empty is deleted: `rejected` names it as it was.
+    return {"face": face_id, "rejected": target.uid, "person": person_summary(now) if now is not None else None}
+
+
+# --- the photo page's extras ---
+
+
+def photo_faces(photo_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
+    """Faces per photo with their person and crop, left to right."""
+    ids = list(photo_ids)
+    out: dict[int, list[dict[str, Any]]] = {}
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        rows = list(Face.select(Face, Photo.sha1.alias("sha1"), Photo.has_thumbs.alias("has_thumbs"))
+                    .join(Photo, on=(Face.photo == Photo.id)).where(Face.photo.in_(chunk))
+                    .order_by(Face.photo, Face.x).objects())
+        people = {p.id: p for p in Person.select().where(Person.id.in_({f.person_id for f in rows if f.person_id}))}
+        rots = listing.rotations(chunk)
+        for f in rows:
+            out.setdefault(f.photo_id, []).append(
+                _face_dict(f, f.sha1, bool(f.has_thumbs), rots.get(f.photo_id, 0), people.get(f.person_id)))
+    return out
+
+
+def photo_labels(photo_id: int) -> list[dict[str, Any]]:
+    return [{"name": lb.name, "category": lb.category, "confidence": round(lb.confidence, 3), "source": lb.source}
+            for lb in PhotoLabel.select().where(PhotoLabel.photo == photo_id)
+            .order_by(PhotoLabel.confidence.desc(), PhotoLabel.name)]
+
+
+def get_photo(ref: str | int) -> Photo:
+    text = str(ref)
+    photo = Photo.get_or_none(Photo.id == int(text)) if text.isdigit() else None
+    if photo is None:
+        photo = Photo.get_or_none(Photo.uid == text)
+    if photo is None:
+        raise NotFound(f"no photo {text}")
+    return photo
+
+
+def _ids_and_scores(found: Any) -> list[tuple[int, float | None]]:
+    """models.semantic.similar's answer, whatever its shape: ids, (id, score) pairs, dicts or photos."""
+    out: list[tuple[int, float | None]] = []
+    for item in found or ():
+        if isinstance(item, Photo):
+            out.append((item.id, None))
+        elif isinstance(item, dict):
+            pid = item.get("id", item.get("photo_id", item.get("photo")))
+            score = item.get("score", item.get("distance"))
+            if pid is not None:
+                out.append((int(pid), None if score is None else float(score)))
+        elif isinstance(item, (tuple, list)) and item:
+            out.append((int(item[0]), float(item[1]) if len(item) > 1 and item[1] is not None else None))
+        else:
+            out.append((int(item), None))
+    return out
+
+
+def similar(config: Config, db: pw.Database, photo: Photo, k: int = 12) -> dict[str, Any]:
+    """Photos nearest in meaning (their image embeddings), best first; empty when there are no embeddings or
+    models.semantic is not installed. Private photos are left out, as on the timeline."""
+    semantic = _optional("semantic")
+    if semantic is None or not hasattr(semantic, "similar"):
+        return {"available": False, "photos": []}
+    try:
+        found = _ids_and_scores(semantic.similar(config, db, photo.id, k))
+    except (PhotoshelfError, ValueError, LookupError, pw.PeeweeException) as exc:
+        # The strip is a nicety: a missing or broken vector index must not take the photo page down.
+        log.warning("similar photos of %s: %s", photo.id, exc)
+        return {"available": True, "photos": [], "error": str(exc)}
+    found = [(pid, s) for pid, s in found if pid != photo.id][:k]
+    rows = {p.id: p for p in Photo.select().where(Photo.id.in_([pid for pid, _ in found])
+                                                  & (Photo.private == False))} if found else {}  # noqa: E712
+    return {"available": True, "photos": [(rows[pid], s) for pid, s in found if pid in rows]}
+
+
+def photo_extras(config: Config, db: pw.Database, photo_id: int) -> dict[str, Any]:
+    """What the photo page adds from the ML pass: faces with their people, labels, similar photos."""
+    found = similar(config, db, get_photo(photo_id), 8)
+    faces = photo_faces([photo_id]).get(photo_id, [])
+    return {
+        "faces": faces,
+        "rotation": listing.rotations([photo_id]).get(photo_id, 0),
+        "labels": photo_labels(photo_id),
+        "similar": [{"id": p.id, "title": p.title or "", "score": s,
+                     "tile": f"/thumb/tile/{p.sha1}.jpg" if p.has_thumbs else None} for p, s in found["photos"]],
+        "names": [n for (n,) in Person.select(Person.name).where(Person.name.is_null(False))
+                  .order_by(Person.name).limit(MERGE_CHOICES).tuples()] if faces else [],
+    }

@@ -1,0 +1,270 @@
+"""People pages (everyone, one person's photos, their forms), face crops, and the people, faces and similar
+photos API. They work without ML results: the pages then say how to turn faces on."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from photoshelf import search
+from photoshelf.errors import NotFound, QueryError
+from photoshelf.viewer import people
+from photoshelf.viewer.errors import InvalidInput
+from photoshelf.viewer.listing import MAX_LIMIT
+from photoshelf.viewer.photos import viewer_records
+from photoshelf.viewer.views.common import (
+    catalog,
+    config,
+    days,
+    int_param,
+    media,
+    path_int,
+    render,
+    with_query,
+)
+
+CROP_CACHE = "public, max-age=31536000, immutable"  # the URL carries the crop's digest
+CROP_REVALIDATE = "public, max-age=0, must-revalidate"  # a URL without it (or an old one) checks its ETag
+
+
+def _flag(request: Request, name: str) -> bool:
+    return request.query_params.get(name, "") in ("1", "true", "yes")
+
+
+# --- pages ---
+
+
+async def people_page(request: Request) -> Response:
+    data = await catalog(request).read(people.list_people, _flag(request, "hidden"))
+    return render(request, "people.html", {"title": "People", "d": data, "show_hidden": _flag(request, "hidden"),
+                                           "how_to_enable": people.HOW_TO_ENABLE})
+
+
+def _person_page_data(ref: str, q: str, cursor: str | None, limit: int, first: bool) -> dict[str, Any]:
+    person = people.find(ref)
+    data: dict[str, Any] = {"page": people.person_photos(person, q, cursor, limit, with_count=first),
+                            "query": people.person_query(person)}
+    if first:
+        data.update(person=people.person_summary(person), faces=people.person_faces(person),
+                    choices=people.choices(exclude=person.id), available=people.available())
+    return data
+
+
+async def person_page(request: Request) -> Response:
+    """A person's photos in the shared grid (infinite scroll with ?partial=1), their faces and the edit forms."""
+    ref = request.path_params["ref"]
+    q = request.query_params.get("q", "").strip()
+    cursor = request.query_params.get("cursor") or None
+    partial = request.query_params.get("partial") == "1"
+    limit = int_param(request, "limit", config(request).viewer.page_size, 1, MAX_LIMIT)
+    error: QueryError | None = None
+    try:
+        search.parse(q)
+    except QueryError as exc:
+        if partial:
+            raise
+        error, q = exc, ""
+    data = await catalog(request).read(_person_page_data, ref, q, cursor, limit, not partial)
+    page = data["page"]
+    keep = " ".join(x for x in (data["query"], q) if x)
+    context: dict[str, Any] = {
+        "page": page,
+        "days": days(page),
+        "tiles": None,
+        "error": error,
+        "next_url": with_query(request.url, cursor=page.next, partial=None) if page.next else None,
+        "photo_query": ("?" + urlencode({"q": keep})) if keep else "",
+    }
+    if partial:
+        return render(request, "grid_partial.html", context)
+    person = data["person"]
+    if person["uid"] != ref:  # reached by id or name: the page's address is its uid
+        return RedirectResponse(with_query(request.url.replace(path=f"/people/{person['uid']}")), status_code=303)
+    title = person["name"] or "Unnamed person"
+    return render(request, "person.html", {**context, **data, "title": title,
+                                           "how_to_enable": people.HOW_TO_ENABLE})
+
+
+def _back(form: Any, default: str) -> str:
+    back = str(form.get("back", ""))
+    return back if back.startswith("/") and not back.startswith("//") else default  # only back into this site
+
+
+async def person_action(request: Request) -> Response:
+    """The person page's forms (they work without JavaScript): rename, merge into someone, hide or show."""
+    ref = request.path_params["ref"]
+    action = request.path_params["action"]
+    form = await request.form()
+    access = catalog(request)
+    if action == "rename":
+        result = await access.write(people.update_person, access.db, ref, {"name": str(form.get("name", ""))})
+    elif action == "merge":
+        result = await access.write(people.merge, access.db, ref, str(form.get("into", "")))
+    elif action in ("hide", "show"):
+        result = await access.write(people.update_person, access.db, ref, {"hidden": action == "hide"})
+    else:
+        raise InvalidInput(f"unknown person action {action!r}")
+    return RedirectResponse(_back(form, result["url"]), status_code=303)
+
+
+async def face_action(request: Request) -> Response:
+    """A face's forms: "not this person", and move to someone (a name nobody has yet makes a new person)."""
+    face_id = path_int(request, "face_id")
+    action = request.path_params["action"]
+    form = await request.form()
+    access = catalog(request)
+    if action == "reject":
+        person = str(form.get("person", "")).strip() or None
+        result = await access.write(people.reject_face, access.db, face_id, person,
+                                    config(request).models.face_distance)
+        default = f"/people/{result['rejected']}" if result["person"] is not None else "/people"
+    elif action == "move":
+        to = str(form.get("to", "")).strip()
+        if to == "new":
+            result = await access.write(people.move_face, access.db, face_id, "new")
+        else:
+            result = await access.write(_move_by_text, access.db, face_id, to)
+        default = result["person"]["url"]
+    else:
+        raise InvalidInput(f"unknown face action {action!r}")
+    return RedirectResponse(_back(form, default), status_code=303)
+
+
+def _move_by_text(db: Any, face_id: int, text: str) -> dict[str, Any]:
+    """What a person typed in "move to": a person's uid or name, else the name of a new person."""
+    if not text:
+        raise InvalidInput("type the name of the person this face is")
+    try:
+        target = people.find(text)
+    except NotFound:
+        return people.move_face(db, face_id, name=text)
+    return people.move_face(db, face_id, target.uid)
+
+
+async def face_crop(request: Request) -> Response:
+    """/faces/{id}.jpg: the face cut from its photo's thumbnail, cached in storage, with an ETag."""
+    name = request.path_params["name"]
+    stem, _, ext = name.partition(".")
+    if ext != "jpg" or not stem.isdigit():
+        raise NotFound(f"no face crop {name}")
+    files = media(request)
+    crop = await catalog(request).read(people.face_crop, config(request), files.cache, int(stem))
+    etag = f'"face-{crop.digest}"'
+    cache = CROP_CACHE if request.query_params.get("v") == crop.digest else CROP_REVALIDATE
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": cache})
+    data = await run_in_threadpool(crop.path.read_bytes)
+    return Response(data, media_type="image/jpeg", headers={"ETag": etag, "Cache-Control": cache})
+
+
+# --- the API ---
+
+
+async def _json(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except ValueError:
+        raise InvalidInput("the body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be a JSON object")
+    return body
+
+
+async def api_people(request: Request) -> Response:
+    """GET /api/v1/people[?hidden=1] → {"people": [...], "faces", "unassigned", "hidden", "available"}"""
+    return JSONResponse(await catalog(request).read(people.list_people, _flag(request, "hidden")))
+
+
+def _person_with_photos(ref: str, cursor: str | None, limit: int) -> dict[str, Any]:
+    person = people.find(ref)
+    page = people.person_photos(person, "", cursor, limit, with_count=cursor is None)
+    return {**people.person_summary(person), "faces_shown": people.person_faces(person),
+            "photos_page": viewer_records(page.photos), "count": page.count, "next": page.next}
+
+
+async def api_person(request: Request) -> Response:
+    """GET: the person, their faces and a page of their photos. POST {"name"?, "hidden"?}: rename, hide."""
+    ref = request.path_params["ref"]
+    access = catalog(request)
+    if request.method == "POST":
+        return JSONResponse(await access.write(people.update_person, access.db, ref, await _json(request)))
+    limit = int_param(request, "limit", 100, 1, MAX_LIMIT)
+    return JSONResponse(await access.read(_person_with_photos, ref, request.query_params.get("cursor") or None,
+                                          limit))
+
+
+async def api_merge(request: Request) -> Response:
+    """POST {"into": ref}: merge this person into `ref`; or {"from": ref | [refs]}: merge those into this one."""
+    ref = request.path_params["ref"]
+    body = await _json(request)
+    access = catalog(request)
+    if "into" in body:
+        return JSONResponse(await access.write(people.merge, access.db, ref, body["into"]))
+    sources = body.get("from")
+    if isinstance(sources, (str, int)) and not isinstance(sources, bool):
+        sources = [sources]
+    if not isinstance(sources, list) or not sources:
+        raise InvalidInput('say whom to merge: {"into": person} or {"from": [people]}')
+    result: dict[str, Any] = {}
+    for source in sources:
+        result = await access.write(people.merge, access.db, source, ref)
+    return JSONResponse(result)
+
+
+async def api_face(request: Request) -> Response:
+    """POST {"person": ref | "new"} or {"name": "Anna"}: move the face; {"reject": true | ref}: not this person."""
+    face_id = path_int(request, "face_id")
+    body = await _json(request)
+    access = catalog(request)
+    unknown = set(body) - {"person", "name", "reject"}
+    if unknown:
+        raise InvalidInput(f"unknown face field {sorted(unknown)[0]!r} (known: person, name, reject)")
+    if "reject" in body:
+        reject = body["reject"]
+        if reject is False:
+            raise InvalidInput('reject must be true or the person the face is not')
+        person = None if reject is True else reject
+        return JSONResponse(await access.write(people.reject_face, access.db, face_id, person,
+                                               config(request).models.face_distance))
+    if "name" in body:
+        return JSONResponse(await access.write(people.move_face, access.db, face_id, name=body["name"]))
+    if "person" in body:
+        return JSONResponse(await access.write(people.move_face, access.db, face_id, body["person"]))
+    raise InvalidInput('say what to do: {"person": ref}, {"name": "…"} or {"reject": true}')
+
+
+def _similar(cfg: Any, db: Any, ref: str, k: int) -> dict[str, Any]:
+    photo = people.get_photo(ref)
+    found = people.similar(cfg, db, photo, k)
+    photos = [p for p, _ in found["photos"]]
+    records = viewer_records(photos)
+    for record, (_, score) in zip(records, found["photos"], strict=True):
+        record["score"] = score
+    return {"photo": photo.id, "available": found["available"], "photos": records}
+
+
+async def api_similar(request: Request) -> Response:
+    """GET /api/v1/photos/{id or uid}/similar?k=12 → {"photos": [...], "available": bool} (best first)."""
+    k = int_param(request, "k", 12, 1, 100)
+    access = catalog(request)
+    return JSONResponse(await access.read(_similar, config(request), access.db, request.path_params["ref"], k))
+
+
+routes = [
+    Route("/people", people_page, name="people"),
+    Route("/people/{ref}", person_page, name="person"),
+    Route("/people/{ref}/{action}", person_action, methods=["POST"]),
+    Route("/faces/{name}", face_crop, name="face_crop"),
+    Route("/faces/{face_id}/{action}", face_action, methods=["POST"]),
+    Route("/api/v1/people", api_people),
+    Route("/api/v1/people/{ref}", api_person, methods=["GET", "POST"]),
+    Route("/api/v1/people/{ref}/merge", api_merge, methods=["POST"]),
+    Route("/api/v1/faces/{face_id}", api_face, methods=["POST"]),
+    Route("/api/v1/photos/{ref}/similar", api_similar),
+]
