@@ -15,7 +15,10 @@ from photoshelf.errors import QueryError
 TYPES = ("image", "raw", "video", "live")
 BOOL_FILTERS = ("favorite", "private", "archived", "missing", "stack", "duplicate", "geo", "error")
 FILTERS = ("path", "year", "month", "day", "camera", "lens", "type", "after", "before", "taken", "name",
-           "title", "keywords", "album", *BOOL_FILTERS)
+           "title", "keywords", "album", "label", "person", "face", *BOOL_FILTERS)
+FACE_VALUES = ("yes", "no", "true", "false", "new")
+# Semantic ranking looks at most this many nearest photos (then the page is cut from them).
+SEMANTIC_MAX = 1000
 
 
 @dataclass
@@ -125,6 +128,9 @@ def _validate(term: Term) -> None:
                     _parse_day(hi, term)
         elif term.key in BOOL_FILTERS:
             _bool(v, term)
+        elif term.key == "face" and v.lower() not in FACE_VALUES and not (v.isdigit() and int(v) <= 1000):
+            raise QueryError(f"'face:{v}' at character {term.position + 1}: expected yes, no, new or a number of "
+                             "faces", term.position)
 
 
 def _like(value: str) -> str:
@@ -171,6 +177,12 @@ def _condition(term: Term, value: str) -> Any:
         return _path_match(value)
     if key == "album":
         return _album_match(value)
+    if key == "label":
+        return _label_match(value)
+    if key == "person":
+        return _person_match(value)
+    if key == "face":
+        return _face_match(value)
     if key == "year":
         y = int(value)
         return (local >= dt.datetime(y, 1, 1)) & (local < dt.datetime(y + 1, 1, 1))
@@ -231,6 +243,41 @@ def _album_match(value: str) -> Any:
     return Photo.id.in_(AlbumPhoto.select(AlbumPhoto.photo).join(Album).where(which))
 
 
+def _label_match(value: str) -> Any:
+    """Photos with a label of that name, or in that category (label:animal finds the dog: categories)."""
+    from photoshelf.db.schema import PhotoLabel
+
+    v = value.strip().lower()
+    which = (pw.fn.LOWER(PhotoLabel.name) == v) | _contains(PhotoLabel.categories, f",{v},")
+    return Photo.id.in_(PhotoLabel.select(PhotoLabel.photo).where(which))
+
+
+def _person_match(value: str) -> Any:
+    """Photos showing a person, by uid, id or name (a part of the name will do: person:anna finds Anna Berg)."""
+    from photoshelf.db.schema import Face, Person
+
+    which = (Person.uid == value) | _contains(Person.name, value)
+    if value.isdigit():
+        which |= Person.id == int(value)
+    return Photo.id.in_(Face.select(Face.photo).join(Person).where(which))
+
+
+def _face_match(value: str) -> Any:
+    """face:yes / face:no (any face found), face:new (a face no one has been put on), face:3 (that many)."""
+    from photoshelf.db.schema import Face
+
+    v = value.lower()
+    if v == "new":
+        return Photo.id.in_(Face.select(Face.photo).where(Face.person.is_null()))
+    if v.isdigit():
+        n = int(v)
+        if n == 0:
+            return Photo.id.not_in(Face.select(Face.photo))
+        return Photo.id.in_(Face.select(Face.photo).group_by(Face.photo).having(pw.fn.COUNT(Face.id) == n))
+    with_faces = Photo.id.in_(Face.select(Face.photo))
+    return with_faces if v in ("yes", "true") else ~with_faces
+
+
 def _month(month: int) -> Any:
     return _date_part("month", month)
 
@@ -265,8 +312,55 @@ def build(query: Query, *, include_missing: bool = False, include_archived: bool
     return select.order_by(Photo.taken_at.desc(nulls="LAST"), Photo.id.desc())
 
 
+def _semantic_backend() -> Any:
+    """The semantic search function of photoshelf.models.semantic, when that module is installed."""
+    try:
+        from photoshelf.models import semantic
+    except ImportError as exc:
+        if getattr(exc, "name", None) not in ("photoshelf.models.semantic", "photoshelf.models"):
+            raise
+        return None
+    return getattr(semantic, "search", None)
+
+
+def ranked_ids(query: Query, **kwargs: Any) -> list[int] | None:
+    """Photo ids for a query with free text, ranked by meaning (CLIP or the text index), or None when there is
+    no free text or no semantic index (then the plain text match applies).
+
+    The filters are applied first (pre-filter): the semantic search only ranks photos they allow. Photos whose
+    text matches literally (title, keywords, path...) come first, so an exact name is never pushed off the page."""
+    free = [t for t in query.terms if t.key is None and not t.negate]
+    backend = _semantic_backend() if free else None
+    if backend is None:
+        return None
+    text = " ".join(v for t in free for v in t.values)
+    filters = Query(terms=[t for t in query.terms if t not in free])
+    allowed = {pid for (pid,) in build(filters, **kwargs).select(Photo.id).tuples()}
+    if not allowed:
+        return []
+    hits = backend(Photo._meta.database, text, allowed=allowed, limit=SEMANTIC_MAX)
+    if hits is None:
+        return None
+    order = [int(h[0]) if isinstance(h, (tuple, list)) else int(h) for h in hits]
+    literal = [pid for (pid,) in build(query, **kwargs).select(Photo.id).limit(SEMANTIC_MAX).tuples()]
+    literal_set = set(literal)
+    ranked = [pid for pid in order if pid in literal_set]
+    seen = set(ranked)
+    ranked += [pid for pid in literal if pid not in seen]
+    seen.update(literal)
+    ranked += [pid for pid in order if pid not in seen and pid in allowed]
+    return ranked
+
+
 def search(text: str, *, limit: int = 100, offset: int = 0, **kwargs: Any) -> tuple[list[Photo], int]:
-    """Photos matching `text` (a page of them) and the total count."""
-    q = build(parse(text), **kwargs)
+    """Photos matching `text` (a page of them) and the total count. Free text is ranked by meaning when a
+    semantic index exists (see ranked_ids), and matched literally otherwise."""
+    query = parse(text)
+    ranked = ranked_ids(query, **kwargs)
+    if ranked is not None:
+        page = ranked[offset : offset + limit]
+        by_id = {p.id: p for p in Photo.select().where(Photo.id.in_(page))} if page else {}
+        return [by_id[pid] for pid in page if pid in by_id], len(ranked)
+    q = build(query, **kwargs)
     total = q.count()
     return list(q.limit(limit).offset(offset)), total
