@@ -15,8 +15,9 @@ import pytest
 from PIL import Image
 from starlette.testclient import TestClient
 
-from conftest import Library
 from photoshelf.db.schema import Face, FaceReject, Person, Photo, PhotoLabel
+
+from conftest import Library
 
 
 @dataclass
