@@ -1,0 +1,645 @@
+"""End to end: `photoshelf serve` over an indexed copy of the corpus, driven in a real headless Chromium.
+
+One library is indexed and one server and one browser are started per module. Every page a test opens is watched:
+a failed request, a response >= 400, a console error or an uncaught exception fails the test. Screenshots go to
+the test's temp folder and to test-output/e2e/ (git-ignored) so a reviewer can look at them."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image, ImageDraw
+
+from conftest import REPO, SMALL_CORPUS, Library, make_library
+
+CHROMIUM = os.environ.get("PHOTOSHELF_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run"]
+PAGE_SIZE = 100  # the first page of the timeline is exactly the "page of 100 thumbnails"
+GENERATED = 95  # photos made for this test beside the small corpus, so there is more than one page
+DESKTOP = {"width": 1280, "height": 860}
+PHONE = {"width": 390, "height": 844}
+SHOTS = REPO / "test-output" / "e2e"
+
+pytestmark = pytest.mark.slow
+
+
+# --- the library, the server, the browser -------------------------------------------------------------------
+
+
+def _generate_photos(folder: Path, count: int) -> None:
+    """Real JPEGs with distinct bytes, capture dates over 2021 and, for some, GPS around the Alps (map clusters)."""
+    folder.mkdir(parents=True)
+    for i in range(count):
+        w, h = ((640, 427), (427, 640), (600, 600), (800, 360))[i % 4]
+        rnd = random.Random(i)  # shapes differ photo to photo, so they are not taken for look-alike duplicates
+        im = Image.new("RGB", (w, h), tuple(rnd.randrange(40, 220) for _ in range(3)))
+        draw = ImageDraw.Draw(im)
+        for _ in range(6):
+            x, y = rnd.randrange(w), rnd.randrange(h)
+            r = rnd.randrange(20, max(w, h) // 2)
+            shape = draw.ellipse if rnd.random() < 0.5 else draw.rectangle
+            shape((x - r, y - r, x + r, y + r), fill=tuple(rnd.randrange(256) for _ in range(3)))
+        draw.text((12, 12), f"generated {i:03d}", fill=(0, 0, 0))
+        exif = Image.Exif()
+        when = f"2021:{1 + (i // 8) % 12:02d}:{1 + (i * 3) % 28:02d} {8 + i % 12:02d}:{i % 60:02d}:00"
+        exif[0x0132] = when
+        exif[0x010F], exif[0x0110] = "Photoshelf", "Test Camera E2E"
+        exif.get_ifd(0x8769)[0x9003] = when
+        if i % 5 == 0:
+            lat, lon = 46.0 + (i % 7) * 0.4, 8.0 + (i % 11) * 0.5
+            gps = exif.get_ifd(0x8825)
+            gps[1], gps[2] = "N", (float(int(lat)), float(int(lat * 60 % 60)), 0.0)
+            gps[3], gps[4] = "E", (float(int(lon)), float(int(lon * 60 % 60)), 0.0)
+        im.save(folder / f"gen_{i:03d}.jpg", quality=82, exif=exif)
+
+
+def _indexed_library(root: Path, source: Path, generated: int) -> Library:
+    from photoshelf.indexer.pipeline import index_library
+
+    lib = make_library(root, f"sqlite:///{root / 'catalog.db'}", source)  # copies the corpus: originals stay as they are
+    if generated:
+        _generate_photos(lib.originals / "Generated" / "2021", generated)
+    try:
+        index_library(lib.config, lib.db)
+    finally:
+        lib.db.close()
+    return lib
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def _serve(lib: Library, log_path: Path) -> Iterator[str]:
+    """`photoshelf serve --no-watch` in its own process, as a user starts it; no tile server (no network)."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTOSHELF_")}
+    env.update({
+        "PHOTOSHELF_ORIGINALS": str(lib.originals), "PHOTOSHELF_STORAGE": str(lib.storage),
+        "PHOTOSHELF_DATABASE": lib.database_url, "PHOTOSHELF_VIEWER_TILE_URL": "",
+        "PHOTOSHELF_VIEWER_PAGE_SIZE": str(PAGE_SIZE), "PHOTOSHELF_LOG_LEVEL": "warning",
+    })
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "photoshelf.cli", "serve", "--no-watch", "--host", "127.0.0.1", "--port", str(port)],
+            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=lib.storage.parent,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"photoshelf serve exited with {proc.returncode}:\n{log_path.read_text(errors='replace')}")
+            try:
+                with urllib.request.urlopen(base + "/status", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"photoshelf serve did not answer in 60 s:\n{log_path.read_text(errors='replace')}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    text = log_path.read_text(errors="replace")
+    assert "Traceback" not in text and "ERROR" not in text, f"the server logged errors:\n{text}"
+
+
+def _sync_playwright() -> Any:
+    """Playwright's sync API; a missing package or browser fails (CI installs both: scripts/setup-system.sh --test)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("the E2E tests need playwright's Python package: pip install -e '.[dev]'")
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"no Chromium at {CHROMIUM}: run scripts/setup-system.sh --test (or set PHOTOSHELF_TEST_CHROMIUM)")
+    return sync_playwright
+
+
+@pytest.fixture(scope="module")
+def lib(tmp_path_factory: pytest.TempPathFactory) -> Library:
+    """The small corpus plus generated photos (more than one page), copied and indexed once for the module."""
+    return _indexed_library(tmp_path_factory.mktemp("e2e"), SMALL_CORPUS, GENERATED)
+
+
+@pytest.fixture(scope="module")
+def base_url(lib: Library) -> Iterator[str]:
+    with _serve(lib, lib.storage.parent / "serve.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with _sync_playwright()() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The screenshots: in the test's temp folder, and copied to test-output/e2e/ (emptied first) for a reviewer."""
+    shutil.rmtree(SHOTS, ignore_errors=True)
+    return tmp_path_factory.mktemp("screenshots")
+
+
+# --- watching pages -----------------------------------------------------------------------------------------
+
+
+class Watched:
+    """A page and everything that went wrong on it: failed requests, HTTP errors, console errors, exceptions."""
+
+    def __init__(self, page: Any, base: str, shots: Path, prefix: str) -> None:
+        self.page = page
+        self.base = base
+        self.shots = shots
+        self.prefix = prefix
+        self.problems: list[str] = []
+        self.responses: list[Any] = []
+        self.requests: list[str] = []
+        page.on("request", lambda r: self.requests.append(r.url))
+        page.on("requestfailed", self._failed)
+        page.on("response", self._response)
+        page.on("console", self._console)
+        page.on("pageerror", lambda e: self.problems.append(f"uncaught exception: {e}"))
+
+    def _failed(self, request: Any) -> None:
+        # A navigation away cancels what the old page still had in flight; that is not a failure of the page.
+        if request.failure == "net::ERR_ABORTED" and request.resource_type in ("document", "media"):
+            return
+        self.problems.append(f"request failed: {request.method} {request.url}: {request.failure}")
+
+    def _response(self, response: Any) -> None:
+        self.responses.append(response)
+        if response.status >= 400:
+            self.problems.append(f"HTTP {response.status}: {response.request.method} {response.url}")
+
+    def _console(self, message: Any) -> None:
+        if message.type in ("error", "warning"):
+            self.problems.append(f"console {message.type}: {message.text} ({message.location})")
+
+    def goto(self, path: str) -> None:
+        response = self.page.goto(self.base + path, wait_until="load")
+        assert response is not None and response.status == 200, f"{path}: {response and response.status}"
+
+    def path(self) -> str:
+        return self.page.url[len(self.base):]
+
+    def shot(self, name: str, full_page: bool = False) -> Path:
+        if full_page:  # lazy images below the fold would show as empty boxes
+            self.page.evaluate("document.querySelectorAll('img[loading=lazy]').forEach(i => { i.loading = 'eager'; })")
+        self.settle_images()
+        target = self.shots / f"{self.prefix}{name}.png"
+        self.page.screenshot(path=str(target), full_page=full_page)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(target, SHOTS / target.name)
+        return target
+
+    def settle_images(self) -> None:
+        """Wait for every image that has started loading to finish (lazy ones off screen have not started)."""
+        self.page.wait_for_function(
+            "() => [...document.images].every(i => i.complete || i.loading === 'lazy')", timeout=15000)
+
+    def scroll_to_end(self) -> None:
+        """Scroll down a screen at a time until the page stops growing (infinite scroll has nothing more)."""
+        last = -1
+        for _ in range(200):
+            height = self.page.evaluate("document.scrollingElement.scrollHeight")
+            at = self.page.evaluate("window.scrollY + window.innerHeight")
+            if at >= height - 2:
+                if height == last:
+                    break
+                last = height
+                self.page.wait_for_timeout(400)  # a next page may be arriving
+                continue
+            self.page.mouse.wheel(0, 700)
+            self.page.wait_for_timeout(60)
+
+    def all_thumbnails_loaded(self) -> dict[str, Any]:
+        return self.page.evaluate("""() => {
+            const imgs = [...document.querySelectorAll('.tile img')];
+            return {count: imgs.length, broken: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)};
+        }""")
+
+    def check(self) -> None:
+        assert not self.problems, "problems on the page:\n" + "\n".join(self.problems)
+
+
+@pytest.fixture
+def open_page(browser: Any, base_url: str, shots: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., Watched]]:
+    """Open a watched page in a fresh browser context (desktop unless a viewport is given); checked at the end."""
+    contexts: list[Any] = []
+    watched: list[Watched] = []
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", request.node.name.removeprefix("test_")).strip("-")
+
+    def make(viewport: dict[str, int] | None = None, color_scheme: str = "light", **options: Any) -> Watched:
+        context = browser.new_context(viewport=viewport or DESKTOP, color_scheme=color_scheme, **options)
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(15000)
+        w = Watched(page, base_url, shots, f"{name}-" if len(watched) == 0 else f"{name}{len(watched)}-")
+        watched.append(w)
+        return w
+
+    yield make
+    for c in contexts:
+        c.close()
+    for w in watched:
+        w.check()
+        offsite = [u for u in w.requests if not u.startswith((base_url, "data:", "blob:"))]
+        assert not offsite, f"requests left the server (no network in a LAN install): {offsite}"
+
+
+def api(base: str, path: str) -> Any:
+    with urllib.request.urlopen(base + path, timeout=30) as r:
+        return json.loads(r.read())
+
+
+def search_ids(base: str, q: str) -> list[int]:
+    from urllib.parse import urlencode
+
+    body = api(base, "/api/v1/search?" + urlencode({"q": q, "limit": 500}))
+    assert body["next"] is None
+    return [p["id"] for p in body["photos"]]
+
+
+def photo_id(base: str, q: str) -> int:
+    ids = search_ids(base, q)
+    assert ids, f"nothing matches {q!r}"
+    return ids[0]
+
+
+def tile_ids(w: Watched) -> list[int]:
+    return [int(x) for x in w.page.eval_on_selector_all(".tile", "ts => ts.map(t => t.dataset.id)")]
+
+
+# --- the tests ----------------------------------------------------------------------------------------------
+
+
+def test_timeline_page_of_100_thumbnails_loads_cleanly(open_page: Callable[..., Watched], base_url: str) -> None:
+    w = open_page()
+    w.goto("/")
+    assert w.page.title().startswith("Photos")
+    assert w.page.locator(".tile").count() == PAGE_SIZE
+    assert w.page.locator(".tile img").count() >= PAGE_SIZE - 5  # a few files have no preview (a RAW stub)
+    w.shot("top")
+    # Every thumbnail of the first page, brought into view so the lazy ones load too.
+    w.page.evaluate("document.querySelectorAll('.tile img').forEach(i => { i.loading = 'eager'; })")
+    w.page.wait_for_function("() => [...document.querySelectorAll('.tile img')].every(i => i.complete)")
+    loaded = w.all_thumbnails_loaded()
+    assert loaded["count"] >= PAGE_SIZE - 5 and not loaded["broken"], loaded
+    thumbs = [r for r in w.responses if "/thumb/fit/" in r.url]
+    assert len(thumbs) >= PAGE_SIZE - 5
+    assert all(r.status == 200 and "immutable" in r.headers.get("cache-control", "") for r in thumbs)
+    # The grid is justified: rows reach the right edge of the column (except a day's last row).
+    widths = w.page.evaluate("""() => [...document.querySelectorAll('.grid')].map(g => {
+        const right = g.getBoundingClientRect().right;
+        const tiles = [...g.querySelectorAll('.tile')];
+        return {grid: right, overflow: tiles.some(t => t.getBoundingClientRect().right > right + 1)};
+    })""")
+    assert not any(x["overflow"] for x in widths)
+    assert w.page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")
+
+
+def test_infinite_scroll_loads_every_photo_once(open_page: Callable[..., Watched], base_url: str) -> None:
+    total = api(base_url, "/api/v1/search?limit=1")["count"]
+    assert total > PAGE_SIZE
+    w = open_page()
+    w.goto("/")
+    assert w.page.locator("#more").count() == 1
+    w.scroll_to_end()
+    w.page.wait_for_function(f"document.querySelectorAll('.tile').length >= {total}")
+    ids = tile_ids(w)
+    assert len(ids) == len(set(ids)) == total
+    assert ids == search_ids(base_url, "")  # the same order as the API, newest first
+    assert w.page.locator("#more").count() == 0  # nothing left to load
+    days = w.page.eval_on_selector_all("section.day", "ss => ss.map(s => s.dataset.day)")
+    assert len(days) == len(set(days)), "a day continued on the next page must stay one section"
+    months = w.page.eval_on_selector_all("h2.month", "hs => hs.map(h => h.textContent)")
+    assert len(months) == len(set(months))
+    loaded = w.all_thumbnails_loaded()
+    assert not loaded["broken"], loaded
+    w.shot("end")
+
+
+def test_photo_page_preview_exif_and_arrow_keys(open_page: Callable[..., Watched], base_url: str) -> None:
+    w = open_page()
+    w.goto("/search?q=path:Berlin")
+    w.page.locator(".tile").first.click()
+    w.page.wait_for_url("**/photos/*")
+    pid = int(w.path().split("/")[2].split("?")[0])
+    # The large preview replaces the 720 px picture once it has loaded.
+    w.page.wait_for_function("() => { const i = document.getElementById('photo'); "
+                             "return i && i.complete && i.naturalWidth > 0 && i.src.includes('/thumb/preview/'); }")
+    exif = dict(zip(w.page.locator(".exif th").all_inner_texts(), w.page.locator(".exif td").all_inner_texts(), strict=True))
+    assert {"Taken", "Size", "File", "Location"} <= set(exif), exif
+    assert "Berlin" in " ".join(w.page.locator(".files").all_inner_texts())
+    # The small map: Leaflet drew the pin without any tile server.
+    w.page.wait_for_selector("#minimap.leaflet-container path.leaflet-interactive", state="attached")
+    w.shot("detail")
+
+    w.goto(f"/photos/{pid}")  # stepping through the whole timeline
+    nxt = w.page.get_attribute(".viewer", "data-next")
+    prev = w.page.get_attribute(".viewer", "data-prev")
+    assert nxt or prev
+    if nxt:
+        w.page.keyboard.press("ArrowRight")
+        w.page.wait_for_url(base_url + nxt)
+        w.page.wait_for_selector(".viewer")
+        w.page.keyboard.press("ArrowLeft")
+        w.page.wait_for_url(f"{base_url}/photos/{pid}")
+    else:
+        w.page.keyboard.press("ArrowLeft")
+        w.page.wait_for_url(base_url + prev)
+    w.page.wait_for_selector(".viewer")
+    w.page.keyboard.press("Escape")
+    w.page.wait_for_url(base_url + "/")
+
+
+def test_photo_page_neighbours_follow_the_listing(open_page: Callable[..., Watched], base_url: str) -> None:
+    ids = search_ids(base_url, "year:2021")
+    w = open_page()
+    w.goto(f"/photos/{ids[0]}?q=year:2021")
+    seen = [ids[0]]
+    for _ in range(3):
+        w.page.keyboard.press("ArrowRight")
+        w.page.wait_for_function(f"!location.pathname.endsWith('/photos/{seen[-1]}')")
+        w.page.wait_for_selector(".viewer")
+        seen.append(int(w.path().split("/")[2].split("?")[0]))
+    assert seen == ids[:4]
+    assert w.page.get_attribute(".viewer", "data-next").endswith("?q=year%3A2021")
+
+
+def test_search_with_filters_and_a_parse_error(open_page: Callable[..., Watched], base_url: str) -> None:
+    w = open_page()
+    w.goto("/")
+    box = w.page.locator(".searchbox input")
+    for q in ("year:2019", "camera:canon", "year:2021 geo:true", "type:video|live"):
+        box.fill(q)
+        box.press("Enter")
+        w.page.wait_for_load_state("load")
+        w.page.wait_for_selector(".pagehead h1")
+        assert w.page.input_value(".searchbox input") == q
+        expected = search_ids(base_url, q)
+        assert expected, q
+        count = w.page.locator(".pagehead .count").inner_text()
+        assert count.startswith(f"{len(expected)} item"), (q, count)
+        assert tile_ids(w) == expected, q
+        box = w.page.locator(".searchbox input")
+    w.shot("filters", full_page=True)
+
+    q = "camera:canon year:20x9"
+    box.fill(q)
+    box.press("Enter")
+    w.page.wait_for_selector(".qerror")
+    assert "year:20x9" in w.page.locator(".qerror p").inner_text()
+    lines = w.page.locator(".qerror pre").inner_text().split("\n")
+    assert lines[0] == q and lines[1].index("^") == q.index("year:20x9"), lines
+    assert w.page.locator(".tile").count() == 0
+    w.shot("parse-error")
+
+    # The search page's help links run searches too.
+    w.goto("/search")
+    w.page.locator(".help a", has_text="type:video").click()
+    w.page.wait_for_url("**/search?q=type*")
+    assert w.page.locator(".tile").count() == len(search_ids(base_url, "type:video"))
+
+
+def test_make_an_album_and_add_a_photo(open_page: Callable[..., Watched], base_url: str) -> None:
+    w = open_page()
+    w.goto("/search?q=year:2021")
+    picked = tile_ids(w)[:2]
+    w.page.locator(".selstart").click()
+    assert w.page.locator("#selbar").is_visible()
+    for pid in picked:
+        w.page.locator(f".tile[data-id='{pid}']").click()
+    assert w.page.locator(".selcount").inner_text() == "2 selected"
+    w.page.wait_for_function("document.querySelector('.album-choice').options.length >= 1")
+    w.page.locator(".album-title").fill("E2E trip")
+    w.shot("selecting")
+    w.page.locator("#selbar button[type=submit]").click()
+    w.page.wait_for_url("**/albums/*")
+    album = w.path().split("/")[2]
+    assert w.page.locator(".pagehead h1").inner_text() == "E2E trip"
+    assert sorted(tile_ids(w)) == sorted(picked)
+
+    # From a photo page: add one more to that album.
+    third = photo_id(base_url, "path:thompson")
+    w.goto(f"/photos/{third}")
+    w.page.select_option(".addalbum select", album)
+    w.page.locator(".addalbum button").click()
+    w.page.wait_for_url(f"**/photos/{third}")
+    assert "E2E trip" in w.page.locator(".albums").inner_text()
+    w.page.locator(".albums a", has_text="E2E trip").click()
+    w.page.wait_for_url(f"**/albums/{album}")
+    assert sorted(tile_ids(w)) == sorted([*picked, third])
+    w.shot("album")
+    w.goto("/albums")
+    assert w.page.locator(".card", has_text="E2E trip").count() == 1
+    w.shot("albums")
+
+
+def test_play_a_video_with_range_requests(open_page: Callable[..., Watched], base_url: str) -> None:
+    vid = photo_id(base_url, "path:VID_20170222")
+    w = open_page()
+    w.goto(f"/photos/{vid}")
+    video = w.page.locator("video#video")
+    assert video.get_attribute("poster").startswith("/thumb/fit/")
+    w.page.evaluate("() => { const v = document.getElementById('video'); v.muted = true; return v.play(); }")
+    w.page.wait_for_function(
+        "() => { const v = document.getElementById('video'); return v.readyState >= 2 && (v.currentTime > 0 || v.ended); }")
+    state = w.page.evaluate("() => { const v = document.getElementById('video'); "
+                            "return {w: v.videoWidth, h: v.videoHeight, d: v.duration, error: v.error && v.error.code}; }")
+    assert state["w"] > 0 and state["h"] > 0 and state["d"] > 0 and state["error"] is None, state
+    originals = [r for r in w.responses if r.url.endswith(f"/photos/{vid}/original")]
+    assert any(r.status == 206 and r.headers.get("content-range", "").startswith("bytes ") for r in originals), \
+        [(r.status, r.headers) for r in originals]
+    w.shot("video")
+
+
+def test_map_shows_markers_without_tiles(open_page: Callable[..., Watched], base_url: str) -> None:
+    geotagged = len(search_ids(base_url, "geo:true"))
+    assert geotagged >= 10
+    w = open_page()
+    w.goto("/map")
+    w.page.wait_for_function("Number(document.getElementById('map').dataset.markers || 0) > 0")
+    markers = w.page.locator(".leaflet-marker-icon")
+    assert markers.count() > 0
+    assert w.page.locator(".leaflet-marker-icon .cluster, .leaflet-marker-icon .photomarker span").count() > 0, \
+        "at world zoom some photos share a cluster"
+    counts = w.page.eval_on_selector_all(
+        ".leaflet-marker-icon", "ms => ms.map(m => Number((m.querySelector('span, .cluster') || {}).textContent || 1))")
+    assert sum(counts) == geotagged
+    assert w.page.locator(".leaflet-tile").count() == 0
+    assert w.page.locator("#mapcount").inner_text().startswith(f"{geotagged} photos")
+    w.settle_images()
+    w.shot("world")
+
+    # A cluster zooms in; a single photo opens it.
+    before = w.page.evaluate("location.hash")
+    biggest = max(range(len(counts)), key=lambda i: counts[i])
+    markers.nth(biggest).click()
+    w.page.wait_for_function(f"location.hash !== {json.dumps(before)}")
+    w.page.wait_for_function("Number(document.getElementById('map').dataset.markers || 0) > 0")
+    w.settle_images()
+    w.shot("zoomed")
+
+    w.goto("/map?q=year:2021")
+    w.page.wait_for_function("Number(document.getElementById('map').dataset.markers || 0) > 0")
+    assert w.page.locator("#mapcount").inner_text().startswith(f"{len(search_ids(base_url, 'year:2021 geo:true'))} ")
+
+
+def test_favorite_toggle(open_page: Callable[..., Watched], base_url: str) -> None:
+    pid = photo_id(base_url, "path:digikam")
+    assert pid not in search_ids(base_url, "favorite:true")
+    w = open_page()
+    w.goto(f"/photos/{pid}")
+    fav = w.page.locator("#fav")
+    assert fav.get_attribute("aria-pressed") == "false"
+    fav.click()
+    w.page.wait_for_selector("#fav[aria-pressed=true]")
+    assert "on" in (w.page.locator("#fav").get_attribute("class") or "")
+    w.shot("on")
+    w.goto("/favorites")
+    assert tile_ids(w) == [pid]
+    assert w.page.locator(f".tile[data-id='{pid}'] .fav").count() == 1
+    w.shot("favorites")
+    # The f key toggles it back.
+    w.goto(f"/photos/{pid}")
+    w.page.keyboard.press("f")
+    w.page.wait_for_selector("#fav[aria-pressed=false]")
+    assert pid not in search_ids(base_url, "favorite:true")
+
+
+def test_light_and_dark(open_page: Callable[..., Watched]) -> None:
+    w = open_page()
+    w.goto("/")
+    background = "getComputedStyle(document.body).backgroundColor"
+    light = w.page.evaluate(background)
+    w.page.locator(".theme-toggle").click()
+    assert w.page.get_attribute("html", "data-theme") == "dark"
+    dark = w.page.evaluate(background)
+    assert light != dark and _luminance(dark) < 0.2 < _luminance(light), (light, dark)
+    w.page.reload()
+    assert w.page.get_attribute("html", "data-theme") == "dark"  # remembered
+    w.shot("timeline-dark")
+    pid = tile_ids(w)[0]
+    w.goto(f"/photos/{pid}")
+    assert w.page.evaluate(background) == dark
+    w.shot("photo-dark")
+    w.page.locator(".theme-toggle").click()
+    assert w.page.get_attribute("html", "data-theme") == "light"
+    assert w.page.evaluate(background) == light
+
+    # A device in dark mode gets dark without choosing.
+    d = open_page(color_scheme="dark")
+    d.goto("/search?q=year:2019")
+    assert d.page.evaluate(background) == dark
+    d.shot("search-device-dark")
+
+
+def _luminance(css: str) -> float:
+    r, g, b = (int(v) for v in css[css.index("(") + 1:css.index(")")].split(",")[:3])
+    return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255
+
+
+@pytest.mark.parametrize("path", ["/albums", "/folders", "/calendar", "/places", "/duplicates", "/status",
+                                  "/videos", "/archive", "/search"])
+def test_other_pages(open_page: Callable[..., Watched], path: str) -> None:
+    w = open_page()
+    w.goto(path)
+    assert w.page.locator("main h1").count() >= 1
+    assert w.page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")
+    w.shot("page", full_page=True)
+
+
+def test_phone_width(open_page: Callable[..., Watched], base_url: str) -> None:
+    w = open_page(viewport=PHONE, is_mobile=True, has_touch=True)
+    fits = "document.scrollingElement.scrollWidth <= window.innerWidth"
+    w.goto("/")
+    assert w.page.locator("nav.side").is_visible()
+    nav = w.page.locator("nav.side").bounding_box()
+    assert nav is not None and nav["y"] + nav["height"] == pytest.approx(PHONE["height"], abs=1)  # a bottom bar
+    assert w.page.evaluate(fits)
+    tiles = w.page.eval_on_selector_all(".tile", "ts => ts.slice(0, 12).map(t => t.getBoundingClientRect().width)")
+    assert all(0 < x <= PHONE["width"] for x in tiles)
+    w.shot("timeline")
+    pid = photo_id(base_url, "path:digikam")
+    w.goto(f"/photos/{pid}")
+    assert w.page.evaluate(fits)
+    w.page.wait_for_function("() => { const i = document.getElementById('photo'); return i.complete && i.naturalWidth > 0; }")
+    box = w.page.locator("#photo").bounding_box()
+    assert box is not None and box["width"] > 300
+    w.shot("photo")
+    w.shot("photo-full", full_page=True)
+    w.goto("/search?q=camera:canon year:20x9")
+    assert w.page.evaluate(fits)
+    w.shot("search-error")
+    w.goto("/map")
+    w.page.wait_for_function("Number(document.getElementById('map').dataset.markers || 0) > 0")
+    assert w.page.evaluate(fits)
+    w.shot("map")
+    w.goto("/albums")
+    assert w.page.evaluate(fits)
+    w.shot("albums")
+
+
+# --- the full corpus ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.corpus
+def test_full_corpus_timeline_loads_cleanly(full_corpus: Path, tmp_path: Path, browser: Any) -> None:
+    lib = _indexed_library(tmp_path, full_corpus, 0)
+    with _serve(lib, tmp_path / "serve.log") as base:
+        total = api(base, "/api/v1/search?limit=1")["count"]
+        context = browser.new_context(viewport=DESKTOP, color_scheme="light")
+        try:
+            w = Watched(context.new_page(), base, tmp_path, "corpus-")
+            w.goto("/")
+            w.scroll_to_end()
+            w.page.wait_for_function(f"document.querySelectorAll('.tile').length >= {total}")
+            w.page.evaluate("document.querySelectorAll('.tile img').forEach(i => { i.loading = 'eager'; })")
+            w.page.wait_for_function("() => [...document.querySelectorAll('.tile img')].every(i => i.complete)")
+            loaded = w.all_thumbnails_loaded()
+            assert loaded["count"] >= total * 0.8 and not loaded["broken"], loaded
+            w.shot("timeline", full_page=True)
+            w.goto("/map")
+            w.page.wait_for_function("Number(document.getElementById('map').dataset.markers || 0) > 0")
+            w.settle_images()
+            w.shot("map")
+            w.check()
+        finally:
+            context.close()
+
+
+def test_screenshots_are_ignored_by_git() -> None:
+    """test-output/ holds the screenshots for a reviewer; it must never be committed by accident."""
+    out = subprocess.run(["git", "check-ignore", "-q", str(SHOTS / "x.png")], cwd=REPO, check=False)
+    if out.returncode == 128:
+        pytest.skip("not a git checkout")
+    assert out.returncode == 0, "test-output/ must be in .gitignore"
+
