@@ -13,12 +13,18 @@ from photoshelf.db.schema import Face, FaceReject, Person, Photo, Vector
 from photoshelf.indexer.pipeline import index_library
 from photoshelf.indexer.thumbs import ThumbCache
 from photoshelf.models import people
-from photoshelf.models.faces import MODEL, SPACE_NAME, FacesStage, dlib_missing
+from photoshelf.models.faces import MODEL, SPACE_NAME, DlibFaces, FacesStage, dlib_missing
 from photoshelf.models.stages import Item
 
 from conftest import SMALL_CORPUS, Library, make_config
 
 pytestmark = pytest.mark.skipif(dlib_missing() is not None, reason=dlib_missing() or "")
+
+
+@pytest.fixture(scope="module")
+def dlib_model() -> DlibFaces:
+    """One loaded model for the module's later runs (loading takes seconds under load)."""
+    return DlibFaces()
 
 # Who is in which photo, faces from left to right (checked by eye on crops of each face the detector found).
 # "girl" is the child at the bottom right of obama_and_biden.jpg: one face, so she must stay unclustered.
@@ -85,7 +91,7 @@ def check_clusters(lib: Library, items: list[Item]) -> None:
     assert found["Family/obama_and_biden.jpg"][2].person_id is None
 
 
-def test_faces_found_and_clustered_by_person(library: Library) -> None:
+def test_faces_found_and_clustered_by_person(library: Library, dlib_model: DlibFaces) -> None:
     """The in-repo Family photos (4 photos, 6 faces, 3 people): detect, cluster, and re-run keeping decisions."""
     lib = library
     items = index_family_only(lib)
@@ -108,7 +114,7 @@ def test_faces_found_and_clustered_by_person(library: Library) -> None:
 
     # A re-run (same model) finds the same boxes: same face rows, the user's decisions kept, the rejected face
     # not back with Barack.
-    stage = FacesStage(lib.config, lib.db)
+    stage = FacesStage(lib.config, lib.db, dlib_model)
     stage.process(items)
     stage.close()
     after = {f.id: (f.person_id, f.assigned_by) for f in Face.select()}
@@ -146,15 +152,14 @@ def test_stage_settings(tmp_path: Path) -> None:
 
 
 @pytest.mark.corpus
-def test_full_family_corpus(tmp_path: Path, database_url: str, full_corpus: Path) -> None:
+def test_full_family_corpus(tmp_path: Path, database_url: str, full_corpus: Path, dlib_model: DlibFaces) -> None:
     """All of ../shared/corpus/Family: 6 photos, 8 faces, 3 people; measures photos/s of the stage."""
     from conftest import make_library
 
     lib = make_library(tmp_path, database_url, None)
     try:
         items = index_family(lib, full_corpus)
-        stage = FacesStage(lib.config, lib.db)
-        stage.face_model  # noqa: B018 - load the model before timing
+        stage = FacesStage(lib.config, lib.db, dlib_model)
         started = time.perf_counter()
         stage.process(items)
         stage.close()

@@ -1,0 +1,170 @@
+"""People edits on real faces (dlib on the in-repo Family photos): name, merge, split, "not this person", hide,
+and the `people` command, on SQLite and MariaDB."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from photoshelf.cli import State
+from photoshelf.db.schema import Face, FaceReject, File, Person, Photo
+from photoshelf.errors import NotFound
+from photoshelf.indexer.pipeline import index_library
+from photoshelf.indexer.thumbs import ThumbCache
+from photoshelf.models import people
+from photoshelf.models.faces import DlibFaces, FacesStage, dlib_missing
+from photoshelf.models.people_cli import people as people_cmd
+from photoshelf.models.stages import Item
+
+from conftest import Library
+
+pytestmark = pytest.mark.skipif(dlib_missing() is not None, reason=dlib_missing() or "")
+
+
+@pytest.fixture(scope="module")
+def dlib_model() -> DlibFaces:
+    """One loaded model for the module (loading takes seconds); the stage's own lazy loading is tested in
+    test_faces.py."""
+    return DlibFaces()
+
+
+def enrich_family(lib: Library, model: DlibFaces) -> tuple[list[Item], dict[str, Face]]:
+    """Index the small corpus's Family folder, run the faces stage, and name its faces for the test:
+    obama, obama2, biden2, and group-biden, group-obama, group-girl (obama_and_biden.jpg, left to right)."""
+    index_library(lib.config, lib.db, [str(lib.originals / "Family")])
+    thumbs = ThumbCache(lib.config.thumbs_path, lib.config.thumbnails)
+    items = [Item(p.id, p.sha1, thumbs.path(p.sha1, "fit"), thumbs.path(p.sha1, "tile"), p.kind)
+             for p in Photo.select().order_by(Photo.id)]
+    stage = FacesStage(lib.config, lib.db, model)
+    stage.process(items)
+    stage.close()
+    paths = {f.photo_id: f.path for f in File.select().where(File.role == "media")}
+    named: dict[str, Face] = {}
+    for face in Face.select().order_by(Face.x):
+        stem = paths[face.photo_id].rsplit("/", 1)[1].removesuffix(".jpg")
+        if stem == "obama_and_biden":
+            stem = ["group-biden", "group-obama", "group-girl"][sum(k.startswith("group") for k in named)]
+        named[stem] = face
+    assert set(named) == {"obama", "obama2", "biden2", "group-biden", "group-obama", "group-girl"}
+    return items, named
+
+
+def person_of(face: Face) -> int | None:
+    return Face.get_by_id(face.id).person_id
+
+
+def test_people_edits(library: Library, dlib_model: DlibFaces) -> None:
+    lib = library
+    distance = lib.config.models.face_distance
+    items, f = enrich_family(lib, dlib_model)
+    # Clustering made two unnamed people; the girl's single face belongs to no one.
+    obama, biden = person_of(f["obama"]), person_of(f["biden2"])
+    assert obama and biden and obama != biden
+    assert person_of(f["obama2"]) == person_of(f["group-obama"]) == obama
+    assert person_of(f["group-biden"]) == biden and person_of(f["group-girl"]) is None
+    listed = people.list_people()
+    assert [(r["id"], r["name"], r["faces"], r["photos"]) for r in listed] == [(obama, None, 3, 3), (biden, None, 2, 2)]
+    assert listed[0]["cover"]["face"] in {f["obama"].id, f["obama2"].id, f["group-obama"].id}
+    assert people.unassigned_count() == 1
+
+    # Naming a cluster names every face in it; lookups by name ignore case.
+    people.name_person(lib.db, obama, "Barack")
+    assert people.find_person("BARACK").id == obama
+    assert {pid for (pid,) in people.photos_of("barack").tuples()} == {
+        f["obama"].photo_id, f["obama2"].photo_id, f["group-obama"].photo_id}
+    # Naming another cluster with an existing name merges it into that person (as Immich does).
+    merged = people.name_person(lib.db, biden, "barack")
+    assert merged.id == obama and Person.get_or_none(Person.id == biden) is None
+    assert person_of(f["biden2"]) == person_of(f["group-biden"]) == obama
+
+    # Split the mistake out again: the moved faces are a new person, and the user's (clustering keeps off them).
+    joe = people.move_faces(lib.db, [f["biden2"].id, f["group-biden"].id])
+    assert joe.id != obama and Face.get_by_id(f["biden2"].id).assigned_by == "user"
+    people.name_person(lib.db, joe.uid, "Joe")
+    # Merge: the girl, put into a person of her own, merged into Joe (to show a merge), then moved out again.
+    girl = people.move_faces(lib.db, [f["group-girl"].id])
+    people.merge_people(lib.db, "joe", girl.id)
+    assert person_of(f["group-girl"]) == joe.id and Person.get_or_none(Person.id == girl.id) is None
+    girl = people.move_faces(lib.db, [f["group-girl"].id])
+    assert [(r["name"], r["faces"]) for r in people.list_people()[:2]] == [("Barack", 3), ("Joe", 2)]
+
+    # "Not this person": obama2 leaves Barack and never comes back, not by re-clustering, not by re-running the
+    # stage (incremental assignment), not by merging a person holding it into Barack.
+    people.reject_face(lib.db, f["obama2"].id, None, distance)
+    assert person_of(f["obama2"]) is None
+    people.recluster(lib.db, distance, lib.config.models.face_cluster_min)
+    assert person_of(f["obama2"]) is None
+    stage = FacesStage(lib.config, lib.db, dlib_model)
+    stage.process(items)
+    stage.close()
+    assert person_of(f["obama2"]) is None and person_of(f["obama"]) == obama
+    holder = people.move_faces(lib.db, [f["obama2"].id])
+    people.merge_people(lib.db, obama, holder.id)
+    assert person_of(f["obama2"]) is None
+    # Only a person's own hand puts it back (and that lifts the mark).
+    people.move_faces(lib.db, [f["obama2"].id], "Barack")
+    assert person_of(f["obama2"]) == obama and FaceReject.select().count() == 0
+
+    # Hide and unhide.
+    people.set_hidden("Joe")
+    assert "Joe" not in [r["name"] for r in people.list_people()]
+    assert "Joe" in [r["name"] for r in people.list_people(include_hidden=True)]
+    people.set_hidden("joe", False)
+    assert "Joe" in [r["name"] for r in people.list_people()]
+
+    # Edits that cannot be done say why.
+    with pytest.raises(people.PeopleError):
+        people.merge_people(lib.db, "Barack", obama)
+    with pytest.raises(people.PeopleError):
+        people.name_person(lib.db, "Barack", "  ")
+    with pytest.raises(NotFound):
+        people.find_person("Nobody")
+    with pytest.raises(NotFound):
+        people.move_faces(lib.db, [999_999], "Barack")
+    assert person_of(f["group-girl"]) == girl.id
+    Face.update(person=None, assigned_by=None).where(Face.id == f["group-girl"].id).execute()
+    with pytest.raises(people.PeopleError, match="belongs to no one"):
+        people.reject_face(lib.db, f["group-girl"].id, None, distance)
+
+
+def test_people_command(library: Library, dlib_model: DlibFaces) -> None:
+    lib = library
+    _, f = enrich_family(lib, dlib_model)
+    state = State(None, {"library.originals": str(lib.originals), "library.storage": str(lib.storage),
+                         "library.database": lib.database_url}, 0)
+    runner = CliRunner()
+
+    def run(*args: str, code: int = 0) -> str:
+        result = runner.invoke(people_cmd, list(args), obj=state, catch_exceptions=False)
+        assert result.exit_code == code, (args, result.output)
+        return result.output
+
+    listed = json.loads(run("--json"))
+    assert [(p["faces"], p["photos"]) for p in listed["people"]] == [(3, 3), (2, 2)]
+    assert listed["unassigned_faces"] == 1
+    obama = listed["people"][0]
+    assert "Barack" in run("name", obama["uid"], "Barack")
+    text = run("list")
+    assert "Barack" in text and "(unnamed)" in text and "1 faces belong to no one" in text
+    biden = listed["people"][1]["id"]
+    assert "Joe" in run("name", str(biden), "Joe")
+    run("move", str(f["group-girl"].id), "--to", "joe")
+    assert person_of(f["group-girl"]) == biden
+    assert "no one" in run("reject", str(f["group-girl"].id))
+    assert person_of(f["group-girl"]) is None
+    run("merge", "Barack", "Joe")
+    assert person_of(f["biden2"]) == obama["id"] and Person.get_or_none(Person.id == biden) is None
+    run("hide", "barack")
+    assert json.loads(run("--json"))["people"] == []
+    assert json.loads(run("list", "--all", "--json"))["people"][0]["hidden"] is True
+    run("unhide", "barack")
+    report = json.loads(run("cluster", "--json"))
+    assert report["unassigned"] == 1 and report["new_people"] == 0
+    # Errors: a message and a non-zero exit.
+    assert "no person" in run("name", "nobody", "X", code=3)
+    assert "itself" in run("merge", "Barack", "barack", code=1)
+    assert "numbers" in run("move", "abc", code=1)
+    assert "belongs to no one" in run("reject", str(f["group-girl"].id), code=1)
+    assert "no face" in run("reject", "999999", code=3)
