@@ -535,6 +535,32 @@ def test_favorite_toggle(open_page: Callable[..., Watched], base_url: str) -> No
     assert pid not in search_ids(base_url, "favorite:true")
 
 
+def test_rotate_turns_the_picture_within_the_stage(open_page: Callable[..., Watched], base_url: str) -> None:
+    pid = photo_id(base_url, "path:thompson")  # landscape
+    w = open_page()
+    w.goto(f"/photos/{pid}")
+    fits = """() => { const s = document.getElementById('stage').getBoundingClientRect();
+        const i = document.getElementById('photo').getBoundingClientRect();
+        return i.width > 0 && i.left >= s.left - 1 && i.right <= s.right + 1 && i.top >= s.top - 1 && i.bottom <= s.bottom + 1; }"""
+    assert w.page.evaluate(fits)
+    w.page.locator("#rotr").click()
+    w.page.wait_for_selector("#stage.rot90")
+    w.page.wait_for_function("() => { const i = document.getElementById('photo'); return i.complete && i.naturalWidth > 0; }")
+    w.page.wait_for_timeout(300)  # the turn is animated
+    assert w.page.evaluate(fits), "the turned picture must stay inside the stage"
+    w.shot("rot90")
+    # What shows is the picture contained in the element's box, turned a quarter: taller than wide.
+    shown = w.page.evaluate("""() => { const i = document.getElementById('photo');
+        const k = Math.min(i.offsetWidth / i.naturalWidth, i.offsetHeight / i.naturalHeight);
+        return {width: i.naturalHeight * k, height: i.naturalWidth * k}; }""")
+    assert shown["height"] > shown["width"] > 300, shown
+    w.goto("/search?q=path:thompson")
+    assert w.page.locator(f".tile.rot90[data-id='{pid}']").count() == 1
+    w.goto(f"/photos/{pid}")
+    w.page.keyboard.press("l")  # and back: the photo ends as it started
+    w.page.wait_for_selector("#stage.rot0")
+
+
 def test_light_and_dark(open_page: Callable[..., Watched]) -> None:
     w = open_page()
     w.goto("/")

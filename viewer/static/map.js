@@ -6,7 +6,7 @@
   const el = document.getElementById("map");
   if (!el || !window.L) return;
   const q = el.dataset.q || "";
-  const map = L.map(el, { worldCopyJump: true, attributionControl: !!el.dataset.tiles, minZoom: 1 });
+  const map = L.map(el, { worldCopyJump: true, attributionControl: !!el.dataset.tiles, minZoom: 0 });
   if (el.dataset.tiles) {
     L.tileLayer(el.dataset.tiles, { attribution: el.dataset.attribution, maxZoom: 19 }).addTo(map);
   }
@@ -23,6 +23,7 @@
     map.setView([20, 0], 2);
   }
 
+  const MERGE_PX = 56;
   let seq = 0;
   async function refresh() {
     const mine = ++seq;
@@ -35,28 +36,51 @@
     if (!response.ok || mine !== seq) return;
     const data = await response.json();
     layer.clearLayers();
-    for (const f of data.features) {
-      const [lon, lat] = f.geometry.coordinates;
-      const { count, photo, tile } = f.properties;
-      const size = count === 1 ? 48 : Math.min(72, 48 + Math.log10(count) * 10);
-      const html = tile
-        ? `<div class="photomarker" style="width:${size}px;height:${size}px"><img src="${tile}" alt="">` +
-          (count > 1 ? `<span>${count}</span>` : "") + "</div>"
-        : `<div class="cluster" style="width:${size}px;height:${size}px">${count}</div>`;
-      const marker = L.marker([lat, lon], {
+    const markers = merge(data.features);
+    for (const m of markers) {
+      const size = m.count === 1 ? 48 : Math.min(72, 48 + Math.log10(m.count) * 10);
+      const html = m.tile
+        ? `<div class="photomarker" style="width:${size}px;height:${size}px"><img src="${m.tile}" alt="">` +
+          (m.count > 1 ? `<span>${m.count}</span>` : "") + "</div>"
+        : `<div class="cluster" style="width:${size}px;height:${size}px">${m.count}</div>`;
+      const marker = L.marker(m.at, {
         icon: L.divIcon({ html, className: "", iconSize: [size, size], iconAnchor: [size / 2, size / 2] }),
-        title: count === 1 ? "1 photo" : `${count} photos`,
+        title: m.count === 1 ? "1 photo" : `${m.count} photos`,
       });
       marker.on("click", () => {
-        if (count === 1) location.href = `/photos/${photo}${q ? `?q=${encodeURIComponent(q)}` : ""}`;
-        else map.setView([lat, lon], Math.min(map.getZoom() + 3, 19));
+        if (m.count === 1) { location.href = `/photos/${m.photo}${q ? `?q=${encodeURIComponent(q)}` : ""}`; return; }
+        // A merged marker zooms to what it holds; one cell of the server's grid splits in about three steps.
+        const zoom = map.getZoom();
+        const point = m.bounds.getSouthWest().equals(m.bounds.getNorthEast());
+        const fit = point ? zoom + 3 : Math.max(zoom + 2, Math.min(map.getBoundsZoom(m.bounds.pad(0.5)), zoom + 6));
+        map.setView(m.bounds.getCenter(), Math.min(19, fit));
       });
       layer.addLayer(marker);
     }
-    el.dataset.markers = String(data.features.length);
+    el.dataset.markers = String(markers.length);
     if (counter) counter.textContent = `${data.count.toLocaleString()} ${data.count === 1 ? "photo" : "photos"} here`;
     history.replaceState(null, "", `#${map.getCenter().lat.toFixed(5)},${map.getCenter().lng.toFixed(5)},${map.getZoom()}`);
   }
+  // The server clusters on a grid, so two cells that meet at a border can put markers on top of each other:
+  // markers closer than a marker's width are drawn as one (the biggest cluster keeps its place and picture).
+  function merge(features) {
+    const sorted = features.slice().sort((a, b) => b.properties.count - a.properties.count);
+    const out = [];
+    for (const f of sorted) {
+      const [lon, lat] = f.geometry.coordinates;
+      const p = map.latLngToLayerPoint([lat, lon]);
+      const near = out.find((m) => Math.abs(m.x - p.x) < MERGE_PX && Math.abs(m.y - p.y) < MERGE_PX);
+      if (near) {
+        near.count += f.properties.count;
+        near.bounds.extend([lat, lon]);
+        continue;
+      }
+      const { count, photo, tile } = f.properties;
+      out.push({ x: p.x, y: p.y, at: [lat, lon], count, photo, tile, bounds: L.latLngBounds([lat, lon], [lat, lon]) });
+    }
+    return out;
+  }
+
   map.on("moveend", refresh);
   refresh();
 })();
