@@ -66,7 +66,7 @@ def find(ref: str | int) -> Person:
     """A person by uid, id or name (404 when there is none)."""
     ops = _optional("people")
     if ops is not None:
-        return ops.find_person(ref)  # type: ignore[no-any-return]
+        return ops.find_person(ref)
     text = str(ref).strip()
     person = Person.get_or_none(Person.uid == text)
     if person is None and text.isdigit():
@@ -87,16 +87,31 @@ def crop_url(face_id: int, sha1: str, box: tuple[float, float, float, float], ro
     return f"/faces/{face_id}.jpg?v={crop_digest(sha1, box, rotation)}"
 
 
-def _face_dict(face: Face, sha1: str, has_thumbs: bool, rotation: int, person: Person | None) -> dict[str, Any]:
-    box = (face.x, face.y, face.w, face.h)
+# A face row with what its crop is made from: {id, photo, x, y, w, h, score, person, assigned_by, sha1, has_thumbs}
+FACE_COLUMNS = (Face.id, Face.photo, Face.x, Face.y, Face.w, Face.h, Face.score, Face.person, Face.assigned_by,
+                Photo.sha1, Photo.has_thumbs)
+
+
+def _dicts(query: Any) -> list[dict[str, Any]]:
+    """The rows of a select as dicts (typed as such: peewee's stubs call them model instances)."""
+    return list(query.dicts())
+
+
+def _face_rows(where: Any, order: Any, limit: int | None = None) -> list[dict[str, Any]]:
+    query = Face.select(*FACE_COLUMNS).join(Photo, on=(Face.photo == Photo.id)).where(where).order_by(*order)
+    return _dicts(query.limit(limit) if limit else query)
+
+
+def _face_dict(row: dict[str, Any], rotation: int, person: Person | None) -> dict[str, Any]:
+    box = (row["x"], row["y"], row["w"], row["h"])
     return {
-        "id": face.id,
-        "photo": face.photo_id,
+        "id": row["id"],
+        "photo": row["photo"],
         "box": [round(v, 4) for v in box],
-        "score": round(face.score, 3),
-        "assigned_by": face.assigned_by,
+        "score": round(row["score"], 3),
+        "assigned_by": row["assigned_by"],
         "person": {"uid": person.uid, "name": person.name} if person is not None else None,
-        "crop": crop_url(face.id, sha1, box, rotation) if has_thumbs else None,
+        "crop": crop_url(row["id"], row["sha1"], box, rotation) if row["has_thumbs"] else None,
     }
 
 
@@ -121,15 +136,14 @@ def _covers(person_ids: list[int]) -> dict[int, dict[str, Any]]:
         best = (Face.select(Face.person.alias("pid"), pw.fn.MAX(Face.score).alias("best"))
                 .join(Photo, on=(Face.photo == Photo.id))
                 .where(Face.person.in_(chunk) & Photo.has_thumbs).group_by(Face.person).alias("best"))
-        rows = (Face.select(Face, Photo.sha1.alias("sha1"))
-                .join(Photo, on=(Face.photo == Photo.id))
-                .join(best, on=((Face.person == best.c.pid) & (Face.score == best.c.best)))
-                .where(Photo.has_thumbs).order_by(Face.id).objects())
-        faces = [f for f in rows]
-        rots = listing.rotations(f.photo_id for f in faces)
-        for face in faces:
-            if face.person_id not in out:
-                out[face.person_id] = _face_dict(face, face.sha1, True, rots.get(face.photo_id, 0), None)
+        rows = _dicts(Face.select(*FACE_COLUMNS)
+                      .join(Photo, on=(Face.photo == Photo.id))
+                      .join(best, on=((Face.person == best.c.pid) & (Face.score == best.c.best)))
+                      .where(Photo.has_thumbs).order_by(Face.id))
+        rots = listing.rotations(r["photo"] for r in rows)
+        for row in rows:
+            if row["person"] not in out:
+                out[row["person"]] = _face_dict(row, rots.get(row["photo"], 0), None)
     return out
 
 
@@ -143,7 +157,7 @@ def list_people(include_hidden: bool = False) -> dict[str, Any]:
         query = query.where(Person.hidden == False)  # noqa: E712 - peewee expression
     people = list(query)
     covers = _covers([p.id for p in people])
-    rows = [summary(p, p.nfaces, p.nphotos, covers.get(p.id)) for p in people]
+    rows = [summary(p, p.nfaces, p.nphotos, covers.get(p.id)) for p in people]  # type: ignore[attr-defined]
     rows.sort(key=lambda r: (r["name"] is None, (r["name"] or "").lower(), -r["faces"], r["id"]))
     faces = Face.select().count()
     unassigned = Face.select().where(Face.person.is_null()).count()
@@ -160,11 +174,9 @@ def person_summary(person: Person) -> dict[str, Any]:
 
 def person_faces(person: Person, limit: int = FACES_SHOWN) -> list[dict[str, Any]]:
     """The person's faces (best first) with their crops, for "not this person" and moving."""
-    rows = list(Face.select(Face, Photo.sha1.alias("sha1"), Photo.has_thumbs.alias("has_thumbs"))
-                .join(Photo, on=(Face.photo == Photo.id))
-                .where(Face.person == person.id).order_by(Face.score.desc(), Face.id).limit(limit).objects())
-    rots = listing.rotations(f.photo_id for f in rows)
-    return [_face_dict(f, f.sha1, bool(f.has_thumbs), rots.get(f.photo_id, 0), person) for f in rows]
+    rows = _face_rows(Face.person == person.id, (Face.score.desc(), Face.id), limit)
+    rots = listing.rotations(r["photo"] for r in rows)
+    return [_face_dict(r, rots.get(r["photo"], 0), person) for r in rows]
 
 
 def choices(exclude: int | None = None) -> list[dict[str, Any]]:
@@ -172,7 +184,7 @@ def choices(exclude: int | None = None) -> list[dict[str, Any]]:
     counts = (Person.select(Person.id, Person.uid, Person.name, pw.fn.COUNT(Face.id).alias("n"))
               .join(Face, pw.JOIN.LEFT_OUTER, on=(Face.person == Person.id)).group_by(Person.id, Person.uid,
                                                                                       Person.name))
-    rows = [{"uid": uid, "name": name, "faces": n} for pid, uid, name, n in counts.tuples() if pid != exclude]
+    rows = [{"uid": r["uid"], "name": r["name"], "faces": r["n"]} for r in _dicts(counts) if r["id"] != exclude]
     rows.sort(key=lambda r: (r["name"] is None, (r["name"] or "").lower(), -r["faces"]))
     return rows[:MERGE_CHOICES]
 
@@ -214,18 +226,18 @@ class Crop:
 
 def face_crop(config: Config, cache: ThumbCache, face_id: int) -> Crop:
     """The face cut from its photo's fit thumbnail (upright, in the user's rotation), made once and cached."""
-    row = (Face.select(Face, Photo.sha1.alias("sha1"), Photo.has_thumbs.alias("has_thumbs"))
-           .join(Photo, on=(Face.photo == Photo.id)).where(Face.id == face_id).objects().first())
-    if row is None:
+    found = _face_rows(Face.id == face_id, (Face.id,))
+    if not found:
         raise NotFound(f"no face {face_id}")
-    rotation = listing.rotations([row.photo_id]).get(row.photo_id, 0)
-    box = (row.x, row.y, row.w, row.h)
-    digest = crop_digest(row.sha1, box, rotation)
+    row = found[0]
+    rotation = listing.rotations([row["photo"]]).get(row["photo"], 0)
+    box = (row["x"], row["y"], row["w"], row["h"])
+    digest = crop_digest(row["sha1"], box, rotation)
     target = config.thumbs_path / "faces" / digest[:2] / f"{digest}.jpg"
     if target.is_file():
         return Crop(target, digest)
-    source = cache.path(row.sha1, "fit")
-    if not row.has_thumbs or not source.is_file():
+    source = cache.path(row["sha1"], "fit")
+    if not row["has_thumbs"] or not source.is_file():
         raise NotFound(f"face {face_id}: its photo has no thumbnail")
     with Image.open(source) as im:
         im.load()
@@ -362,14 +374,12 @@ def photo_faces(photo_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
     out: dict[int, list[dict[str, Any]]] = {}
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
-        rows = list(Face.select(Face, Photo.sha1.alias("sha1"), Photo.has_thumbs.alias("has_thumbs"))
-                    .join(Photo, on=(Face.photo == Photo.id)).where(Face.photo.in_(chunk))
-                    .order_by(Face.photo, Face.x).objects())
-        people = {p.id: p for p in Person.select().where(Person.id.in_({f.person_id for f in rows if f.person_id}))}
+        rows = _face_rows(Face.photo.in_(chunk), (Face.photo, Face.x))
+        wanted = {r["person"] for r in rows if r["person"]}
+        people = {p.id: p for p in Person.select().where(Person.id.in_(wanted))} if wanted else {}
         rots = listing.rotations(chunk)
-        for f in rows:
-            out.setdefault(f.photo_id, []).append(
-                _face_dict(f, f.sha1, bool(f.has_thumbs), rots.get(f.photo_id, 0), people.get(f.person_id)))
+        for r in rows:
+            out.setdefault(r["photo"], []).append(_face_dict(r, rots.get(r["photo"], 0), people.get(r["person"])))
     return out
 
 
@@ -435,6 +445,6 @@ def photo_extras(config: Config, db: pw.Database, photo_id: int) -> dict[str, An
         "labels": photo_labels(photo_id),
         "similar": [{"id": p.id, "title": p.title or "", "score": s,
                      "tile": f"/thumb/tile/{p.sha1}.jpg" if p.has_thumbs else None} for p, s in found["photos"]],
-        "names": [n for (n,) in Person.select(Person.name).where(Person.name.is_null(False))
-                  .order_by(Person.name).limit(MERGE_CHOICES).tuples()] if faces else [],
+        "names": [r["name"] for r in _dicts(Person.select(Person.name).where(Person.name.is_null(False))
+                                            .order_by(Person.name).limit(MERGE_CHOICES))] if faces else [],
     }

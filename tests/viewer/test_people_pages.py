@@ -116,6 +116,12 @@ def test_person_page_shows_their_photos_in_the_grid(client: TestClient, cast: Ca
     shown = {int(x.split('"')[0]) for x in r.text.split('data-id="')[1:]}
     assert shown == {p.id for p in cast.photos[:3]}
     assert "Not this person" in r.text and f"/faces/{cast.faces['anna'][0].id}/reject" in r.text
+    # a photo opened from here steps through this person's photos
+    assert f'href="/photos/{cast.photos[0].id}?q=person%3A{cast.anna.uid}"' in r.text
+    step = client.get(f"/photos/{cast.photos[1].id}", params={"q": f"person:{cast.anna.uid}"})
+    assert step.status_code == 200
+    near = [step.text.split(f'data-{k}="')[1].split('"')[0] for k in ("prev", "next")]
+    assert any(near) and all(n.split("?")[0] in {f"/photos/{p.id}" for p in cast.photos[:3]} for n in near if n)
     # infinite scroll: a page of one, then the rest as fragments
     first = client.get(f"/people/{cast.anna.uid}", params={"limit": "1"})
     assert 'id="more"' in first.text
