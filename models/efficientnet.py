@@ -115,7 +115,7 @@ def preprocess(image: Any) -> np.ndarray:
     image = image.convert("RGB")
     w, h = image.size
     scale = 256 / min(w, h)
-    image = image.resize((max(INPUT_SIZE, round(w * scale)), max(INPUT_SIZE, round(h * scale))), Image.BILINEAR)
+    image = image.resize((max(INPUT_SIZE, round(w * scale)), max(INPUT_SIZE, round(h * scale))), Image.Resampling.BILINEAR)
     w, h = image.size
     left, top = (w - INPUT_SIZE) // 2, (h - INPUT_SIZE) // 2
     image = image.crop((left, top, left + INPUT_SIZE, top + INPUT_SIZE))
