@@ -91,6 +91,7 @@ class ModelsConfig:
     labels: bool = True
     label_threshold: float = 0.1
     label_rules: str = ""
+    tf_labels_model: str = ""
     text_search: bool = True
     clip_model: str = "ViT-B-32__openai"
 
