@@ -114,11 +114,11 @@ def load_rgb(path: Path, max_side: int | None = None) -> Any:
     """A thumbnail as an RGB PIL image."""
     from PIL import Image
 
-    with Image.open(path) as im:
-        im = im.convert("RGB")
-        if max_side and max(im.size) > max_side:
-            im.thumbnail((max_side, max_side))
-        return im
+    with Image.open(path) as opened:
+        im = opened.convert("RGB")
+    if max_side and max(im.size) > max_side:
+        im.thumbnail((max_side, max_side))
+    return im
 
 
 def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
@@ -271,7 +271,11 @@ class FacesStage(Stage):
 
         people.remove_faces(self.db, list(photo_ids))
 
-    def close(self) -> None:
+    def finish(self) -> None:
+        """The end of a run (the runner calls it): cluster what this run left unassigned."""
         if self._unclustered > 0:
             self.cluster()
+
+    def close(self) -> None:
+        self.finish()
         self._model.unload()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +50,11 @@ def face_space(model: str, dim: int = DIM, metric: str = "l2") -> Space:
     return space
 
 
+def _tuples(query: Any) -> Iterator[Any]:
+    """The rows of a peewee query as tuples (typed loosely: peewee's stubs type them as model instances)."""
+    return iter(query.tuples())
+
+
 def face_index(db: pw.Database, space: Space = FACE_SPACE) -> VectorIndex:
     return VectorIndex(db, space)
 
@@ -83,8 +88,8 @@ def assign_new_faces(db: pw.Database, face_ids: Iterable[int], distance: float,
         if vec is None:
             continue
         # One person appears once in a photo: the people of the photo's other faces are out.
-        taken = {p for (p,) in Face.select(Face.person).where(
-            (Face.photo == photo_of[face_id]) & (Face.id != face_id) & Face.person.is_null(False)).tuples()}
+        taken = {p for (p,) in _tuples(Face.select(Face.person).where(
+            (Face.photo == photo_of[face_id]) & (Face.id != face_id) & Face.person.is_null(False)))}
         person = _nearest_person(index, face_id, vec, distance, rejected.get(face_id, set()) | taken)
         if person is not None:
             Face.update(person=person, assigned_by="auto").where(
@@ -98,7 +103,7 @@ def _photos_of_faces(face_ids: list[int]) -> dict[int, int]:
     out: dict[int, int] = {}
     for start in range(0, len(face_ids), _CHUNK):
         chunk = face_ids[start : start + _CHUNK]
-        out.update(Face.select(Face.id, Face.photo).where(Face.id.in_(chunk)).tuples())
+        out.update(_tuples(Face.select(Face.id, Face.photo).where(Face.id.in_(chunk))))
     return out
 
 
@@ -107,8 +112,8 @@ def _nearest_person(index: VectorIndex, face_id: int, vec: np.ndarray, distance:
     hits = [(i, d) for i, d in index.search(vec, NEIGHBOURS + 1) if i != face_id and d <= distance]
     if not hits:
         return None
-    people = dict(Face.select(Face.id, Face.person).where(
-        Face.id.in_([i for i, _ in hits]) & Face.person.is_null(False)).tuples())
+    people = dict(_tuples(Face.select(Face.id, Face.person).where(
+        Face.id.in_([i for i, _ in hits]) & Face.person.is_null(False))))
     votes: Counter[int] = Counter()
     closest: dict[int, float] = {}
     for i, d in hits:
@@ -126,8 +131,8 @@ def _rejections(face_ids: list[int]) -> dict[int, set[int]]:
     out: dict[int, set[int]] = defaultdict(set)
     for start in range(0, len(face_ids), _CHUNK):
         chunk = face_ids[start : start + _CHUNK]
-        for face_id, person_id in FaceReject.select(FaceReject.face, FaceReject.person).where(
-                FaceReject.face.in_(chunk)).tuples():
+        for face_id, person_id in _tuples(FaceReject.select(FaceReject.face, FaceReject.person).where(
+                FaceReject.face.in_(chunk))):
             out[face_id].add(person_id)
     return out
 
@@ -165,13 +170,19 @@ def dbscan(vectors: np.ndarray, eps: float, min_samples: int) -> np.ndarray:
     return labels
 
 
+def _unassigned_ids(space: Space) -> list[int]:
+    """The newest DBSCAN_MAX faces of the space's model that belong to no one."""
+    query = (Face.select(Face.id).where(Face.person.is_null() & (Face.model == _model_of(space)))
+             .order_by(Face.id.desc()).limit(DBSCAN_MAX))
+    return [i for (i,) in _tuples(query)]
+
+
 def cluster_unassigned(db: pw.Database, distance: float, min_samples: int,
                        space: Space = FACE_SPACE) -> ClusterReport:
     """Group faces that belong to no one into new (unnamed) people, by DBSCAN over their embeddings only (the
     newest DBSCAN_MAX of them), so the cost does not grow with the library."""
     report = ClusterReport()
-    ids = [i for (i,) in Face.select(Face.id).where(Face.person.is_null() & (Face.model == _model_of(space)))
-           .order_by(Face.id.desc()).limit(DBSCAN_MAX).tuples()]
+    ids = _unassigned_ids(space)
     if not ids:
         return report
     vectors = face_index(db, space).get(ids)
@@ -202,8 +213,7 @@ def cluster_unassigned(db: pw.Database, distance: float, min_samples: int,
 
 def recluster(db: pw.Database, distance: float, min_samples: int, space: Space = FACE_SPACE) -> ClusterReport:
     """`people cluster`: give the unassigned faces to existing people where near enough, then cluster the rest."""
-    ids = [i for (i,) in Face.select(Face.id).where(Face.person.is_null() & (Face.model == _model_of(space)))
-           .order_by(Face.id.desc()).limit(DBSCAN_MAX).tuples()]
+    ids = _unassigned_ids(space)
     with db.atomic():
         assigned = assign_new_faces(db, ids, distance, space)
     report = cluster_unassigned(db, distance, min_samples, space)
@@ -216,7 +226,7 @@ def named_people(person_ids: Iterable[int]) -> set[int]:
     ids = list(set(person_ids))
     if not ids:
         return set()
-    return {i for (i,) in Person.select(Person.id).where(Person.id.in_(ids) & Person.name.is_null(False)).tuples()}
+    return {i for (i,) in _tuples(Person.select(Person.id).where(Person.id.in_(ids) & Person.name.is_null(False)))}
 
 
 def remove_vectors(db: pw.Database, faces: Iterable[Face]) -> None:
@@ -300,7 +310,7 @@ def merge_people(db: pw.Database, into: str | int, other: str | int) -> Person:
         Face.update(person=None, assigned_by=None).where(
             (Face.person == source.id) & Face.id.in_(rejected_here)).execute()
         Face.update(person=target.id).where(Face.person == source.id).execute()
-        for (face_id,) in FaceReject.select(FaceReject.face).where(FaceReject.person == source.id).tuples():
+        for (face_id,) in _tuples(FaceReject.select(FaceReject.face).where(FaceReject.person == source.id)):
             FaceReject.insert(face=face_id, person=target.id).on_conflict_ignore().execute()
         FaceReject.delete().where(FaceReject.person == source.id).execute()
         if target.name is None and source.name is not None:
@@ -355,14 +365,16 @@ def set_hidden(ref: str | int, hidden: bool = True) -> Person:
 
 def list_people(include_hidden: bool = False) -> list[dict[str, Any]]:
     """People and unnamed clusters with face and photo counts, named first, then by size."""
-    query = (Person.select(Person, pw.fn.COUNT(Face.id).alias("faces"),
+    columns = (Person.id, Person.uid, Person.name, Person.hidden)
+    query = (Person.select(*columns, pw.fn.COUNT(Face.id).alias("faces"),
                            pw.fn.COUNT(pw.fn.DISTINCT(Face.photo)).alias("photos"))
              .join(Face, pw.JOIN.LEFT_OUTER, on=(Face.person == Person.id))
-             .group_by(Person.id))
+             .group_by(*columns))
     if not include_hidden:
         query = query.where(Person.hidden == False)  # noqa: E712 - peewee expression
-    rows = [{"id": p.id, "uid": p.uid, "name": p.name, "hidden": p.hidden, "faces": p.faces, "photos": p.photos}
-            for p in query]
+    rows: list[dict[str, Any]] = [
+        {"id": i, "uid": uid, "name": name, "hidden": bool(hidden), "faces": faces, "photos": photos}
+        for i, uid, name, hidden, faces, photos in _tuples(query)]
     covers = cover_faces([r["id"] for r in rows])
     for row in rows:
         row["cover"] = covers.get(row["id"])
@@ -376,8 +388,8 @@ def cover_faces(person_ids: list[int]) -> dict[int, dict[str, Any]]:
     best: dict[int, tuple[tuple[float, float], dict[str, Any]]] = {}
     for start in range(0, len(person_ids), _CHUNK):
         chunk = person_ids[start : start + _CHUNK]
-        query = Face.select(Face.id, Face.person, Face.photo, Face.x, Face.y, Face.w, Face.h, Face.score).where(
-            Face.person.in_(chunk)).tuples()
+        query = _tuples(Face.select(Face.id, Face.person, Face.photo, Face.x, Face.y, Face.w, Face.h, Face.score).where(
+            Face.person.in_(chunk)))
         for face_id, person_id, photo_id, x, y, w, h, score in query:
             key = (score, w * h)
             if person_id not in best or key > best[person_id][0]:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import itertools
 import shutil
-import time
 from pathlib import Path
 
 import pytest
 
-from photoshelf.db.schema import Face, FaceReject, Person, Photo, Vector
+from photoshelf.db.schema import Face, FaceReject, Person, Photo, PhotoStage, Vector
 from photoshelf.indexer.pipeline import index_library
 from photoshelf.indexer.thumbs import ThumbCache
 from photoshelf.models import people
+from photoshelf.models.enrich import Enricher
 from photoshelf.models.faces import MODEL, SPACE_NAME, DlibFaces, FacesStage, dlib_missing
 from photoshelf.models.stages import Item
 
@@ -92,31 +92,35 @@ def check_clusters(lib: Library, items: list[Item]) -> None:
 
 
 def test_faces_found_and_clustered_by_person(library: Library, dlib_model: DlibFaces) -> None:
-    """The in-repo Family photos (4 photos, 6 faces, 3 people): detect, cluster, and re-run keeping decisions."""
+    """The in-repo Family photos (4 photos, 6 faces, 3 people) through the runner: detect, cluster, and a
+    re-run (after a settings change) that keeps what the user decided."""
     lib = library
     items = index_family_only(lib)
     stage = FacesStage(lib.config, lib.db)
     assert stage.unavailable() is None
-    results = stage.process(items)
-    assert results == {i.photo_id: None for i in items}
-    assert Face.select().where(Face.person.is_null(False)).count() == 0  # nobody to join yet: clustered at close
-    stage.close()
+    report = Enricher(lib.config, lib.db, stages=[stage]).run(record=False)
+    assert (report.stages[0].done, report.stages[0].errors) == (len(items), 0)
+    assert PhotoStage.select().where((PhotoStage.stage == "faces") & (PhotoStage.version == stage.version())
+                                     & PhotoStage.error.is_null()).count() == len(items)
     check_clusters(lib, items)
 
-    # The user names Obama's cluster and moves Biden's face in the group photo to a person of its own.
+    # The user names Obama's cluster, moves Biden's face in the group photo to a person of its own, and says
+    # the group photo's Obama is not Barack.
     found = faces_by_path()
     obama = found["Family/Barack/obama.jpg"][0].person_id
     people.name_person(lib.db, obama, "Barack")
     group = found["Family/obama_and_biden.jpg"]
     split = people.move_faces(lib.db, [group[0].id])
-    people.reject_face(lib.db, found["Family/obama_and_biden.jpg"][1].id, None, lib.config.models.face_distance)
+    people.reject_face(lib.db, group[1].id, None, lib.config.models.face_distance)
+    assert Face.get_by_id(group[1].id).person_id is None
     before = {f.id: (f.person_id, f.assigned_by) for f in Face.select()}
 
-    # A re-run (same model) finds the same boxes: same face rows, the user's decisions kept, the rejected face
-    # not back with Barack.
+    # A changed setting re-runs the stage on every photo; it finds the same boxes: same face rows, the user's
+    # decisions kept, the rejected face not back with Barack.
+    lib.reconfigure(PHOTOSHELF_MODELS_FACE_MIN_SIZE="39")
     stage = FacesStage(lib.config, lib.db, dlib_model)
-    stage.process(items)
-    stage.close()
+    report = Enricher(lib.config, lib.db, stages=[stage]).run(record=False)
+    assert report.stages[0].done == len(items)
     after = {f.id: (f.person_id, f.assigned_by) for f in Face.select()}
     assert after == before
     assert after[group[0].id] == (split.id, "user")
@@ -141,14 +145,14 @@ def index_family_only(lib: Library) -> list[Item]:
 
 def test_stage_settings(tmp_path: Path) -> None:
     config = make_config(tmp_path / "o", tmp_path / "s", f"sqlite:///{tmp_path / 'c.db'}")
-    stage = FacesStage(config, None)  # type: ignore[arg-type]  # neither needs the catalog
+    stage = FacesStage(config, None)  # neither needs the catalog
     assert stage.name == "faces" and stage.unavailable() is None
     version = stage.version()
     assert MODEL in version and len(version) <= 48
     other = make_config(tmp_path / "o", tmp_path / "s", "sqlite:///x.db", PHOTOSHELF_MODELS_FACE_MIN_SIZE="60")
-    assert FacesStage(other, None).version() != version  # type: ignore[arg-type]
+    assert FacesStage(other, None).version() != version
     off = make_config(tmp_path / "o", tmp_path / "s", "sqlite:///x.db", PHOTOSHELF_MODELS_FACES="false")
-    assert "models.faces" in (FacesStage(off, None).unavailable() or "")  # type: ignore[arg-type]
+    assert "models.faces" in (FacesStage(off, None).unavailable() or "")
 
 
 @pytest.mark.corpus
@@ -160,11 +164,10 @@ def test_full_family_corpus(tmp_path: Path, database_url: str, full_corpus: Path
     try:
         items = index_family(lib, full_corpus)
         stage = FacesStage(lib.config, lib.db, dlib_model)
-        started = time.perf_counter()
-        stage.process(items)
-        stage.close()
-        elapsed = time.perf_counter() - started
-        print(f"faces stage: {len(items)} photos in {elapsed:.2f}s = {len(items) / elapsed:.1f} photos/s")
+        report = Enricher(lib.config, lib.db, stages=[stage]).run(record=False)
+        sr = report.stages[0]
+        assert (sr.done, sr.errors) == (len(items), 0)
+        print(f"faces stage: {sr.done} photos in {sr.seconds:.2f}s = {sr.rate:.1f} photos/s")
         check_clusters(lib, items)
     finally:
         lib.db.close()

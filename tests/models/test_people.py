@@ -14,6 +14,7 @@ from photoshelf.errors import NotFound
 from photoshelf.indexer.pipeline import index_library
 from photoshelf.indexer.thumbs import ThumbCache
 from photoshelf.models import people
+from photoshelf.models.enrich import Enricher
 from photoshelf.models.faces import DlibFaces, FacesStage, dlib_missing
 from photoshelf.models.people_cli import people as people_cmd
 from photoshelf.models.stages import Item
@@ -37,9 +38,8 @@ def enrich_family(lib: Library, model: DlibFaces) -> tuple[list[Item], dict[str,
     thumbs = ThumbCache(lib.config.thumbs_path, lib.config.thumbnails)
     items = [Item(p.id, p.sha1, thumbs.path(p.sha1, "fit"), thumbs.path(p.sha1, "tile"), p.kind)
              for p in Photo.select().order_by(Photo.id)]
-    stage = FacesStage(lib.config, lib.db, model)
-    stage.process(items)
-    stage.close()
+    report = Enricher(lib.config, lib.db, stages=[FacesStage(lib.config, lib.db, model)]).run(record=False)
+    assert report.stages[0].done == len(items)
     paths = {f.photo_id: f.path for f in File.select().where(File.role == "media")}
     named: dict[str, Face] = {}
     for face in Face.select().order_by(Face.x):
@@ -96,9 +96,9 @@ def test_people_edits(library: Library, dlib_model: DlibFaces) -> None:
     assert person_of(f["obama2"]) is None
     people.recluster(lib.db, distance, lib.config.models.face_cluster_min)
     assert person_of(f["obama2"]) is None
-    stage = FacesStage(lib.config, lib.db, dlib_model)
-    stage.process(items)
-    stage.close()
+    lib.reconfigure(PHOTOSHELF_MODELS_FACE_MIN_SIZE="39")  # a new stage version: the runner re-runs it
+    report = Enricher(lib.config, lib.db, stages=[FacesStage(lib.config, lib.db, dlib_model)]).run(record=False)
+    assert report.stages[0].done == len(items)
     assert person_of(f["obama2"]) is None and person_of(f["obama"]) == obama
     holder = people.move_faces(lib.db, [f["obama2"].id])
     people.merge_people(lib.db, obama, holder.id)
