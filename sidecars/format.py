@@ -8,6 +8,9 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 SECTION = "Photoshelf"
+# Keys of our section that photoshelf writes (a key we own but no longer have is removed from the file).
+OWNED_KEYS = ("Version", "Sha1", "Archived", "Rating", "Locked", "Rotation", "Albums", "Stack", "Labels", "Faces",
+              "Stages")
 
 # PhotoPrism's TakenSrc values for our taken_at_source values.
 _SRC_TO_PP = {"exif": "meta", "xmp": "xmp", "quicktime": "meta", "gps": "meta", "takeout": "meta", "name": "name",
@@ -53,11 +56,17 @@ class UserData:
     rotation: int = 0
     albums: list[dict[str, str]] = field(default_factory=list)  # [{"UID": ..., "Title": ...}]
     stack_members: list[dict[str, str]] = field(default_factory=list)  # [{"Sha1": ..., "UID": ...}]
-    extra: dict[str, Any] = field(default_factory=dict)  # sections other plug-ins own (Labels, Faces)
+    # What the enrichment found, so a rebuilt catalog has labels and people without running the models again:
+    # labels [{Name, Category, Categories, Confidence, Source, Model}], faces [{Box, Score, Person, Cluster, By,
+    # Model, Embedding (base64 float32)}] and the stage versions that made them ({"faces": version, ...}).
+    labels: list[dict[str, Any]] = field(default_factory=list)
+    faces: list[dict[str, Any]] = field(default_factory=list)
+    stages: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # keys of our section this version does not know
 
 
 def build(photo: Any, *, albums: list[dict[str, str]], rotation: int = 0, stack: dict[str, Any] | None = None,
-          extra: dict[str, Any] | None = None) -> dict[str, Any]:
+          extra: dict[str, Any] | None = None, ml: dict[str, Any] | None = None) -> dict[str, Any]:
     """The sidecar's content for a catalog photo, in PhotoPrism's field names, plus our own section."""
     local = photo.taken_at_local
     keywords = photo.keywords or ""
@@ -96,6 +105,9 @@ def build(photo: Any, *, albums: list[dict[str, str]], rotation: int = 0, stack:
     }
     if stack:
         section["Stack"] = stack
+    for key in ("Labels", "Faces", "Stages"):
+        if ml and ml.get(key):
+            section[key] = ml[key]
     section.update(extra or {})
     data[SECTION] = section
     # Leave out what is empty, as PhotoPrism does (omitempty), so files stay short and diffs readable.
@@ -145,6 +157,25 @@ def parse(data: Any) -> UserData:
     if isinstance(stack, dict) and isinstance(stack.get("Members"), list):
         out.stack_members = [{"Sha1": str(m.get("Sha1", "")), "UID": str(m.get("UID", ""))}
                              for m in stack["Members"] if isinstance(m, dict)]
-    out.extra = {k: v for k, v in ours.items() if k not in (
-        "Version", "Sha1", "Archived", "Rating", "Locked", "Rotation", "Albums", "Stack")}
+    labels = ours.get("Labels") or []
+    if isinstance(labels, list):
+        out.labels = [dict(x) for x in labels if isinstance(x, dict) and x.get("Name")]
+    faces = ours.get("Faces") or []
+    if isinstance(faces, list):
+        out.faces = [dict(x) for x in faces if isinstance(x, dict) and _box(x.get("Box")) is not None]
+    stages = ours.get("Stages") or {}
+    if isinstance(stages, dict):
+        out.stages = {str(k): str(v) for k, v in stages.items() if v}
+    out.extra = {k: v for k, v in ours.items() if k not in OWNED_KEYS}
     return out
+
+
+def _box(value: Any) -> list[float] | None:
+    """A face box [x, y, w, h] in fractions of the image, or None when it is not one."""
+    if not isinstance(value, list) or len(value) != 4:
+        return None
+    try:
+        box = [float(v) for v in value]
+    except (TypeError, ValueError):
+        return None
+    return box if all(0.0 <= v <= 1.0 for v in box) else None

@@ -85,10 +85,10 @@ def merge(target: CommentedMap, new: dict[str, Any], *, owned: set[str] | None =
 
 def _owned_nested(key: str) -> set[str]:
     # Inside our own section every key is ours; in PhotoPrism's Details we write Keywords only.
-    from photoshelf.sidecars.format import SECTION
+    from photoshelf.sidecars.format import OWNED_KEYS, SECTION
 
     if key == SECTION:
-        return {"Version", "Sha1", "Archived", "Rating", "Locked", "Rotation", "Albums", "Stack"}
+        return set(OWNED_KEYS)
     return set()
 
 

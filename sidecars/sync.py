@@ -19,9 +19,12 @@ from photoshelf.config import Config
 from photoshelf.db.schema import (
     Album,
     AlbumPhoto,
+    Face,
     File,
+    Person,
     Photo,
     PhotoEdit,
+    PhotoStage,
     Setting,
     SidecarState,
     Stack,
@@ -29,6 +32,7 @@ from photoshelf.db.schema import (
 )
 from photoshelf.sidecars import format as fmt
 from photoshelf.sidecars.io import SidecarError, dumps, load, load_plain, merge, plain, write_atomic
+from photoshelf.sidecars.ml import Restorer, ml_of
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +52,8 @@ class SyncReport:
     skipped: int = 0
     errors: int = 0
     albums_created: int = 0
+    faces_restored: int = 0
+    labels_restored: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -130,6 +136,7 @@ def write_sidecars(config: Config, photos: Iterable[Photo]) -> SyncReport:
         paths = sidecar_paths(config, chunk)
         albums = _albums_of(ids)
         rotations = _rotations(ids)
+        ml = ml_of(ids)
         stacks = {s.id: s for s in Stack.select().where(Stack.id.in_([p.stack_id for p in chunk if p.stack_id]))}
         members: dict[int, list[dict[str, str]]] = defaultdict(list)
         for m in Photo.select(Photo.stack, Photo.sha1, Photo.uid).where(Photo.stack.in_(list(stacks) or [0])):
@@ -144,7 +151,7 @@ def write_sidecars(config: Config, photos: Iterable[Photo]) -> SyncReport:
             if stack is not None and stack.primary_photo_id != photo.id:
                 continue  # one sidecar per stack: the primary's
             content = fmt.build(photo, albums=albums.get(photo.id, []), rotation=rotations.get(photo.id, 0),
-                                stack=_stack_info(stack, members))
+                                stack=_stack_info(stack, members), ml=ml.get(photo.id))
             digest = _digest(json.dumps(content, sort_keys=True, default=str) + str(path))
             if digests.get(photo.id) == digest and path.exists():
                 report.unchanged += 1  # what we wrote last time, and still there: no need to read it
@@ -158,7 +165,14 @@ def write_sidecars(config: Config, photos: Iterable[Photo]) -> SyncReport:
             if existing is not None and _predates(path, photo, existing):
                 # The sidecar is older than this catalog row: the catalog was rebuilt (lost, or indexed afresh)
                 # and the file holds user data the catalog never saw. Take it in instead of overwriting it.
-                apply_user_data(photo, fmt.parse(existing), report)
+                ud = fmt.parse(existing)
+                apply_user_data(photo, ud, report)
+                restorer = Restorer()
+                restorer.apply([(photo.id, ud)])
+                restorer.flush()
+                report.faces_restored += restorer.faces
+                report.labels_restored += restorer.labels
+                ml.update(ml_of([photo.id]))
                 report.applied += 1
                 photo = Photo.get_by_id(photo.id)
                 albums[photo.id] = _albums_of([photo.id]).get(photo.id, [])
@@ -167,7 +181,7 @@ def write_sidecars(config: Config, photos: Iterable[Photo]) -> SyncReport:
                     members[stack.id] = [{"Sha1": m.sha1, "UID": m.uid} for m in
                                          Photo.select(Photo.sha1, Photo.uid).where(Photo.stack == stack.id)]
                 content = fmt.build(photo, albums=albums.get(photo.id, []), rotation=rotations.get(photo.id, 0),
-                                    stack=_stack_info(stack, members))
+                                    stack=_stack_info(stack, members), ml=ml.get(photo.id))
             if existing is not None:
                 before = plain(existing)
                 merged = merge(existing, content)
@@ -192,7 +206,7 @@ def write_sidecars(config: Config, photos: Iterable[Photo]) -> SyncReport:
                 path = path.with_name(f"{photo.sha1}.yml")
                 written = write_atomic(path, text)
             states.append({"photo": photo.id, "written_at": utcnow(),
-                           "digest": _content_digest(photo, albums, rotations, stack, members, path)})
+                           "digest": _content_digest(photo, albums, rotations, stack, members, path, ml)})
             if written:
                 report.written += 1
             else:
@@ -209,9 +223,10 @@ def _stack_info(stack: Stack | None, members: dict[int, list[dict[str, str]]]) -
 
 
 def _content_digest(photo: Photo, albums: dict[int, list[dict[str, str]]], rotations: dict[int, int],
-                    stack: Stack | None, members: dict[int, list[dict[str, str]]], path: Path) -> str:
+                    stack: Stack | None, members: dict[int, list[dict[str, str]]], path: Path,
+                    ml: dict[int, dict[str, Any]]) -> str:
     content = fmt.build(photo, albums=albums.get(photo.id, []), rotation=rotations.get(photo.id, 0),
-                        stack=_stack_info(stack, members))
+                        stack=_stack_info(stack, members), ml=ml.get(photo.id))
     return _digest(json.dumps(content, sort_keys=True, default=str) + str(path))
 
 
@@ -239,7 +254,10 @@ def sync_changed(config: Config, stop: Any = None) -> SyncReport:
     changed = Photo.select().where(Photo.updated_at >= since)
     in_albums = Photo.select().join(AlbumPhoto).join(Album).where(Album.updated_at >= since)
     edited = Photo.select().join(PhotoEdit).where(PhotoEdit.updated_at >= since)
-    ids = {p.id for q in (changed, in_albums, edited) for p in q.select(Photo.id)}
+    # Enrichment that ran (faces, labels) and people renamed or merged change what the sidecars say too.
+    enriched = Photo.select().join(PhotoStage).where(PhotoStage.done_at >= since)
+    renamed = Photo.select().join(Face).join(Person).where(Person.updated_at >= since)
+    ids = {p.id for q in (changed, in_albums, edited, enriched, renamed) for p in q.select(Photo.id)}
     report = SyncReport()
     for chunk in _chunks(sorted(ids), 200):
         if stop is not None and stop.is_set():
@@ -455,6 +473,7 @@ def restore(config: Config, db: pw.Database, *, progress: Any = None) -> SyncRep
     for album_id, last in AlbumPhoto.select(AlbumPhoto.album, pw.fn.MAX(AlbumPhoto.position)).group_by(
             AlbumPhoto.album).tuples():
         known.positions[album_id] = last or 0
+    restorer = Restorer()
     for chunk in _chunks(paths, 500):
         parsed: list[fmt.UserData] = []
         for path in chunk:
@@ -468,13 +487,18 @@ def restore(config: Config, db: pw.Database, *, progress: Any = None) -> SyncRep
                 report.errors += 1
         by_sha = {p.sha1: p for p in Photo.select().where(Photo.sha1.in_([u.sha1 for u in parsed if u.sha1] or [""]))}
         with db.atomic():  # one transaction per 500 sidecars
+            found = []
             for ud in parsed:
                 photo = by_sha.get(ud.sha1 or "") or _find_photo(ud)
                 if photo is None:
                     report.skipped += 1
                     continue
                 apply_user_data(photo, ud, report, known=known)
+                found.append((photo.id, ud))
                 report.applied += 1
+            restorer.apply(found)  # faces and labels, with their stage versions: no need to run the models
+            restorer.flush()
+    report.faces_restored, report.labels_restored = restorer.faces, restorer.labels
     return report
 
 

@@ -1,0 +1,202 @@
+"""Faces and labels in the sidecars: what the enrichment found, written out, and put back by a restore so a
+rebuilt catalog has its people and labels without running the models again."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import peewee as pw
+
+from photoshelf.db.schema import Face, Person, PhotoLabel, PhotoStage, Vector, database_proxy, utcnow
+from photoshelf.sidecars.format import UserData, _box
+
+log = logging.getLogger(__name__)
+
+# The stages whose results the sidecar carries whole (the text and CLIP indexes are rebuilt: they are cheap, or
+# their model may be different on the new host).
+RESTORED_STAGES = ("faces", "labels")
+_CHUNK = 500
+
+
+def _db() -> pw.Database:
+    """The catalog's real database (the vector index needs to know the backend, which a proxy hides)."""
+    return database_proxy.obj if isinstance(database_proxy, pw.DatabaseProxy) else database_proxy
+
+
+def ml_of(photo_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """The sidecar's Labels, Faces and Stages per photo: four queries per 500 photos."""
+    out: dict[int, dict[str, Any]] = defaultdict(dict)
+    for chunk in _chunks(list(photo_ids), _CHUNK):
+        stages = PhotoStage.select(PhotoStage.photo, PhotoStage.stage, PhotoStage.version).where(
+            PhotoStage.photo.in_(chunk) & PhotoStage.stage.in_(RESTORED_STAGES) & PhotoStage.error.is_null())
+        for photo_id, stage, version in stages.tuples():
+            out[photo_id].setdefault("Stages", {})[stage] = version
+        labels = (PhotoLabel.select(PhotoLabel.photo, PhotoLabel.name, PhotoLabel.category, PhotoLabel.categories,
+                                    PhotoLabel.confidence, PhotoLabel.source, PhotoLabel.model)
+                  .where(PhotoLabel.photo.in_(chunk))
+                  .order_by(PhotoLabel.photo, PhotoLabel.confidence.desc(), PhotoLabel.name))
+        for photo_id, name, category, categories, confidence, source, model in labels.tuples():
+            entry: dict[str, Any] = {"Name": name, "Category": category or "",
+                                     "Categories": [c for c in (categories or "").split(",") if c],
+                                     "Confidence": round(float(confidence), 4), "Source": source}
+            if model:
+                entry["Model"] = model
+            out[photo_id].setdefault("Labels", []).append(entry)
+        faces = list(Face.select(Face.id, Face.photo, Face.x, Face.y, Face.w, Face.h, Face.score, Face.model,
+                                 Face.assigned_by, Person.uid, Person.name)
+                     .join(Person, pw.JOIN.LEFT_OUTER, on=(Face.person == Person.id))
+                     .where(Face.photo.in_(chunk)).order_by(Face.photo, Face.x, Face.id).tuples())
+        embeddings: dict[int, bytes] = {}
+        face_ids = [f[0] for f in faces]
+        for ids in _chunks(face_ids, _CHUNK):
+            rows = Vector.select(Vector.item_id, Vector.vector).where(
+                Vector.item_id.in_(ids) & Vector.space.startswith("face:"))
+            for item_id, blob in rows.tuples():
+                embeddings[item_id] = bytes(blob)
+        for face_id, photo_id, x, y, w, h, score, model, by, uid, name in faces:
+            face: dict[str, Any] = {"Box": [round(x, 4), round(y, 4), round(w, 4), round(h, 4)],
+                                    "Score": round(float(score), 3), "Model": model}
+            if uid:
+                face["Cluster"] = uid
+                face["By"] = by or "auto"
+            if name:
+                face["Person"] = name
+            if face_id in embeddings:
+                face["Embedding"] = base64.b64encode(embeddings[face_id]).decode("ascii")
+            out[photo_id].setdefault("Faces", []).append(face)
+    return dict(out)
+
+
+class Restorer:
+    """Puts sidecar faces and labels back into a catalog, for photos that have no results of that stage yet
+    (a rebuilt catalog), and records the stage versions so the models do not run again on them."""
+
+    def __init__(self) -> None:
+        self.people: dict[str, Person] = {}  # by uid and by "name:" + lower-case name
+        self.vectors: dict[str, list[tuple[int, bytes]]] = defaultdict(list)
+        self.faces = 0
+        self.labels = 0
+
+    def apply(self, items: Sequence[tuple[int, UserData]]) -> None:
+        """Restore a batch of (photo id, sidecar data); call flush() at the end of the transaction."""
+        items = [(pid, ud) for pid, ud in items if ud.labels or ud.faces or ud.stages]
+        if not items:
+            return
+        ids = [pid for pid, _ in items]
+        have: set[tuple[int, str]] = set()
+        for chunk in _chunks(ids, _CHUNK):
+            have.update(PhotoStage.select(PhotoStage.photo, PhotoStage.stage).where(
+                PhotoStage.photo.in_(chunk) & PhotoStage.stage.in_(RESTORED_STAGES)).tuples())
+        stage_rows = []
+        for photo_id, ud in items:
+            if (photo_id, "labels") not in have and (ud.labels or "labels" in ud.stages):
+                self._labels(photo_id, ud.labels)
+                if "labels" in ud.stages:
+                    stage_rows.append({"photo": photo_id, "stage": "labels", "version": ud.stages["labels"][:48],
+                                       "done_at": utcnow()})
+            if (photo_id, "faces") not in have and (ud.faces or "faces" in ud.stages):
+                self._faces(photo_id, ud.faces)
+                if "faces" in ud.stages:
+                    stage_rows.append({"photo": photo_id, "stage": "faces", "version": ud.stages["faces"][:48],
+                                       "done_at": utcnow()})
+        if stage_rows:
+            PhotoStage.insert_many(stage_rows).execute()
+
+    def _labels(self, photo_id: int, labels: list[dict[str, Any]]) -> None:
+        rows = []
+        for label in labels:
+            categories = label.get("Categories")
+            cats = [str(c) for c in categories] if isinstance(categories, list) else (
+                [str(label["Category"])] if label.get("Category") else [])
+            try:
+                confidence = float(label.get("Confidence") or 0.0)
+            except (TypeError, ValueError):
+                confidence = 0.0
+            rows.append({"photo": photo_id, "name": str(label["Name"])[:64],
+                         "category": str(label.get("Category") or (cats[0] if cats else ""))[:64],
+                         "categories": ("," + ",".join(cats) + ",")[:255] if cats else "",
+                         "confidence": confidence, "source": str(label.get("Source") or "imagenet")[:16],
+                         "model": str(label.get("Model") or "")[:48]})
+        if rows:
+            PhotoLabel.insert_many(rows).on_conflict_ignore().execute()
+            self.labels += len(rows)
+
+    def _faces(self, photo_id: int, faces: list[dict[str, Any]]) -> None:
+        for face in faces:
+            box = _box(face.get("Box"))
+            if box is None:
+                continue
+            person = self._person(face)
+            try:
+                score = float(face.get("Score") or 0.0)
+            except (TypeError, ValueError):
+                score = 0.0
+            by = face.get("By") if face.get("By") in ("auto", "user") else "auto"
+            model = str(face.get("Model") or "unknown")[:32]
+            row = Face.create(photo=photo_id, x=box[0], y=box[1], w=box[2], h=box[3], score=score,
+                              person=person.id if person else None, assigned_by=by if person else None, model=model)
+            self.faces += 1
+            embedding = face.get("Embedding")
+            if isinstance(embedding, str) and embedding:
+                try:
+                    blob = base64.b64decode(embedding, validate=True)
+                except ValueError:
+                    log.warning("restore: a face of photo %s has an unreadable embedding", photo_id)
+                    continue
+                if blob and len(blob) % 4 == 0:
+                    self.vectors[f"face:{model}"].append((row.id, blob))
+
+    def _person(self, face: dict[str, Any]) -> Person | None:
+        uid = str(face.get("Cluster") or "").strip()
+        name = str(face.get("Person") or "").strip()
+        if not uid and not name:
+            return None
+        key = uid or "name:" + name.lower()
+        if key in self.people:
+            return self.people[key]
+        person = Person.get_or_none(Person.uid == uid) if uid else None
+        if person is None and name:
+            person = Person.get_or_none(pw.fn.LOWER(Person.name) == name.lower())
+        if person is None:
+            from photoshelf.models.people import new_uid
+
+            person = Person.create(uid=uid[:24] or new_uid(), name=name[:255] or None)
+        self.people[key] = person
+        if name:
+            self.people["name:" + name.lower()] = person
+        return person
+
+    def flush(self) -> None:
+        """Add the collected face embeddings to the vector index, one call per space."""
+        import numpy as np
+
+        from photoshelf.models.vectors import VectorIndex
+
+        for space_name, rows in self.vectors.items():
+            dims = {len(blob) // 4 for _, blob in rows}
+            for dim in dims:
+                vecs = [(fid, np.frombuffer(blob, dtype="<f4")) for fid, blob in rows if len(blob) // 4 == dim]
+                VectorIndex(_db(), _face_space(space_name, dim)).add(vecs)
+        self.vectors.clear()
+
+
+def _face_space(name: str, dim: int) -> Any:
+    """The face space as the faces stage defines it (same metric and table), or a plain L2 space of that size."""
+    from photoshelf.models.vectors import Space
+
+    try:
+        from photoshelf.models.people import FACE_SPACE
+    except ImportError:
+        FACE_SPACE = None  # noqa: N806 - the optional module's constant
+    if FACE_SPACE is not None and FACE_SPACE.name == name and FACE_SPACE.dim == dim:
+        return FACE_SPACE
+    return Space(name, dim, metric="l2", quantise=False)
+
+
+def _chunks(items: list[Any], n: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
