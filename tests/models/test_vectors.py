@@ -1,0 +1,171 @@
+"""The vector index against numpy brute force: exact vec0 KNN, quantised candidates + rescoring, filters, and the
+in-process caches (MariaDB matrix, SQLite binary codes) seeing writes from this and other connections."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import peewee as pw
+import pytest
+
+from photoshelf.db.backends import make_database
+from photoshelf.db.schema import Vector, database_proxy
+from photoshelf.models import vectors
+from photoshelf.models.vectors import Space, VectorIndex
+
+from conftest import Library
+
+N, DIM, K = 10_000, 512, 10
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+@pytest.fixture
+def loaded(empty_library: Library) -> Iterator[tuple[VectorIndex, np.ndarray]]:
+    data = unit(np.random.default_rng(42).standard_normal((N, DIM), dtype=np.float32))
+    index = VectorIndex(empty_library.db, Space("test:random", DIM))
+    for start in range(0, N, 2500):
+        index.add(((start + i + 1, data[start + i]) for i in range(2500)), replace=False)
+    yield index, data
+
+
+def brute(data: np.ndarray, q: np.ndarray, allowed: np.ndarray | None = None) -> tuple[list[int], np.ndarray]:
+    dist = 1.0 - data @ q
+    ids = np.arange(1, len(data) + 1)
+    if allowed is not None:
+        dist, ids = dist[allowed - 1], allowed
+    order = np.argsort(dist, kind="stable")[:K]
+    return ids[order].tolist(), dist[order]
+
+
+def same_ranking(got: list[tuple[int, float]], want_ids: list[int], want_dist: np.ndarray) -> None:
+    """Same ids in the same order, except where two true distances tie (within float32 noise)."""
+    assert len(got) == len(want_ids)
+    np.testing.assert_allclose([d for _, d in got], want_dist, atol=2e-5)
+    for pos, ((got_id, _), want_id) in enumerate(zip(got, want_ids, strict=True)):
+        if got_id != want_id:
+            neighbours = want_dist[max(0, pos - 1): pos + 2]
+            assert np.ptp(neighbours) < 2e-5, f"rank {pos}: {got_id} instead of {want_id}"
+
+
+def queries(count: int, seed: int = 7) -> np.ndarray:
+    return unit(np.random.default_rng(seed).standard_normal((count, DIM), dtype=np.float32))
+
+
+def test_knn_and_filtered_knn_equal_numpy(loaded: tuple[VectorIndex, np.ndarray],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    index, data = loaded
+    assert index.count() == N
+    full_set = np.arange(1, N + 1)
+    for q in queries(3):
+        want_ids, want_dist = brute(data, q)
+        same_ranking(index.search(q, K, exact=True), want_ids, want_dist)
+        # The quantised path rescoring every item must give the exact answer: candidates, ids and distances.
+        monkeypatch.setattr(vectors, "OVERSAMPLE", N // K)
+        same_ranking(index.search(q, K), want_ids, want_dist)
+        monkeypatch.setattr(vectors, "OVERSAMPLE", 20)
+        got = index.search(q, K)
+        full = 1.0 - data @ q
+        for item, dist in got:  # rescored exactly, nearest first
+            assert dist == pytest.approx(full[item - 1], abs=2e-5)
+        assert [d for _, d in got] == sorted(d for _, d in got)
+    assert brute(data, queries(1)[0], full_set)[0] == brute(data, queries(1)[0])[0]
+
+    # Filters: the true top k within the allowed set, for a set small enough to rescore whole and for larger
+    # ones ranked through the codes of the allowed items only.
+    rng = np.random.default_rng(3)
+    for size in (37, 1500, 6000):
+        allowed = np.sort(rng.choice(N, size, replace=False) + 1)
+        q = queries(1, seed=size)[0]
+        want_ids, want_dist = brute(data, q, allowed)
+        monkeypatch.setattr(vectors, "OVERSAMPLE", N)
+        same_ranking(index.search(q, K, allowed=set(allowed.tolist())), want_ids, want_dist)
+        if index.sqlite:
+            same_ranking(index._exact_over(q, K, set(allowed.tolist())), want_ids, want_dist)
+        monkeypatch.setattr(vectors, "OVERSAMPLE", 20)
+        got = index.search(q, K, allowed=allowed.tolist())
+        assert len(got) == min(K, size)
+        assert {i for i, _ in got} <= set(allowed.tolist())
+    assert index.search(queries(1)[0], K, allowed=set()) == []
+    assert index.search(queries(1)[0], K, allowed={N + 5}) == []
+
+    if index.sqlite:
+        # The binary codes read from sqlite-vec's shadow tables equal what vec0 itself returns, holes included.
+        index.remove(range(100, 400))
+        ids, codes = index._codes()
+        rows = index.db.execute_sql(f"SELECT rowid, embedding FROM {index.bin_table} ORDER BY rowid").fetchall()
+        assert ids.tolist() == [r[0] for r in rows]
+        want = np.frombuffer(b"".join(bytes(r[1]) for r in rows), dtype=np.uint64).reshape(len(rows), -1)
+        assert np.array_equal(codes.T, want)
+        assert Vector.select().where(Vector.space == index.space.name).count() == N - 300
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_quantised_recall_on_clustered_vectors(empty_library: Library) -> None:
+    """Real embeddings cluster; there the default oversampling must keep recall@10 >= 0.95 (random vectors,
+    the worst case, are measured in bench/vectors.py). MariaDB searches its matrix exactly: SQLite only."""
+    n = 5000
+    rng = np.random.default_rng(5)
+    centres = unit(rng.standard_normal((100, DIM), dtype=np.float32))
+    data = unit(centres[rng.integers(0, 100, n)] + 0.8 * rng.standard_normal((n, DIM), dtype=np.float32) / np.sqrt(DIM))
+    index = VectorIndex(empty_library.db, Space("test:clustered", DIM))
+    index.add(((i + 1, v) for i, v in enumerate(data)), replace=False)
+    qs = unit(centres[rng.integers(0, 100, 20)] + 0.9 * rng.standard_normal((20, DIM), dtype=np.float32) / np.sqrt(DIM))
+    hits = sum(len(set(brute(data, q)[0]) & {i for i, _ in index.search(q, K)}) for q in qs)
+    assert hits / (K * len(qs)) >= 0.95
+
+
+def test_writes_are_seen_by_cached_searches_here_and_in_other_connections(
+        empty_library: Library) -> None:
+    rng = np.random.default_rng(11)
+    data = unit(rng.standard_normal((3000, DIM), dtype=np.float32))
+    space = Space("test:cache", DIM)
+    writer = VectorIndex(empty_library.db, space)
+    writer.add((i + 1, v) for i, v in enumerate(data))
+    # "Another process": its own database object and connection, so its own cache entry.
+    other_db = make_database(empty_library.database_url)
+    other_db.connect()
+    try:
+        reader = VectorIndex(other_db, space)
+        q = unit(rng.standard_normal(DIM, dtype=np.float32))
+        with _bound(other_db):
+            before = reader.search(q, K)
+        assert before[0][0] != 99_999
+        writer.add([(99_999, q)])
+        with _bound(other_db):
+            after = reader.search(q, K)
+        assert after[0] == (99_999, pytest.approx(0.0, abs=1e-5))
+        writer.remove([99_999, after[1][0]])
+        with _bound(other_db):
+            again = reader.search(q, K)
+        assert 99_999 not in {i for i, _ in again} and after[1][0] not in {i for i, _ in again}
+        assert [i for i, _ in again[:K - 2]] == [i for i, _ in after[2:K]]
+        # The writer's own cache too.
+        assert [i for i, _ in writer.search(q, K)] == [i for i, _ in again]
+    finally:
+        other_db.close()
+
+
+class _bound:
+    """Run the peewee models on another database object for a while (as another process would)."""
+
+    def __init__(self, db: pw.Database) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.saved = database_proxy.obj
+        database_proxy.initialize(self.db)
+
+    def __exit__(self, *exc: object) -> None:
+        database_proxy.initialize(self.saved)
+
+
+def test_dimension_is_checked(empty_library: Library) -> None:
+    index = VectorIndex(empty_library.db, Space("test:dim", 4))
+    with pytest.raises(ValueError, match="expected 4"):
+        index.add([(1, [1.0, 0.0])])
+    with pytest.raises(ValueError, match="expected 4"):
+        index.search([1.0, 0.0])
