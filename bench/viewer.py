@@ -587,8 +587,6 @@ def main(argv: list[str] | None = None) -> int:
             sha1s = [s for (s,) in Photo.select(Photo.sha1).order_by(Photo.id).tuples()]
             sample = rng.sample(sha1s, min(len(sha1s), args.thumb_files))
             thumb_bytes = write_thumbs(config, sample, rng)
-            if not url:
-                db.execute_sql("ANALYZE")
             seconds = time.perf_counter() - t
             results["catalog"] = {"photos": args.photos, "geotagged": geotagged, "albums": albums, "stacks": stacks,
                                   "thumb_files": len(sample), "thumb_bytes": thumb_bytes,

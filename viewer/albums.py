@@ -85,14 +85,16 @@ def _covers(albums: list[Album]) -> dict[int, str]:
                 out[chosen[pid]] = sha1
     rest = [a.id for a in albums if a.id not in out]
     if rest:
-        first = (AlbumPhoto.select(AlbumPhoto.album, pw.fn.MIN(AlbumPhoto.position).alias("pos"))
-                 .where(AlbumPhoto.album.in_(rest)).group_by(AlbumPhoto.album))
-        for album_id, pos in first.tuples():
-            row = (Photo.select(Photo.sha1).join(AlbumPhoto, on=(AlbumPhoto.photo == Photo.id))
-                   .where((AlbumPhoto.album == album_id) & (AlbumPhoto.position == pos) & Photo.has_thumbs)
-                   .limit(1).scalar())
-            if row:
-                out[album_id] = row
+        # One query for all of them (the photo page lists every album): each album's first entry, if it
+        # has thumbnails.
+        first = (AlbumPhoto.select(AlbumPhoto.album.alias("aid"), pw.fn.MIN(AlbumPhoto.position).alias("pos"))
+                 .where(AlbumPhoto.album.in_(rest)).group_by(AlbumPhoto.album)).alias("first")
+        rows = (AlbumPhoto.select(AlbumPhoto.album, Photo.sha1)
+                .join(Photo, on=(AlbumPhoto.photo == Photo.id))
+                .join(first, on=(first.c.aid == AlbumPhoto.album) & (first.c.pos == AlbumPhoto.position))
+                .where(Photo.has_thumbs).order_by(AlbumPhoto.id))
+        for album_id, sha1 in rows.tuples():
+            out.setdefault(album_id, sha1)
     return out
 
 

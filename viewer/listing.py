@@ -102,11 +102,25 @@ def base_select(text: str, scope: Scope = EVERYTHING) -> pw.ModelSelect:
 
 
 def _after(cursor: Cursor) -> Any:
-    """Rows after the cursor in (taken_at_local DESC, id DESC) order; NULL times sort last on both backends."""
+    """Rows after the cursor in (taken_at_local DESC, id DESC) order; NULL times sort last on both backends.
+
+    For a dated cursor this is only the dated rows: written as a range on taken_at_local (`t <= X` first) so
+    both databases walk the index from the cursor on, where `... OR t IS NULL` would make them scan from the
+    top. The undated rows that follow come from _undated()."""
     t = Photo.taken_at_local
     if cursor.taken is None:
         return t.is_null() & (Photo.id < cursor.photo_id)
-    return (t < cursor.taken) | ((t == cursor.taken) & (Photo.id < cursor.photo_id)) | t.is_null()
+    return (t <= cursor.taken) & ((t < cursor.taken) | (Photo.id < cursor.photo_id))
+
+
+def _before(photo: Photo) -> Any:
+    """Dated rows before `photo` (newer) in timeline order, as a range on taken_at_local (see _after)."""
+    t = Photo.taken_at_local
+    return (t >= photo.taken_at_local) & ((t > photo.taken_at_local) | (Photo.id > photo.id))
+
+
+def _undated(select: pw.ModelSelect) -> pw.ModelSelect:
+    return select.where(Photo.taken_at_local.is_null()).order_by(Photo.id.desc())
 
 
 def timeline_order(select: pw.ModelSelect) -> pw.ModelSelect:
@@ -132,8 +146,12 @@ def page(text: str = "", *, cursor: str | None = None, limit: int = 100, scope: 
         if at is not None:
             if at.offset is not None:
                 raise QueryError("the page cursor is not valid (start again from the first page)", 0)
-            select = select.where(_after(at))
-        rows = list(timeline_order(select).limit(limit + 1))
+            rows = list(timeline_order(select.where(_after(at))).limit(limit + 1))
+            if at.taken is not None and len(rows) <= limit:
+                # The dated photos ran out after the cursor: the undated ones follow them.
+                rows += list(_undated(select).limit(limit + 1 - len(rows)))
+        else:
+            rows = list(timeline_order(select).limit(limit + 1))
         more = len(rows) > limit
         photos = rows[:limit]
         nxt = Cursor(taken=photos[-1].taken_at_local, photo_id=photos[-1].id).encode() if more else None
@@ -160,12 +178,14 @@ def neighbours(photo: Photo, text: str = "", scope: Scope = EVERYTHING) -> tuple
         return (ids[i - 1] if i > 0 else None), (ids[i + 1] if i + 1 < len(ids) else None)
     t, pid = Photo.taken_at_local, Photo.id
     here = Cursor(taken=photo.taken_at_local, photo_id=photo.id)
-    older = timeline_order(select.select(Photo.id).where(_after(here))).limit(1).scalar()
+    ids = select.select(Photo.id)
+    older = timeline_order(ids.where(_after(here))).limit(1).scalar()
+    if older is None and photo.taken_at_local is not None:
+        older = _undated(ids).limit(1).scalar()
     if photo.taken_at_local is None:
-        newer = select.select(Photo.id).where(t.is_null() & (pid > photo.id)).order_by(pid).limit(1).scalar()
+        newer = ids.where(t.is_null() & (pid > photo.id)).order_by(pid).limit(1).scalar()
         if newer is None:
-            newer = select.select(Photo.id).where(t.is_null(False)).order_by(t, pid).limit(1).scalar()
+            newer = ids.where(t.is_null(False)).order_by(t, pid).limit(1).scalar()
     else:
-        cond = (t > photo.taken_at_local) | ((t == photo.taken_at_local) & (pid > photo.id))
-        newer = select.select(Photo.id).where(cond).order_by(t, pid).limit(1).scalar()
+        newer = ids.where(_before(photo)).order_by(t, pid).limit(1).scalar()
     return newer, older

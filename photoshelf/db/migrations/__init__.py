@@ -7,7 +7,14 @@ from collections.abc import Callable
 
 import peewee as pw
 
-from photoshelf.db.migrations import m0001_initial, m0002_viewer, m0003_ml, m0004_photo_locked, m0005_sidecar_state
+from photoshelf.db.migrations import (
+    m0001_initial,
+    m0002_viewer,
+    m0003_ml,
+    m0004_photo_locked,
+    m0005_sidecar_state,
+    m0006_viewer_indexes,
+)
 from photoshelf.db.schema import SchemaVersion
 
 log = logging.getLogger(__name__)
@@ -18,6 +25,7 @@ MIGRATIONS: list[tuple[int, Callable[[pw.Database], None]]] = [
     (3, m0003_ml.apply),
     (4, m0004_photo_locked.apply),
     (5, m0005_sidecar_state.apply),
+    (6, m0006_viewer_indexes.apply),
 ]
 
 LATEST = MIGRATIONS[-1][0]
