@@ -34,6 +34,12 @@ HEARTBEAT_KEY = "watcher"
 DEBOUNCE = 0.25  # seconds of quiet after a close-write before the batch is indexed
 MAX_BATCH = 2000  # paths per index run
 SIDECAR_SYNC_SECONDS = 2.0  # how often sidecars are synced both ways while the daemon runs
+# Enrichment (faces, labels, search index) runs between index runs, in slices this small, so a new photo waits at
+# most one slice before its metadata pass; ML follows the metadata by seconds.
+ENRICH_BATCH = 4  # photos per stage batch in the daemon
+ENRICH_SLICE_SECONDS = 1.0  # a slice ends after the batch that passes this
+ENRICH_QUIET_SECONDS = 0.5  # no file event for this long before a slice starts
+ENRICH_RECHECK_SECONDS = 30.0  # how often to look for pending work (edited titles...) when the last look found none
 
 
 def mount_fstype(path: Path, mounts_file: str = "/proc/mounts") -> tuple[str, str] | None:
@@ -93,6 +99,7 @@ class WatchStats:
     last_event: float | None = None
     last_run: float | None = None
     indexed_paths: int = 0
+    enriched: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -103,9 +110,12 @@ class Watcher:
     reconciliation (a stat-only rescan) catches whatever changed while the daemon was down.
     """
 
-    def __init__(self, config: Config, db: pw.Database) -> None:
+    def __init__(self, config: Config, db: pw.Database, stages: Any = None) -> None:
         self.config = config
         self.db = db
+        self._stages = stages  # enrichment stages to use (default: the installed ones)
+        self._enricher: Any = None
+        self._next_enrich = 0.0
         self.indexer = Indexer(config, db)
         self.stats = WatchStats()
         self.mode = "starting"
@@ -129,6 +139,8 @@ class Watcher:
         """Finish the current batch and return from run()."""
         self._stop.set()
         self.indexer.stop()
+        if self._enricher is not None:
+            self._enricher.stop()
 
     @property
     def idle(self) -> bool:
@@ -158,6 +170,8 @@ class Watcher:
         finally:
             self._stop_observer()
             self.indexer.close()
+            if self._enricher is not None:
+                self._enricher.close()
             try:
                 self._heartbeat(state="stopped", force=True)
             except pw.PeeweeException:
@@ -209,7 +223,49 @@ class Watcher:
                 self._process(sorted(ready)[:MAX_BATCH])
             finally:
                 self._busy = False
+        elif self.config.models.enabled:
+            self._enrich()
         self._heartbeat()
+
+    # -- enrichment ---------------------------------------------------------------------------------
+
+    def _enrich(self) -> None:
+        """One slice of pending enrichment, when no file is waiting to be indexed; models are unloaded after
+        models.idle_unload_seconds without work."""
+        now = time.monotonic()
+        enricher = self._enricher
+        if enricher is not None and enricher.loaded and now - enricher.last_used > self.config.models.idle_unload_seconds:
+            log.info("watch: no enrichment for %ss: unloading the models", self.config.models.idle_unload_seconds)
+            enricher.close()
+        if now < self._next_enrich or not self._events.empty():
+            return
+        if self.stats.last_event is not None and now - self.stats.last_event < ENRICH_QUIET_SECONDS:
+            return
+        if any(p.ready_at <= now for p in self._pending.values()):
+            return
+        if enricher is None:
+            from photoshelf.models.enrich import Enricher
+
+            enricher = self._enricher = Enricher(self.config, self.db, stages=self._stages, batch_size=ENRICH_BATCH)
+        self._busy = True
+        try:
+            report = enricher.run(limit=ENRICH_BATCH, record=False, max_seconds=ENRICH_SLICE_SECONDS)
+        except PhotoshelfError as exc:
+            log.error("watch: enrichment failed: %s", exc)
+            self._next_enrich = time.monotonic() + 60
+            return
+        finally:
+            self._busy = False
+        if report.processed:
+            self.stats.enriched += report.processed
+            log.info("watch: enriched %s", ", ".join(f"{s.name} {s.done + s.errors}" for s in report.stages
+                                                   if s.done or s.errors))
+        else:
+            self._next_enrich = time.monotonic() + ENRICH_RECHECK_SECONDS
+
+    def _wake_enrichment(self) -> None:
+        """New photos were indexed: look for enrichment work at the next quiet moment."""
+        self._next_enrich = 0.0
 
     # -- events -----------------------------------------------------------------------------------
 
@@ -318,6 +374,8 @@ class Watcher:
                 Job.delete().where((Job.kind == PATH_JOB) & Job.key.in_(chunk) & (Job.state == "queued")).execute()
 
     def _account(self, report: IndexReport) -> None:
+        if report.new or report.changed:
+            self._wake_enrichment()
         self.stats.runs += 1
         self.stats.hashed += report.hashed
         self.stats.new += report.new
@@ -438,6 +496,10 @@ class Watcher:
         self.config = new
         self.indexer.close()
         self.indexer = Indexer(new, self.db)
+        if self._enricher is not None:
+            self._enricher.close()  # stage settings may have changed: built again at the next slice
+            self._enricher = None
+            self._wake_enrichment()
         self._walker = self._make_walker()
         log.info("watch: configuration reloaded")
         if moved:
@@ -462,6 +524,7 @@ class Watcher:
             "events": self.stats.events,
             "runs": self.stats.runs,
             "indexed_paths": self.stats.indexed_paths,
+            "enriched": self.stats.enriched,
             "at": utcnow().isoformat() + "Z",
             "interval": self.config.watch.heartbeat_seconds,
         }

@@ -120,6 +120,11 @@ class EnrichReport:
         }
 
 
+def _has_digest(stage: Stage) -> bool:
+    """Whether the stage's input is catalog text that can change (it overrides Stage.digest)."""
+    return type(stage).digest is not Stage.digest
+
+
 def _eligible(stage: Stage) -> Any:
     """Photos a stage may run on: indexed, present, and (for image stages) with thumbnails."""
     query = Photo.select(Photo.id, Photo.sha1, Photo.kind).where(Photo.missing_since.is_null())
@@ -132,8 +137,9 @@ class Enricher:
     """Runs the enrichment stages over what is pending. One per process (the CLI, or the watcher's thread)."""
 
     def __init__(self, config: Config, db: pw.Database, stages: Sequence[Stage] | None = None,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, batch_size: int | None = None) -> None:
         self.config = config
+        self.batch_size = batch_size or config.models.batch_size
         self.db = db
         self.stages = list(stages) if stages is not None else load_stages(config, db)
         self.stages.sort(key=lambda s: (s.order, s.name))
@@ -143,6 +149,8 @@ class Enricher:
         self._reported: set[tuple[str, str]] = set()  # unavailability reasons already logged
         self._versions: dict[str, str] = {}
         self.last_used = 0.0  # monotonic time of the last batch (the daemon unloads models after idling)
+        self.loaded = False  # whether a batch ran since the last close()
+        self._unfinished: set[str] = set()  # stages that processed photos since their last finish()
 
     # -- control --------------------------------------------------------------------------------
 
@@ -152,6 +160,7 @@ class Enricher:
 
     def close(self) -> None:
         """Unload every stage's models."""
+        self.loaded = False
         for stage in self.stages:
             try:
                 stage.close()
@@ -184,7 +193,7 @@ class Enricher:
     def pending(self, stage: Stage, limit: int | None = None, after: int = 0) -> Iterator[tuple[Item, str | None]]:
         """Items the stage has still to do (id order, from `after`), with the digest to record for each."""
         version = self.version(stage)
-        has_digest = type(stage).digest is not Stage.digest
+        has_digest = _has_digest(stage)
         yielded = 0
         last = after
         while limit is None or yielded < limit:
@@ -221,7 +230,7 @@ class Enricher:
                 yielded += 1
 
     def count_pending(self, stage: Stage) -> int:
-        if type(stage).digest is not Stage.digest:
+        if _has_digest(stage):
             return sum(1 for _ in self.pending(stage))
         version = self.version(stage)
         done = PhotoStage.select(PhotoStage.photo).where(
@@ -255,9 +264,10 @@ class Enricher:
         try:
             for stage in stages:
                 sr = reports[stage.name]
-                sr.pending = self.count_pending(stage)
-                if limit is not None:
-                    sr.pending = min(sr.pending, limit)
+                if limit is not None and _has_digest(stage):
+                    sr.pending = limit  # counting would read the whole catalog's text once more: the run finds out
+                else:
+                    sr.pending = self.count_pending(stage) if limit is None else min(self.count_pending(stage), limit)
             if record and any(r.pending for r in reports.values()):
                 run_job = jobs.start(JOB_KIND, {"limit": limit, "stages": [s.name for s in stages]})
                 jobs.progress(run_job, report.as_dict())
@@ -280,8 +290,9 @@ class Enricher:
     def _run_stage(self, stage: Stage, sr: StageReport, limit: int | None, run_job: Any,
                    report: EnrichReport, deadline: float | None) -> None:
         if not sr.pending:
+            self._finish(stage)
             return
-        batch_size = self.config.models.batch_size
+        batch_size = self.batch_size
         started = time.monotonic()
         if self.progress:
             self.progress(stage.name, 0, sr.pending)
@@ -300,9 +311,19 @@ class Enricher:
             self._batch(stage, batch, sr)
         sr.seconds = time.monotonic() - started
         self._report_progress(stage, sr, run_job, report)
+        if limit is not None and sr.done + sr.errors >= limit:
+            return  # a full slice (the daemon's): there may be more; finish() when a run finds the rest done
+        self._finish(stage)
+
+    def _finish(self, stage: Stage) -> None:
+        """Call the stage's optional finish() once it has done all that was pending (e.g. faces re-clusters
+        what stayed unassigned), if it processed anything since the last time."""
+        if stage.name not in self._unfinished:
+            return
+        self._unfinished.discard(stage.name)
         finish = getattr(stage, "finish", None)
         if callable(finish):
-            finish()  # e.g. the faces stage re-clusters what stayed unassigned
+            finish()
 
     def _report_progress(self, stage: Stage, sr: StageReport, run_job: Any, report: EnrichReport) -> None:
         if self.progress:
@@ -342,6 +363,8 @@ class Enricher:
             else:
                 sr.errors += 1
         self.last_used = time.monotonic()
+        self.loaded = True
+        self._unfinished.add(stage.name)
 
     def _record(self, stage: str, version: str, results: dict[int, str | None], digests: dict[int, str | None]
                 ) -> None:

@@ -36,6 +36,7 @@ class Brightness(Stage):
         self.crash_after = crash_after
         self.calls = []
         self.closed = False
+        self.closes = 0
 
     def unavailable(self) -> str | None:
         return None
@@ -65,6 +66,7 @@ class Brightness(Stage):
 
     def close(self) -> None:
         self.closed = True
+        self.closes += 1
 
 
 class TitleDigest(Stage):
@@ -241,3 +243,59 @@ def test_registry_skips_missing_modules_and_sorts_by_order(lib: Library, tmp_pat
         enrich.load_stages(lib.config, lib.db, ["nosuch"])
     report = enrich.Enricher(lib.config, lib.db).run()
     assert {s.name: s.done for s in report.stages} == {"early": len(SUBSET), "late": len(SUBSET)}
+
+
+def test_the_daemon_enriches_after_the_metadata_pass_and_unloads_when_idle(tmp_path: Path, database_url: str) -> None:
+    import threading
+    import time
+
+    from photoshelf.db.schema import File
+    from photoshelf.indexer.watcher import Watcher
+
+    from conftest import make_config
+
+    library = make_library(tmp_path, database_url, None)
+    config = make_config(library.originals, library.storage, database_url, PHOTOSHELF_WATCH_MODE="inotify",
+                         PHOTOSHELF_WATCH_SETTLE_SECONDS="0.3", PHOTOSHELF_MODELS_IDLE_UNLOAD_SECONDS="1")
+    stage = Brightness(config, library.db)
+    watcher = Watcher(config, library.db, stages=[stage])
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            watcher.run()
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+
+    def wait_for(what: str, predicate, timeout: float = 30.0) -> float:
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if predicate():
+                return time.monotonic()
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        wait_for("the watcher", watcher.ready.is_set)
+        for i, rel in enumerate(SUBSET[:2]):
+            (library.originals / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(SMALL_CORPUS / rel, library.originals / rel)
+            indexed = wait_for("the metadata pass", lambda r=rel: File.select().where(
+                (File.path == r) & File.photo.is_null(False)).exists())
+            photo_id = File.get(File.path == rel).photo_id
+            enriched = wait_for("the enrichment", lambda p=photo_id: PhotoStage.select().where(
+                (PhotoStage.photo == p) & (PhotoStage.stage == "brightness")).exists())
+            assert enriched >= indexed
+            assert PhotoLabel.select().where(PhotoLabel.photo == photo_id).count() == 1
+            # No work for models.idle_unload_seconds: the models are unloaded (and loaded again when needed).
+            wait_for("the idle unload", lambda n=i + 1: stage.closes >= n)
+        assert errors == []
+        assert watcher.stats.enriched == 2
+    finally:
+        watcher.stop()
+        thread.join(30)
+        library.db.close()
+    assert not thread.is_alive() and errors == []
+    assert stage.closes == 3  # twice when idle, once at the end
