@@ -502,7 +502,7 @@ def search(state: State, query: tuple[str, ...], as_json: bool, limit: int, offs
 
     state.db()
     text = " ".join(query)
-    photos, total = search_mod.search(text, limit=limit, offset=offset)
+    photos, total = search_mod.search(text, limit=limit, offset=offset, config=state.config)
     rows = records(photos)
     if as_json:
         for row in rows:

@@ -19,6 +19,9 @@ FILTERS = ("path", "year", "month", "day", "camera", "lens", "type", "after", "b
 FACE_VALUES = ("yes", "no", "true", "false", "new")
 # Semantic ranking looks at most this many nearest photos (then the page is cut from them).
 SEMANTIC_MAX = 1000
+# Below this similarity a photo is not a match, only a distant neighbour (per index: CLIP text-to-image
+# similarities run lower than MiniLM text-to-text ones).
+SEMANTIC_MIN = {"clip": 0.2, "text": 0.25}
 
 
 @dataclass
@@ -312,25 +315,35 @@ def build(query: Query, *, include_missing: bool = False, include_archived: bool
     return select.order_by(Photo.taken_at.desc(nulls="LAST"), Photo.id.desc())
 
 
-def _semantic_backend() -> Any:
-    """The semantic search function of photoshelf.models.semantic, when that module is installed."""
+def _semantic_backend(config: Any) -> Any:
+    """A function (db, text, *, allowed, limit) -> [(photo id, similarity)] best first, or None when there is no
+    semantic index; None when photoshelf.models.semantic is not installed."""
     try:
         from photoshelf.models import semantic
     except ImportError as exc:
         if getattr(exc, "name", None) not in ("photoshelf.models.semantic", "photoshelf.models"):
             raise
         return None
-    return getattr(semantic, "search", None)
+
+    def run(db: Any, text: str, *, allowed: set[int], limit: int) -> list[tuple[int, float]] | None:
+        which = semantic.backend(config, db)
+        if which is None:
+            return None
+        hits = semantic.search(config, db, text, k=limit, allowed_ids=allowed)
+        floor = SEMANTIC_MIN.get(which, 0.0)
+        return [(pid, score) for pid, score in hits if score >= floor]
+
+    return run
 
 
-def ranked_ids(query: Query, **kwargs: Any) -> list[int] | None:
+def ranked_ids(query: Query, *, config: Any = None, **kwargs: Any) -> list[int] | None:
     """Photo ids for a query with free text, ranked by meaning (CLIP or the text index), or None when there is
     no free text or no semantic index (then the plain text match applies).
 
     The filters are applied first (pre-filter): the semantic search only ranks photos they allow. Photos whose
     text matches literally (title, keywords, path...) come first, so an exact name is never pushed off the page."""
     free = [t for t in query.terms if t.key is None and not t.negate]
-    backend = _semantic_backend() if free else None
+    backend = _semantic_backend(config) if free and config is not None else None
     if backend is None:
         return None
     text = " ".join(v for t in free for v in t.values)
@@ -352,11 +365,12 @@ def ranked_ids(query: Query, **kwargs: Any) -> list[int] | None:
     return ranked
 
 
-def search(text: str, *, limit: int = 100, offset: int = 0, **kwargs: Any) -> tuple[list[Photo], int]:
-    """Photos matching `text` (a page of them) and the total count. Free text is ranked by meaning when a
-    semantic index exists (see ranked_ids), and matched literally otherwise."""
+def search(text: str, *, limit: int = 100, offset: int = 0, config: Any = None, **kwargs: Any
+           ) -> tuple[list[Photo], int]:
+    """Photos matching `text` (a page of them) and the total count. Given the configuration, free text is
+    ranked by meaning when a semantic index exists (see ranked_ids); it is matched literally otherwise."""
     query = parse(text)
-    ranked = ranked_ids(query, **kwargs)
+    ranked = ranked_ids(query, config=config, **kwargs)
     if ranked is not None:
         page = ranked[offset : offset + limit]
         by_id = {p.id: p for p in Photo.select().where(Photo.id.in_(page))} if page else {}

@@ -126,11 +126,11 @@ def test_semantic_ranking_is_prefiltered_and_falls_back(lib: Library, monkeypatc
         q = np.asarray(queries[text], dtype=np.float32)
         return index.search(q / np.linalg.norm(q), k=min(limit, 3), allowed=allowed)
 
-    monkeypatch.setattr(search, "_semantic_backend", lambda: semantic)
+    monkeypatch.setattr(search, "_semantic_backend", lambda config: semantic)
     names = {v: k for k, v in ids.items()}
 
     def ranked(text: str) -> list[str]:
-        photos, total = search.search(text, limit=10)
+        photos, total = search.search(text, limit=10, config=lib.config)
         assert total == len(photos)
         return [names[p.id] for p in photos]
 
