@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import io
 import secrets
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -17,7 +19,7 @@ from starlette.testclient import TestClient
 
 from photoshelf.db.schema import Face, FaceReject, Person, Photo, PhotoLabel
 
-from conftest import Library
+from conftest import SMALL_CORPUS, Library, make_library
 
 
 @dataclass
@@ -276,3 +278,90 @@ def test_status_page_has_a_line_per_ml_stage(client: TestClient) -> None:
     assert r.status_code == 200
     assert "Faces, labels and search by meaning" in r.text
     assert "enrichment" in client.get("/api/v1/status").json()
+
+
+def test_the_viewer_works_without_the_people_module(client: TestClient, cast: Cast,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """An install without photoshelf.models.people (an injected import failure): pages and reads still work,
+    edits answer 400 with how to turn faces on."""
+    monkeypatch.setitem(sys.modules, "photoshelf.models.people", None)  # the next import raises ImportError
+    assert client.get("/people").status_code == 200
+    r = client.get(f"/people/{cast.anna.uid}")
+    assert r.status_code == 200 and "Editing people is off here" in r.text
+    assert client.get("/api/v1/people").json()["available"] is False
+    r = client.post(f"/api/v1/people/{cast.anna.uid}", json={"name": "X"})
+    assert r.status_code == 400 and "photoshelf enrich" in r.json()["error"]
+    assert Person.get_by_id(cast.anna.id).name == cast.anna.name
+    assert client.get(f"/photos/{cast.photos[0].id}").status_code == 200
+
+
+def test_similar_photos_strip_and_api(client: TestClient, cast: Cast, lib: Library) -> None:
+    """Nearest neighbours in the real text-embedding index (vectors stored directly, as the text stage stores
+    them): best first, the photo itself and private photos left out; the photo page shows the strip."""
+    import numpy as np
+
+    from photoshelf.models import textsearch
+
+    index = textsearch.index(lib.db)
+    if index.count():
+        pytest.skip("this catalog already has text embeddings")
+    dim = index.space.dim
+    vectors = []
+    for i, photo in enumerate(cast.photos):
+        v = np.zeros(dim, dtype=np.float32)
+        v[0] = 1.0
+        v[1 + i] = 0.3 * i  # further from the first photo the later it comes
+        vectors.append((photo.id, v / np.linalg.norm(v)))
+    private = cast.photos[5]
+    index.add(vectors)
+    Photo.update(private=True).where(Photo.id == private.id).execute()
+    try:
+        body = client.get(f"/api/v1/photos/{cast.photos[0].uid}/similar", params={"k": "4"}).json()
+        page = client.get(f"/photos/{cast.photos[0].id}").text
+    finally:
+        Photo.update(private=False).where(Photo.id == private.id).execute()
+        index.remove([pid for pid, _ in vectors])
+    assert body["available"] is True
+    assert [p["id"] for p in body["photos"]] == [p.id for p in cast.photos[1:5]]
+    scores = [p["score"] for p in body["photos"]]
+    assert scores == sorted(scores, reverse=True) and body["photos"][0]["urls"]["page"]
+    assert "Similar photos" in page and f'href="/photos/{cast.photos[1].id}" title=' in page
+    assert f'href="/photos/{private.id}" title=' not in page
+
+
+@pytest.mark.slow
+def test_real_faces_from_the_family_photos(tmp_path: Path) -> None:
+    """The real pipeline on real photos: index, the dlib faces stage through the enrichment runner, then the
+    People page, a person's page, crops and naming through the viewer."""
+    from photoshelf.models.faces import dlib_missing
+
+    if dlib_missing():
+        pytest.skip(dlib_missing() or "")
+    from photoshelf.db.schema import database_proxy
+    from photoshelf.indexer.pipeline import index_library
+    from photoshelf.models.enrich import Enricher, load_stages
+    from photoshelf.viewer.app import create_app
+
+    lib = make_library(tmp_path, f"sqlite:///{tmp_path / 'catalog.db'}", SMALL_CORPUS / "Family")
+    try:
+        index_library(lib.config, lib.db)
+        Enricher(lib.config, lib.db, load_stages(lib.config, lib.db, ["faces"])).run()
+        assert Face.select().count() >= 4
+        with TestClient(create_app(lib.config, lib.db), base_url="http://photoshelf.test") as client:
+            listed = client.get("/api/v1/people").json()
+            assert listed["faces"] >= 4 and listed["people"], listed
+            cluster = max(listed["people"], key=lambda p: p["faces"])
+            assert client.get(cluster["cover"]["crop"]).headers["content-type"] == "image/jpeg"
+            page = client.get("/people")
+            assert page.status_code == 200 and cluster["url"] in page.text
+            r = client.post(f"/people/{cluster['uid']}/rename", data={"name": "Joe"}, follow_redirects=False)
+            assert r.status_code == 303
+            person = client.get(f"/api/v1/people/{cluster['uid']}").json()
+            assert person["name"] == "Joe" and person["count"] == cluster["photos"]
+            shown = client.get(cluster["url"])
+            assert shown.status_code == 200 and shown.text.count('class="tile') == cluster["photos"]
+            photo = person["photos_page"][0]["id"]
+            assert ">Joe</a>" in client.get(f"/photos/{photo}").text
+    finally:
+        lib.db.close()
+        database_proxy.initialize(None)
