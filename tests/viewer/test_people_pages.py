@@ -365,3 +365,22 @@ def test_real_faces_from_the_family_photos(tmp_path: Path) -> None:
     finally:
         lib.db.close()
         database_proxy.initialize(None)
+
+
+def test_many_clusters_show_the_largest_first_then_all(client: TestClient, cast: Cast) -> None:
+    uids = ["p" + secrets.token_hex(8) for _ in range(205)]
+    Person.insert_many([{"uid": u} for u in uids]).execute()
+    made = {p.id: p.uid for p in Person.select().where(Person.uid.in_(uids))}
+    Face.insert_many([{"photo": cast.photos[0].id, "x": 0.1, "y": 0.1, "w": 0.1, "h": 0.1, "score": 0.5,
+                       "person": pid, "model": "test"} for pid in made]).execute()
+    try:
+        page = client.get("/people").text
+        # the test's own cluster has two faces: it is among the largest, shown first
+        assert f'href="/people/{cast.cluster.uid}"' in page
+        assert "Show all" in page and "?all=1" in page
+        assert sum(f'href="/people/{u}"' in page for u in uids) < len(uids)
+        everything = client.get("/people?all=1").text
+        assert all(f'href="/people/{u}"' in everything for u in uids)
+    finally:
+        Face.delete().where(Face.person.in_(list(made))).execute()
+        Person.delete().where(Person.id.in_(list(made))).execute()

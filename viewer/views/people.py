@@ -43,7 +43,7 @@ def _flag(request: Request, name: str) -> bool:
 async def people_page(request: Request) -> Response:
     data = await catalog(request).read(people.list_people, _flag(request, "hidden"))
     return render(request, "people.html", {"title": "People", "d": data, "show_hidden": _flag(request, "hidden"),
-                                           "how_to_enable": people.HOW_TO_ENABLE})
+                                           "show_all": _flag(request, "all"), "how_to_enable": people.HOW_TO_ENABLE})
 
 
 def _person_page_data(ref: str, q: str, cursor: str | None, limit: int, first: bool) -> dict[str, Any]:
