@@ -199,6 +199,8 @@ def test_reject_and_move_faces_through_the_api(client: TestClient, cast: Cast) -
     assert r.status_code == 200 and r.json()["person"]["uid"] == cast.ben.uid
     moved = Face.get_by_id(face.id)
     assert moved.person_id == cast.ben.id and moved.assigned_by == "user"
+    # its photo is marked changed, so the sidecar (which lists the photo's people) is rewritten
+    assert Photo.get_by_id(face.photo_id).updated_at > cast.photos[2].updated_at
     r = client.post(f"/api/v1/faces/{face.id}", json={"name": f"Dora {cast.tag}"})
     assert r.status_code == 200 and r.json()["person"]["name"] == f"Dora {cast.tag}"
     r = client.post(f"/api/v1/faces/{face.id}", json={"person": "new"})
