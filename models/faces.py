@@ -151,24 +151,41 @@ class FacesStage(Stage):
         m = config.models
         self._given = model
         self._unclustered = 0  # faces this stage left unassigned since it last clustered
-        self._model = Lazy(
-            "faces:dlib", lambda: DlibFaces(m.face_min_size, m.face_min_score, m.face_upsample),
-            float(m.idle_unload_seconds),
-        )
+        # "dlib" (built in), or the name of an ONNX pair under models_path (models.face_model, when configured).
+        self._choice = str(getattr(m, "face_model", "dlib") or "dlib")
+        self._model = Lazy(f"faces:{self._choice}", self._load, float(m.idle_unload_seconds))
+
+    def _load(self) -> FaceModel:
+        m = self.config.models
+        if self._choice == "dlib":
+            return DlibFaces(m.face_min_size, m.face_min_score, m.face_upsample)
+        from photoshelf.models.faceonnx import OnnxFaces
+
+        return OnnxFaces(self.config.models_path / self._choice, m.threads, m.face_min_size, m.face_min_score)
 
     @property
     def face_model(self) -> FaceModel:
         return self._given if self._given is not None else self._model.get()
 
     def _model_name(self) -> str:
-        return self._given.model if self._given is not None else MODEL
+        if self._given is not None:
+            return self._given.model
+        return MODEL if self._choice == "dlib" else self._choice[:32]
 
     def unavailable(self) -> str | None:
         if not self.config.models.enabled:
             return "machine learning is turned off (models.enabled = false)"
         if not self.config.models.faces:
             return "faces are turned off (models.faces = false)"
-        return None if self._given is not None else dlib_missing()
+        if self._given is not None:
+            return None
+        if self._choice == "dlib":
+            return dlib_missing()
+        if importlib.util.find_spec("onnxruntime") is None:
+            return "ONNX face models need onnxruntime: pip install onnxruntime"
+        from photoshelf.models.faceonnx import missing
+
+        return missing(self.config.models_path / self._choice)
 
     def version(self) -> str:
         m = self.config.models
@@ -258,7 +275,7 @@ class FacesStage(Stage):
 
         model = self.face_model if self._given is not None or self._model.loaded else None
         space = (people.face_space(model.model, model.dim, model.metric) if model is not None
-                 else people.FACE_SPACE)
+                 else people.space_of_model(self._model_name()))
         report = people.cluster_unassigned(self.db, self.config.models.face_distance,
                                            self.config.models.face_cluster_min, space)
         self._unclustered = 0

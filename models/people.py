@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import peewee as pw
 
-from photoshelf.db.schema import Face, FaceReject, Person, utcnow
+from photoshelf.db.schema import Face, FaceReject, Person, Vector, utcnow
 from photoshelf.errors import NotFound, PhotoshelfError
 from photoshelf.models.faces import DIM, MODEL, SPACE_NAME
 from photoshelf.models.vectors import Space, VectorIndex
@@ -53,6 +53,22 @@ def face_space(model: str, dim: int = DIM, metric: str = "l2") -> Space:
 def _tuples(query: Any) -> Iterator[Any]:
     """The rows of a peewee query as tuples (typed loosely: peewee's stubs type them as model instances)."""
     return iter(query.tuples())
+
+
+def space_of_model(model: str) -> Space:
+    """The space of faces stored by `model`, also when that model is not loaded in this process: its dimension
+    from a stored vector, its metric by convention (dlib's embeddings compare by L2, ONNX ArcFace's by cosine)."""
+    space = _SPACES.get(model)
+    if space is not None:
+        return space
+    blob = Vector.select(Vector.vector).where(Vector.space == f"face:{model}").limit(1).scalar()
+    dim = len(blob) // 4 if blob else DIM
+    return face_space(model, dim, "l2" if model.startswith("dlib") else "cosine")
+
+
+def face_models() -> list[str]:
+    """The face models whose faces are in the catalog."""
+    return [m for (m,) in _tuples(Face.select(Face.model).distinct())]
 
 
 def face_index(db: pw.Database, space: Space = FACE_SPACE) -> VectorIndex:
@@ -211,14 +227,20 @@ def cluster_unassigned(db: pw.Database, distance: float, min_samples: int,
     return report
 
 
-def recluster(db: pw.Database, distance: float, min_samples: int, space: Space = FACE_SPACE) -> ClusterReport:
-    """`people cluster`: give the unassigned faces to existing people where near enough, then cluster the rest."""
-    ids = _unassigned_ids(space)
-    with db.atomic():
-        assigned = assign_new_faces(db, ids, distance, space)
-    report = cluster_unassigned(db, distance, min_samples, space)
-    report.assigned = assigned
-    return report
+def recluster(db: pw.Database, distance: float, min_samples: int, space: Space | None = None) -> ClusterReport:
+    """`people cluster`: give the unassigned faces to existing people where near enough, then cluster the rest
+    (those of one space, or of every face model in the catalog)."""
+    total = ClusterReport()
+    for one in [space] if space is not None else [space_of_model(m) for m in face_models()]:
+        ids = _unassigned_ids(one)
+        with db.atomic():
+            assigned = assign_new_faces(db, ids, distance, one)
+        report = cluster_unassigned(db, distance, min_samples, one)
+        total.assigned += assigned
+        total.new_people += report.new_people
+        total.clustered += report.clustered
+        total.unassigned += report.unassigned
+    return total
 
 
 def named_people(person_ids: Iterable[int]) -> set[int]:
@@ -235,7 +257,7 @@ def remove_vectors(db: pw.Database, faces: Iterable[Face]) -> None:
     for face in faces:
         by_model[face.model].append(face.id)
     for model, ids in by_model.items():
-        face_index(db, _SPACES.get(model) or face_space(model)).remove(ids)
+        face_index(db, space_of_model(model)).remove(ids)
 
 
 def delete_faces(db: pw.Database, faces: list[Face]) -> None:
@@ -352,7 +374,7 @@ def reject_face(db: pw.Database, face_id: int, person: str | int | None = None, 
         FaceReject.insert(face=face.id, person=target.id).on_conflict_ignore().execute()
         if face.person_id == target.id:
             Face.update(person=None, assigned_by=None).where(Face.id == face.id).execute()
-            assign_new_faces(db, [face.id], distance, _SPACES.get(face.model) or face_space(face.model))
+            assign_new_faces(db, [face.id], distance, space_of_model(face.model))
         prune_empty()
     return Face.get_by_id(face.id)
 
