@@ -581,11 +581,15 @@ def test_light_and_dark(open_page: Callable[..., Watched]) -> None:
     assert w.page.get_attribute("html", "data-theme") == "light"
     assert w.page.evaluate(background) == light
 
+
     # A device in dark mode gets dark without choosing.
     d = open_page(color_scheme="dark")
     d.goto("/search?q=year:2019")
     assert d.page.evaluate(background) == dark
     d.shot("search-device-dark")
+    d.goto("/map")
+    d.page.wait_for_function("Number(document.getElementById('map').dataset.markers || 0) > 0")
+    d.shot("map-device-dark")
 
 
 def _luminance(css: str) -> float:
@@ -622,6 +626,17 @@ def test_phone_width(open_page: Callable[..., Watched], base_url: str) -> None:
     assert box is not None and box["width"] > 300
     w.shot("photo")
     w.shot("photo-full", full_page=True)
+    # A swipe to the left steps to the next photo, as the arrow does on a desktop.
+    nxt = w.page.get_attribute(".viewer", "data-next")
+    assert nxt
+    w.page.evaluate("""() => {
+        const stage = document.getElementById('stage');
+        const touch = (x) => new Touch({identifier: 1, target: stage, clientX: x, clientY: 300});
+        stage.dispatchEvent(new TouchEvent('touchstart', {touches: [touch(320)], changedTouches: [touch(320)], bubbles: true}));
+        stage.dispatchEvent(new TouchEvent('touchend', {touches: [], changedTouches: [touch(80)], bubbles: true}));
+    }""")
+    w.page.wait_for_url(base_url + nxt)
+    w.page.wait_for_selector(".viewer")
     w.goto("/search?q=camera:canon year:20x9")
     assert w.page.evaluate(fits)
     w.shot("search-error")
