@@ -257,6 +257,7 @@ def test_photo_page_shows_faces_labels_and_no_similar_without_embeddings(client:
         assert r.status_code == 200, r.text[:2000]
         assert 'id="faceboxes"' in r.text and r.text.count('class="facebox"') == 2
         assert f'href="/people/{cast.anna.uid}">{cast.anna.name}</a>' in r.text
+        assert f'action="/faces/{cast.faces["anna"][2].id}/reject"' in r.text  # "not Anna", from the photo
         assert f"/search?q=label%3Adog{cast.tag}" in r.text
         assert "/static/people.js" in r.text
     finally:
