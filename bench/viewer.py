@@ -366,7 +366,7 @@ import json
 env = json.loads(sys.argv[1])
 app = create_app(load_config(env=env))
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False,
-            server_header=False, proxy_headers=False)
+            server_header=False, proxy_headers=False, http=sys.argv[3])
 """
 
 # A fixed answer as fast as asyncio serves it: what the load generator can drive at most.
@@ -471,15 +471,26 @@ def load(port: int, paths: list[str], connections: int, seconds: float, server_p
     }
 
 
-def throughput(env: dict[str, str], sha1s: list[str], connections: int, seconds: float,
-               tile_bytes: int) -> dict[str, Any]:
-    out: dict[str, Any] = {"connections": connections}
-    port = free_port()
+def throughput(env: dict[str, str], sha1s: list[str], connections: int, seconds: float, tile_bytes: int,
+               http: list[str]) -> dict[str, Any]:
+    """Requests/s of cached tiles from one uvicorn process, per HTTP parser asked for (h11: pure Python, what
+    `pip install photoshelf[viewer]` brings; httptools: what uvicorn picks when it is installed), and of the
+    same load generator against a server that only answers (its ceiling)."""
+    import importlib.util
+
+    out: dict[str, Any] = {"connections": connections, "tiles": len(sha1s)}
     paths = [f"/thumb/tile/{s}.jpg" for s in sha1s]
-    with child(SERVER, json.dumps(env), str(port)) as proc:
-        wait_port(port, proc)
-        say(f"thumbnails: {len(paths)} distinct tiles from one uvicorn process, {connections} keep-alive connections")
-        out["uvicorn"] = load(port, paths, connections, seconds, proc.pid)
+    for impl in http:
+        if impl == "httptools" and importlib.util.find_spec("httptools") is None:
+            out[impl] = None
+            say("thumbnails: httptools is not installed (pip install httptools), skipped")
+            continue
+        port = free_port()
+        with child(SERVER, json.dumps(env), str(port), impl) as proc:
+            wait_port(port, proc)
+            say(f"thumbnails: {len(paths)} distinct tiles from one uvicorn process ({impl}), "
+                f"{connections} keep-alive connections")
+            out[impl] = load(port, paths, connections, seconds, proc.pid)
     port = free_port()
     with child(NULL_SERVER, str(port), str(tile_bytes)) as proc:
         wait_port(port, proc)
@@ -519,6 +530,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="photos whose tile and fit are put in the thumbnail cache (20000; hard links of one file)")
     p.add_argument("--connections", type=int, default=16, help="keep-alive connections of the load generator (16)")
     p.add_argument("--seconds", type=float, default=5.0, help="length of each throughput run (5)")
+    p.add_argument("--http", default="h11,httptools",
+                   help="uvicorn HTTP parsers to measure thumbnails with (h11,httptools; one not installed is skipped)")
     p.add_argument("--only", default="requests,thumbs", help="sections: requests,thumbs (both by default)")
     p.add_argument("--database", metavar="URL", help="mysql://user@host:port: run on MariaDB in a fresh database")
     p.add_argument("--seed", type=int, default=7, help="random seed of the synthetic catalog")
@@ -539,13 +552,16 @@ def table(results: dict[str, Any], stream: Any) -> None:
                      str(c["bytes"]), target, "" if c["ratio"] is None else f"{c['ratio']:.2f}"))
     th = results.get("thumbs")
     if th:
-        u, g = th["uvicorn"], th["generator_ceiling"]
-        ok = u["requests_per_s"] >= TARGET_THUMBS_PER_S
-        rows.append(("thumbnails/s, 1 uvicorn", "", "", "", "", str(u["mean_bytes"]),
-                     f">= {TARGET_THUMBS_PER_S:g} " + ("ok" if ok else "MISS"),
-                     f"{u['requests_per_s'] / TARGET_THUMBS_PER_S:.2f}"))
-        rows.append(("  measured req/s", str(u["requests_per_s"]), "", "", "", "", "", ""))
-        rows.append(("  req per server CPU-s", str(u["server_requests_per_cpu_s"]), "", "", "", "", "", ""))
+        g = th["generator_ceiling"]
+        for impl in ("h11", "httptools"):
+            u = th.get(impl)
+            if not u:
+                continue
+            ok = u["requests_per_s"] >= TARGET_THUMBS_PER_S
+            rows.append((f"thumbnails/s, uvicorn {impl}", str(u["requests_per_s"]), "", "", "", str(u["mean_bytes"]),
+                         f">= {TARGET_THUMBS_PER_S:g} " + ("ok" if ok else "MISS"),
+                         f"{u['requests_per_s'] / TARGET_THUMBS_PER_S:.2f}"))
+            rows.append(("  per server CPU-second", str(u["server_requests_per_cpu_s"]), "", "", "", "", "", ""))
         rows.append(("  generator ceiling req/s", str(g["requests_per_s"]), "", "", "", "", "", ""))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for k, r in enumerate(rows):
@@ -554,10 +570,15 @@ def table(results: dict[str, Any], stream: Any) -> None:
         if k == 0:
             print("  " + "  ".join("-" * w for w in widths), file=stream)
     if th:
-        u, g = th["uvicorn"], th["generator_ceiling"]
-        limit = "the load generator" if u["requests_per_s"] >= 0.8 * g["requests_per_s"] else "the server"
-        print(f"  thumbnails: {th['connections']} connections; the server used {u['server_cpu_s']} CPU-s and the "
-              f"generator {u['generator_cpu_s']} CPU-s in {u['seconds']} s; limit: {limit}", file=stream)
+        g = th["generator_ceiling"]
+        for impl in ("h11", "httptools"):
+            u = th.get(impl)
+            if not u:
+                continue
+            limit = "the load generator" if u["requests_per_s"] >= 0.8 * g["requests_per_s"] else "the server"
+            print(f"  thumbnails ({impl}): {th['connections']} connections, {th['tiles']} tiles; the server used "
+                  f"{u['server_cpu_s']} CPU-s and the generator {u['generator_cpu_s']} CPU-s in {u['seconds']} s; "
+                  f"limit: {limit}", file=stream)
     print(f"  load average before/after: {results['machine']['loadavg_before']} / "
           f"{results['machine']['loadavg_after']}", file=stream)
 
@@ -603,7 +624,7 @@ def main(argv: list[str] | None = None) -> int:
             db.close()
             if "thumbs" in sections:
                 results["thumbs"] = throughput(env, sample[:5000], args.connections, args.seconds,
-                                               thumb_bytes["tile"])
+                                               thumb_bytes["tile"], args.http.split(","))
     finally:
         if args.keep:
             say(f"kept {work}")

@@ -35,6 +35,7 @@ def create_app(config: Config, db: pw.Database | None = None) -> Starlette:
         # The tables are bound through one proxy; point it at the database this app serves.
         database_proxy.initialize(db)
     catalog = CatalogAccess(db)
+    media = MediaFiles(config, catalog.write_now)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -56,11 +57,11 @@ def create_app(config: Config, db: pw.Database | None = None) -> Starlette:
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(common.SameOriginWrites)],
+        middleware=[Middleware(files.CachedThumbnails, files=media), Middleware(common.SameOriginWrites)],
         exception_handlers={PhotoshelfError: common.error_response, pw.PeeweeException: common.error_response,
                             404: common.not_found, 405: common.not_found},
     )
     app.state.config = config
     app.state.catalog = catalog
-    app.state.media = MediaFiles(config, catalog.write_now)
+    app.state.media = media
     return app
