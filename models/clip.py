@@ -335,8 +335,7 @@ class ClipStage(Stage):
         images, ids = [], []
         for item in items:
             try:
-                with Image.open(item.fit) as im:
-                    im.draft("RGB", (model.size * 2, model.size * 2))
+                with Image.open(item.fit) as im:  # fully decoded: JPEG draft scaling would shift the embedding
                     images.append(im.convert("RGB"))
                 ids.append(item.photo_id)
             except OSError as exc:

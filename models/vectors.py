@@ -41,6 +41,16 @@ def _as_f32(vec: Any) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(vec, dtype=np.float32).reshape(-1))
 
 
+def _words64(blob: bytes, count: int, width: int) -> np.ndarray:
+    """`count` bit codes of `width` bytes each as rows of 64-bit words (zero-padded: the padding never differs,
+    so Hamming distances are unchanged)."""
+    raw = np.frombuffer(blob, dtype=np.uint8).reshape(count, width)
+    words = (width + 7) // 8
+    if width != words * 8:
+        raw = np.concatenate([raw, np.zeros((count, words * 8 - width), dtype=np.uint8)], axis=1)
+    return np.ascontiguousarray(raw).view(np.uint64).reshape(count, words)
+
+
 class VectorIndex:
     """Add, remove and search vectors of one space; the `vector` table is the truth, vec0 tables a mirror."""
 
@@ -226,7 +236,7 @@ class VectorIndex:
         if len(ids) == 0:
             return []
         (blob,) = self.db.execute_sql("SELECT vec_quantize_binary(?)", (q.tobytes(),)).fetchone()
-        qcode = np.frombuffer(bytes(blob), dtype=np.uint64)
+        qcode = _words64(bytes(blob), 1, self.space.dim // 8)[0]
         dist = np.zeros(len(ids), dtype=np.uint16)
         for word in range(codes.shape[0]):
             dist += np.bitwise_count(codes[word] ^ qcode[word])
@@ -254,8 +264,7 @@ class VectorIndex:
             log.debug("vector index %s: reading the codes through vec0 (%s)", self.space.name, exc)
             rows = self.db.execute_sql(f"SELECT rowid, embedding FROM {self.bin_table}").fetchall()
             ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            codes = (np.frombuffer(b"".join(bytes(r[1]) for r in rows), dtype=np.uint64).reshape(len(rows), words)
-                     if rows else np.zeros((0, words), dtype=np.uint64))
+            codes = _words64(b"".join(bytes(r[1]) for r in rows), len(rows), self.space.dim // 8)
         order = np.argsort(ids, kind="stable")
         ids = ids[order]
         codes_t = np.ascontiguousarray(codes[order].T)
@@ -266,7 +275,7 @@ class VectorIndex:
     def _codes_from_chunks(self, words: int) -> tuple[np.ndarray, np.ndarray]:
         ids_parts: list[np.ndarray] = []
         code_parts: list[np.ndarray] = []
-        width = words * 8
+        width = self.space.dim // 8
         vectors = dict(self.db.execute_sql(f"SELECT rowid, vectors FROM {self.bin_table}_vector_chunks00").fetchall())
         for chunk_id, size, validity, rowids in self.db.execute_sql(
                 f"SELECT chunk_id, size, validity, rowids FROM {self.bin_table}_chunks").fetchall():
@@ -275,7 +284,7 @@ class VectorIndex:
                 raise ValueError(f"unexpected sqlite-vec chunk layout in {self.bin_table}")
             valid = np.unpackbits(np.frombuffer(bytes(validity), dtype=np.uint8), bitorder="little")[:size] == 1
             ids_parts.append(np.frombuffer(bytes(rowids), dtype=np.int64)[valid])
-            code_parts.append(np.frombuffer(bytes(blob), dtype=np.uint64).reshape(size, words)[valid])
+            code_parts.append(_words64(bytes(blob), size, width)[valid])
         if not ids_parts:
             return np.zeros(0, dtype=np.int64), np.zeros((0, words), dtype=np.uint64)
         ids = np.concatenate(ids_parts)
