@@ -45,31 +45,41 @@
   });
 })();
 
-// Face boxes on the photo page: the boxes are fractions of the upright picture; the user's rotation turns
-// them with it. They are placed over the picture as drawn (object-fit: contain) and follow resizes.
+// Face boxes on the photo page: the boxes are fractions of the upright picture. The picture is drawn inside
+// its element with object-fit: contain (letterboxed), and the user's rotation turns the element about its
+// centre, so each box is placed in the element's own coordinates and then turned the same way.
 (function faceBoxes() {
   const layer = document.getElementById("faceboxes");
   const img = document.getElementById("photo");
   const stage = document.getElementById("stage");
   if (!layer || !img || !stage) return;
   const rotation = parseInt(layer.dataset.rotation || "0", 10);
-  function turn([x, y, w, h]) {
+  function turn(dx, dy) {
     switch (rotation) {
-      case 90: return [1 - y - h, x, h, w];
-      case 180: return [1 - x - w, 1 - y - h, w, h];
-      case 270: return [y, 1 - x - w, h, w];
-      default: return [x, y, w, h];
+      case 90: return [-dy, dx];
+      case 180: return [-dx, -dy];
+      case 270: return [dy, -dx];
+      default: return [dx, dy];
     }
   }
   function place() {
-    const box = img.getBoundingClientRect(), frame = stage.getBoundingClientRect();
-    if (!box.width || !box.height) return;
+    const W = img.offsetWidth, H = img.offsetHeight, nw = img.naturalWidth, nh = img.naturalHeight;
+    if (!W || !H || !nw || !nh) return;
+    const scale = Math.min(W / nw, H / nh), dw = nw * scale, dh = nh * scale;
+    const ox = (W - dw) / 2, oy = (H - dh) / 2;
+    const rect = img.getBoundingClientRect(), frame = stage.getBoundingClientRect();
+    const cx = rect.left + rect.width / 2 - frame.left, cy = rect.top + rect.height / 2 - frame.top;
     for (const el of layer.querySelectorAll(".facebox")) {
-      const [x, y, w, h] = turn(el.dataset.box.split(",").map(Number));
-      el.style.left = `${box.left - frame.left + x * box.width}px`;
-      el.style.top = `${box.top - frame.top + y * box.height}px`;
-      el.style.width = `${w * box.width}px`;
-      el.style.height = `${h * box.height}px`;
+      const [x, y, w, h] = el.dataset.box.split(",").map(Number);
+      const corners = [[x, y], [x + w, y + h]].map(([fx, fy]) => {
+        const [tx, ty] = turn(ox + fx * dw - W / 2, oy + fy * dh - H / 2);
+        return [cx + tx, cy + ty];
+      });
+      const left = Math.min(corners[0][0], corners[1][0]), top = Math.min(corners[0][1], corners[1][1]);
+      el.style.left = `${left}px`;
+      el.style.top = `${top}px`;
+      el.style.width = `${Math.abs(corners[1][0] - corners[0][0])}px`;
+      el.style.height = `${Math.abs(corners[1][1] - corners[0][1])}px`;
     }
     layer.hidden = false;
   }
