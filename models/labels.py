@@ -180,12 +180,13 @@ class LabelMapper:
     reaches their threshold: the rule's own, never below `threshold` (models.label_threshold)."""
 
     def __init__(self, rules: Sequence[Rule], threshold: float, max_labels: int = MAX_LABELS,
-                 class_labels: Sequence[str] | None = None) -> None:
-        """`class_labels`: the output names of a model that is not ImageNet-1k in the standard order; rules are
-        then matched by class name (case-insensitive)."""
+                 class_labels: Sequence[str] | None = None, outputs: int = 1000) -> None:
+        """Rules name ImageNet-1k classes by index. `class_labels`: the output names of a model that is not
+        ImageNet-1k in the standard order; rules are then matched by class name. `outputs`: the model's class
+        count when rules index its outputs directly (rules made for that model, like PhotoPrism's)."""
         self.rules = list(rules)
         self.max_labels = max_labels
-        n = 1000 if class_labels is None else len(class_labels)
+        n = outputs if class_labels is None else len(class_labels)
         self._matrix = np.zeros((n, len(self.rules)), dtype=np.float32)
         if class_labels is None:
             for j, rule in enumerate(self.rules):

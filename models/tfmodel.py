@@ -11,6 +11,10 @@ What the graph is fed is read from the model where it says so and otherwise foll
   square and resized to it;
 - pixel values: RGB scaled to [-1, 1] (NASNet's training; PhotoPrism before 2024 fed [0, 1]).
 
+Labels come from the rules file (models.label_rules or the built-in one) or, when the folder holds a `rules.yml`
+in PhotoPrism's format (class text → label, threshold, categories, `see`), from that, so migrating users get
+PhotoPrism's label names; classes that share a label are summed, as in the built-in rules.
+
 An optional `photoshelf.json` in the folder overrides any of these:
 `{"tags": ["serve"], "input": "input_1", "output": "predictions/Softmax", "size": 224, "range": [0, 1]}`.
 Outputs that are not probabilities (logits) go through a softmax. TensorFlow is imported only when the stage
@@ -32,8 +36,16 @@ import numpy as np
 import peewee as pw
 
 from photoshelf.config import Config
-from photoshelf.errors import PhotoshelfError
-from photoshelf.models.labels import Label, LabelMapper, forget_labels, load_image, load_rules, store_labels
+from photoshelf.errors import ConfigError, PhotoshelfError
+from photoshelf.models.labels import (
+    Label,
+    LabelMapper,
+    Rule,
+    forget_labels,
+    load_image,
+    load_rules,
+    store_labels,
+)
 from photoshelf.models.runtime import Lazy, require
 from photoshelf.models.stages import Item, Stage
 
@@ -166,10 +178,55 @@ def read_labels(folder: Path, outputs: int) -> tuple[list[str], int]:
     return lines, 0
 
 
+def photoprism_rules(text: str, class_labels: Sequence[str], source: str = "rules.yml") -> list[Rule]:
+    """PhotoPrism's rules.yml for a model's classes: each class text (lower case) may have a rule with `label`,
+    `threshold`, `priority`, `categories`, or `see: <other rule>`; a class without one keeps its own text.
+    Classes giving the same label are one summed rule with the lowest of their thresholds; a threshold of 1 or
+    more (PhotoPrism's "ignore") drops the class."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError("models.tf_labels_model", f"{source}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise ConfigError("models.tf_labels_model", f"{source}: expected PhotoPrism's format (class: {{label: ...}})")
+    rules = {str(k).strip().lower(): v for k, v in data.items()}
+
+    def resolve(key: str) -> dict[str, Any]:
+        rule = rules.get(key, {})
+        for _ in range(10):  # `see` chains are short; a loop is a broken file, not a hang
+            if "see" not in rule:
+                return rule
+            target = str(rule["see"]).strip().lower()
+            if target not in rules:
+                raise ConfigError("models.tf_labels_model", f"{source}: {key}.see: no rule {target!r}")
+            rule = rules[target]
+        raise ConfigError("models.tf_labels_model", f"{source}: {key}.see: a loop")
+
+    grouped: dict[str, tuple[list[int], float, list[str]]] = {}
+    for i, text_label in enumerate(class_labels):
+        key = text_label.strip().lower()
+        rule = resolve(key)
+        try:
+            threshold = float(rule.get("threshold") or 0.0)
+        except (TypeError, ValueError):
+            raise ConfigError("models.tf_labels_model", f"{source}: {key}.threshold: not a number") from None
+        if threshold >= 1:
+            continue
+        name = str(rule.get("label") or key).strip().lower()[:64]
+        categories = [str(c).strip().lower() for c in rule.get("categories") or []]
+        classes, low, cats = grouped.setdefault(name, ([], threshold, []))
+        classes.append(i)
+        cats.extend(c for c in categories if c not in cats and c != name)
+        grouped[name] = (classes, min(low, threshold), cats)
+    return [Rule(name, tuple(cats), tuple(classes), low or None) for name, (classes, low, cats) in grouped.items()]
+
+
 def model_digest(folder: Path) -> str:
     """A short digest of the graph, its variable index and labels: a changed model re-runs the stage."""
     h = hashlib.sha1()
-    for part in ("saved_model.pb", "variables/variables.index", "labels.txt", "photoshelf.json"):
+    for part in ("saved_model.pb", "variables/variables.index", "labels.txt", "photoshelf.json", "rules.yml"):
         p = folder / part
         if p.is_file():
             h.update(part.encode())
@@ -266,17 +323,25 @@ class TFLabelsStage(Stage):
 
     def version(self) -> str:
         if self._version is None:
-            _, rules_digest = load_rules(self.config.models.label_rules or None)
+            # The model digest covers a rules.yml in the folder; the configured rules count only without one.
+            rules_digest = "pp" if (self.folder / "rules.yml").is_file() else \
+                load_rules(self.config.models.label_rules or None)[1]
             self._version = f"tf-{model_digest(self.folder)}:{rules_digest}:{self.config.models.label_threshold:g}"
         return self._version
 
     def mapper(self, classifier: TFClassifier) -> LabelMapper:
         if self._mapper is None or self._mapper.classes != len(classifier.labels):
-            rules, _ = load_rules(self.config.models.label_rules or None)
-            # A 1000-class model is taken to be ImageNet-1k in the standard order, whatever its label texts
-            # say (PhotoPrism's labels.txt renames many: "tabby cat", "Chihuahua dog"); others match by name.
-            by_name = None if len(classifier.labels) == 1000 else classifier.labels
-            self._mapper = LabelMapper(rules, self.config.models.label_threshold, class_labels=by_name)
+            threshold = self.config.models.label_threshold
+            own = self.folder / "rules.yml"
+            if own.is_file():
+                rules = photoprism_rules(own.read_text("utf-8"), classifier.labels, str(own))
+                self._mapper = LabelMapper(rules, threshold, outputs=len(classifier.labels))
+            else:
+                rules, _ = load_rules(self.config.models.label_rules or None)
+                # A 1000-class model is taken to be ImageNet-1k in the standard order, whatever its label texts
+                # say (PhotoPrism's labels.txt renames many: "tabby cat", "Chihuahua dog"); others match by name.
+                by_name = None if len(classifier.labels) == 1000 else classifier.labels
+                self._mapper = LabelMapper(rules, threshold, class_labels=by_name)
         return self._mapper
 
     def process(self, items: Sequence[Item]) -> dict[int, str | None]:

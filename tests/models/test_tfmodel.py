@@ -166,3 +166,42 @@ def test_tflabels_stage_with_a_photoprism_shaped_model(colours: Library, models:
     enrich.Enricher(colours.config, colours.db, stages=[stage]).forget(stage)
     assert PhotoLabel.select().where(PhotoLabel.source == "tensorflow").count() == 0
     assert PhotoLabel.select().where(PhotoLabel.source == "user").count() == 1
+
+
+PHOTOPRISM_RULES = """
+ignore: {threshold: 1, priority: -3}
+cat: {label: cat, priority: 5, threshold: 0.15, categories: [animal]}
+tabby cat: {see: cat}
+persian cat: {label: cat, threshold: 0.2, categories: [animal, pet]}
+seashore: {label: seashore, threshold: 0.6, categories: [beach, water]}
+dog: {label: dog, threshold: 0.6, priority: 5, categories: [animal]}
+labrador retriever dog: {see: dog}
+class 7: {see: ignore}
+"""
+
+
+def test_photoprism_rules_format() -> None:
+    from photoshelf.errors import ConfigError
+    from photoshelf.models.tfmodel import photoprism_rules
+
+    rules = photoprism_rules(PHOTOPRISM_RULES, ["tabby cat", "Persian cat", "sofa", "class 7"])
+    assert [(r.name, r.categories, r.classes, r.threshold) for r in rules] == [
+        ("cat", ("animal", "pet"), (0, 1), 0.15), ("sofa", (), (2,), None)]
+    with pytest.raises(ConfigError, match=r"models\.tf_labels_model: rules\.yml: tabby cat\.see: no rule 'kitty'"):
+        photoprism_rules("tabby cat: {see: kitty}\n", ["tabby cat"])
+
+
+def test_a_photoprism_rules_file_beside_the_model_gives_its_labels(tmp_path: Path, models: dict[str, Path]) -> None:
+    folder = tmp_path / "nasnet"
+    shutil.copytree(models["nasnet"], folder)
+    config = make_config(tmp_path, tmp_path / "s", f"sqlite:///{tmp_path / 'c.db'}",
+                         PHOTOSHELF_MODELS_TF_LABELS_MODEL=str(folder))
+    before = TFLabelsStage(config, None).version()  # type: ignore[arg-type]
+    (folder / "rules.yml").write_text(PHOTOPRISM_RULES)
+    stage = TFLabelsStage(config, None)  # type: ignore[arg-type]
+    assert stage.version() != before
+    clf = TFClassifier(folder)
+    mapper = stage.mapper(clf)
+    got = [[(lab.name, lab.categories) for lab in mapper.map(p)]
+           for p in clf.probabilities([_image("red"), _image("blue"), _image("grey")])]
+    assert got == [[("cat", ("animal",))], [("seashore", ("beach", "water"))], [("dog", ("animal",))]]
