@@ -7,8 +7,12 @@ library is shared by the session."""
 from __future__ import annotations
 
 import io
+import os
 import secrets
+import socket
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -387,3 +391,67 @@ def test_many_clusters_show_the_largest_first_then_all(client: TestClient, cast:
     finally:
         Face.delete().where(Face.person.in_(list(made))).execute()
         Person.delete().where(Person.id.in_(list(made))).execute()
+
+
+@pytest.mark.slow
+def test_people_pages_in_a_browser(cast: Cast, lib: Library) -> None:
+    """Real Chromium over the real server: crops load, the forms run through the API without a reload, the face
+    boxes sit on the picture; no request fails and nothing is logged as an error."""
+    if not lib.database_url.startswith("sqlite"):
+        pytest.skip("the browser run once is enough (the API is tested on both backends)")
+    chromium = os.environ.get("PHOTOSHELF_TEST_CHROMIUM", "/usr/bin/chromium")
+    if not Path(chromium).exists():
+        pytest.skip(f"no Chromium at {chromium}")
+    playwright = pytest.importorskip("playwright.sync_api")
+    import uvicorn
+
+    from photoshelf.viewer.app import create_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(lib.config, lib.db), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    problems: list[str] = []
+    try:
+        for _ in range(100):
+            if server.started:
+                break
+            time.sleep(0.05)
+        with playwright.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+            page = browser.new_page(viewport={"width": 1280, "height": 860})
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.on("response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+            page.goto(f"{base}/people")
+            page.wait_for_load_state("networkidle")
+            assert page.evaluate("[...document.querySelectorAll('.card.person img')].every(i => i.naturalWidth > 0)")
+            page.goto(f"{base}/people/{cast.anna.uid}")
+            page.wait_for_load_state("networkidle")
+            face = cast.faces["anna"][1]
+            page.click(f'li[data-face="{face.id}"] form.js-face:not(.move) button')
+            page.wait_for_selector(f'li[data-face="{face.id}"]', state="detached")
+            assert Face.get_by_id(face.id).person_id != cast.anna.id
+            page.fill(".personedit input[name=name]", f"Anna B {cast.tag}")
+            page.click(".personedit form.js-person button")
+            page.wait_for_function(f"document.getElementById('person-name').textContent === 'Anna B {cast.tag}'")
+            assert Person.get_by_id(cast.anna.id).name == f"Anna B {cast.tag}"
+            page.goto(f"{base}/photos/{cast.photos[2].id}")
+            page.wait_for_selector("#faceboxes:not([hidden])", state="attached")
+            inside = page.evaluate("""() => {
+                const img = document.getElementById('photo').getBoundingClientRect();
+                return [...document.querySelectorAll('.facebox')].map(b => {
+                    const r = b.getBoundingClientRect();
+                    return r.width > 0 && r.left >= img.left - 1 && r.right <= img.right + 1
+                        && r.top >= img.top - 1 && r.bottom <= img.bottom + 1; });
+            }""")
+            assert inside == [True, True]
+            browser.close()
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert not problems, problems
