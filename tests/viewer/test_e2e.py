@@ -481,6 +481,39 @@ def test_play_a_video_with_range_requests(open_page: Callable[..., Watched], bas
     w.shot("video")
 
 
+def test_stacks_odd_files_and_download(open_page: Callable[..., Watched], base_url: str) -> None:
+    w = open_page()
+    fits = "document.scrollingElement.scrollWidth <= window.innerWidth"
+    # A Live Photo and a RAW+JPEG pair: one photo in the grid, its members on the photo page.
+    for name, q, kind in (("live", "path:IMG_1502", "Live Photo"), ("raw", "path:IMG_6D_0001", "RAW + JPEG")):
+        pid = photo_id(base_url, q)
+        w.goto(f"/photos/{pid}")
+        assert w.page.locator(".info h4", has_text=kind).count() == 1, name
+        members = w.page.locator(".members a")
+        assert members.count() >= 1, name  # the other members of the stack
+        w.page.wait_for_function("() => [...document.querySelectorAll('.members img')].every(i => i.complete && i.naturalWidth > 0)")
+        w.shot(name)
+    # A RAW that cannot be decoded still has its page, saying why there is no picture.
+    w.goto(f"/photos/{photo_id(base_url, 'path:IMG_0350')}")
+    assert "LibRaw" in w.page.locator(".nopreview").inner_text()
+    w.shot("no-preview")
+    # A very long file name stays inside the info column.
+    w.goto(f"/photos/{photo_id(base_url, 'path:Summer_holiday')}")
+    assert w.page.evaluate(fits)
+    overflow = w.page.evaluate("() => { const a = document.querySelector('.info'); return a.scrollWidth - a.clientWidth; }")
+    assert overflow <= 1
+    w.shot("long-name")
+    # The original downloads under its own (non-ASCII) name, byte for byte.
+    pid = photo_id(base_url, "path:Fotos_Müller")
+    w.goto(f"/photos/{pid}")
+    with w.page.expect_download() as info:
+        w.page.keyboard.press("d")
+    download = info.value
+    assert download.suggested_filename == "Fotos_Müller_café_日本_😀.jpg"
+    original = SMALL_CORPUS / "bad" / "Fotos_Müller_café_日本_😀.jpg"
+    assert Path(download.path()).read_bytes() == original.read_bytes()
+
+
 def test_map_shows_markers_without_tiles(open_page: Callable[..., Watched], base_url: str) -> None:
     geotagged = len(search_ids(base_url, "geo:true"))
     assert geotagged >= 10
