@@ -299,3 +299,62 @@ def test_the_daemon_enriches_after_the_metadata_pass_and_unloads_when_idle(tmp_p
         library.db.close()
     assert not thread.is_alive() and errors == []
     assert stage.closes == 3  # twice when idle, once at the end
+
+
+def test_real_pipeline_on_the_small_corpus(tmp_path: Path) -> None:
+    """The installed stages (dlib faces, EfficientNet labels, the MiniLM text index...) through the runner, the
+    filters, the records and the semantic search, on the photos of tests/data that have faces, pets or a place
+    (SQLite; the stages' own tests cover MariaDB)."""
+    from photoshelf import search
+    from photoshelf.db.schema import File
+    from photoshelf.records import records
+
+    source = tmp_path / "source"
+    for folder in ("2016/Pets", "2019/Pets", "Family", "2004/Fiji"):
+        shutil.copytree(SMALL_CORPUS / folder, source / folder)
+    library = make_library(tmp_path, f"sqlite:///{tmp_path / 'catalog.db'}", source)
+    try:
+        config, db = library.config, library.db
+        indexer = Indexer(config, db)
+        try:
+            indexer.run()
+        finally:
+            indexer.close()
+        runner = enrich.Enricher(config, db)
+        names = {s.name for s in runner.available()}
+        if not names & {"faces", "labels", "text"}:
+            pytest.skip("no enrichment stage is installed here")
+        report = runner.run()
+        runner.close()
+        by = {s.name: s for s in report.stages}
+        for name in names:
+            assert by[name].errors == 0, (name, PhotoStage.select(PhotoStage.photo, PhotoStage.error).where(
+                (PhotoStage.stage == name) & PhotoStage.error.is_null(False)).tuples()[:])
+        present = Photo.select().where(Photo.missing_since.is_null())
+        with_thumbs = present.where(Photo.has_thumbs == True).count()  # noqa: E712
+        for stage in runner.available():
+            expected = with_thumbs if enrich.needs_thumbnail(stage) else present.count()
+            assert by[stage.name].done == expected, stage.name
+        assert enrich.progress(db)["pending"] == 0
+
+        def paths(query: str) -> set[str]:
+            photos, _ = search.search(query, limit=100, config=config)
+            return {r["path"] for r in records(photos)}
+
+        if "faces" in names:
+            family = {f.path for f in File.select().where(File.path.startswith("Family/"))}
+            assert paths("face:yes") >= family
+            assert "2016/Pets/cat_brown.jpg" in paths("face:no")
+            both = records([Photo.get_by_id(File.get(File.path == "Family/obama_and_biden.jpg").photo_id)])[0]
+            assert len({f["cluster"] for f in both["faces"] if f["cluster"]}) >= 2  # Obama and Biden
+        if "labels" in names:
+            assert {"2016/Pets/cat_brown.jpg", "2019/Pets/dog_orange.jpg"} <= paths("label:animal")
+            assert "2019/Pets/dog_orange.jpg" in paths("label:dog")
+            assert "2016/Pets/cat_brown.jpg" in paths("label:cat")
+        if "text" in names:
+            photos, _ = search.search("puppy", limit=3, config=config)
+            assert records(photos[:1])[0]["path"] == "2019/Pets/dog_orange.jpg"
+        # Nothing is left: a second run does no work.
+        assert enrich.Enricher(config, db).run().processed == 0
+    finally:
+        library.db.close()
