@@ -129,6 +129,7 @@ def test_people_edits(library: Library, dlib_model: DlibFaces) -> None:
         people.reject_face(lib.db, f["group-girl"].id, None, distance)
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the SQL is test_people_edits' (both)
 def test_people_command(library: Library, dlib_model: DlibFaces) -> None:
     lib = library
     _, f = enrich_family(lib, dlib_model)
@@ -168,3 +169,30 @@ def test_people_command(library: Library, dlib_model: DlibFaces) -> None:
     assert "numbers" in run("move", "abc", code=1)
     assert "belongs to no one" in run("reject", str(f["group-girl"].id), code=1)
     assert "no face" in run("reject", "999999", code=3)
+
+
+def test_dbscan_is_dbscan() -> None:
+    """The clustering of the unassigned, checked against DBSCAN's definition on random blobs and noise."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    centres = rng.normal(size=(6, 16)) * 3
+    points = np.vstack([c + rng.normal(scale=0.15, size=(int(rng.integers(1, 12)), 16)) for c in centres]
+                       + [rng.normal(size=(20, 16)) * 3])
+    eps, min_samples = 0.8, 3
+    labels = people.dbscan(points.astype(np.float32), eps, min_samples)
+    near = np.linalg.norm(points[:, None] - points[None], axis=2) <= eps
+    core = near.sum(axis=1) >= min_samples
+    for i in range(len(points)):
+        if core[i]:
+            # A core point's neighbours are all in its cluster.
+            assert labels[i] >= 0 and (labels[near[i]] == labels[i]).all()
+        elif labels[i] >= 0:
+            # A border point is in the cluster of a core neighbour.
+            assert (core & near[i] & (labels == labels[i])).any()
+        else:
+            assert not (core & near[i]).any()
+    # Clusters are the connected components of core points: no two clusters' cores touch.
+    for i in np.flatnonzero(core):
+        assert len(set(labels[near[i] & core])) == 1
+    assert len(set(labels[labels >= 0])) >= 4
