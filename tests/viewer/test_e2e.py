@@ -346,6 +346,28 @@ def test_infinite_scroll_loads_every_photo_once(open_page: Callable[..., Watched
     w.shot("end")
 
 
+def test_folder_pages_scroll_in_a_flat_grid(open_page: Callable[..., Watched], base_url: str) -> None:
+    w = open_page()
+    w.goto("/folders")
+    w.page.locator(".folderlist a", has_text="Generated").click()
+    w.page.locator(".folderlist a", has_text="2021").click()
+    w.page.wait_for_selector(".grid.flat")
+    folder = w.path().split("?")[0]
+    w.goto(folder + "?limit=30")  # pages of 30, so the flat grid grows by infinite scroll
+    w.scroll_to_end()
+    w.page.wait_for_function(f"document.querySelectorAll('.tile').length >= {GENERATED}")
+    ids = tile_ids(w)
+    assert len(ids) == len(set(ids)) == GENERATED
+    assert len([r for r in w.responses if "partial=1" in r.url and "limit=30" in r.url]) == 3
+    assert w.page.locator(".grid").count() == 1 and w.page.locator("#more").count() == 0
+    assert w.page.locator(".crumbs a").all_inner_texts()[-2:] == ["Generated", "2021"]
+    # "/" jumps to the search box from anywhere.
+    w.page.keyboard.press("/")
+    assert w.page.evaluate("document.activeElement.name") == "q"
+    w.page.evaluate("window.scrollTo(0, 0)")
+    w.shot("folder")
+
+
 def test_photo_page_preview_exif_and_arrow_keys(open_page: Callable[..., Watched], base_url: str) -> None:
     w = open_page()
     w.goto("/search?q=path:Berlin")
@@ -458,8 +480,29 @@ def test_make_an_album_and_add_a_photo(open_page: Callable[..., Watched], base_u
     w.page.wait_for_url(f"**/albums/{album}")
     assert sorted(tile_ids(w)) == sorted([*picked, third])
     w.shot("album")
+
+    # The album page's own forms: make a photo the cover, remove one, rename.
+    cover = api(base_url, f"/api/v1/photos/{third}")["photo"]["sha1"]
+    w.page.keyboard.press("s")  # the keyboard way into selecting
+    w.page.locator(f".tile[data-id='{third}']").click()
+    w.page.locator("#selbar button", has_text="Make cover").click()
+    w.page.wait_for_url(f"**/albums/{album}")
+    w.page.locator(".selstart").click()
+    w.page.locator(f".tile[data-id='{picked[0]}']").click()
+    w.page.locator("#selbar button", has_text="Remove from album").click()
+    w.page.wait_for_url(f"**/albums/{album}")
+    assert sorted(tile_ids(w)) == sorted([picked[1], third])
+    w.page.locator(".albumedit summary").click()
+    w.page.locator(".albumedit input[name=title]").fill("E2E trip, renamed")
+    w.page.locator(".albumedit button", has_text="Save").click()
+    w.page.wait_for_url(f"**/albums/{album}")
+    assert w.page.locator(".pagehead h1").inner_text() == "E2E trip, renamed"
+
     w.goto("/albums")
-    assert w.page.locator(".card", has_text="E2E trip").count() == 1
+    card = w.page.locator(".card", has_text="E2E trip, renamed")
+    assert card.count() == 1
+    assert cover in (card.locator("img").get_attribute("src") or "")
+    assert "2 items" in card.inner_text()
     w.shot("albums")
 
 
