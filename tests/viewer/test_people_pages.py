@@ -93,6 +93,15 @@ def test_people_page_lists_named_and_clusters_with_covers(client: TestClient, ca
     assert anna["cover"]["id"] == cast.faces["anna"][0].id
     assert anna["cover"]["crop"] in r.text.replace("&amp;", "&")
     assert by_uid[cast.cluster.uid]["name"] is None
+    # a face in no group yet is found with face:new, and the page links there
+    loose = _face(cast.photos[5], None)
+    try:
+        page = client.get("/people").text
+        assert 'href="/search?q=face:new"' in page
+        found = client.get("/api/v1/search", params={"q": "face:new"}).json()["photos"]
+        assert cast.photos[5].id in {p["id"] for p in found}
+    finally:
+        loose.delete_instance()
 
 
 def test_face_crop_is_served_cached_with_an_etag(client: TestClient, cast: Cast, lib: Library) -> None:
