@@ -259,22 +259,25 @@ class Classifier:
         from photoshelf.models import efficientnet
         from photoshelf.models.runtime import onnx_session
 
-        model_bytes: bytes | None = None
-        cached = cache_dir / f"{MODEL}-{ONNX_REVISION}.onnx" if cache_dir else None
+        weights = efficientnet.weights_path()
+        cached = cache_dir / f"{weights.stem}-r{ONNX_REVISION}.onnx" if cache_dir else None
         if cached is not None and cached.is_file():
-            model_bytes = cached.read_bytes()
-        if model_bytes is None:
-            from photoshelf.models.torchfile import load_state_dict
+            try:
+                self.session = onnx_session(cached.read_bytes(), threads)
+                return
+            except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types; a bad cache is rebuilt
+                log.warning("the cached label model %s is unusable (%s): building it again", cached, exc)
+        from photoshelf.models.torchfile import load_state_dict
 
-            model_bytes = efficientnet.build_onnx(load_state_dict(efficientnet.weights_path()))
-            if cached is not None:
-                try:
-                    cached.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = cached.with_suffix(".tmp")
-                    tmp.write_bytes(model_bytes)
-                    tmp.replace(cached)
-                except OSError as exc:
-                    log.warning("cannot cache the label model in %s: %s", cached.parent, exc)
+        model_bytes = efficientnet.build_onnx(load_state_dict(weights))
+        if cached is not None:
+            try:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                tmp = cached.with_suffix(".tmp")
+                tmp.write_bytes(model_bytes)
+                tmp.replace(cached)
+            except OSError as exc:
+                log.warning("cannot cache the label model in %s: %s", cached.parent, exc)
         self.session = onnx_session(model_bytes, threads)
 
     def probabilities(self, images: Sequence[Any]) -> np.ndarray:
@@ -321,7 +324,13 @@ class LabelsStage(Stage):
 
     def version(self) -> str:
         _, digest = self.rules()
-        return f"{MODEL}.{ONNX_REVISION}:{digest}:{self.config.models.label_threshold:g}"
+        return f"{self.model_id()}:{digest}:{self.config.models.label_threshold:g}"
+
+    def model_id(self) -> str:
+        """The weights file's name (it carries their hash) and the graph revision, e.g. efficientnet-lite0-57934424.1."""
+        from photoshelf.models.efficientnet import weights_path
+
+        return f"{weights_path().stem}.{ONNX_REVISION}"
 
     def process(self, items: Sequence[Item]) -> dict[int, str | None]:
         rules, _ = self.rules()
@@ -342,7 +351,7 @@ class LabelsStage(Stage):
             for pid, p in zip(ok, probs, strict=True):
                 found[pid] = mapper.map(p)
                 results[pid] = None
-        store_labels(found, SOURCE, f"{MODEL}.{ONNX_REVISION}")
+        store_labels(found, SOURCE, self.model_id())
         return results
 
     def forget(self, photo_ids: Sequence[int]) -> None:

@@ -357,3 +357,19 @@ def test_weight_reader_runs_nothing_from_the_file(tmp_path: Path) -> None:
     plain.write_bytes(pickle.dumps({"w": 1}))
     with pytest.raises(WeightFileError, match="bad magic number"):
         load_state_dict(plain)
+
+
+def test_the_onnx_cache_is_reused_and_a_broken_one_rebuilt(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from PIL import Image
+
+    from photoshelf.models.labels import Classifier
+
+    first = Classifier(tmp_path, threads=1)
+    (cached,) = tmp_path.glob("efficientnet-lite0-*-r*.onnx")
+    good = cached.read_bytes()
+    image = Image.new("RGB", (224, 224), (200, 120, 40))
+    want = first.probabilities([image])
+    cached.write_bytes(good[: len(good) // 3])  # a torn write or a bad disk block
+    again = Classifier(tmp_path, threads=1)
+    assert "unusable" in caplog.text and cached.read_bytes() == good
+    assert np.allclose(again.probabilities([image]), want, atol=1e-6)
