@@ -24,7 +24,7 @@ from photoshelf.models.stages import Item, Stage
 
 log = logging.getLogger(__name__)
 
-MODEL = "efficientnet-lite0"  # the network; its rebuild revision is ONNX_REVISION
+MODEL = "efficientnet-lite0"  # the network (model ids add the weights hash and ONNX_REVISION)
 ONNX_REVISION = 1  # bump when build_onnx changes what the graph computes
 SOURCE = "imagenet"
 MAX_LABELS = 5
@@ -300,7 +300,8 @@ class LabelsStage(Stage):
     def __init__(self, config: Config, db: pw.Database) -> None:
         super().__init__(config, db)
         self._rules: tuple[list[Rule], str] | None = None
-        self._model = Lazy("efficientnet-lite0", self._load, float(config.models.idle_unload_seconds))
+        self._mapper: LabelMapper | None = None
+        self._model = Lazy(MODEL, self._load, float(config.models.idle_unload_seconds))
 
     def _load(self) -> Classifier:
         return Classifier(self.config.storage_path / "models-cache", self.config.models.threads)
@@ -333,14 +334,15 @@ class LabelsStage(Stage):
         return f"{weights_path().stem}.{ONNX_REVISION}"
 
     def process(self, items: Sequence[Item]) -> dict[int, str | None]:
-        rules, _ = self.rules()
-        mapper = LabelMapper(rules, self.config.models.label_threshold)
+        if self._mapper is None:
+            self._mapper = LabelMapper(self.rules()[0], self.config.models.label_threshold)
+        mapper = self._mapper
         results: dict[int, str | None] = {}
         images, ok = [], []
         for item in items:
             try:
-                # The square tile (the centre of the fit rendition) scored as well as the fit on the corpus and
-                # decodes in a third of the time; the fit is the fallback for a cache without tiles.
+                # The square tile (the centre of the fit rendition) labelled the corpus as well as the fit did,
+                # and is cheaper to decode and resize; the fit is the fallback for a cache without tiles.
                 images.append(load_image(item.tile if item.tile.is_file() else item.fit))
                 ok.append(item.photo_id)
             except OSError as exc:
