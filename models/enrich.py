@@ -381,7 +381,9 @@ class Enricher:
             PhotoStage.insert_many(rows).execute()
 
     def _save_stage_info(self, reports: dict[str, StageReport]) -> None:
-        info = {name: {"version": r.version, "unavailable": r.unavailable} for name, r in reports.items()}
+        thumbs = {s.name: needs_thumbnail(s) for s in self.stages}
+        info = {name: {"version": r.version, "unavailable": r.unavailable, "thumbnails": thumbs[name]}
+                for name, r in reports.items()}
         Setting.insert(key=STAGES_KEY, value=json.dumps(info)).on_conflict_replace().execute()
 
     # -- reindex ------------------------------------------------------------------------------------
@@ -428,6 +430,7 @@ def progress(db: pw.Database) -> dict[str, Any]:
     info: dict[str, dict[str, Any]] = json.loads(row.value) if row else {}
     present = Photo.select().where(Photo.missing_since.is_null())
     with_thumbs = int(present.where(Photo.has_thumbs == True).count())  # noqa: E712 - peewee expression
+    all_present = int(present.count())
     stages: dict[str, dict[str, Any]] = {}
     for name, meta in info.items():
         version = meta.get("version") or ""
@@ -435,8 +438,9 @@ def progress(db: pw.Database) -> dict[str, Any]:
             (PhotoStage.stage == name) & (PhotoStage.version == version) & Photo.missing_since.is_null()
         ).group_by(PhotoStage.error.is_null()).tuples())
         done, errors = int(counts.get(1, 0)), int(counts.get(0, 0))  # MariaDB gives 1/0 for true/false
+        eligible = with_thumbs if meta.get("thumbnails", True) else all_present
         stages[name] = {"version": version, "unavailable": meta.get("unavailable"), "done": done, "errors": errors,
-                        "pending": 0 if meta.get("unavailable") else max(0, with_thumbs - done - errors)}
+                        "pending": 0 if meta.get("unavailable") else max(0, eligible - done - errors)}
     last = Job.select().where(Job.kind == JOB_KIND).order_by(Job.id.desc()).first()
     run = None
     if last is not None:
