@@ -83,6 +83,7 @@ class ModelsConfig:
     batch_size: int = 16
     idle_unload_seconds: int = 300
     faces: bool = True
+    face_model: str = "dlib"
     face_min_size: int = 40
     face_min_score: float = 0.0
     face_upsample: int = 1
