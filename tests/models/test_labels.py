@@ -286,13 +286,13 @@ def test_labels_stage_off_or_with_bad_rules(tmp_path: Path) -> None:
 
     config = make_config(tmp_path / "o", tmp_path / "s", f"sqlite:///{tmp_path / 'c.db'}",
                          PHOTOSHELF_MODELS_LABELS="false")
-    assert "models.labels" in (LabelsStage(config, None).unavailable() or "")  # type: ignore[arg-type]
+    assert "models.labels" in (LabelsStage(config, None).unavailable() or "")
     bad = tmp_path / "rules.yml"
     bad.write_text("labels: {dog: {classes: [dogs]}}\n")
     config = make_config(tmp_path / "o", tmp_path / "s", f"sqlite:///{tmp_path / 'c.db'}",
                          PHOTOSHELF_MODELS_LABEL_RULES=str(bad))
     with pytest.raises(ConfigError, match=r"labels\.dog\.classes: 'dogs' is not an ImageNet class"):
-        LabelsStage(config, None).version()  # type: ignore[arg-type]
+        LabelsStage(config, None).version()
 
 
 # Labels in the full corpus MANIFEST ("label: animals/cat") and what the photo must get for each, as a label or a

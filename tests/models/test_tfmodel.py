@@ -7,6 +7,7 @@ import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -51,14 +52,17 @@ def _nasnet_like(folder: Path) -> None:
     (folder / "labels.txt").write_text("\n".join(names) + "\n")
 
 
-class _Small(tf.Module):
+_Module: Any = tf.Module
+
+
+class _Small(_Module):
     def __init__(self) -> None:
         super().__init__()
         # outputs: background, Labrador retriever, tabby, seashore, web site; pixels in [0, 1]
         self.w = tf.Variable(np.array([[0, -3, 10, -5, 4], [0, -3, -5, -5, 4], [0, -3, -5, 10, 4]], np.float32))
 
     @tf.function(input_signature=[tf.TensorSpec([None, 64, 64, 3], tf.float32, name="pixels")])
-    def __call__(self, pixels: tf.Tensor) -> dict[str, tf.Tensor]:
+    def __call__(self, pixels: Any) -> dict[str, Any]:
         return {"logits": tf.matmul(tf.reduce_mean(pixels, axis=[1, 2]), self.w)}
 
 
@@ -117,9 +121,9 @@ def test_bad_model_folders(tmp_path: Path, models: dict[str, Path]) -> None:
     (broken / "photoshelf.json").write_text('{"colour": 1}')
     config = make_config(tmp_path, tmp_path / "s", f"sqlite:///{tmp_path / 'c.db'}",
                          PHOTOSHELF_MODELS_TF_LABELS_MODEL=str(tmp_path / "nowhere"))
-    assert "nowhere/saved_model.pb is missing" in (TFLabelsStage(config, None).unavailable() or "")  # type: ignore[arg-type]
+    assert "nowhere/saved_model.pb is missing" in (TFLabelsStage(config, None).unavailable() or "")
     config.models.tf_labels_model = ""
-    assert "models.tf_labels_model" in (TFLabelsStage(config, None).unavailable() or "")  # type: ignore[arg-type]
+    assert "models.tf_labels_model" in (TFLabelsStage(config, None).unavailable() or "")
 
 
 @pytest.fixture
@@ -196,9 +200,9 @@ def test_a_photoprism_rules_file_beside_the_model_gives_its_labels(tmp_path: Pat
     shutil.copytree(models["nasnet"], folder)
     config = make_config(tmp_path, tmp_path / "s", f"sqlite:///{tmp_path / 'c.db'}",
                          PHOTOSHELF_MODELS_TF_LABELS_MODEL=str(folder))
-    before = TFLabelsStage(config, None).version()  # type: ignore[arg-type]
+    before = TFLabelsStage(config, None).version()
     (folder / "rules.yml").write_text(PHOTOPRISM_RULES)
-    stage = TFLabelsStage(config, None)  # type: ignore[arg-type]
+    stage = TFLabelsStage(config, None)
     assert stage.version() != before
     clf = TFClassifier(folder)
     mapper = stage.mapper(clf)
