@@ -12,6 +12,9 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import os
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -120,6 +123,14 @@ class EnrichReport:
         }
 
 
+def splits(stage: Stage) -> bool:
+    """Whether the stage offers compute(items) -> value (no catalog writes, any thread) and store(value) ->
+    {photo_id: error | None} (the writes, on the runner's thread) besides process(); such stages run side by side.
+    A stage whose input is catalog text (digest) reads what the others write, so it never runs beside them."""
+    return callable(getattr(stage, "compute", None)) and callable(getattr(stage, "store", None)) and (
+        not _has_digest(stage))
+
+
 def _has_digest(stage: Stage) -> bool:
     """Whether the stage's input is catalog text that can change (it overrides Stage.digest)."""
     return type(stage).digest is not Stage.digest
@@ -137,9 +148,13 @@ class Enricher:
     """Runs the enrichment stages over what is pending. One per process (the CLI, or the watcher's thread)."""
 
     def __init__(self, config: Config, db: pw.Database, stages: Sequence[Stage] | None = None,
-                 progress: Progress | None = None, batch_size: int | None = None) -> None:
+                 progress: Progress | None = None, batch_size: int | None = None,
+                 parallel: bool | None = None) -> None:
         self.config = config
         self.batch_size = batch_size or config.models.batch_size
+        # Stages that split compute() from store() compute side by side on threads (one per stage) when the
+        # machine has more than one core; their results are still stored one batch at a time by this thread.
+        self.parallel = (os.cpu_count() or 1) > 1 if parallel is None else parallel
         self.db = db
         self.stages = list(stages) if stages is not None else load_stages(config, db)
         self.stages.sort(key=lambda s: (s.order, s.name))
@@ -271,11 +286,14 @@ class Enricher:
             if record and any(r.pending for r in reports.values()):
                 run_job = jobs.start(JOB_KIND, {"limit": limit, "stages": [s.name for s in stages]})
                 jobs.progress(run_job, report.as_dict())
-            for stage in stages:
+            for group in self._groups(stages):
                 if self._stop or (deadline is not None and time.monotonic() >= deadline):
                     report.stopped = True
                     break
-                self._run_stage(stage, reports[stage.name], limit, run_job, report, deadline)
+                if len(group) > 1:
+                    self._run_group(group, reports, limit, run_job, report, deadline)
+                else:
+                    self._run_stage(group[0], reports[group[0].name], limit, run_job, report, deadline)
         except BaseException as exc:
             report.seconds = time.monotonic() - started
             if run_job is not None:
@@ -315,6 +333,109 @@ class Enricher:
             return  # a full slice (the daemon's): there may be more; finish() when a run finds the rest done
         self._finish(stage)
 
+    def _groups(self, stages: list[Stage]) -> list[list[Stage]]:
+        """Stages in run order, consecutive ones that can compute side by side grouped together."""
+        groups: list[list[Stage]] = []
+        for stage in stages:
+            if self.parallel and splits(stage) and groups and all(splits(s) for s in groups[-1]):
+                groups[-1].append(stage)
+            else:
+                groups.append([stage])
+        return groups
+
+    def _run_group(self, group: list[Stage], reports: dict[str, StageReport], limit: int | None, run_job: Any,
+                   report: EnrichReport, deadline: float | None) -> None:
+        """Each stage of the group computes its batches on its own thread; this thread stores them as they come
+        (one writer, one transaction per batch), so the models of several stages use the cores together."""
+        todo = [s for s in group if reports[s.name].pending]
+        for stage in group:
+            if stage not in todo:
+                self._finish(stage)
+        if not todo:
+            return
+        done_marker = object()
+        results: queue.Queue[tuple[Stage, Any]] = queue.Queue(maxsize=2 * len(todo))
+        halt = threading.Event()
+
+        def work(stage: Stage) -> None:
+            try:
+                batch: list[tuple[Item, str | None]] = []
+                for entry in self.pending(stage, limit=limit):
+                    if halt.is_set():
+                        return
+                    batch.append(entry)
+                    if len(batch) >= self.batch_size:
+                        results.put((stage, (batch, *self._compute(stage, batch))))
+                        batch = []
+                if batch and not halt.is_set():
+                    results.put((stage, (batch, *self._compute(stage, batch))))
+            except BaseException as exc:  # noqa: BLE001 - handed to the storing thread, which raises it
+                results.put((stage, exc))
+            finally:
+                results.put((stage, done_marker))
+                self.db.close()  # this thread's own connection
+
+        started = time.monotonic()
+        threads = [threading.Thread(target=work, args=(s,), name=f"enrich-{s.name}", daemon=True) for s in todo]
+        for stage in todo:
+            if self.progress:
+                self.progress(stage.name, 0, reports[stage.name].pending)
+        for thread in threads:
+            thread.start()
+        running, failure = len(threads), None
+        try:
+            while running:
+                stage, payload = results.get()
+                if payload is done_marker:
+                    running -= 1
+                    continue
+                if isinstance(payload, BaseException):
+                    failure = failure or payload
+                    halt.set()
+                    continue
+                if halt.is_set():
+                    continue  # stopping: computed batches not stored are done again next time
+                batch, items, pre, store = payload
+                sr = reports[stage.name]
+                self._batch(stage, batch, sr, prepared=(items, pre, store))
+                sr.seconds = time.monotonic() - started
+                self._report_progress(stage, sr, run_job, report)
+                if self._stop or (deadline is not None and time.monotonic() >= deadline):
+                    report.stopped = True
+                    halt.set()
+        except BaseException:
+            halt.set()
+            while running:  # let the threads end (they block on a full queue otherwise)
+                if results.get()[1] is done_marker:
+                    running -= 1
+            raise
+        finally:
+            for thread in threads:
+                thread.join()
+        if failure is not None:
+            raise failure
+        for stage in todo:
+            sr = reports[stage.name]
+            if not report.stopped and not (limit is not None and sr.done + sr.errors >= limit):
+                self._finish(stage)
+
+    def _compute(self, stage: Stage, batch: list[tuple[Item, str | None]]
+                 ) -> tuple[list[Item], dict[int, str | None], Callable[[], dict[int, str | None]]]:
+        """On a worker thread: the stage's compute() for a batch, and how to store it (or re-raise its error)."""
+        items, pre = self._prepare(stage, batch)
+        if not items:
+            return items, pre, dict
+        try:
+            value = stage.compute(items)  # type: ignore[attr-defined]
+        except Exception as exc:  # noqa: BLE001 - recorded on the batch's photos when stored
+            error = exc
+
+            def fail() -> dict[int, str | None]:
+                raise error
+
+            return items, pre, fail
+        return items, pre, lambda: stage.store(value)  # type: ignore[attr-defined,no-any-return]
+
     def _finish(self, stage: Stage) -> None:
         """Call the stage's optional finish() once it has done all that was pending (e.g. faces re-clusters
         what stayed unassigned), if it processed anything since the last time."""
@@ -331,10 +452,9 @@ class Enricher:
         if run_job is not None:
             jobs.progress(run_job, report.as_dict())
 
-    def _batch(self, stage: Stage, batch: list[tuple[Item, str | None]], sr: StageReport) -> None:
-        """One transaction: the stage's results and the PhotoStage rows of the batch."""
-        version = self.version(stage)
-        digests = {item.photo_id: digest for item, digest in batch}
+    def _prepare(self, stage: Stage, batch: list[tuple[Item, str | None]]
+                 ) -> tuple[list[Item], dict[int, str | None]]:
+        """The items the stage can work on, and an error for those whose thumbnail has gone."""
         results: dict[int, str | None] = {}
         items = []
         for item, _ in batch:
@@ -342,10 +462,27 @@ class Enricher:
                 results[item.photo_id] = NO_THUMBNAIL
             else:
                 items.append(item)
+        return items, results
+
+    def _batch(self, stage: Stage, batch: list[tuple[Item, str | None]], sr: StageReport,
+               prepared: tuple[list[Item], dict[int, str | None], Callable[[], dict[int, str | None]]] | None = None
+               ) -> None:
+        """One transaction: the stage's results (process(), or store() of what a worker computed) and the
+        PhotoStage rows of the batch."""
+        version = self.version(stage)
+        digests = {item.photo_id: digest for item, digest in batch}
+        if prepared is None:
+            items, results = self._prepare(stage, batch)
+
+            def run() -> dict[int, str | None]:
+                return stage.process(items)
+        else:
+            items, results, run = prepared
+        results = dict(results)
         try:
             with self.db.atomic():
                 if items:
-                    got = stage.process(items)
+                    got = run()
                     for item in items:
                         results[item.photo_id] = (got[item.photo_id] if item.photo_id in got
                                                   else "the stage returned no result for this photo")

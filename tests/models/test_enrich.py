@@ -112,6 +112,51 @@ class Off(Stage):
         raise AssertionError("an unavailable stage must not run")
 
 
+class SplitTone(Stage):
+    """A stage that splits compute (pixels, any thread) from store (catalog writes, the runner's thread)."""
+
+    order = 20
+
+    def __init__(self, config, db, name: str, fail_batch: int | None = None):
+        super().__init__(config, db)
+        self.name = name  # type: ignore[misc]
+        self.fail_batch = fail_batch
+        self.compute_threads: set[str] = set()
+        self.store_threads: set[str] = set()
+        self.batches = 0
+
+    def unavailable(self) -> str | None:
+        return None
+
+    def version(self) -> str:
+        return "s1"
+
+    def compute(self, items: Sequence[Item]) -> list[tuple[int, float]]:
+        import threading
+
+        self.compute_threads.add(threading.current_thread().name)
+        self.batches += 1
+        if self.batches == self.fail_batch:
+            raise ValueError("bad pixels")
+        out = []
+        for item in items:
+            with Image.open(item.tile) as im:
+                out.append((item.photo_id, float(np.asarray(im.convert("L")).mean()) / 255))
+        return out
+
+    def store(self, value: list[tuple[int, float]]) -> dict[int, str | None]:
+        import threading
+
+        self.store_threads.add(threading.current_thread().name)
+        for photo_id, mean in value:
+            PhotoLabel.create(photo=photo_id, name=self.name, category="tone", categories=",tone,",
+                              confidence=round(mean, 3), source="test", model="s1")
+        return {pid: None for pid, _ in value}
+
+    def process(self, items: Sequence[Item]) -> dict[int, str | None]:
+        return self.store(self.compute(items))
+
+
 @pytest.fixture
 def lib(tmp_path: Path, database_url: str) -> Iterator[Library]:
     source = tmp_path / "source"
@@ -358,3 +403,30 @@ def test_real_pipeline_on_the_small_corpus(tmp_path: Path) -> None:
         assert enrich.Enricher(config, db).run().processed == 0
     finally:
         library.db.close()
+
+
+def test_stages_that_split_compute_from_store_run_side_by_side(lib: Library) -> None:
+    import threading
+
+    ids = sorted(p.id for p in Photo.select())
+    warm, cool = SplitTone(lib.config, lib.db, "warm"), SplitTone(lib.config, lib.db, "cool", fail_batch=2)
+    titles = TitleDigest(lib.config, lib.db)
+    runner = enrich.Enricher(lib.config, lib.db, stages=[titles, cool, warm], parallel=True)
+    assert [[s.name for s in g] for g in runner._groups(runner.available())] == [["cool", "warm"], ["titles"]]
+    report = runner.run()
+    main = threading.current_thread().name
+    assert warm.compute_threads == {"enrich-warm"} and cool.compute_threads == {"enrich-cool"}
+    assert warm.store_threads == cool.store_threads == {main}  # one writer
+    by = {s.name: s for s in report.stages}
+    assert (by["warm"].done, by["warm"].errors) == (len(ids), 0)
+    assert (by["cool"].done, by["cool"].errors) == (len(ids) - 2, 2)  # its second batch (2 photos) failed
+    assert {e for _, e in _rows("cool").values()} == {None, "ValueError: bad pixels"}
+    assert sorted(titles.seen) == ids  # the text-like stage ran after the group
+    warm_labels = {lab.photo_id: lab.confidence for lab in PhotoLabel.select().where(PhotoLabel.name == "warm")}
+    assert sorted(warm_labels) == ids and all(0 < c < 1 for c in warm_labels.values())
+    # The same stages one after the other (parallel off) store the same results.
+    PhotoLabel.delete().execute()
+    PhotoStage.delete().execute()
+    serial = enrich.Enricher(lib.config, lib.db, stages=[SplitTone(lib.config, lib.db, "warm")], parallel=False)
+    serial.run()
+    assert {lab.photo_id: lab.confidence for lab in PhotoLabel.select()} == warm_labels
