@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 # Hamming-nearest candidates per wanted result, rescored exactly (see bench/vectors.py for recall and latency).
 OVERSAMPLE = 20
+# Hamming shortlist per rescored candidate, re-ranked asymmetrically (query in float, items as sign bits).
+SHORTLIST = 10
 _CHUNK = 500
 _CHUNK_SIZE = 1024  # sqlite-vec's default vectors per chunk in its shadow tables
 
@@ -223,8 +225,9 @@ class VectorIndex:
         return [(int(i), float(d)) for i, d in rows]
 
     def _quantised(self, q: np.ndarray, k: int, allowed: set[int] | None) -> list[tuple[int, float]]:
-        """Hamming-nearest candidates over the in-process binary codes (only the allowed ones, when filtered),
-        rescored exactly. sqlite-vec's own bit KNN costs O(n*k) (25 ms at 100k for k=200), this scan O(n)."""
+        """Candidates from the in-process binary codes (only the allowed ones, when filtered): a Hamming
+        shortlist, re-ranked by the asymmetric estimate, then the best k * OVERSAMPLE rescored exactly.
+        sqlite-vec's own bit KNN costs O(n*k) (25 ms at 100k for k=200); this scan is O(n)."""
         ids, codes = self._codes()
         if allowed is not None:
             wanted = np.fromiter(allowed, dtype=np.int64, count=len(allowed))
@@ -235,17 +238,23 @@ class VectorIndex:
             ids, codes = ids[pos], codes[:, pos]
         if len(ids) == 0:
             return []
+        want = k * OVERSAMPLE
+        if want >= len(ids):
+            return self._rescore(q, k, ids.tolist())
         (blob,) = self.db.execute_sql("SELECT vec_quantize_binary(?)", (q.tobytes(),)).fetchone()
         qcode = _words64(bytes(blob), 1, self.space.dim // 8)[0]
         dist = np.zeros(len(ids), dtype=np.uint16)
         for word in range(codes.shape[0]):
             dist += np.bitwise_count(codes[word] ^ qcode[word])
-        want = k * OVERSAMPLE
-        if want < len(ids):
-            candidates = ids[np.argpartition(dist, want - 1)[:want]]
-        else:
-            candidates = ids
-        return self._rescore(q, k, candidates.tolist())
+        short = min(len(ids), want * SHORTLIST)
+        pos = np.argpartition(dist, short - 1)[:short] if short < len(ids) else np.arange(len(ids))
+        # Re-rank the shortlist by q . sign(x): the query keeps its float values, which ranks far better than
+        # Hamming between two sign codes (random vectors: recall 0.3 -> 0.57 at the same rescoring cost).
+        rows = np.ascontiguousarray(codes[:, pos].T).view(np.uint8)
+        bits = np.unpackbits(rows, axis=1, bitorder="little")[:, : self.space.dim]
+        score = bits @ q
+        best = pos[np.argpartition(-score, want - 1)[:want]]
+        return self._rescore(q, k, ids[best].tolist())
 
     def _codes(self) -> tuple[np.ndarray, np.ndarray]:
         """The binary codes of the space: sorted ids and the codes as 64-bit words, word-major (W, n), cached per
