@@ -694,6 +694,13 @@ def test_phone_width(open_page: Callable[..., Watched], base_url: str) -> None:
     tiles = w.page.eval_on_selector_all(".tile", "ts => ts.slice(0, 12).map(t => t.getBoundingClientRect().width)")
     assert all(0 < x <= PHONE["width"] for x in tiles)
     w.shot("timeline")
+    # Selecting: the bar sits above the bottom navigation and fits the width.
+    w.page.locator(".selstart").click()
+    w.page.locator(".tile").nth(1).tap()
+    bar = w.page.locator("#selbar").bounding_box()
+    assert bar is not None and bar["x"] >= 0 and bar["x"] + bar["width"] <= PHONE["width"]
+    assert bar["y"] + bar["height"] <= nav["y"]
+    w.shot("selecting")
     pid = photo_id(base_url, "path:digikam")
     w.goto(f"/photos/{pid}")
     assert w.page.evaluate(fits)
