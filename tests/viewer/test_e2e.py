@@ -26,7 +26,9 @@ from PIL import Image, ImageDraw
 
 from conftest import REPO, SMALL_CORPUS, Library, make_library
 
-CHROMIUM = os.environ.get("PHOTOSHELF_TEST_CHROMIUM", "/usr/bin/chromium")
+# Debian's package (scripts/setup-system.sh --test); Ubuntu names it chromium-browser.
+CHROMIUM = os.environ.get("PHOTOSHELF_TEST_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser") \
+    or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run"]
 PAGE_SIZE = 100  # the first page of the timeline is exactly the "page of 100 thumbnails"
