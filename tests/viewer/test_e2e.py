@@ -164,8 +164,8 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The screenshots: in the test's temp folder, and copied to test-output/e2e/ (emptied first) for a reviewer."""
-    shutil.rmtree(SHOTS, ignore_errors=True)
+    """The screenshots: in the test's temp folder, and copied to test-output/e2e/ for a reviewer (overwritten,
+    not emptied first: another run may be writing there too)."""
     return tmp_path_factory.mktemp("screenshots")
 
 
