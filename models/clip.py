@@ -307,8 +307,10 @@ class ClipStage(Stage):
                 return f"CLIP needs the Python package {module!r}: pip install 'photoshelf[ml]'"
         folder = model_dir(self.config, self.model_name)
         missing = missing_files(folder)
+        if len(missing) == len(REQUIRED_FILES):
+            return f"CLIP model {self.model_name} is not installed: " + how_to_get(self.config, self.model_name)
         if missing:
-            return (f"CLIP model {self.model_name} is not installed ({folder} lacks {', '.join(missing)}): "
+            return (f"CLIP model {self.model_name} is incomplete ({folder} lacks {', '.join(missing)}): "
                     + how_to_get(self.config, self.model_name))
         return None
 

@@ -80,7 +80,7 @@ def build_onnx(w: dict[str, np.ndarray], layers: int, heads: int, eps: float) ->
         inits.append(numpy_helper.from_array(value, name))
         return name
 
-    def node(op: str, inputs: list[str], out: str, **attrs: object) -> str:
+    def node(op: str, inputs: list[str], out: str, **attrs: Any) -> str:
         nodes.append(helper.make_node(op, inputs, [out], **attrs))
         return out
 

@@ -159,17 +159,18 @@ class VectorIndex:
             raise ValueError(f"{self.space.name}: expected {self.space.dim} dimensions, got {q.shape[0]}")
         if self.space.metric == "cosine":
             q = q / (np.linalg.norm(q) or 1.0)
+        only: set[int] | None = None
         if allowed is not None:
-            allowed = allowed if isinstance(allowed, (set, frozenset)) else set(allowed)
-            if not allowed:
+            only = allowed if isinstance(allowed, set) else set(allowed)
+            if not only:
                 return []
-            if len(allowed) <= k * OVERSAMPLE:  # as many as the quantised search would rescore anyway
-                return self._rescore(q, k, list(allowed))
+            if len(only) <= k * OVERSAMPLE:  # as many as the quantised search would rescore anyway
+                return self._rescore(q, k, list(only))
         if not self.sqlite:
-            return self._matrix_search(q, k, allowed)
+            return self._matrix_search(q, k, only)
         if exact or not self.space.quantise:
-            return self._vec0_exact(q, k) if allowed is None else self._exact_over(q, k, allowed)
-        return self._quantised(q, k, allowed)
+            return self._vec0_exact(q, k) if only is None else self._exact_over(q, k, only)
+        return self._quantised(q, k, only)
 
     # --- SQLite (sqlite-vec) ---
 

@@ -68,7 +68,12 @@ def unit(x: np.ndarray) -> np.ndarray:
 def test_tiny_clip_end_to_end(lib: Library, monkeypatch: pytest.MonkeyPatch) -> None:
     stage = clip.ClipStage(lib.config, lib.db)
     reason = stage.unavailable()
-    assert reason and "visual/model.onnx" in reason and f"photoshelf models pull {NAME}" in reason
+    folder = lib.config.models_path / NAME
+    assert reason and f"photoshelf models pull {NAME}" in reason and str(folder) in reason
+    weights = tinyclip.build(folder)
+    (folder / "visual" / "model.onnx").unlink()
+    reason = stage.unavailable()
+    assert reason and "incomplete" in reason and "lacks visual/model.onnx" in reason
     assert semantic.backend(lib.config, lib.db) is None and semantic.search(lib.config, lib.db, "dog") == []
 
     weights = tinyclip.build(lib.config.models_path / NAME)
