@@ -390,6 +390,9 @@ def test_photo_page_preview_exif_and_arrow_keys(open_page: Callable[..., Watched
     nxt = w.page.get_attribute(".viewer", "data-next")
     prev = w.page.get_attribute(".viewer", "data-prev")
     assert nxt or prev
+    stage = w.page.locator("#stage").bounding_box()
+    arrow = w.page.locator("#next" if nxt else "#prev").bounding_box()
+    assert stage and arrow and abs((arrow["y"] + arrow["height"] / 2) - (stage["y"] + stage["height"] / 2)) <= 2
     if nxt:
         w.page.keyboard.press("ArrowRight")
         w.page.wait_for_url(base_url + nxt)
