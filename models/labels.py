@@ -291,6 +291,14 @@ class Classifier:
         return np.asarray(self.session.run(None, {"image": batch})[0], dtype=np.float32)
 
 
+@dataclass
+class Computed:
+    """What a labels stage found for a batch: labels per photo, and None or an error text per photo."""
+
+    found: dict[int, list[Label]]
+    results: dict[int, str | None]
+
+
 class LabelsStage(Stage):
     """ImageNet labels from EfficientNet-Lite0 on the square thumbnail, through the rules file."""
 
@@ -333,7 +341,8 @@ class LabelsStage(Stage):
 
         return f"{weights_path().stem}.{ONNX_REVISION}"
 
-    def process(self, items: Sequence[Item]) -> dict[int, str | None]:
+    def compute(self, items: Sequence[Item]) -> Computed:
+        """The labels of a batch, without touching the catalog (the runner may call it on a worker thread)."""
         if self._mapper is None:
             self._mapper = LabelMapper(self.rules()[0], self.config.models.label_threshold)
         mapper = self._mapper
@@ -353,8 +362,15 @@ class LabelsStage(Stage):
             for pid, p in zip(ok, probs, strict=True):
                 found[pid] = mapper.map(p)
                 results[pid] = None
-        store_labels(found, SOURCE, self.model_id())
-        return results
+        return Computed(found, results)
+
+    def store(self, computed: Computed) -> dict[int, str | None]:
+        """Write what compute() found (on the runner's thread, inside its transaction)."""
+        store_labels(computed.found, SOURCE, self.model_id())
+        return computed.results
+
+    def process(self, items: Sequence[Item]) -> dict[int, str | None]:
+        return self.store(self.compute(items))
 
     def forget(self, photo_ids: Sequence[int]) -> None:
         forget_labels(photo_ids, SOURCE)

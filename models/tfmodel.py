@@ -38,6 +38,7 @@ import peewee as pw
 from photoshelf.config import Config
 from photoshelf.errors import ConfigError, PhotoshelfError
 from photoshelf.models.labels import (
+    Computed,
     Label,
     LabelMapper,
     Rule,
@@ -344,7 +345,8 @@ class TFLabelsStage(Stage):
                 self._mapper = LabelMapper(rules, threshold, class_labels=by_name)
         return self._mapper
 
-    def process(self, items: Sequence[Item]) -> dict[int, str | None]:
+    def compute(self, items: Sequence[Item]) -> Computed:
+        """The labels of a batch, without touching the catalog (the runner may call it on a worker thread)."""
         classifier: TFClassifier = self._model.get()
         mapper = self.mapper(classifier)
         results: dict[int, str | None] = {}
@@ -360,8 +362,14 @@ class TFLabelsStage(Stage):
             for pid, probs in zip(ok, classifier.probabilities(images), strict=True):
                 found[pid] = [Label(lab.name, lab.categories, lab.confidence, SOURCE) for lab in mapper.map(probs)]
                 results[pid] = None
-        store_labels(found, SOURCE, f"tf:{self.folder.name}"[:48])
-        return results
+        return Computed(found, results)
+
+    def store(self, computed: Computed) -> dict[int, str | None]:
+        store_labels(computed.found, SOURCE, f"tf:{self.folder.name}"[:48])
+        return computed.results
+
+    def process(self, items: Sequence[Item]) -> dict[int, str | None]:
+        return self.store(self.compute(items))
 
     def forget(self, photo_ids: Sequence[int]) -> None:
         forget_labels(photo_ids, SOURCE)

@@ -172,6 +172,24 @@ def test_tflabels_stage_with_a_photoprism_shaped_model(colours: Library, models:
     assert PhotoLabel.select().where(PhotoLabel.source == "user").count() == 1
 
 
+def test_both_label_stages_compute_side_by_side(colours: Library, models: dict[str, Path]) -> None:
+    from photoshelf.models.labels import LabelsStage
+
+    colours.config.models.tf_labels_model = str(models["nasnet"])
+    stages = [LabelsStage(colours.config, colours.db), TFLabelsStage(colours.config, colours.db)]
+    assert all(enrich.splits(s) for s in stages)
+    runner = enrich.Enricher(colours.config, colours.db, stages=stages, parallel=True)
+    report = runner.run()
+    runner.close()
+    assert [(s.name, s.done, s.errors) for s in report.stages] == [("labels", 4, 0), ("tflabels", 4, 0)]
+    rows = PhotoStage.select().where(PhotoStage.error.is_null())
+    assert sorted((r.stage, r.photo_id) for r in rows) == sorted(
+        (stage, f.photo_id) for stage in ("labels", "tflabels") for f in File.select())
+    red = File.get(File.path == "red.jpg").photo_id
+    names = {r.name: r.source for r in PhotoLabel.select().where(PhotoLabel.photo == red)}
+    assert names.get("cat") == "tensorflow"  # one row per name, whichever stage stored it first
+
+
 PHOTOPRISM_RULES = """
 ignore: {threshold: 1, priority: -3}
 cat: {label: cat, priority: 5, threshold: 0.15, categories: [animal]}
