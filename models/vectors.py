@@ -43,6 +43,10 @@ def _as_f32(vec: Any) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(vec, dtype=np.float32).reshape(-1))
 
 
+# Row b: the 8 bits of the byte value b, least significant first, as floats.
+_BYTE_BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little").astype(np.float32)
+
+
 def _words64(blob: bytes, count: int, width: int) -> np.ndarray:
     """`count` bit codes of `width` bytes each as rows of 64-bit words (zero-padded: the padding never differs,
     so Hamming distances are unchanged)."""
@@ -250,10 +254,13 @@ class VectorIndex:
         short = min(len(ids), want * SHORTLIST)
         pos = np.argpartition(dist, short - 1)[:short] if short < len(ids) else np.arange(len(ids))
         # Re-rank the shortlist by q . sign(x): the query keeps its float values, which ranks far better than
-        # Hamming between two sign codes (random vectors: recall 0.3 -> 0.57 at the same rescoring cost).
-        rows = np.ascontiguousarray(codes[:, pos].T).view(np.uint8)
-        bits = np.unpackbits(rows, axis=1, bitorder="little")[:, : self.space.dim]
-        score = bits @ q
+        # Hamming between two sign codes (random vectors: recall@10 0.30 -> 0.57 at the same rescoring cost).
+        # Per byte position, the sum of q over each of the 256 bit patterns (sqlite-vec packs dimension j into
+        # bit j % 8 of byte j // 8): the estimate is then one table lookup per code byte (0.5 ms for 2,000).
+        nbytes = self.space.dim // 8
+        rows = np.ascontiguousarray(codes[:, pos].T).view(np.uint8)[:, :nbytes]
+        table = _BYTE_BITS @ q[: nbytes * 8].reshape(nbytes, 8).T
+        score = table[rows, np.arange(nbytes)].sum(axis=1)
         best = pos[np.argpartition(-score, want - 1)[:want]]
         return self._rescore(q, k, ids[best].tolist())
 
