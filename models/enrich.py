@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import peewee as pw
 
@@ -61,7 +61,8 @@ def stage_classes() -> list[type[Stage]]:
             continue
         cls = getattr(module, attr, None)
         if isinstance(cls, type) and issubclass(cls, Stage) and getattr(cls, "name", None):
-            found.setdefault(cls.name, cls)
+            stage_cls = cast("type[Stage]", cls)
+            found.setdefault(stage_cls.name, stage_cls)
     return sorted(found.values(), key=lambda c: (c.order, c.name))
 
 
@@ -121,6 +122,11 @@ class EnrichReport:
             "stages": {s.name: {**{k: v for k, v in asdict(s).items() if k != "name"},
                                 "seconds": round(s.seconds, 3)} for s in self.stages},
         }
+
+
+def _rows(query: Any) -> Iterator[Any]:
+    """A query's rows as tuples (peewee's stubs type them as model instances)."""
+    return iter(query.tuples())
 
 
 def splits(stage: Stage) -> bool:
@@ -219,9 +225,9 @@ class Enricher:
                 last = rows[-1][0]
                 ids = [r[0] for r in rows]
                 digests = stage.digest(ids)
-                seen = {pid: (ver, dig, err) for pid, ver, dig, err in PhotoStage.select(
+                seen = {pid: (ver, dig, err) for pid, ver, dig, err in _rows(PhotoStage.select(
                     PhotoStage.photo, PhotoStage.version, PhotoStage.digest, PhotoStage.error).where(
-                    (PhotoStage.stage == stage.name) & PhotoStage.photo.in_(ids)).tuples()}
+                    (PhotoStage.stage == stage.name) & PhotoStage.photo.in_(ids)))}
                 todo = []
                 for pid, sha1, kind in rows:
                     have = seen.get(pid)
@@ -423,10 +429,11 @@ class Enricher:
                  ) -> tuple[list[Item], dict[int, str | None], Callable[[], dict[int, str | None]]]:
         """On a worker thread: the stage's compute() for a batch, and how to store it (or re-raise its error)."""
         items, pre = self._prepare(stage, batch)
+        split: Any = stage  # compute() and store() are optional: see splits()
         if not items:
             return items, pre, dict
         try:
-            value = stage.compute(items)  # type: ignore[attr-defined]
+            value = split.compute(items)
         except Exception as exc:  # noqa: BLE001 - recorded on the batch's photos when stored
             error = exc
 
@@ -434,7 +441,7 @@ class Enricher:
                 raise error
 
             return items, pre, fail
-        return items, pre, lambda: stage.store(value)  # type: ignore[attr-defined,no-any-return]
+        return items, pre, lambda: dict(split.store(value))
 
     def _finish(self, stage: Stage) -> None:
         """Call the stage's optional finish() once it has done all that was pending (e.g. faces re-clusters
@@ -494,8 +501,8 @@ class Enricher:
             results = {item.photo_id: results.get(item.photo_id) or error for item, _ in batch}
             with self.db.atomic():
                 self._record(stage.name, version, results, digests)
-        for error in results.values():
-            if error is None:
+        for outcome in results.values():
+            if outcome is None:
                 sr.done += 1
             else:
                 sr.errors += 1
@@ -509,7 +516,7 @@ class Enricher:
             return
         ids = list(results)
         # Photos deleted meanwhile (a purge in another process) get no row: it would violate the foreign key.
-        present = {pid for (pid,) in Photo.select(Photo.id).where(Photo.id.in_(ids)).tuples()}
+        present = {pid for (pid,) in _rows(Photo.select(Photo.id).where(Photo.id.in_(ids)))}
         PhotoStage.delete().where((PhotoStage.stage == stage) & PhotoStage.photo.in_(ids)).execute()
         now = utcnow()
         rows = [{"photo": pid, "stage": stage, "version": version, "digest": digests.get(pid),
@@ -528,8 +535,8 @@ class Enricher:
     def forget(self, stage: Stage, photo_ids: Sequence[int] | None = None) -> int:
         """Drop a stage's results and PhotoStage rows (all photos, or these), so it runs on them again."""
         if photo_ids is None:
-            photo_ids = [pid for (pid,) in PhotoStage.select(PhotoStage.photo).where(
-                PhotoStage.stage == stage.name).tuples()]
+            photo_ids = [pid for (pid,) in _rows(PhotoStage.select(PhotoStage.photo).where(
+                PhotoStage.stage == stage.name))]
         ids = list(photo_ids)
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
@@ -546,10 +553,10 @@ def sweep_orphan_vectors(db: pw.Database) -> int:
     from photoshelf.models.vectors import Space, VectorIndex
 
     removed = 0
-    for (space,) in Vector.select(Vector.space).distinct().tuples():
+    for (space,) in _rows(Vector.select(Vector.space).distinct()):
         owner = Face if space.startswith("face:") else Photo
-        orphans = [i for (i,) in Vector.select(Vector.item_id).where(
-            (Vector.space == space) & Vector.item_id.not_in(owner.select(owner.id))).tuples()]
+        orphans = [i for (i,) in _rows(Vector.select(Vector.item_id).where(
+            (Vector.space == space) & Vector.item_id.not_in(owner.select(owner.id))))]
         if not orphans:
             continue
         blob = Vector.select(Vector.vector).where(Vector.space == space).limit(1).scalar()
@@ -571,9 +578,10 @@ def progress(db: pw.Database) -> dict[str, Any]:
     stages: dict[str, dict[str, Any]] = {}
     for name, meta in info.items():
         version = meta.get("version") or ""
-        counts = dict(PhotoStage.select(PhotoStage.error.is_null(), pw.fn.COUNT(PhotoStage.id)).join(Photo).where(
-            (PhotoStage.stage == name) & (PhotoStage.version == version) & Photo.missing_since.is_null()
-        ).group_by(PhotoStage.error.is_null()).tuples())
+        counts: dict[Any, int] = dict(_rows(
+            PhotoStage.select(PhotoStage.error.is_null(), pw.fn.COUNT(PhotoStage.id)).join(Photo).where(
+                (PhotoStage.stage == name) & (PhotoStage.version == version) & Photo.missing_since.is_null()
+            ).group_by(PhotoStage.error.is_null())))
         done, errors = int(counts.get(1, 0)), int(counts.get(0, 0))  # MariaDB gives 1/0 for true/false
         eligible = with_thumbs if meta.get("thumbnails", True) else all_present
         stages[name] = {"version": version, "unavailable": meta.get("unavailable"), "done": done, "errors": errors,

@@ -62,14 +62,14 @@ class RecordBuilder:
 
     def _load_ml(self, chunk: list[int]) -> None:
         """Labels and faces of a chunk of photos: two queries, whatever the number of photos."""
-        labels = (PhotoLabel.select(PhotoLabel.photo, PhotoLabel.name, PhotoLabel.category, PhotoLabel.confidence,
+        labels: Any = (PhotoLabel.select(PhotoLabel.photo, PhotoLabel.name, PhotoLabel.category, PhotoLabel.confidence,
                                     PhotoLabel.source)
                   .where(PhotoLabel.photo.in_(chunk))
                   .order_by(PhotoLabel.photo, PhotoLabel.confidence.desc(), PhotoLabel.name).tuples())
         for photo_id, name, category, confidence, source in labels:
             self.labels[photo_id].append({"name": name, "category": category or None,
                                           "confidence": round(confidence, 4), "source": source})
-        faces = (Face.select(Face.photo, Face.id, Face.x, Face.y, Face.w, Face.h, Face.score, Person.uid, Person.name)
+        faces: Any = (Face.select(Face.photo, Face.id, Face.x, Face.y, Face.w, Face.h, Face.score, Person.uid, Person.name)
                  .join(Person, pw.JOIN.LEFT_OUTER, on=(Face.person == Person.id))
                  .where(Face.photo.in_(chunk)).order_by(Face.photo, Face.x, Face.id).tuples())
         for photo_id, face_id, x, y, w, h, score, uid, name in faces:

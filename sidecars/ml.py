@@ -33,29 +33,29 @@ def ml_of(photo_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     for chunk in _chunks(list(photo_ids), _CHUNK):
         stages = PhotoStage.select(PhotoStage.photo, PhotoStage.stage, PhotoStage.version).where(
             PhotoStage.photo.in_(chunk) & PhotoStage.stage.in_(RESTORED_STAGES) & PhotoStage.error.is_null())
-        for photo_id, stage, version in stages.tuples():
+        for photo_id, stage, version in _rows(stages):
             out[photo_id].setdefault("Stages", {})[stage] = version
         labels = (PhotoLabel.select(PhotoLabel.photo, PhotoLabel.name, PhotoLabel.category, PhotoLabel.categories,
                                     PhotoLabel.confidence, PhotoLabel.source, PhotoLabel.model)
                   .where(PhotoLabel.photo.in_(chunk))
                   .order_by(PhotoLabel.photo, PhotoLabel.confidence.desc(), PhotoLabel.name))
-        for photo_id, name, category, categories, confidence, source, model in labels.tuples():
+        for photo_id, name, category, categories, confidence, source, model in _rows(labels):
             entry: dict[str, Any] = {"Name": name, "Category": category or "",
                                      "Categories": [c for c in (categories or "").split(",") if c],
                                      "Confidence": round(float(confidence), 4), "Source": source}
             if model:
                 entry["Model"] = model
             out[photo_id].setdefault("Labels", []).append(entry)
-        faces = list(Face.select(Face.id, Face.photo, Face.x, Face.y, Face.w, Face.h, Face.score, Face.model,
+        faces: list[Any] = list(_rows(Face.select(Face.id, Face.photo, Face.x, Face.y, Face.w, Face.h, Face.score, Face.model,
                                  Face.assigned_by, Person.uid, Person.name)
                      .join(Person, pw.JOIN.LEFT_OUTER, on=(Face.person == Person.id))
-                     .where(Face.photo.in_(chunk)).order_by(Face.photo, Face.x, Face.id).tuples())
+                     .where(Face.photo.in_(chunk)).order_by(Face.photo, Face.x, Face.id)))
         embeddings: dict[int, bytes] = {}
         face_ids = [f[0] for f in faces]
         for ids in _chunks(face_ids, _CHUNK):
             rows = Vector.select(Vector.item_id, Vector.vector).where(
                 Vector.item_id.in_(ids) & Vector.space.startswith("face:"))
-            for item_id, blob in rows.tuples():
+            for item_id, blob in _rows(rows):
                 embeddings[item_id] = bytes(blob)
         for face_id, photo_id, x, y, w, h, score, model, by, uid, name in faces:
             face: dict[str, Any] = {"Box": [round(x, 4), round(y, 4), round(w, 4), round(h, 4)],
@@ -89,8 +89,8 @@ class Restorer:
         ids = [pid for pid, _ in items]
         have: set[tuple[int, str]] = set()
         for chunk in _chunks(ids, _CHUNK):
-            have.update(PhotoStage.select(PhotoStage.photo, PhotoStage.stage).where(
-                PhotoStage.photo.in_(chunk) & PhotoStage.stage.in_(RESTORED_STAGES)).tuples())
+            have.update(_rows(PhotoStage.select(PhotoStage.photo, PhotoStage.stage).where(
+                PhotoStage.photo.in_(chunk) & PhotoStage.stage.in_(RESTORED_STAGES))))
         stage_rows = []
         for photo_id, ud in items:
             if (photo_id, "labels") not in have and (ud.labels or "labels" in ud.stages):
@@ -185,16 +185,17 @@ class Restorer:
 
 
 def _face_space(name: str, dim: int) -> Any:
-    """The face space as the faces stage defines it (same metric and table), or a plain L2 space of that size."""
-    from photoshelf.models.vectors import Space
+    """The face space as the faces stage defines it: its dimension from the vectors, its metric by the people
+    module's convention (dlib's embeddings compare by L2, ONNX ArcFace's by cosine)."""
+    from photoshelf.models.people import face_space
 
-    try:
-        from photoshelf.models.people import FACE_SPACE
-    except ImportError:
-        FACE_SPACE = None  # noqa: N806 - the optional module's constant
-    if FACE_SPACE is not None and FACE_SPACE.name == name and FACE_SPACE.dim == dim:
-        return FACE_SPACE
-    return Space(name, dim, metric="l2", quantise=False)
+    model = name[len("face:"):]
+    return face_space(model, dim, "l2" if model.startswith("dlib") else "cosine")
+
+
+def _rows(query: Any) -> Iterator[Any]:
+    """A query's rows as tuples (peewee's stubs type them as model instances)."""
+    return iter(query.tuples())
 
 
 def _chunks(items: list[Any], n: int) -> Iterator[list[Any]]:
