@@ -262,7 +262,7 @@ class VectorIndex:
         table = _BYTE_BITS @ q[: nbytes * 8].reshape(nbytes, 8).T
         score = table[rows, np.arange(nbytes)].sum(axis=1)
         best = pos[np.argpartition(-score, want - 1)[:want]]
-        return self._rescore(q, k, ids[best].tolist())
+        return self._rescore(q, k, np.sort(ids[best]).tolist())  # in id order: one forward walk of the index
 
     def _codes(self) -> tuple[np.ndarray, np.ndarray]:
         """The binary codes of the space: sorted ids and the codes as 64-bit words, word-major (W, n), cached per
