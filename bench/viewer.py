@@ -290,6 +290,7 @@ class Case:
             "target_p95_ms": self.limit_ms,
             "ratio": round(pct(w, 95) / self.limit_ms, 3) if self.limit_ms else None,
             "ok": (pct(w, 95) < self.limit_ms) if self.limit_ms else None,
+            "cpu_ok": (pct(sorted(self.cpu_ms), 95) < self.limit_ms) if self.limit_ms else None,
         }
 
 
@@ -504,8 +505,8 @@ def throughput(env: dict[str, str], sha1s: list[str], connections: int, seconds:
 
 
 @contextmanager
-def mariadb(url: str | None) -> Iterator[str | None]:
-    """A fresh MariaDB database for the run (dropped at the end), or None for SQLite."""
+def mariadb(url: str | None, keep: bool = False) -> Iterator[str | None]:
+    """A fresh MariaDB database for the run (dropped at the end unless `keep`), or None for SQLite."""
     if not url:
         yield None
         return
@@ -518,7 +519,10 @@ def mariadb(url: str | None) -> Iterator[str | None]:
     try:
         yield f"{parts.scheme}://{parts.netloc}/{name}"
     finally:
-        admin.execute_sql(f"DROP DATABASE IF EXISTS `{name}`")
+        if keep:
+            say(f"kept the MariaDB database {name}")
+        else:
+            admin.execute_sql(f"DROP DATABASE IF EXISTS `{name}`")
         admin.close()
 
 
@@ -548,7 +552,11 @@ def table(results: dict[str, Any], stream: Any) -> None:
           f"stacks, {cat['albums']} albums), {results['backend']}, {results['machine']['cores']} cores", file=stream)
     rows = [("case", "p50 ms", "p95 ms", "cpu p50", "cpu p95", "queries", "bytes", "target", "ratio")]
     for name, c in results.get("requests", {}).items():
-        target = "" if c["target_p95_ms"] is None else f"p95 < {c['target_p95_ms']:g} " + ("ok" if c["ok"] else "MISS")
+        target = ""
+        if c["target_p95_ms"] is not None:
+            target = f"p95 < {c['target_p95_ms']:g} " + ("ok" if c["ok"] else "MISS")
+            if not c["ok"]:
+                target += " (cpu ok)" if c["cpu_ok"] else " (cpu MISS)"
         rows.append((name, f"{c['p50_ms']:.1f}", f"{c['p95_ms']:.1f}", f"{c['cpu_p50_ms']:.1f}",
                      f"{c['cpu_p95_ms']:.1f}", str(c["queries"]),
                      str(c["bytes"]), target, "" if c["ratio"] is None else f"{c['ratio']:.2f}"))
@@ -591,6 +599,8 @@ def table(results: dict[str, Any], stream: Any) -> None:
     print("  server time = from the ASGI call to the last body byte, in this process (no HTTP); cpu = CPU time "
           "the process spent on the request (all threads): on a busy machine wall time grows, CPU time hardly does",
           file=stream)
+    if results["backend"] == "MariaDB":
+        print("  on MariaDB, cpu leaves out the database server's own work (it runs in mariadbd)", file=stream)
     print(f"  load average before/after: {results['machine']['loadavg_before']} / "
           f"{results['machine']['loadavg_after']}", file=stream)
 
@@ -606,7 +616,7 @@ def main(argv: list[str] | None = None) -> int:
                     "loadavg_before": [round(x, 2) for x in os.getloadavg()]},
     }
     try:
-        with mariadb(args.database) as url:
+        with mariadb(args.database, args.keep) as url:
             env = {"PHOTOSHELF_ORIGINALS": str(work / "originals"), "PHOTOSHELF_STORAGE": str(work / "storage"),
                    "PHOTOSHELF_VIEWER_TILE_URL": ""}
             if url:

@@ -146,16 +146,28 @@ def page(text: str = "", *, cursor: str | None = None, limit: int = 100, scope: 
         if at is not None:
             if at.offset is not None:
                 raise QueryError("the page cursor is not valid (start again from the first page)", 0)
-            rows = list(timeline_order(select.where(_after(at))).limit(limit + 1))
+            rows = _rows(timeline_order(select.where(_after(at))), limit + 1)
             if at.taken is not None and len(rows) <= limit:
                 # The dated photos ran out after the cursor: the undated ones follow them.
-                rows += list(_undated(select).limit(limit + 1 - len(rows)))
+                rows += _rows(_undated(select), limit + 1 - len(rows))
         else:
-            rows = list(timeline_order(select).limit(limit + 1))
+            rows = _rows(timeline_order(select), limit + 1)
         more = len(rows) > limit
         photos = rows[:limit]
         nxt = Cursor(taken=photos[-1].taken_at_local, photo_id=photos[-1].id).encode() if more else None
     return Page(photos=photos, next=nxt, count=count, rotations=rotations(p.id for p in photos))
+
+
+def _rows(ordered: pw.ModelSelect, limit: int) -> list[Photo]:
+    """The first `limit` photos of an ordered listing: their ids first, then the rows by primary key.
+
+    The ids come from the (missing_since, taken_at_local, id, ...) index alone. Asked for whole rows at once,
+    MariaDB reads that index by its first column only and skips, row by row, everything before a deep cursor."""
+    ids = [pid for (pid,) in ordered.select(Photo.id).limit(limit).tuples()]
+    if not ids:
+        return []
+    found = {p.id: p for p in Photo.select().where(Photo.id.in_(ids))}
+    return [found[pid] for pid in ids if pid in found]
 
 
 def rotations(ids: Iterable[int]) -> dict[int, int]:

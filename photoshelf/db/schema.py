@@ -112,11 +112,11 @@ class Photo(BaseModel):
     class Meta:
         only_save_dirty = True  # save() writes the columns that changed, not all forty
         # For the viewer (migration 6). Every listing asks for `missing_since IS NULL`, so both start with it:
-        # then the timeline walks the first in date order and counts from it alone, and the map clusters from
+        # then the timeline walks the first in (date, id) order and counts from it alone, and the map clusters from
         # the second alone, instead of reading every wide photo row (or picking the bare missing_since index,
         # which a catalog without statistics takes for a selective one).
         indexes = (
-            (("missing_since", "taken_at_local", "archived", "private", "stack"), False),
+            (("missing_since", "taken_at_local", "id", "archived", "private", "stack"), False),
             (("missing_since", "lat", "lon", "archived", "private", "stack"), False),
         )
 
