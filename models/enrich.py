@@ -198,7 +198,7 @@ class Enricher:
             if reason:
                 if (stage.name, reason) not in self._reported:
                     self._reported.add((stage.name, reason))
-                    log.warning("enrich: stage %s is skipped: %s", stage.name, reason)
+                    log.info("enrich: stage %s is skipped: %s", stage.name, reason)
                 continue
             out.append(stage)
         return out

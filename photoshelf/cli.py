@@ -362,8 +362,12 @@ def restore(state: State, as_json: bool) -> None:
         _echo_json(data)
         return
     click.echo(f"indexed {indexed.seen} files; restored user data of {report.applied} photos from sidecars "
-               f"({report.albums_created} albums recreated, {report.skipped} sidecars without a photo, "
+               f"({report.albums_created} albums recreated, {report.faces_restored} faces and "
+               f"{report.labels_restored} labels, {report.skipped} sidecars without a photo, "
                f"{report.errors} unreadable)")
+    if state.config.models.enabled:
+        click.echo("What the sidecars do not hold (the search index, CLIP embeddings) is rebuilt by "
+                   "`photoshelf enrich` (or the watcher).")
 
 
 @cli.command("import-photoprism")

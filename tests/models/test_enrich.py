@@ -179,6 +179,7 @@ def _rows(stage: str) -> dict[int, tuple[str, str | None]]:
 
 
 def test_runs_pending_in_batches_records_versions_and_errors(lib: Library, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="photoshelf.models.enrich")
     ids = sorted(p.id for p in Photo.select())
     assert len(ids) == len(SUBSET)
     failing = ids[1]
