@@ -600,7 +600,7 @@ def progress_line(data: dict[str, Any]) -> str:
     parts = []
     for name, s in data["stages"].items():
         if s["unavailable"]:
-            parts.append(f"{name} off ({s['unavailable']})")
+            parts.append(f"{name} off")  # the reason is in the status page's table and `enrich`'s summary
             continue
         total = s["done"] + s["errors"] + s["pending"]
         part = f"{name} {s['done'] + s['errors']}/{total}"

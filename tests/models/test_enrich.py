@@ -213,7 +213,7 @@ def test_runs_pending_in_batches_records_versions_and_errors(lib: Library, caplo
     assert status["stages"]["brightness"] == {"version": "b1", "unavailable": None, "done": len(ids) - 1,
                                               "errors": 1, "pending": 0}
     assert status["stages"]["off"]["unavailable"]
-    assert "brightness 5/5 (1 errors)" in enrich.progress_line(status)
+    assert enrich.progress_line(status) == "enrichment: off off · brightness 5/5 (1 errors) · titles 5/5"
 
     # Nothing is pending now: a failed photo is not retried at the same version.
     again = Brightness(lib.config, lib.db)
