@@ -305,8 +305,12 @@ class Enricher:
             if run_job is not None:
                 jobs.finish_failed(run_job, f"{type(exc).__name__}: {exc}", report.as_dict())
             raise
-        report.seconds = time.monotonic() - started
         report.stopped = report.stopped or self._stop
+        if limit is None and not report.stopped:
+            removed = sweep_orphan_vectors(self.db)
+            if removed:
+                log.info("enrich: removed %d embeddings of deleted photos or faces", removed)
+        report.seconds = time.monotonic() - started
         if run_job is not None:
             jobs.complete(run_job, report.as_dict())
         return report
@@ -562,7 +566,9 @@ def sweep_orphan_vectors(db: pw.Database) -> int:
         blob = Vector.select(Vector.vector).where(Vector.space == space).limit(1).scalar()
         dim = len(blob) // 4 if blob else 0
         if dim:
-            VectorIndex(db, Space(space, dim)).remove(orphans)
+            # Face spaces have no binary table (people.py); for the others removing from both tables is safe.
+            quantise = not space.startswith("face:") and dim % 8 == 0
+            VectorIndex(db, Space(space, dim, quantise=quantise)).remove(orphans)
         removed += len(orphans)
     return removed
 

@@ -255,10 +255,19 @@ def test_resume_after_kill_missing_thumbnail_deleted_photo_and_reindex(lib: Libr
     assert {e for _, e in _rows("titles").values()} == {"RuntimeError: model file is corrupt"}
     assert report.stages[0].errors == len(ids)
 
-    # A deleted photo's results and stage rows go with it (the database cascades).
+    # A deleted photo's results and stage rows go with it (the database cascades); its embeddings (no foreign
+    # key) are swept at the end of the next full run.
+    from photoshelf.db.schema import Vector
+    from photoshelf.models.vectors import Space, VectorIndex
+
+    space = VectorIndex(lib.db, Space("test:tiles", 8))
+    space.add([(ids[0], np.ones(8)), (ids[1], np.arange(8) + 1.0)])
     Photo.get_by_id(ids[0]).delete_instance()
     assert ids[0] not in _rows("brightness")
     assert not PhotoLabel.select().where(PhotoLabel.photo == ids[0]).exists()
+    enrich.Enricher(lib.config, lib.db, stages=[]).run()
+    assert [v.item_id for v in Vector.select().where(Vector.space == "test:tiles")] == [ids[1]]
+    assert [i for i, _ in space.search(np.ones(8), k=5)] == [ids[1]]
 
     # reindex --stage: forget the stage's results and rows, then everything runs again.
     runner = enrich.Enricher(lib.config, lib.db, stages=[Brightness(lib.config, lib.db)])
