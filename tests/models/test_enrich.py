@@ -440,3 +440,43 @@ def test_stages_that_split_compute_from_store_run_side_by_side(lib: Library) -> 
     serial = enrich.Enricher(lib.config, lib.db, stages=[SplitTone(lib.config, lib.db, "warm")], parallel=False)
     serial.run()
     assert {lab.photo_id: lab.confidence for lab in PhotoLabel.select()} == warm_labels
+
+
+def test_cli_index_enrich_status_reindex(tmp_path: Path) -> None:
+    """The commands as a user runs them (SQLite, two photos, only the labels stage switched on)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    source = tmp_path / "source"
+    for rel in SUBSET[:2]:
+        (source / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(SMALL_CORPUS / rel, source / rel)
+    env = dict(os.environ, PHOTOSHELF_ORIGINALS=str(source), PHOTOSHELF_STORAGE=str(tmp_path / "storage"),
+               PHOTOSHELF_MODELS_FACES="false", PHOTOSHELF_MODELS_TEXT_SEARCH="false")
+
+    def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([sys.executable, "-m", "photoshelf.cli", *args], env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert not check or proc.returncode == 0, proc.stderr
+        return proc
+
+    plain = json.loads(cli("index", "--no-ml", "--json").stdout)
+    assert plain["new"] == 2 and plain["enrich"] is None
+    status = json.loads(cli("enrich", "--status", "--json").stdout)
+    assert status["stages"] == {} and status["photos"] == 2
+    report = json.loads(cli("index", "--json").stdout)["enrich"]["stages"]
+    assert report["labels"]["done"] == 2 and report["faces"]["unavailable"]
+    status = json.loads(cli("enrich", "--status", "--json").stdout)
+    assert status["stages"]["labels"]["done"] == 2 and status["pending"] == 0
+    assert "labels 2/2" in cli("enrich", "--status").stdout
+    assert "labels     up to date" in cli("enrich").stdout
+    again = json.loads(cli("reindex", "--stage", "labels", "--json").stdout)["stages"]
+    assert again["labels"]["done"] == 2 and set(again) == {"labels"}
+    shown = json.loads(cli("show", "--json", SUBSET[1]).stdout)
+    assert "dog" in {lab["name"] for lab in shown["labels"]}
+    found = cli("search", "label:dog").stdout
+    assert SUBSET[1] in found and SUBSET[0] not in found
+    bad = cli("reindex", "--stage", "nosuch", check=False)
+    assert bad.returncode == 3 and "no enrichment stage nosuch" in bad.stderr
