@@ -307,7 +307,7 @@ def build(query: Query, *, include_missing: bool = False, include_archived: bool
     if include_archived is False or (include_archived is None and "archived" not in keys):
         select = select.where(Photo.archived == False)  # noqa: E712 - peewee expression
     for term in query.terms:
-        cond = None
+        cond: Any = None
         for value in term.values:
             c = _condition(term, value)
             cond = c if cond is None else (cond | c)

@@ -6,6 +6,7 @@ import hashlib
 import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -88,7 +89,7 @@ class TitleDigest(Stage):
         return "t1"
 
     def digest(self, photo_ids: Sequence[int]) -> dict[int, str]:
-        rows = Photo.select(Photo.id, Photo.title).where(Photo.id.in_(list(photo_ids))).tuples()
+        rows: Any = Photo.select(Photo.id, Photo.title).where(Photo.id.in_(list(photo_ids))).tuples()
         return {pid: hashlib.sha1((title or "").encode()).hexdigest() for pid, title in rows}
 
     def process(self, items: Sequence[Item]) -> dict[int, str | None]:
@@ -119,7 +120,7 @@ class SplitTone(Stage):
 
     def __init__(self, config, db, name: str, fail_batch: int | None = None):
         super().__init__(config, db)
-        self.name = name  # type: ignore[misc]
+        self.name = name
         self.fail_batch = fail_batch
         self.compute_threads: set[str] = set()
         self.store_threads: set[str] = set()

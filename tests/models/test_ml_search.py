@@ -113,7 +113,8 @@ def test_semantic_ranking_is_prefiltered_and_falls_back(lib: Library, monkeypatc
     ids = _ids()
     space = Space("test:semantic", 3, quantise=False)
     index = VectorIndex(lib.db, space)
-    vectors = {"dog": [1, 0.1, 0], "cat": [0.8, 0.6, 0], "fiji": [0, 1, 0], "png": [0, 0, 1], "obama": [0, 0.2, 1]}
+    vectors: dict[str, list[float]] = {"dog": [1, 0.1, 0], "cat": [0.8, 0.6, 0], "fiji": [0, 1, 0], "png": [0, 0, 1],
+                                       "obama": [0, 0.2, 1]}
     index.add((ids[k], np.asarray(v) / np.linalg.norm(v)) for k, v in vectors.items())
     queries = {"puppy": [1, 0, 0], "sea": [0, 1, 0.1]}
     calls: list[Collection[int]] = []

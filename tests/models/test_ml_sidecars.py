@@ -128,7 +128,7 @@ def _ml_state() -> dict[str, object]:
     by_path = {f.path: f.photo_id for f in File.select().where(File.role == "media")}
     recs = {r["path"]: r for r in records(Photo.select())}
     vectors = VectorIndex(Photo._meta.database.obj, people.FACE_SPACE)
-    faces = {by_path_rev: [(f.x, f.y, f.w, f.h, f.score, f.person.name if f.person_id else None, f.assigned_by,
+    faces = {by_path_rev: [(f.x, f.y, f.w, f.h, f.score, Person.get_by_id(f.person_id).name if f.person_id else None, f.assigned_by,
                             vectors.get([f.id]).get(f.id).round(5).tolist())
                            for f in Face.select().where(Face.photo == pid)]
              for by_path_rev, pid in by_path.items()}
