@@ -267,6 +267,7 @@ class Enricher:
         `record`: keep a run record (an "enrich" job with progress counts) for the viewer's status page.
         `max_seconds`: stop after the batch that passes this time (the daemon's small slices)."""
         self._stop = False
+        self._versions.clear()  # a model installed or a setting changed since the last run gives a new version
         report = EnrichReport()
         started = time.monotonic()
         deadline = started + max_seconds if max_seconds is not None else None
