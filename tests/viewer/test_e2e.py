@@ -236,9 +236,12 @@ class Watched:
         return target
 
     def settle_images(self) -> None:
-        """Wait for every image that has started loading to finish (lazy ones off screen have not started)."""
-        self.page.wait_for_function(
-            "() => [...document.images].every(i => i.complete || i.loading === 'lazy')", timeout=15000)
+        """Wait for every image on screen to finish loading (lazy ones off screen need not have started)."""
+        self.page.wait_for_function("""() => [...document.images].every(i => {
+            if (i.complete) return true;
+            const r = i.getBoundingClientRect();
+            return i.loading === 'lazy' && (r.bottom < 0 || r.top > innerHeight);
+        })""", timeout=15000)
 
     def scroll_to_end(self) -> None:
         """Scroll down a screen at a time until the page stops growing (infinite scroll has nothing more)."""
