@@ -7,7 +7,7 @@ import binascii
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import peewee as pw
 
@@ -136,6 +136,7 @@ def page(text: str = "", *, cursor: str | None = None, limit: int = 100, scope: 
     select = base_select(text, scope)
     count = select.count() if with_count else None
     at = Cursor.decode(cursor) if cursor else None
+    rows: list[Any]
     if scope.album_id is not None:
         offset = at.offset if at is not None and at.offset is not None else 0
         rows = list(select.order_by(AlbumPhoto.position, AlbumPhoto.id).limit(limit + 1).offset(offset))
@@ -163,7 +164,7 @@ def _rows(ordered: pw.ModelSelect, limit: int) -> list[Photo]:
 
     The ids come from the (missing_since, taken_at_local, id, ...) index alone. Asked for whole rows at once,
     MariaDB reads that index by its first column only and skips, row by row, everything before a deep cursor."""
-    ids = [pid for (pid,) in ordered.select(Photo.id).limit(limit).tuples()]
+    ids = [pid for (pid,) in cast(Any, ordered.select(Photo.id).limit(limit).tuples())]
     if not ids:
         return []
     found = {p.id: p for p in Photo.select().where(Photo.id.in_(ids))}
@@ -190,14 +191,14 @@ def neighbours(photo: Photo, text: str = "", scope: Scope = EVERYTHING) -> tuple
         return (ids[i - 1] if i > 0 else None), (ids[i + 1] if i + 1 < len(ids) else None)
     t, pid = Photo.taken_at_local, Photo.id
     here = Cursor(taken=photo.taken_at_local, photo_id=photo.id)
-    ids = select.select(Photo.id)
-    older = timeline_order(ids.where(_after(here))).limit(1).scalar()
+    by_id = select.select(Photo.id)
+    older = timeline_order(by_id.where(_after(here))).limit(1).scalar()
     if older is None and photo.taken_at_local is not None:
-        older = _undated(ids).limit(1).scalar()
+        older = _undated(by_id).limit(1).scalar()
     if photo.taken_at_local is None:
-        newer = ids.where(t.is_null() & (pid > photo.id)).order_by(pid).limit(1).scalar()
+        newer = by_id.where(t.is_null() & (pid > photo.id)).order_by(pid).limit(1).scalar()
         if newer is None:
-            newer = ids.where(t.is_null(False)).order_by(t, pid).limit(1).scalar()
+            newer = by_id.where(t.is_null(False)).order_by(t, pid).limit(1).scalar()
     else:
-        newer = ids.where(_before(photo)).order_by(t, pid).limit(1).scalar()
+        newer = by_id.where(_before(photo)).order_by(t, pid).limit(1).scalar()
     return newer, older

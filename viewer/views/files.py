@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -100,13 +99,9 @@ class CachedThumbnails:
 
 def _read_or_none(path: Path) -> bytes | None:
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
+        return path.read_bytes()
+    except FileNotFoundError:  # removed since the stat: the route answers
         return None
-    try:
-        return os.read(fd, os.fstat(fd).st_size + 1)
-    finally:
-        os.close(fd)
 
 
 routes = [
