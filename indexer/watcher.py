@@ -39,6 +39,7 @@ SIDECAR_SYNC_SECONDS = 2.0  # how often sidecars are synced both ways while the 
 ENRICH_BATCH = 4  # photos per stage batch in the daemon
 ENRICH_SLICE_SECONDS = 1.0  # a slice ends after the batch that passes this
 ENRICH_QUIET_SECONDS = 0.5  # no file event for this long before a slice starts
+ENRICH_ERROR_BACKOFF = 300.0  # after an unexpected enrichment error, before trying again
 ENRICH_RECHECK_SECONDS = 30.0  # how often to look for pending work (edited titles...) when the last look found none
 
 
@@ -250,9 +251,15 @@ class Watcher:
         self._busy = True
         try:
             report = enricher.run(limit=ENRICH_BATCH, record=False, max_seconds=ENRICH_SLICE_SECONDS)
+        except (pw.OperationalError, pw.InterfaceError):
+            raise  # the database: the main loop waits and reconnects
         except PhotoshelfError as exc:
             log.error("watch: enrichment failed: %s", exc)
             self._next_enrich = time.monotonic() + 60
+            return
+        except Exception:  # noqa: BLE001 - the daemon's job boundary: a broken stage must not stop the indexing
+            log.exception("watch: enrichment failed; trying again in %ss", ENRICH_ERROR_BACKOFF)
+            self._next_enrich = time.monotonic() + ENRICH_ERROR_BACKOFF
             return
         finally:
             self._busy = False
