@@ -139,6 +139,7 @@ def run_size(kind: str, n: int, args: argparse.Namespace, workdir: Path) -> list
                 record("exact", wall, cpu, [i for i, _ in got], true)
             for oversample in args.oversample:
                 vectors.OVERSAMPLE = oversample
+                vectors.MAX_OVERSAMPLE = max(oversample, 50)
                 wall, cpu, got = timed(lambda q=q: index.search(q, K, allowed=allowed_set))  # noqa: B023
                 record(f"index@{oversample}", wall, cpu, [i for i, _ in got], true)
 
@@ -174,7 +175,8 @@ def main() -> None:
     parser.add_argument("--exact-queries", type=int, default=20, help="queries timed on the slow exact scan")
     parser.add_argument("--filters", default="10,1", help="filter shares in percent (default 10,1)")
     parser.add_argument("--oversample", default=str(vectors.OVERSAMPLE),
-                        help=f"candidates per result for the quantised search, comma-separated to compare "
+                        help=f"rescored candidates per result at 100k items (models/vectors.py scales it by "
+                             f"n^0.4 up to {vectors.MAX_OVERSAMPLE}), comma-separated to compare "
                              f"(default {vectors.OVERSAMPLE})")
     parser.add_argument("--workdir", default=None, help="where the catalogs go (default: a temp folder)")
     parser.add_argument("--keep", action="store_true",

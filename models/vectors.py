@@ -21,8 +21,10 @@ from photoshelf.db.schema import Setting, Vector
 
 log = logging.getLogger(__name__)
 
-# Hamming-nearest candidates per wanted result, rescored exactly (see bench/vectors.py for recall and latency).
+# Candidates rescored exactly per wanted result at 100k items; larger sets get more (x n^0.4: 50 at 1M), since
+# more items crowd the quantised neighbourhood (bench/vectors.py: recall@10 >= 0.95 on clustered vectors).
 OVERSAMPLE = 20
+MAX_OVERSAMPLE = 50
 # Hamming shortlist per rescored candidate, re-ranked asymmetrically (query in float, items as sign bits).
 SHORTLIST = 10
 _CHUNK = 500
@@ -45,6 +47,11 @@ def _as_f32(vec: Any) -> np.ndarray:
 
 # Row b: the 8 bits of the byte value b, least significant first, as floats.
 _BYTE_BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little").astype(np.float32)
+
+
+def oversample(n: int) -> int:
+    """Rescored candidates per result when searching n items."""
+    return int(min(max(OVERSAMPLE, MAX_OVERSAMPLE), max(OVERSAMPLE, OVERSAMPLE * (n / 100_000) ** 0.4)))
 
 
 def _smallest(dist: np.ndarray, count: int, dim: int) -> np.ndarray:
@@ -241,7 +248,7 @@ class VectorIndex:
 
     def _quantised(self, q: np.ndarray, k: int, allowed: set[int] | None) -> list[tuple[int, float]]:
         """Candidates from the in-process binary codes (only the allowed ones, when filtered): a Hamming
-        shortlist, re-ranked by the asymmetric estimate, then the best k * OVERSAMPLE rescored exactly.
+        shortlist, re-ranked by the asymmetric estimate, then the best k * oversample(n) rescored exactly.
         sqlite-vec's own bit KNN costs O(n*k) (25 ms at 100k for k=200); this scan is O(n)."""
         ids, codes = self._codes()
         if allowed is not None:
@@ -253,7 +260,7 @@ class VectorIndex:
             ids, codes = ids[pos], codes[:, pos]
         if len(ids) == 0:
             return []
-        want = k * OVERSAMPLE
+        want = k * oversample(len(ids))
         if want >= len(ids):
             return self._rescore(q, k, ids.tolist())
         (blob,) = self.db.execute_sql("SELECT vec_quantize_binary(?)", (q.tobytes(),)).fetchone()
