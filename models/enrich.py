@@ -217,6 +217,12 @@ class Enricher:
         has_digest = _has_digest(stage)
         yielded = 0
         last = after
+        if not after:
+            for item in self._thumbnail_retries(stage):
+                if limit is not None and yielded >= limit:
+                    return
+                yield item, None
+                yielded += 1
         while limit is None or yielded < limit:
             if has_digest:
                 rows = list(_eligible(stage).where(Photo.id > last).order_by(Photo.id).limit(_CHUNK).tuples())
@@ -250,13 +256,24 @@ class Enricher:
                            tile=self.thumbs.path(sha1, "tile"), kind=kind), digest
                 yielded += 1
 
+    def _thumbnail_retries(self, stage: Stage) -> list[Item]:
+        """Photos that had no thumbnail at this version and have one now (`index --force` made it again)."""
+        if not needs_thumbnail(stage) or _has_digest(stage):
+            return []
+        again = (_eligible(stage).join(PhotoStage, on=(PhotoStage.photo == Photo.id))
+                 .where((PhotoStage.stage == stage.name) & (PhotoStage.version == self.version(stage))
+                        & (PhotoStage.error == NO_THUMBNAIL)))
+        items = [Item(photo_id=pid, sha1=sha1, fit=self.thumbs.path(sha1, "fit"), tile=self.thumbs.path(sha1, "tile"),
+                      kind=kind) for pid, sha1, kind in _rows(again)]
+        return [item for item in items if item.fit.is_file()]
+
     def count_pending(self, stage: Stage) -> int:
         if _has_digest(stage):
             return sum(1 for _ in self.pending(stage))
         version = self.version(stage)
         done = PhotoStage.select(PhotoStage.photo).where(
             (PhotoStage.stage == stage.name) & (PhotoStage.version == version))
-        return int(_eligible(stage).where(Photo.id.not_in(done)).count())
+        return int(_eligible(stage).where(Photo.id.not_in(done)).count()) + len(self._thumbnail_retries(stage))
 
     # -- running ------------------------------------------------------------------------------------
 

@@ -249,6 +249,11 @@ def test_resume_after_kill_missing_thumbnail_deleted_photo_and_reindex(lib: Libr
     assert resumed.calls == []  # the only pending photo had no thumbnail: the stage was not even called
     assert _rows("brightness")[ids[4]] == ("b1", enrich.NO_THUMBNAIL)
     assert report.stages[0].errors == 1
+    assert enrich.Enricher(lib.config, lib.db, stages=[resumed]).run().processed == 0  # not retried as it is
+    with Image.open(lib_thumbs.path(last.sha1, "tile")) as tile:  # the thumbnail is made again
+        tile.save(lib_thumbs.path(last.sha1, "fit"))
+    enrich.Enricher(lib.config, lib.db, stages=[resumed]).run()
+    assert resumed.calls == [[ids[4]]] and _rows("brightness")[ids[4]] == ("b1", None)
 
     # A batch that raises is recorded on each of its photos, and the run goes on.
     broken = TitleDigest(lib.config, lib.db, broken=True)
