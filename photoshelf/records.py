@@ -80,7 +80,7 @@ class RecordBuilder:
         files = self.files.get(photo.id, [])
         media = [f for f in files if f.role == "media"]
         present = [f for f in media if f.missing_since is None]
-        primary_file = (present or media or [None])[0]
+        primary_file: File | None = (present or media)[0] if (present or media) else None
         stack = None
         if photo.stack_id and photo.stack_id in self.stacks:
             s = self.stacks[photo.stack_id]
