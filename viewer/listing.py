@@ -162,8 +162,8 @@ def page(text: str = "", *, cursor: str | None = None, limit: int = 100, scope: 
 def _rows(ordered: pw.ModelSelect, limit: int) -> list[Photo]:
     """The first `limit` photos of an ordered listing: their ids first, then the rows by primary key.
 
-    The ids come from the (missing_since, taken_at_local, id, ...) index alone. Asked for whole rows at once,
-    MariaDB reads that index by its first column only and skips, row by row, everything before a deep cursor."""
+    The ids come from the timeline index alone (migration 6), in its order; asked for whole rows at once, the
+    databases weigh the row lookups against a sort and may leave that index for a worse plan."""
     ids = [pid for (pid,) in cast(Any, ordered.select(Photo.id).limit(limit).tuples())]
     if not ids:
         return []
