@@ -258,12 +258,21 @@ class VectorIndex:
         shortlist, re-ranked by the asymmetric estimate, then the best k * oversample(n) rescored exactly.
         sqlite-vec's own bit KNN costs O(n*k) (25 ms at 100k for k=200); this scan is O(n)."""
         ids, codes = self._codes()
-        if allowed is not None:
+        if allowed is not None and len(ids):
             wanted = np.fromiter(allowed, dtype=np.int64, count=len(allowed))
-            pos = np.searchsorted(ids, wanted)
-            inside = pos < len(ids)
-            pos, wanted = pos[inside], wanted[inside]
-            pos = np.sort(pos[ids[pos] == wanted])
+            top = int(ids[-1])
+            if top <= 64 * len(ids) + 1_000_000:
+                # A bitmap over the id range: O(n) and cache-friendly (searchsorted of 100k unsorted ids into
+                # 1M took 17 ms, this 3 ms).
+                mask = np.zeros(top + 1, dtype=bool)
+                mask[wanted[(wanted >= 0) & (wanted <= top)]] = True
+                pos = np.flatnonzero(mask[ids])
+            else:
+                wanted.sort()
+                pos = np.searchsorted(ids, wanted)
+                inside = pos < len(ids)
+                pos, wanted = pos[inside], wanted[inside]
+                pos = pos[ids[pos] == wanted]
             ids, codes = ids[pos], codes[:, pos]
         if len(ids) == 0:
             return []

@@ -108,6 +108,16 @@ def test_knn_and_filtered_knn_equal_numpy(loaded: tuple[VectorIndex, np.ndarray]
         assert np.array_equal(codes.T, want)
         assert Vector.select().where(Vector.space == index.space.name).count() == N - 300
 
+    # Sparse ids far beyond the item count: the filter takes its sorted-search path instead of a bitmap.
+    far = 2_000_000_000
+    q = queries(1, seed=5)[0]
+    index.add([(far, q)])
+    allowed = set(range(1, 3000)) | {far}
+    got = index.search(q, K, allowed=allowed)
+    assert got[0][0] == far and {i for i, _ in got} <= allowed
+    want_ids, _ = brute(data, q, np.array(sorted(allowed - {far} - set(range(100, 400)))))
+    assert len({i for i, _ in got[1:]} & set(want_ids[:K - 1])) >= 5
+
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_quantised_recall_on_clustered_vectors(empty_library: Library) -> None:
