@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -336,26 +337,42 @@ def _semantic_backend(config: Any) -> Any:
     return run
 
 
-def ranked_ids(query: Query, *, config: Any = None, **kwargs: Any) -> list[int] | None:
+def semantic_index(config: Any, db: Any) -> str | None:
+    """Which semantic index free text would be ranked by here ("clip", "text"), or None: no ML installed, or
+    nothing embedded yet. Cheap (no model is loaded), so a caller can skip ranked_ids' filter pass without one."""
+    try:
+        from photoshelf.models import semantic
+    except ImportError as exc:
+        if getattr(exc, "name", None) not in ("photoshelf.models.semantic", "photoshelf.models"):
+            raise
+        return None
+    return semantic.backend(config, db)
+
+
+def ranked_ids(query: Query, *, config: Any = None, base: Callable[[Query], Any] | None = None,
+               **kwargs: Any) -> list[int] | None:
     """Photo ids for a query with free text, ranked by meaning (CLIP or the text index), or None when there is
     no free text or no semantic index (then the plain text match applies).
 
     The filters are applied first (pre-filter): the semantic search only ranks photos they allow. Photos whose
-    text matches literally (title, keywords, path...) come first, so an exact name is never pushed off the page."""
+    text matches literally (title, keywords, path...) come first, so an exact name is never pushed off the page.
+    `base` turns a query into its select (default: build(query, **kwargs)); the viewer adds its own visibility
+    rules there (no private photos, stacks as their primary)."""
     free = [t for t in query.terms if t.key is None and not t.negate]
     backend = _semantic_backend(config) if free and config is not None else None
     if backend is None:
         return None
+    select = base if base is not None else (lambda q: build(q, **kwargs))
     text = " ".join(v for t in free for v in t.values)
     filters = Query(terms=[t for t in query.terms if t not in free])
-    allowed = {pid for (pid,) in build(filters, **kwargs).select(Photo.id).tuples()}
+    allowed = {pid for (pid,) in select(filters).select(Photo.id).tuples()}
     if not allowed:
         return []
     hits = backend(Photo._meta.database, text, allowed=allowed, limit=SEMANTIC_MAX)
     if hits is None:
         return None
     order = [int(h[0]) if isinstance(h, (tuple, list)) else int(h) for h in hits]
-    literal = [pid for (pid,) in build(query, **kwargs).select(Photo.id).limit(SEMANTIC_MAX).tuples()]
+    literal = [pid for (pid,) in select(query).select(Photo.id).limit(SEMANTIC_MAX).tuples()]
     literal_set = set(literal)
     ranked = [pid for pid in order if pid in literal_set]
     seen = set(ranked)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -23,10 +24,13 @@ class Scope:
     """Where a listing looks besides the query: everything, one album, or one originals folder.
 
     The timeline shows a stack (RAW+JPEG, Live Photo) as its primary photo and hides private photos; an
-    album or a folder shows exactly what is in it."""
+    album or a folder shows exactly what is in it. `rank` is the configuration to rank free text by meaning
+    with (when a semantic index exists); without it, or in an album or folder, free text is matched literally
+    and the listing keeps its own order."""
 
     album_id: int | None = None
     folder_id: int | None = None
+    rank: Any = field(default=None, compare=False)
 
     @property
     def exact(self) -> bool:
@@ -42,18 +46,27 @@ class Page:
     next: str | None
     count: int | None
     rotations: dict[int, int] = field(default_factory=dict)
+    # How free text was matched: "meaning" (ranked by a semantic index, best first), "text" (literally, in
+    # the listing's order), None when the query has no free text.
+    match: str | None = None
+    index: str | None = None  # the semantic index that ranked it: "clip" or "text"
 
 
 @dataclass(frozen=True)
 class Cursor:
-    """Where the next page starts: after (taken_at_local, id) in timeline order, or at an album offset."""
+    """Where the next page starts: after (taken_at_local, id) in timeline order, at an album offset, or at a
+    rank in a list ranked by meaning (with the digest of the query that ranked it: a ranked list has no key to
+    continue after, so the cursor holds its place and is refused for any other query)."""
 
     taken: dt.datetime | None = None
     photo_id: int = 0
     offset: int | None = None
+    digest: str | None = None
 
     def encode(self) -> str:
-        if self.offset is not None:
+        if self.digest is not None:
+            raw = f"r:{self.offset or 0}:{self.digest}"
+        elif self.offset is not None:
             raw = f"o:{self.offset}"
         else:
             raw = f"k:{self.taken.isoformat() if self.taken else '-'}:{self.photo_id}"
@@ -69,6 +82,12 @@ class Cursor:
                 if offset < 0:
                     raise ValueError(rest)
                 return cls(offset=offset)
+            if kind == "r":
+                offset_text, _, digest = rest.partition(":")
+                offset = int(offset_text)
+                if offset < 0 or not digest:
+                    raise ValueError(rest)
+                return cls(offset=offset, digest=digest)
             if kind == "k":
                 taken, _, pid = rest.rpartition(":")
                 return cls(taken=None if taken == "-" else dt.datetime.fromisoformat(taken), photo_id=int(pid))
@@ -83,7 +102,10 @@ def query_keys(query: search.Query) -> set[str | None]:
 
 def base_select(text: str, scope: Scope = EVERYTHING) -> pw.ModelSelect:
     """Photos matching `text` (the shared search syntax) within `scope`, without ordering or paging."""
-    query = search.parse(text)
+    return _visible(search.parse(text), scope)
+
+
+def _visible(query: search.Query, scope: Scope) -> pw.ModelSelect:
     keys = query_keys(query)
     select = search.build(query)
     if scope.album_id is not None:
@@ -129,13 +151,71 @@ def timeline_order(select: pw.ModelSelect) -> pw.ModelSelect:
     return select.order_by(Photo.taken_at_local.desc(), Photo.id.desc())
 
 
+@dataclass(frozen=True)
+class Ranking:
+    """A query's photos ranked by meaning, best first, and the digest its cursors carry."""
+
+    ids: list[int]
+    digest: str
+    index: str
+
+
+def _has_free_text(query: search.Query) -> bool:
+    return any(t.key is None and not t.negate for t in query.terms)
+
+
+def ranking(text: str, scope: Scope = EVERYTHING) -> Ranking | None:
+    """The listing's photos ranked by meaning, or None when it is not ranked: no free text, no `scope.rank`,
+    an album or folder (they keep their own order), or no semantic index (nothing enriched, no ML installed)."""
+    if scope.rank is None or scope.exact:
+        return None
+    query = search.parse(text)
+    if not _has_free_text(query):
+        return None
+    index = search.semantic_index(scope.rank, Photo._meta.database)
+    if index is None:
+        return None
+    ids = search.ranked_ids(query, config=scope.rank, base=lambda q: _visible(q, scope))
+    if ids is None:
+        return None
+    return Ranking(ids=ids, digest=query_digest(text, index), index=index)
+
+
+def query_digest(text: str, index: str) -> str:
+    """What a ranked cursor is tied to: the query (spacing aside) and the index that ranked it."""
+    return hashlib.sha256(f"{index}\0{' '.join(text.split())}".encode()).hexdigest()[:12]
+
+
+def _ranked_page(ranked: Ranking, at: Cursor | None, limit: int, with_count: bool) -> Page:
+    if at is not None and (at.digest is None or at.offset is None):
+        raise QueryError("the page cursor is not valid for a search ranked by meaning (start again from the "
+                         "first page)", 0)
+    if at is not None and at.digest != ranked.digest:
+        raise QueryError("the page cursor belongs to another search (start again from the first page)", 0)
+    offset = at.offset if at is not None and at.offset is not None else 0
+    ids = ranked.ids[offset:offset + limit]
+    found = {p.id: p for p in Photo.select().where(Photo.id.in_(ids))} if ids else {}
+    photos = [found[pid] for pid in ids if pid in found]
+    more = offset + limit < len(ranked.ids)
+    nxt = Cursor(offset=offset + limit, digest=ranked.digest).encode() if more else None
+    return Page(photos=photos, next=nxt, count=len(ranked.ids) if with_count else None,
+                rotations=rotations(p.id for p in photos), match="meaning", index=ranked.index)
+
+
 def page(text: str = "", *, cursor: str | None = None, limit: int = 100, scope: Scope = EVERYTHING,
          with_count: bool = True) -> Page:
-    """One page of a listing, newest first (albums: in the album's order), and the cursor of the next."""
+    """One page of a listing, newest first (albums: in the album's order; free text with `scope.rank` and a
+    semantic index: best match first), and the cursor of the next."""
     limit = max(1, min(limit, MAX_LIMIT))
+    at = Cursor.decode(cursor) if cursor else None
+    ranked = ranking(text, scope)
+    if ranked is not None:
+        return _ranked_page(ranked, at, limit, with_count)
+    if at is not None and at.digest is not None:
+        raise QueryError("the page cursor belongs to a search ranked by meaning (start again from the first "
+                         "page)", 0)
     select = base_select(text, scope)
     count = select.count() if with_count else None
-    at = Cursor.decode(cursor) if cursor else None
     rows: list[Any]
     if scope.album_id is not None:
         offset = at.offset if at is not None and at.offset is not None else 0
@@ -156,7 +236,8 @@ def page(text: str = "", *, cursor: str | None = None, limit: int = 100, scope: 
         more = len(rows) > limit
         photos = rows[:limit]
         nxt = Cursor(taken=photos[-1].taken_at_local, photo_id=photos[-1].id).encode() if more else None
-    return Page(photos=photos, next=nxt, count=count, rotations=rotations(p.id for p in photos))
+    match = "text" if _has_free_text(search.parse(text)) else None
+    return Page(photos=photos, next=nxt, count=count, rotations=rotations(p.id for p in photos), match=match)
 
 
 def _rows(ordered: pw.ModelSelect, limit: int) -> list[Photo]:
@@ -181,14 +262,15 @@ def rotations(ids: Iterable[int]) -> dict[int, int]:
 
 
 def neighbours(photo: Photo, text: str = "", scope: Scope = EVERYTHING) -> tuple[int | None, int | None]:
-    """The photos before (newer) and after (older) `photo` in the listing it was opened from."""
+    """The photos before (newer, or better ranked) and after (older, or less well ranked) `photo` in the
+    listing it was opened from."""
+    ranked = ranking(text, scope)
+    if ranked is not None:
+        return _next_to(ranked.ids, photo.id)
     select = base_select(text, scope)
     if scope.album_id is not None:
         ids = [pid for (pid,) in select.select(Photo.id).order_by(AlbumPhoto.position, AlbumPhoto.id).tuples()]
-        if photo.id not in ids:
-            return None, None
-        i = ids.index(photo.id)
-        return (ids[i - 1] if i > 0 else None), (ids[i + 1] if i + 1 < len(ids) else None)
+        return _next_to(ids, photo.id)
     t, pid = Photo.taken_at_local, Photo.id
     here = Cursor(taken=photo.taken_at_local, photo_id=photo.id)
     by_id = select.select(Photo.id)
@@ -202,3 +284,10 @@ def neighbours(photo: Photo, text: str = "", scope: Scope = EVERYTHING) -> tuple
     else:
         newer = by_id.where(_before(photo)).order_by(t, pid).limit(1).scalar()
     return newer, older
+
+
+def _next_to(ids: list[int], photo_id: int) -> tuple[int | None, int | None]:
+    if photo_id not in ids:
+        return None, None
+    i = ids.index(photo_id)
+    return (ids[i - 1] if i > 0 else None), (ids[i + 1] if i + 1 < len(ids) else None)

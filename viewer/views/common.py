@@ -216,6 +216,8 @@ async def grid_page(request: Request, *, title: str, fixed: str = "", scope: Any
                                              with_count=cursor is None)
     elif partial:
         raise error
+    if result is not None and result.match == "meaning":
+        by_day = False  # ranked best first: days would chop the ranking into runs of one photo
     context: dict[str, Any] = {
         "title": title,
         "page": result,

@@ -27,7 +27,7 @@ def _scope(request: Request) -> tuple[str, Scope, str]:
     album = request.query_params.get("album", "")
     folder = request.query_params.get("folder", "")
     scope = Scope(album_id=int(album) if album.isdigit() else None,
-                  folder_id=int(folder) if folder.isdigit() else None)
+                  folder_id=int(folder) if folder.isdigit() else None, rank=config(request))
     keep = {k: v for k, v in (("q", q), ("album", album), ("folder", folder)) if v}
     return q, scope, ("?" + urlencode(keep)) if keep else ""
 

@@ -8,8 +8,9 @@ from starlette.routing import Route
 
 from photoshelf import search
 from photoshelf.viewer import listing
+from photoshelf.viewer.listing import Scope
 from photoshelf.viewer.photos import viewer_records
-from photoshelf.viewer.views.common import catalog, grid_page, int_param
+from photoshelf.viewer.views.common import catalog, config, grid_page, int_param
 
 LISTINGS = {
     "/favorites": ("Favorites", "favorite:true"),
@@ -19,30 +20,39 @@ LISTINGS = {
 }
 
 
+def ranked(request: Request) -> Scope:
+    """Everything, with free text ranked by meaning when a semantic index exists (listing.ranking)."""
+    return Scope(rank=config(request))
+
+
 async def timeline(request: Request) -> Response:
-    return await grid_page(request, title="Photos" if not request.query_params.get("q") else "Search")
+    return await grid_page(request, title="Photos" if not request.query_params.get("q") else "Search",
+                           scope=ranked(request))
 
 
 async def search_page(request: Request) -> Response:
-    return await grid_page(request, title="Search", extra={"search_help": True, "filters": search.FILTERS})
+    return await grid_page(request, title="Search", scope=ranked(request),
+                           extra={"search_help": True, "filters": search.FILTERS})
 
 
 async def fixed_listing(request: Request) -> Response:
     title, fixed = LISTINGS[request.url.path]
     request.scope["fixed_filter"] = fixed
-    return await grid_page(request, title=title, fixed=fixed)
+    return await grid_page(request, title=title, fixed=fixed, scope=ranked(request))
 
 
-def _search(text: str, cursor: str | None, limit: int) -> dict[str, object]:
-    result = listing.page(text, cursor=cursor, limit=limit)
-    return {"photos": viewer_records(result.photos), "count": result.count, "next": result.next}
+def _search(text: str, cursor: str | None, limit: int, scope: Scope) -> dict[str, object]:
+    result = listing.page(text, cursor=cursor, limit=limit, scope=scope)
+    return {"photos": viewer_records(result.photos), "count": result.count, "next": result.next,
+            "match": result.match, "index": result.index}
 
 
 async def api_search(request: Request) -> Response:
     """GET /api/v1/search?q=…&cursor=…&limit=… → {"photos": [...], "count": N, "next": cursor|null}"""
     q = request.query_params.get("q", "")
     limit = int_param(request, "limit", 100, 1, listing.MAX_LIMIT)
-    body = await catalog(request).read(_search, q, request.query_params.get("cursor") or None, limit)
+    body = await catalog(request).read(_search, q, request.query_params.get("cursor") or None, limit,
+                                       ranked(request))
     return JSONResponse(body)
 
 

@@ -1,0 +1,231 @@
+"""The web search ranked by meaning: a real MiniLM text index built by the enrichment runner over a few indexed
+corpus photos, searched through the real app (page, partial page, API, the photo page's neighbours)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from photoshelf.db.schema import File, Photo, PhotoLabel
+from photoshelf.indexer.pipeline import Indexer
+from photoshelf.models import enrich, semantic, textsearch
+from photoshelf.viewer import listing
+from photoshelf.viewer.app import create_app
+
+from conftest import SMALL_CORPUS, Library, make_library
+
+SUBSET = ["2016/Pets/cat_brown.jpg", "2019/Pets/dog_orange.jpg", "2004/Fiji/smallFiji.JPG",
+          "Misc/Formats/norway-kjetil-moe.webp", "Screenshots/Screenshot 2019-05-21 at 10.45.52.png",
+          "2022/Utah Roadtrip/thompson-springs.jpg", "2020/Berlin/digikam.jpg", "Misc/Formats/example.png"]
+# What the image stages would have written (as in tests/models/test_textsearch.py).
+LABELS = {"dog_orange.jpg": ("dog", "animal", ",animal,pet,"),
+          "cat_brown.jpg": ("cat", "animal", ",animal,pet,"),
+          "smallFiji.JPG": ("beach", "nature", ",nature,water,"),
+          "norway-kjetil-moe.webp": ("mountain", "nature", ",nature,landscape,"),
+          "thompson-springs.jpg": ("desert", "nature", ",nature,landscape,"),
+          "Screenshot 2019-05-21 at 10.45.52.png": ("screenshot", "document", ",document,")}
+
+
+@pytest.fixture
+def lib(tmp_path: Path, database_url: str) -> Iterator[Library]:
+    """The subset, indexed, with labels, but no text index yet (enrich_text builds it)."""
+    source = tmp_path / "source"
+    for rel in SUBSET:
+        (source / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(SMALL_CORPUS / rel, source / rel)
+    library = make_library(tmp_path, database_url, source)
+    indexer = Indexer(library.config, library.db)
+    try:
+        indexer.run()
+    finally:
+        indexer.close()
+    for name, (label, category, categories) in LABELS.items():
+        PhotoLabel.create(photo=photo_id(name), name=label, category=category, categories=categories,
+                          confidence=0.9, source="imagenet", model="test")
+    yield library
+    library.db.close()
+
+
+def enrich_text(lib: Library) -> None:
+    """The real text stage, through the enrichment runner (MiniLM over each photo's catalog text)."""
+    stage = textsearch.TextStage(lib.config, lib.db)
+    assert stage.unavailable() is None
+    report = enrich.Enricher(lib.config, lib.db, stages=[stage]).run()
+    assert report.stages[0].done == len(SUBSET) and report.stages[0].errors == 0
+    assert semantic.backend(lib.config, lib.db) == "text"
+
+
+@pytest.fixture
+def client(lib: Library) -> Iterator[TestClient]:
+    with TestClient(create_app(lib.config, lib.db), base_url="http://photoshelf.test") as c:
+        yield c
+
+
+def photo_id(name: str) -> int:
+    return int(File.select(File.photo).where(File.name == name).scalar())
+
+
+def names(ids: list[int]) -> list[str]:
+    by_id = {f.photo_id: f.name for f in File.select().where(File.role == "media")}
+    return [by_id[i] for i in ids]
+
+
+def api(client: TestClient, q: str, **params: Any) -> dict[str, Any]:
+    r = client.get("/api/v1/search", params={"q": q, **params})
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def all_pages(client: TestClient, q: str, limit: int) -> tuple[list[int], set[int | None]]:
+    ids: list[int] = []
+    counts: set[int | None] = set()
+    cursor = None
+    for _ in range(50):
+        body = api(client, q, limit=limit, **({"cursor": cursor} if cursor else {}))
+        ids += [p["id"] for p in body["photos"]]
+        counts.add(body["count"])
+        cursor = body["next"]
+        if cursor is None:
+            return ids, counts
+    raise AssertionError("the cursor never ran out")
+
+
+def test_free_text_is_ranked_by_meaning_and_pages_by_rank(lib: Library, client: TestClient) -> None:
+    enrich_text(lib)
+    body = api(client, "puppy")
+    assert body["match"] == "meaning" and body["index"] == "text"
+    got = [p["id"] for p in body["photos"]]
+    assert names(got)[:2] == ["dog_orange.jpg", "cat_brown.jpg"]  # the dog, then the other pet: not by date
+    # The order is the semantic ranking itself (no literal match for "puppy"), cut at the similarity floor.
+    hits = semantic.search(lib.config, lib.db, "puppy", k=100)
+    assert got == [pid for pid, score in hits if score >= 0.25]
+    assert body["count"] == len(got)
+
+    # Paging by rank: any page size gives the same list, without duplicates or gaps.
+    q = "animals and landscapes in nature"
+    whole = api(client, q, limit=100)
+    assert whole["next"] is None and len(whole["photos"]) >= 4, names([p["id"] for p in whole["photos"]])
+    full = [p["id"] for p in whole["photos"]]
+    for limit in (1, 2, 3):
+        ids, counts = all_pages(client, q, limit)
+        assert ids == full and len(set(ids)) == len(ids)
+        assert counts <= {len(full), None} and len(full) in counts
+
+    # A cursor is tied to its query: another query, a timeline cursor or garbage is a clear 400.
+    second = api(client, q, limit=1)["next"]
+    for other in ("kitten", f"{q} year:2019", "year:2019"):
+        r = client.get("/api/v1/search", params={"q": other, "cursor": second})
+        assert r.status_code == 400 and "cursor" in r.json()["error"], (other, r.text)
+    timeline_cursor = api(client, "", limit=1)["next"]
+    r = client.get("/api/v1/search", params={"q": q, "cursor": timeline_cursor})
+    assert r.status_code == 400 and "cursor" in r.json()["error"]
+    assert client.get("/api/v1/search", params={"q": q, "cursor": "cjotMTp4"}).status_code == 400  # r:-1:x
+    # Spacing does not change the query, so its cursor still works.
+    assert api(client, f"  {q.replace(' ', '   ')} ", cursor=second, limit=1)["photos"][0]["id"] == full[1]
+
+
+def test_filters_narrow_the_ranking(lib: Library, client: TestClient) -> None:
+    enrich_text(lib)
+    dog, cat = photo_id("dog_orange.jpg"), photo_id("cat_brown.jpg")
+    in_2019 = {p.id for p in Photo.select() if p.taken_at_local and p.taken_at_local.year == 2019}
+    assert dog in in_2019 and cat not in in_2019
+
+    body = api(client, "puppy year:2019")
+    ids = [p["id"] for p in body["photos"]]
+    assert body["match"] == "meaning" and ids[0] == dog and set(ids) <= in_2019
+    # Without the dog (a filter), the other pet leads: the filter is applied before the top-k, not after.
+    ids = [p["id"] for p in api(client, "puppy !label:dog")["photos"]]
+    assert ids[0] == cat and dog not in ids
+    assert [p["id"] for p in api(client, "puppy label:cat")["photos"]] == [cat]
+    assert api(client, "puppy year:1990")["photos"] == []
+    # A literal match comes first (the folder name), then the rest by meaning.
+    ids = [p["id"] for p in api(client, "pets")["photos"]]
+    assert set(ids[:2]) == {dog, cat}
+    # The viewer's visibility rules hold for a ranked search too: a private photo is left out.
+    Photo.update(private=True).where(Photo.id == dog).execute()
+    try:
+        ids = [p["id"] for p in api(client, "puppy")["photos"]]
+        assert dog not in ids and ids[0] == cat
+        assert [p["id"] for p in api(client, "puppy private:true")["photos"]] == [dog]
+    finally:
+        Photo.update(private=False).where(Photo.id == dog).execute()
+
+
+def tiles(html: str) -> list[int]:
+    return [int(x) for x in re.findall(r'class="tile[^"]*" href="/photos/\d+[^"]*"\s+data-id="(\d+)"', html)]
+
+
+def test_search_page_infinite_scroll_and_photo_neighbours_follow_the_ranking(lib: Library,
+                                                                               client: TestClient) -> None:
+    enrich_text(lib)
+    q = "animals and landscapes in nature"
+    full = [p["id"] for p in api(client, q, limit=100)["photos"]]
+
+    r = client.get("/search", params={"q": q, "limit": 2})
+    assert r.status_code == 200
+    assert 'data-match="meaning"' in r.text and "Ranked by meaning" in r.text
+    assert 'class="day"' not in r.text  # best first, not in days
+    seen = tiles(r.text)
+    assert seen == full[:2]
+    # Infinite scroll fetches the "More photos" link as a fragment, page after page.
+    more = re.search(r'id="more" href="([^"]+)"', r.text)
+    while more:
+        r = client.get(more.group(1).replace("&amp;", "&") + "&partial=1")  # as app.js asks for it
+        assert r.status_code == 200
+        seen += tiles(r.text)
+        more = re.search(r'id="more" href="([^"]+)"', r.text)
+    assert seen == full
+    # The timeline's own search box (/?q=) ranks the same way.
+    assert tiles(client.get("/", params={"q": q, "limit": 100}).text) == full
+
+    # The photo page opened from the search steps through it in the same order.
+    for i, pid in enumerate(full):
+        body = client.get(f"/api/v1/photos/{pid}", params={"q": q}).json()
+        assert body["prev"] == (full[i - 1] if i > 0 else None)
+        assert body["next"] == (full[i + 1] if i + 1 < len(full) else None)
+    page = client.get(f"/photos/{full[1]}", params={"q": q})
+    assert page.status_code == 200
+    assert f'/photos/{full[0]}?q=' in page.text and f'/photos/{full[2]}?q=' in page.text
+
+
+def test_without_a_semantic_index_free_text_matches_literally_by_date(lib: Library, client: TestClient) -> None:
+    # Nothing enriched yet: the LIKE search in timeline order, exactly as the listing without ranking.
+    def literal(q: str) -> list[int]:
+        return [p.id for p in listing.page(q, limit=100).photos]
+
+    for q in ("pets", "puppy", "fiji year:2004", "misc"):
+        body = api(client, q)
+        assert body["match"] == "text" and body["index"] is None
+        assert [p["id"] for p in body["photos"]] == literal(q), q
+    assert names(literal("pets")) == ["dog_orange.jpg", "cat_brown.jpg"]  # newest first
+    assert api(client, "puppy")["photos"] == []
+    r = client.get("/search", params={"q": "pets"})
+    assert 'data-match="text"' in r.text and "Matching text" in r.text and 'class="day"' in r.text
+    ids, _ = all_pages(client, "misc", 1)
+    assert ids == literal("misc")
+    # No free text: no hint, timeline order.
+    body = api(client, "year:2019")
+    assert body["match"] is None
+    assert 'data-match' not in client.get("/search", params={"q": "year:2019"}).text
+
+    # With the index built but ML turned off in the configuration, the same.
+    enrich_text(lib)
+    assert api(client, "puppy")["match"] == "meaning"
+    lib.config.models.enabled = False
+    try:
+        body = api(client, "pets")
+        assert body["match"] == "text" and [p["id"] for p in body["photos"]] == literal("pets")
+        # A ranked cursor from before is refused, not misread as an offset into the date order.
+        lib.config.models.enabled = True
+        ranked_cursor = api(client, "pets", limit=1)["next"]
+        lib.config.models.enabled = False
+        r = client.get("/api/v1/search", params={"q": "pets", "cursor": ranked_cursor})
+        assert r.status_code == 400 and "cursor" in r.json()["error"]
+    finally:
+        lib.config.models.enabled = True
