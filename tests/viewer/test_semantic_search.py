@@ -10,8 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
+from photoshelf import search
 from photoshelf.db.schema import File, Photo, PhotoLabel
 from photoshelf.indexer.pipeline import Indexer
 from photoshelf.models import enrich, semantic, textsearch
@@ -229,3 +232,31 @@ def test_without_a_semantic_index_free_text_matches_literally_by_date(lib: Libra
         assert r.status_code == 400 and "cursor" in r.json()["error"]
     finally:
         lib.config.models.enabled = True
+
+
+WORDS = st.sampled_from([*(f"{f}:" for f in search.FILTERS), "puppy", "beach", "!", "|", '"', "\\", ":", "2019",
+                         "..", "true", "ü", "😀", " ", "%", "_", "\x00", "[SEP]", "##", "dog"])
+QUERIES = st.one_of(st.text(max_size=40), st.lists(WORDS, max_size=10).map("".join))
+CURSORS = st.one_of(st.none(), st.text(max_size=24),
+                    st.builds(lambda o, d: listing.Cursor(offset=o, digest=d).encode(),
+                              st.integers(0, 10**12), st.text(min_size=1, max_size=12)))
+
+
+@pytest.fixture
+def enriched_client(lib: Library) -> Iterator[TestClient]:
+    enrich_text(lib)
+    with TestClient(create_app(lib.config, lib.db), base_url="http://photoshelf.test") as c:
+        yield c
+
+
+@given(QUERIES, CURSORS)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_ranked_search_never_fails(enriched_client: TestClient, text: str, cursor: str | None) -> None:
+    params = {"q": text, "limit": "3", **({"cursor": cursor} if cursor is not None else {})}
+    r = enriched_client.get("/api/v1/search", params=params)
+    assert r.status_code in (200, 400), (text, cursor, r.text)
+    if r.status_code == 200:
+        body = r.json()
+        assert body["count"] is None or body["count"] >= len(body["photos"])
+    page = enriched_client.get("/search", params=params)
+    assert page.status_code in (200, 400), (text, cursor)
