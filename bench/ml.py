@@ -112,14 +112,16 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     enricher = Enricher(config, db, stages=available)
     for stage in available:
         enricher.forget(stage)
+    load_before = os.getloadavg()[0]
     cpu, wall = cpu_seconds(), time.monotonic()
     report = enricher.run(record=False)
     wall, cpu = time.monotonic() - wall, cpu_seconds() - cpu
     loaded = proc_status()
+    load_after = os.getloadavg()[0]
     enricher.close()
     result["full"] = {"stages": [s.name for s in available], "seconds": round(wall, 2),
                       "photos_per_s": round(photos / wall, 2) if wall else None, "cpu_seconds": round(cpu, 2),
-                      "errors": report.errors}
+                      "errors": report.errors, "load_average": [round(load_before, 2), round(load_after, 2)]}
     result["memory_mb"] = {"rss_after_index": round(base.get("VmRSS", 0), 1),
                            "rss_models_loaded": round(loaded.get("VmRSS", 0), 1),
                            "peak": round(loaded.get("VmHWM", 0), 1)}
@@ -160,7 +162,8 @@ def table(result: dict[str, Any]) -> str:
                  f"{full['cpu_seconds']:>8.1f}{1000 * full['cpu_seconds'] / max(1, result['photos']):>14.0f}"
                  f"{full['errors']:>8}   ({' + '.join(full['stages'])})")
     lines.append(f"cores busy in the full run: {full['cpu_seconds'] / max(full['seconds'], 1e-9):.2f} "
-                 "(CPU seconds / wall seconds; well under the core count means other work shared the machine)")
+                 "(CPU seconds / wall seconds; well under the core count means other work shared the machine); "
+                 f"load average {full['load_average'][0]:.1f} before it, {full['load_average'][1]:.1f} after")
     mem = result["memory_mb"]
     lines.append(f"memory: RSS {mem['rss_models_loaded']:.0f} MB with the models loaded "
                  f"({mem['rss_after_index']:.0f} MB before), peak {mem['peak']:.0f} MB")

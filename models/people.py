@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import peewee as pw
 
-from photoshelf.db.schema import Face, FaceReject, Person, Vector, utcnow
+from photoshelf.db.schema import Face, FaceReject, Person, Photo, Vector, utcnow
 from photoshelf.errors import NotFound, PhotoshelfError
 from photoshelf.models.faces import DIM, MODEL, SPACE_NAME
 from photoshelf.models.vectors import Space, VectorIndex
@@ -357,6 +357,7 @@ def move_faces(db: pw.Database, face_ids: list[int], to: str | int | None = None
             # Moving a face to a person by hand overrides an earlier "not this person".
             FaceReject.delete().where(FaceReject.face.in_(face_ids) & (FaceReject.person == target.id)).execute()
         Face.update(person=target.id, assigned_by="user").where(Face.id.in_(face_ids)).execute()
+        touch_photos_of(face_ids)
         prune_empty()
     return Person.get_by_id(target.id)
 
@@ -375,8 +376,17 @@ def reject_face(db: pw.Database, face_id: int, person: str | int | None = None, 
         if face.person_id == target.id:
             Face.update(person=None, assigned_by=None).where(Face.id == face.id).execute()
             assign_new_faces(db, [face.id], distance, space_of_model(face.model))
+            touch_photos_of([face.id])
         prune_empty()
     return Face.get_by_id(face.id)
+
+
+def touch_photos_of(face_ids: list[int]) -> None:
+    """Mark the photos of these faces changed: their sidecars list each face's person, and the sidecar sync
+    rewrites the photos changed since it last ran (Photo.updated_at; a person's own edits go by Person.updated_at,
+    which a face moving in or out does not change)."""
+    Photo.update(updated_at=utcnow()).where(Photo.id.in_(Face.select(Face.photo).where(Face.id.in_(face_ids)))) \
+        .execute()
 
 
 def set_hidden(ref: str | int, hidden: bool = True) -> Person:

@@ -178,3 +178,53 @@ def test_small_corpus_has_the_family_photos() -> None:
     present = [p for p in TRUTH if (SMALL_CORPUS / p).exists()]
     assert sum(len(TRUTH[p]) for p in present) >= 5 and {"obama", "biden"} <= {
         w for p in present for w in TRUTH[p]}
+
+
+def test_compute_apart_from_store(library: Library, dlib_model: DlibFaces) -> None:
+    """compute() finds faces without the catalog, on a pool of model copies (one per thread), exactly what one
+    model finds photo by photo; store() writes them. So the runner computes faces beside other stages."""
+    import numpy as np
+
+    from photoshelf.models.enrich import splits
+    from photoshelf.models.faces import load_rgb
+
+    lib = library
+    items = index_family_only(lib)
+    lib.reconfigure(PHOTOSHELF_MODELS_THREADS="2")
+    stage = FacesStage(lib.config, lib.db)
+    assert splits(stage)
+    computed = stage.compute(items)
+    assert stage._pool().size == 2 and Face.select().count() == 0
+    assert computed.results == {item.photo_id: None for item in items}
+    for item in items:
+        alone = dlib_model.find(np.asarray(load_rgb(item.fit)))
+        pooled = computed.found[item.photo_id]
+        assert [(f.x, f.y, f.w, f.h, f.score) for f in pooled] == [(f.x, f.y, f.w, f.h, f.score) for f in alone]
+        assert all(np.array_equal(a.embedding, b.embedding) for a, b in zip(pooled, alone, strict=True))
+    with lib.db.atomic():
+        assert stage.store(computed) == computed.results
+    assert Face.select().count() == sum(len(fs) for fs in computed.found.values()) >= 5
+    stage.close()
+
+
+def test_model_pool_lends_one_copy_per_thread() -> None:
+    import threading
+
+    from photoshelf.models.faces import ModelPool
+
+    made: list[object] = []
+
+    def make() -> object:
+        made.append(object())
+        return made[-1]
+
+    pool = ModelPool(make, 2)  # type: ignore[arg-type]
+    with pool.lend() as a, pool.lend() as b:
+        assert a is not b and len(made) == 2
+        got: list[object] = []
+        waiter = threading.Thread(target=lambda: got.extend([pool.lend().__enter__()]))
+        waiter.start()
+        waiter.join(0.2)
+        assert waiter.is_alive() and not got, "a third thread waits for a free copy"
+    waiter.join(5)
+    assert got and got[0] in made and len(made) == 2

@@ -196,3 +196,44 @@ def test_dbscan_is_dbscan() -> None:
     for i in np.flatnonzero(core):
         assert len(set(labels[near[i] & core])) == 1
     assert len(set(labels[labels >= 0])) >= 4
+
+
+def test_face_edits_rewrite_the_sidecar(library: Library, dlib_model: DlibFaces) -> None:
+    """Moving a face to a person, or "not this person", changes what its photo's sidecar says: the next sidecar
+    sync rewrites that sidecar (it picks photos by timestamps, so the edit must touch one it reads)."""
+    import datetime as dt
+
+    import yaml
+
+    from photoshelf.db.schema import PhotoStage
+    from photoshelf.sidecars.sync import sidecar_paths, sync_changed
+
+    lib = library
+    _, f = enrich_family(lib, dlib_model)
+    people.name_person(lib.db, person_of(f["obama"]), "Barack")
+    joe = people.name_person(lib.db, person_of(f["biden2"]), "Joe")
+    sync_changed(lib.config)
+
+    def backdate() -> None:
+        """Everything happened an hour ago, the last sync included: only a later edit is "changed"."""
+        past = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(hours=1)
+        Photo.update(updated_at=past).execute()
+        Person.update(updated_at=past).execute()
+        PhotoStage.update(done_at=past).execute()
+
+    def people_in(face: Face) -> list[str | None]:
+        photo = Photo.get_by_id(face.photo_id)
+        data = yaml.safe_load(sidecar_paths(lib.config, [photo])[photo.id].read_text())
+        return [x.get("Person") for x in data["Photoshelf"]["Faces"]]
+
+    backdate()
+    assert sync_changed(lib.config).written == 0
+    assert sorted(people_in(f["group-obama"]), key=str) == ["Barack", "Joe", None]
+    people.move_faces(lib.db, [f["group-obama"].id], joe.id)  # a move into an existing person
+    assert sync_changed(lib.config).written == 1
+    assert sorted(people_in(f["group-obama"]), key=str) == ["Joe", "Joe", None]
+
+    backdate()
+    people.reject_face(lib.db, f["group-biden"].id)  # "not Joe": the face leaves Joe and no one else takes it
+    assert sync_changed(lib.config).written == 1
+    assert sorted(people_in(f["group-biden"]), key=str) == ["Joe", None, None]
