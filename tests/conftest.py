@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,6 +132,26 @@ def make_library(tmp_path: Path, database_url: str, source: Path | None) -> Libr
     config = make_config(originals, storage, database_url)
     db = open_catalog(config)
     return Library(originals, storage, database_url, config, db)
+
+
+def indexed_subset(tmp_path: Path, database_url: str, rels: Iterable[str], **models: Any) -> Library:
+    """A library of just these files of the small corpus, indexed (the metadata pass, no enrichment), with
+    these [models] settings applied first. The caller closes `.db`."""
+    from photoshelf.indexer.pipeline import Indexer
+
+    source = tmp_path / "source"
+    for rel in rels:
+        (source / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(SMALL_CORPUS / rel, source / rel)
+    lib = make_library(tmp_path, database_url, source)
+    for key, value in models.items():
+        setattr(lib.config.models, key, value)
+    indexer = Indexer(lib.config, lib.db)
+    try:
+        indexer.run()
+    finally:
+        indexer.close()
+    return lib
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ loader, tokenizer, preprocessing, stage, vector storage, zero-shot labels and fi
 
 from __future__ import annotations
 
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,12 +12,11 @@ import pytest
 from PIL import Image
 
 from photoshelf.db.schema import File, Photo, PhotoLabel, PhotoStage
-from photoshelf.indexer.pipeline import Indexer
 from photoshelf.indexer.thumbs import ThumbCache
 from photoshelf.models import clip, enrich, semantic
 from photoshelf.models.vectors import VectorIndex
 
-from conftest import SMALL_CORPUS, Library, make_library
+from conftest import Library, indexed_subset
 
 sys.path.insert(0, str(Path(__file__).parent))
 import tinyclip  # noqa: E402
@@ -30,19 +28,8 @@ SUBSET = ["2016/Pets/cat_brown.jpg", "2019/Pets/dog_orange.jpg", "2004/Fiji/smal
 
 @pytest.fixture
 def lib(tmp_path: Path, database_url: str) -> Iterator[Library]:
-    source = tmp_path / "source"
-    for rel in SUBSET:
-        (source / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(SMALL_CORPUS / rel, source / rel)
-    library = make_library(tmp_path, database_url, source)
-    library.config.models.path = str(tmp_path / "models")
-    library.config.models.clip_model = NAME
-    library.config.models.batch_size = 2
-    indexer = Indexer(library.config, library.db)
-    try:
-        indexer.run()
-    finally:
-        indexer.close()
+    library = indexed_subset(tmp_path, database_url, SUBSET, path=str(tmp_path / "models"), clip_model=NAME,
+                             batch_size=2)
     yield library
     clip.loader(library.config, NAME).unload()
     library.db.close()

@@ -17,7 +17,7 @@ from photoshelf.indexer.pipeline import Indexer
 from photoshelf.models import enrich
 from photoshelf.models.stages import Item, Stage
 
-from conftest import SMALL_CORPUS, Library, make_library
+from conftest import SMALL_CORPUS, Library, indexed_subset, make_library
 
 SUBSET = ["2016/Pets/cat_brown.jpg", "2019/Pets/dog_orange.jpg", "2004/Fiji/smallFiji.JPG",
           "Misc/Formats/example.png", "Family/Barack/obama2.jpg"]
@@ -160,17 +160,7 @@ class SplitTone(Stage):
 
 @pytest.fixture
 def lib(tmp_path: Path, database_url: str) -> Iterator[Library]:
-    source = tmp_path / "source"
-    for rel in SUBSET:
-        (source / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(SMALL_CORPUS / rel, source / rel)
-    library = make_library(tmp_path, database_url, source)
-    library.config.models.batch_size = 2
-    indexer = Indexer(library.config, library.db)
-    try:
-        indexer.run()
-    finally:
-        indexer.close()
+    library = indexed_subset(tmp_path, database_url, SUBSET, batch_size=2)
     yield library
     library.db.close()
 

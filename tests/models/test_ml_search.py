@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,11 +12,10 @@ import pytest
 from photoshelf import search
 from photoshelf.db.schema import Face, File, Person, Photo, PhotoLabel
 from photoshelf.errors import QueryError
-from photoshelf.indexer.pipeline import Indexer
 from photoshelf.models.vectors import Space, VectorIndex
 from photoshelf.records import records
 
-from conftest import SMALL_CORPUS, Library, make_library
+from conftest import Library, indexed_subset
 
 FILES = {"cat": "2016/Pets/cat_brown.jpg", "dog": "2019/Pets/dog_orange.jpg", "fiji": "2004/Fiji/smallFiji.JPG",
          "png": "Misc/Formats/example.png", "obama": "Family/Barack/obama2.jpg"}
@@ -25,16 +23,7 @@ FILES = {"cat": "2016/Pets/cat_brown.jpg", "dog": "2019/Pets/dog_orange.jpg", "f
 
 @pytest.fixture
 def lib(tmp_path: Path, database_url: str) -> Iterator[Library]:
-    source = tmp_path / "source"
-    for rel in FILES.values():
-        (source / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(SMALL_CORPUS / rel, source / rel)
-    library = make_library(tmp_path, database_url, source)
-    indexer = Indexer(library.config, library.db)
-    try:
-        indexer.run()
-    finally:
-        indexer.close()
+    library = indexed_subset(tmp_path, database_url, FILES.values())
     yield library
     library.db.close()
 

@@ -4,7 +4,6 @@ corpus photos, searched through the real app (page, partial page, API, the photo
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,12 +15,11 @@ from starlette.testclient import TestClient
 
 from photoshelf import search
 from photoshelf.db.schema import File, Photo, PhotoLabel
-from photoshelf.indexer.pipeline import Indexer
 from photoshelf.models import enrich, semantic, textsearch
 from photoshelf.viewer import listing
 from photoshelf.viewer.app import create_app
 
-from conftest import SMALL_CORPUS, Library, make_library
+from conftest import Library, indexed_subset
 
 SUBSET = ["2016/Pets/cat_brown.jpg", "2019/Pets/dog_orange.jpg", "2004/Fiji/smallFiji.JPG",
           "Misc/Formats/norway-kjetil-moe.webp", "Screenshots/Screenshot 2019-05-21 at 10.45.52.png",
@@ -38,16 +36,7 @@ LABELS = {"dog_orange.jpg": ("dog", "animal", ",animal,pet,"),
 @pytest.fixture
 def lib(tmp_path: Path, database_url: str) -> Iterator[Library]:
     """The subset, indexed, with labels, but no text index yet (enrich_text builds it)."""
-    source = tmp_path / "source"
-    for rel in SUBSET:
-        (source / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(SMALL_CORPUS / rel, source / rel)
-    library = make_library(tmp_path, database_url, source)
-    indexer = Indexer(library.config, library.db)
-    try:
-        indexer.run()
-    finally:
-        indexer.close()
+    library = indexed_subset(tmp_path, database_url, SUBSET)
     for name, (label, category, categories) in LABELS.items():
         PhotoLabel.create(photo=photo_id(name), name=label, category=category, categories=categories,
                           confidence=0.9, source="imagenet", model="test")
