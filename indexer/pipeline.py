@@ -22,7 +22,7 @@ from photoshelf import jobs
 from photoshelf.config import Config
 from photoshelf.db.schema import File, Folder, IndexIssue, Photo, Thumbnail, utcnow
 from photoshelf.errors import PhotoshelfError
-from photoshelf.indexer import stacks
+from photoshelf.indexer import places, stacks
 from photoshelf.indexer.exiftool import ExifTool
 from photoshelf.indexer.media import kind_for_filetype, orientation_for_rotation
 from photoshelf.indexer.metadata import Metadata, extract, merge_sidecar_tags, read_takeout
@@ -57,6 +57,7 @@ class IndexReport:
     deferred: list[str] = field(default_factory=list)
     sidecars_written: int = 0
     sidecars_applied: int = 0
+    places: int = 0  # photos given (or cleared of) a place name by the backfill
     seconds: float = 0.0
     interrupted_before: bool = False
 
@@ -177,6 +178,9 @@ class Indexer:
 
             sidecars = after_index(self.config)
             report.sidecars_written, report.sidecars_applied = sidecars.written, sidecars.applied
+        if record:
+            # Geotagged photos without a place: a catalog from before places, or positions a sidecar set.
+            report.places = places.backfill()
         report.seconds = round(time.monotonic() - started, 3)
         if run_job is not None:
             jobs.complete(run_job, report.as_dict())
@@ -629,6 +633,9 @@ class Indexer:
             if old_photo_id and old_photo_id != photo.id:
                 orphans.add(old_photo_id)
             plans.append((it, photo))
+
+        # Place names from the positions, one geocoder call for the batch (unchanged places are not rewritten).
+        places.assign({id(p): p for _, p in plans if p is not None}.values())
 
         # Photos: new ones in one statement, changed ones by their dirty columns.
         if cleared_thumbs:

@@ -81,7 +81,7 @@ def _add(parts: list[str], seen: set[str], value: str | None) -> None:
 
 def photo_texts(photo_ids: Sequence[int]) -> dict[int, str]:
     """The text the index embeds for each photo: its labels and their categories, people's names, the place
-    (the country of its time zone, the only place name the catalog has), title, description, keywords and the
+    (town and country; else the country of its time zone), title, description, keywords and the
     names of the folders its files are in. Photos with nothing to say get ""."""
     out: dict[int, str] = {}
     for start in range(0, len(photo_ids), _CHUNK):
@@ -101,8 +101,9 @@ def photo_texts(photo_ids: Sequence[int]) -> dict[int, str]:
                           .where(File.photo.in_(chunk) & (File.role == "media") & File.missing_since.is_null())
                           .order_by(File.path).tuples()):
             folders.setdefault(pid, []).extend(PurePosixPath(path).parts[:-1])
-        for pid, title, description, keywords, timezone in (
-                Photo.select(Photo.id, Photo.title, Photo.description, Photo.keywords, Photo.timezone)
+        for pid, title, description, keywords, timezone, city, country in (
+                Photo.select(Photo.id, Photo.title, Photo.description, Photo.keywords, Photo.timezone,
+                             Photo.city, Photo.country)
                 .where(Photo.id.in_(chunk)).tuples()):
             parts: list[str] = []
             seen: set[str] = set()
@@ -114,7 +115,10 @@ def photo_texts(photo_ids: Sequence[int]) -> dict[int, str]:
                         words.append(value)
             _add(parts, seen, ", ".join(words))
             _add(parts, seen, ", ".join(dict.fromkeys(people.get(pid, []))))
-            _add(parts, seen, _zone_countries().get(timezone or ""))
+            # The reverse-geocoded town and country (the state too only dilutes the other words' meaning: "photos
+            # of anna" lost Anna's cat to a screenshot); without a GPS position, the country of the time zone.
+            place = ", ".join(dict.fromkeys(n for n in (city, country) if n))
+            _add(parts, seen, place or _zone_countries().get(timezone or ""))
             _add(parts, seen, title)
             _add(parts, seen, description)
             _add(parts, seen, ", ".join(k.strip() for k in re.split(r"[,;]", keywords or "") if k.strip()))

@@ -281,6 +281,8 @@ def index(state: State, paths: tuple[str, ...], force: bool, no_ml: bool, as_jso
         f"{r.seen} files seen in {r.seconds:.1f}s: {r.new} new, {r.changed} changed, {r.unchanged} unchanged, "
         f"{r.moved} moved, {r.missing} missing, {r.duplicates} duplicates, {r.errors} failed, {r.warnings} warnings"
     )
+    if r.places:
+        click.echo(f"Named the places of {r.places} geotagged photos from before place names.")
     if r.errors:
         click.echo("Files that failed: photoshelf doctor lists them with reasons.")
     if enriched is not None:

@@ -123,6 +123,8 @@ class RecordBuilder:
             "lat": photo.lat,
             "lon": photo.lon,
             "altitude": photo.altitude,
+            "place": {"country_code": photo.country_code, "country": photo.country, "state": photo.state,
+                      "city": photo.city} if photo.country_code else None,
             "camera": " ".join(x for x in (photo.camera_make, photo.camera_model) if x) or None,
             "camera_make": photo.camera_make,
             "camera_model": photo.camera_model,

@@ -16,7 +16,8 @@ from photoshelf.errors import QueryError
 TYPES = ("image", "raw", "video", "live")
 BOOL_FILTERS = ("favorite", "private", "archived", "missing", "stack", "duplicate", "geo", "error")
 FILTERS = ("path", "year", "month", "day", "camera", "lens", "type", "after", "before", "taken", "name",
-           "title", "keywords", "album", "label", "person", "face", *BOOL_FILTERS)
+           "title", "keywords", "album", "label", "person", "face", "country", "state", "city", "place",
+           *BOOL_FILTERS)
 FACE_VALUES = ("yes", "no", "true", "false", "new")
 # Semantic ranking looks at most this many nearest photos (then the page is cut from them).
 SEMANTIC_MAX = 1000
@@ -175,10 +176,18 @@ def _condition(term: Term, value: str) -> Any:
             | _contains(Photo.description, value)
             | _contains(Photo.keywords, value)
             | _contains(Photo.camera_model, value)
+            | _place_match(value)
             | _path_match(value)
         )
     if key == "path":
         return _path_match(value)
+    if key == "country":
+        return _country_match(value)
+    if key in ("state", "city"):
+        # The whole name (city:paris is not Parisot), in any case; MariaDB's collation ignores case already.
+        return pw.fn.LOWER(getattr(Photo, key)) == value.strip().lower()
+    if key == "place":
+        return _place_match(value)
     if key == "album":
         return _album_match(value)
     if key == "label":
@@ -235,6 +244,19 @@ def _condition(term: Term, value: str) -> Any:
         bad = File.select(File.photo).join(IndexIssue).where(File.photo.is_null(False))
         return Photo.id.in_(bad) if flag else Photo.id.not_in(bad)
     raise QueryError(f"unsupported filter {key}", term.position)  # pragma: no cover - FILTERS guards this
+
+
+def _country_match(value: str) -> Any:
+    """country:de (the ISO code) or country:germany / country:"united kingdom" (the name, or a part of it)."""
+    v = value.strip()
+    if len(v) == 2:
+        return (Photo.country_code == v.upper()) | (pw.fn.LOWER(Photo.country) == v.lower())
+    return _contains(Photo.country, v)
+
+
+def _place_match(value: str) -> Any:
+    """A part of the country, state or city name (place:berlin, place:bavaria, place:"new zealand")."""
+    return _contains(Photo.city, value) | _contains(Photo.state, value) | _contains(Photo.country, value)
 
 
 def _album_match(value: str) -> Any:

@@ -320,6 +320,9 @@ def apply_user_data(photo: Photo, ud: fmt.UserData, report: SyncReport, *, keep_
         if known is not None:
             known.uids.add(ud.uid)
     fields = {k: v for k, v in fields.items() if getattr(photo, k) != v}
+    if "lat" in fields or "lon" in fields:
+        # A hand-set position: its place name is redone by the index run's backfill (indexer/places.py).
+        fields.update(country_code=None, country=None, state=None, city=None)
     if fields:
         Photo.update(**fields, updated_at=utcnow()).where(Photo.id == photo.id).execute()
     if keep_uid:

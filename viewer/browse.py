@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 import peewee as pw
 
 from photoshelf.db.schema import File, Folder, Photo
 from photoshelf.errors import NotFound
-from photoshelf.viewer.geo import clusters
 from photoshelf.viewer.listing import base_select
 
 
@@ -79,12 +78,33 @@ def calendar() -> list[dict[str, Any]]:
 
 
 def places() -> list[dict[str, Any]]:
-    """Areas with photos (about 150 km across), largest first. Place names come with reverse geocoding;
-    until then an area is its coordinates."""
-    areas = clusters("", zoom=6)["features"]
-    areas.sort(key=lambda f: -f["properties"]["count"])
-    return [{"lat": f["geometry"]["coordinates"][1], "lon": f["geometry"]["coordinates"][0], **f["properties"]}
-            for f in areas]
+    """Countries with photos, most photos first, each with its cities (a city name is its state's too when
+    another city in the library has the same name); every entry carries the search that finds its photos."""
+    q = (base_select("").select(Photo.country_code, Photo.country, Photo.state, Photo.city, pw.fn.COUNT(Photo.id))
+         .where(Photo.country_code.is_null(False))
+         .group_by(Photo.country_code, Photo.country, Photo.state, Photo.city).order_by())
+    rows = [(code, country, state, city, int(n)) for code, country, state, city, n in q.tuples()]
+    homonyms = Counter(city for _code, _country, _state, city, _n in rows if city)
+    countries: dict[str, dict[str, Any]] = {}
+    for code, country, state, city, n in rows:
+        entry = countries.setdefault(code, {"code": code, "name": country or code, "count": 0, "cities": [],
+                                            "query": f"country:{code.lower()}"})
+        entry["count"] += n
+        if not city:
+            continue
+        query = f"city:{_quoted(city)}"
+        if homonyms[city] > 1 and state:
+            query += f" state:{_quoted(state)} country:{code.lower()}"
+        entry["cities"].append({"name": city, "state": state, "count": n, "query": query})
+    out = sorted(countries.values(), key=lambda c: (-c["count"], c["name"]))
+    for entry in out:
+        entry["cities"].sort(key=lambda c: (-c["count"], c["name"]))
+    return out
+
+
+def _quoted(value: str) -> str:
+    """A search value in quotes (the parser's escape for a quote inside is a backslash)."""
+    return '"' + value.replace('"', '\\"') + '"'
 
 
 def duplicates(limit: int = 200) -> list[dict[str, Any]]:

@@ -81,6 +81,12 @@ class Photo(BaseModel):
     lat = pw.DoubleField(null=True)
     lon = pw.DoubleField(null=True)
     altitude = pw.DoubleField(null=True)
+    # Where lat/lon are, by offline reverse geocoding (indexer/places.py): ISO 3166 code, English country name,
+    # first-level division (state) and nearest town; NULL without a position.
+    country_code = pw.CharField(max_length=2, null=True, index=True)
+    country = pw.CharField(max_length=64, null=True)
+    state = pw.CharField(max_length=128, null=True)
+    city = pw.CharField(max_length=128, null=True, index=True)
     camera_make = pw.CharField(max_length=64, null=True)
     camera_model = pw.CharField(max_length=128, null=True, index=True)
     lens = pw.CharField(max_length=128, null=True)

@@ -75,7 +75,8 @@ def test_puppy_finds_the_dog(lib: Library) -> None:
 
     texts = textsearch.photo_texts([photo_id(n) for n in LABELS])
     assert texts[photo_id("dog_orange.jpg")] == "dog, animal, pet. 2019 / Pets"
-    assert texts[photo_id("cat_brown.jpg")] == "cat, animal, pet. Anna. Germany. 2016 / Pets"  # GPS in Germany
+    # The reverse-geocoded place of its GPS position.
+    assert texts[photo_id("cat_brown.jpg")] == "cat, animal, pet. Anna. Tuebingen, Germany. 2016 / Pets"
     assert "Holiday in Fiji" in texts[photo_id("smallFiji.JPG")]
 
     stage = textsearch.TextStage(lib.config, lib.db)

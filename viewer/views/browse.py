@@ -26,8 +26,8 @@ async def calendar_page(request: Request) -> Response:
 
 
 async def places_page(request: Request) -> Response:
-    areas = await catalog(request).read(browse.places)
-    return render(request, "places.html", {"title": "Places", "areas": areas})
+    countries = await catalog(request).read(browse.places)
+    return render(request, "places.html", {"title": "Places", "countries": countries})
 
 
 async def duplicates_page(request: Request) -> Response:

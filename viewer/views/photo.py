@@ -69,6 +69,14 @@ def _size(n: int) -> str:
     return f"{n / 1e6:,.1f} MB"
 
 
+def _place(place: dict[str, Any] | None) -> str | None:
+    """"Steglitz, Berlin, Germany"; a city-state once ("Berlin, Germany")."""
+    if not place:
+        return None
+    names = [place["city"], place["state"], place["country"]]
+    return ", ".join(dict.fromkeys(n for n in names if n))
+
+
 def _exif_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
     rows: list[tuple[str, Any]] = [
         ("Taken", (r["taken_at_local"] or "").replace("T", " ")[:19] + (f" ({r['timezone']})" if r["timezone"] else "")),
@@ -83,6 +91,7 @@ def _exif_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
         ("File", f"{r['format'].upper() if r['format'] else r['type']} · {_size(r['size'])}"),
         ("Duration", f"{r['duration']:.1f} s" if r["duration"] else None),
         ("Codec", r["codec"]),
+        ("Place", _place(r["place"])),
         ("Location", f"{r['lat']:.5f}, {r['lon']:.5f}" if r["lat"] is not None and r["lon"] is not None else None),
         ("Altitude", f"{r['altitude']:.0f} m" if r["altitude"] is not None else None),
         ("Keywords", ", ".join(r["keywords"])),

@@ -14,6 +14,7 @@ from photoshelf.db.migrations import (
     m0004_photo_locked,
     m0005_sidecar_state,
     m0006_viewer_indexes,
+    m0007_places,
 )
 from photoshelf.db.schema import SchemaVersion
 
@@ -26,6 +27,7 @@ MIGRATIONS: list[tuple[int, Callable[[pw.Database], None]]] = [
     (4, m0004_photo_locked.apply),
     (5, m0005_sidecar_state.apply),
     (6, m0006_viewer_indexes.apply),
+    (7, m0007_places.apply),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -23,8 +23,10 @@ TIMELINE_COLUMNS = {
 def apply(db: pw.Database) -> None:
     # A catalog made by m0001 from the current models has the map's index already: create what is missing.
     have = {index.name for index in db.get_indexes(schema.Photo._meta.table_name)}
+    # Indexes on columns a later migration adds (m0007's places) are that migration's to make.
+    present = {c.name for c in db.get_columns(schema.Photo._meta.table_name)}
     for index in schema.Photo._meta.fields_to_index():
-        if index._name not in have:
+        if index._name not in have and all(f.column_name in present for f in index._expressions):
             db.execute(index)
     if TIMELINE_INDEX not in have:
         columns = TIMELINE_COLUMNS["sqlite" if is_sqlite(db) else "mariadb"]
