@@ -299,6 +299,21 @@ class Computed:
     results: dict[int, str | None]
 
 
+def load_tiles(items: Sequence[Item]) -> tuple[list[Any], list[int], dict[int, str | None]]:
+    """The images a classifier reads for a batch, their photo ids, and an error for each unreadable one.
+
+    The square tile (the centre of the fit rendition) labelled the corpus as well as the fit did and is cheaper to
+    decode and resize; the fit is the fallback for a cache without tiles."""
+    images, ok, errors = [], [], {}
+    for item in items:
+        try:
+            images.append(load_image(item.tile if item.tile.is_file() else item.fit))
+            ok.append(item.photo_id)
+        except OSError as exc:
+            errors[item.photo_id] = f"cannot read the thumbnail: {exc}"
+    return images, ok, errors
+
+
 class LabelsStage(Stage):
     """ImageNet labels from EfficientNet-Lite0 on the square thumbnail, through the rules file."""
 
@@ -346,16 +361,7 @@ class LabelsStage(Stage):
         if self._mapper is None:
             self._mapper = LabelMapper(self.rules()[0], self.config.models.label_threshold)
         mapper = self._mapper
-        results: dict[int, str | None] = {}
-        images, ok = [], []
-        for item in items:
-            try:
-                # The square tile (the centre of the fit rendition) labelled the corpus as well as the fit did,
-                # and is cheaper to decode and resize; the fit is the fallback for a cache without tiles.
-                images.append(load_image(item.tile if item.tile.is_file() else item.fit))
-                ok.append(item.photo_id)
-            except OSError as exc:
-                results[item.photo_id] = f"cannot read the thumbnail: {exc}"
+        images, ok, results = load_tiles(items)
         found: dict[int, list[Label]] = {}
         if images:
             probs = self._model.get().probabilities(images)

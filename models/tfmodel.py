@@ -43,8 +43,8 @@ from photoshelf.models.labels import (
     LabelMapper,
     Rule,
     forget_labels,
-    load_image,
     load_rules,
+    load_tiles,
     store_labels,
 )
 from photoshelf.models.runtime import Lazy, require
@@ -349,14 +349,7 @@ class TFLabelsStage(Stage):
         """The labels of a batch, without touching the catalog (the runner may call it on a worker thread)."""
         classifier: TFClassifier = self._model.get()
         mapper = self.mapper(classifier)
-        results: dict[int, str | None] = {}
-        images, ok = [], []
-        for item in items:
-            try:
-                images.append(load_image(item.tile if item.tile.is_file() else item.fit))
-                ok.append(item.photo_id)
-            except OSError as exc:
-                results[item.photo_id] = f"cannot read the thumbnail: {exc}"
+        images, ok, results = load_tiles(items)
         found: dict[int, list[Label]] = {}
         if images:
             for pid, probs in zip(ok, classifier.probabilities(images), strict=True):
