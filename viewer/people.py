@@ -17,7 +17,7 @@ import peewee as pw
 from PIL import Image
 
 from photoshelf.config import Config
-from photoshelf.db.schema import Face, Person, Photo, PhotoLabel, utcnow
+from photoshelf.db.schema import Face, Person, Photo, PhotoLabel
 from photoshelf.errors import NotFound, PhotoshelfError
 from photoshelf.indexer.thumbs import ThumbCache
 from photoshelf.viewer import listing
@@ -322,12 +322,6 @@ def _face(face_id: int) -> Face:
     return face
 
 
-def _touch_photo_of(face_id: int) -> None:
-    """The photo's sidecar lists its faces' people: marking the photo changed gets the sidecar rewritten."""
-    Photo.update(updated_at=utcnow()).where(Photo.id.in_(Face.select(Face.photo).where(Face.id == face_id))) \
-        .execute()
-
-
 def move_face(db: pw.Database, face_id: int, to: Any = None, name: Any = None) -> dict[str, Any]:
     """Move a face to a person (`to`: uid, id or name), to a new cluster (`to` None or "new"), or to the person
     called `name` (made when nobody has that name yet). The move is the user's: clustering keeps it."""
@@ -350,7 +344,6 @@ def move_face(db: pw.Database, face_id: int, to: Any = None, name: Any = None) -
             raise InvalidInput(f"person must be a person's uid or name, or \"new\", got {to!r}")
     except PhotoshelfError as exc:
         raise _people_error(exc) from exc
-    _touch_photo_of(face_id)
     return {"face": face_id, "person": person_summary(find(person.uid))}
 
 
@@ -367,7 +360,6 @@ def reject_face(db: pw.Database, face_id: int, person: Any = None, distance: flo
         face = ops.reject_face(db, face_id, target.id, distance)
     except PhotoshelfError as exc:
         raise _people_error(exc) from exc
-    _touch_photo_of(face_id)
     now = Person.get_or_none(Person.id == face.person_id) if face.person_id else None
     # An unnamed cluster left empty is deleted: `rejected` names it as it was.
     return {"face": face_id, "rejected": target.uid, "person": person_summary(now) if now is not None else None}
