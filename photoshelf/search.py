@@ -348,7 +348,7 @@ def _semantic_backend(config: Any) -> Any:
             raise
         return None
 
-    def run(db: Any, text: str, *, allowed: set[int], limit: int) -> list[tuple[int, float]] | None:
+    def run(db: Any, text: str, *, allowed: set[int] | None, limit: int) -> list[tuple[int, float]] | None:
         which = semantic.backend(config, db)
         if which is None:
             return None
@@ -387,13 +387,27 @@ def ranked_ids(query: Query, *, config: Any = None, base: Callable[[Query], Any]
     select = base if base is not None else (lambda q: build(q, **kwargs))
     text = " ".join(v for t in free for v in t.values)
     filters = Query(terms=[t for t in query.terms if t not in free])
-    allowed = {pid for (pid,) in select(filters).select(Photo.id).tuples()}
-    if not allowed:
-        return []
-    hits = backend(Photo._meta.database, text, allowed=allowed, limit=SEMANTIC_MAX)
+    db = Photo._meta.database
+    if filters.terms:
+        # The user's filters may allow few photos: rank only those (pre-filter), so none of the top-k is lost.
+        allowed: set[int] | None = {pid for (pid,) in select(filters).select(Photo.id).tuples()}
+        if not allowed:
+            return []
+        hits = backend(db, text, allowed=allowed, limit=SEMANTIC_MAX)
+    else:
+        # Only the standing rules apply (not missing, not archived, the viewer's visibility), which pass nearly
+        # every photo: rank them all and drop the few they exclude (post-filter), instead of collecting every
+        # photo id of the library for each query.
+        hits = backend(db, text, allowed=None, limit=SEMANTIC_MAX)
+        allowed = None
     if hits is None:
         return None
     order = [int(h[0]) if isinstance(h, (tuple, list)) else int(h) for h in hits]
+    if allowed is None:
+        allowed = set()
+        for start in range(0, len(order), 500):
+            chunk = order[start : start + 500]
+            allowed.update(pid for (pid,) in select(filters).select(Photo.id).where(Photo.id.in_(chunk)).tuples())
     literal = [pid for (pid,) in select(query).select(Photo.id).limit(SEMANTIC_MAX).tuples()]
     literal_set = set(literal)
     ranked = [pid for pid in order if pid in literal_set]

@@ -109,10 +109,11 @@ def test_semantic_ranking_is_prefiltered_and_falls_back(lib: Library, monkeypatc
     calls: list[Collection[int]] = []
     have_index = {"yes": True}
 
-    def semantic(db: Any, text: str, *, allowed: Collection[int], limit: int) -> list[tuple[int, float]] | None:
+    def semantic(db: Any, text: str, *, allowed: Collection[int] | None, limit: int
+                 ) -> list[tuple[int, float]] | None:
         if not have_index["yes"]:
             return None
-        calls.append(set(allowed))
+        calls.append(set(allowed) if allowed is not None else None)
         q = np.asarray(queries[text], dtype=np.float32)
         return index.search(q / np.linalg.norm(q), k=min(limit, 3), allowed=allowed)
 
@@ -125,6 +126,11 @@ def test_semantic_ranking_is_prefiltered_and_falls_back(lib: Library, monkeypatc
         return [names[p.id] for p in photos]
 
     assert ranked("puppy")[:2] == ["dog", "cat"]
+    # No filter of the user's: everything is ranked and the standing rules (not archived) drop photos after.
+    assert calls[-1] is None
+    Photo.update(archived=True).where(Photo.id == ids["dog"]).execute()
+    assert ranked("puppy")[:1] == ["cat"]
+    Photo.update(archived=False).where(Photo.id == ids["dog"]).execute()
     # Filters narrow first: only what they allow is ranked, and top-k is not lost to photos they exclude.
     assert ranked("puppy face:no") == ["cat", "png"]
     assert calls[-1] == {ids["cat"], ids["png"]}
