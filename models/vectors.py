@@ -1,7 +1,8 @@
 """Vector index per embedding space: sqlite-vec vec0 tables on SQLite (float32 for exact scans, and binary-quantised
-codes that an in-process Hamming scan turns into candidates, rescored exactly), an in-process numpy matrix over the
-`vector` table's BLOBs on MariaDB. The process caches are invalidated by a per-space stamp in `setting`, which
-every write renews, so another process's writes are seen on the next query."""
+codes that an in-process Hamming scan turns into candidates, rescored exactly); on MariaDB the `vector` table's
+BLOBs, held in process as a float matrix for small spaces and as the same binary codes (candidates rescored from
+the BLOBs) for large ones. The process caches carry a per-space stamp from `setting`, which every write renews:
+another process's writes are seen on the next query, and a MariaDB writer updates its own cache in place."""
 
 from __future__ import annotations
 
@@ -28,6 +29,11 @@ MAX_OVERSAMPLE = 50
 # Hamming shortlist per rescored candidate, re-ranked asymmetrically (query in float, items as sign bits).
 SHORTLIST = 10
 _CHUNK = 500
+# MariaDB: a space whose floats fit in this many bytes is searched exactly over a float matrix in memory (a
+# family's faces: 50k x 128-d = 25 MB, 1 ms a query; 16k CLIP vectors); a larger one keeps only sign codes (64 B
+# per 512-d vector: 2 GB -> 64 MB at 1M) and rescores the candidates' BLOBs, as on SQLite (3-20 ms a query).
+MATRIX_BYTES = 32 * 2**20
+_LOAD_BATCH = 5000
 _CHUNK_SIZE = 1024  # sqlite-vec's default vectors per chunk in its shadow tables
 
 
@@ -81,11 +87,120 @@ def _words64(blob: bytes, count: int, width: int) -> np.ndarray:
     return np.ascontiguousarray(raw).view(np.uint64).reshape(count, words)
 
 
+def _sign_words(vectors: np.ndarray) -> np.ndarray:
+    """Sign codes of float rows as 64-bit words, laid out as sqlite-vec's vec_quantize_binary packs them (dimension
+    j in bit j % 8 of byte j // 8, set when > 0)."""
+    bits = np.packbits(vectors > 0, axis=1, bitorder="little")
+    return _words64(bits.tobytes(), len(vectors), bits.shape[1])
+
+
+def _shortlist(q: np.ndarray, k: int, ids: np.ndarray, codes: np.ndarray,
+               allowed: set[int] | None) -> np.ndarray:
+    """The item ids to rescore exactly for the top k, in id order (one forward walk of the index), from sorted ids
+    and their sign codes (word-major, (W, n)), only the allowed ones when filtered: a Hamming shortlist,
+    re-ranked by the asymmetric estimate, then the best k * oversample(n). Shared by both backends."""
+    if allowed is not None and len(ids):
+        wanted = np.fromiter(allowed, dtype=np.int64, count=len(allowed))
+        top = int(ids[-1])
+        if top <= 64 * len(ids) + 1_000_000:
+            # A bitmap over the id range: O(n) and cache-friendly (searchsorted of 100k unsorted ids into
+            # 1M took 17 ms, this 3 ms).
+            mask = np.zeros(top + 1, dtype=bool)
+            mask[wanted[(wanted >= 0) & (wanted <= top)]] = True
+            pos = np.flatnonzero(mask[ids])
+        else:
+            wanted.sort()
+            pos = np.searchsorted(ids, wanted)
+            inside = pos < len(ids)
+            pos, wanted = pos[inside], wanted[inside]
+            pos = pos[ids[pos] == wanted]
+        ids, codes = ids[pos], codes[:, pos]
+    want = candidates(k, len(ids))
+    if want >= len(ids):
+        return ids
+    dim = len(q)
+    qcode = _sign_words(q[None, :])[0]
+    dist = np.zeros(len(ids), dtype=np.uint16)
+    for word in range(codes.shape[0]):
+        dist += np.bitwise_count(codes[word] ^ qcode[word])
+    short = min(len(ids), want * SHORTLIST)
+    pos = _smallest(dist, short, dim) if short < len(ids) else np.arange(len(ids))
+    # Re-rank the shortlist by q . sign(x): the query keeps its float values, which ranks far better than
+    # Hamming between two sign codes (random vectors: recall@10 0.30 -> 0.57 at the same rescoring cost).
+    # Per byte position, the sum of q over each of the 256 bit patterns (sqlite-vec packs dimension j into
+    # bit j % 8 of byte j // 8): the estimate is then one table lookup per code byte (0.5 ms for 2,000).
+    nbytes = dim // 8
+    rows = np.ascontiguousarray(codes[:, pos].T).view(np.uint8)[:, :nbytes]
+    table = _BYTE_BITS @ q[: nbytes * 8].reshape(nbytes, 8).T
+    score = table[rows, np.arange(nbytes)].sum(axis=1)
+    best = pos[np.argpartition(-score, want - 1)[:want]]
+    return np.sort(ids[best])
+
+
+class _Rows:
+    """One process's copy of a MariaDB space at one stamp: sorted ids and, per id, a unit float row (`codes` False)
+    or its sign code (word-major words). Buffers keep spare room, so rows appended past the largest id (new faces,
+    new photos) cost no copy; a reader's views of the first n rows never change under it."""
+
+    __slots__ = ("stamp", "codes", "n", "_ids", "_data")
+
+    def __init__(self, stamp: str, ids: np.ndarray, data: np.ndarray, codes: bool) -> None:
+        self.stamp, self.codes, self.n = stamp, codes, len(ids)
+        self._ids, self._data = ids, data
+
+    def view(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._ids[: self.n], (self._data[:, : self.n] if self.codes else self._data[: self.n])
+
+    def drop(self, gone: np.ndarray) -> None:
+        ids, data = self.view()
+        pos = np.searchsorted(ids, gone)
+        pos = pos[pos < len(ids)]
+        pos = pos[np.isin(ids[pos], gone)]
+        if len(pos):
+            keep = np.ones(len(ids), dtype=bool)
+            keep[pos] = False
+            self._ids, self._data = ids[keep], (data[:, keep] if self.codes else data[keep])
+            self.n = len(self._ids)
+
+    def put(self, new_ids: np.ndarray, rows: np.ndarray) -> None:
+        """Add rows (unit floats, or codes (m, W)) for ids not held yet."""
+        order = np.argsort(new_ids, kind="stable")
+        new_ids, rows = new_ids[order], rows[order]
+        ids, data = self.view()
+        if self.codes:
+            rows = rows.T
+        if self.n and new_ids[0] <= ids[-1]:  # inside the id range: merge (one copy)
+            merged = np.concatenate([ids, new_ids])
+            order = np.argsort(merged, kind="stable")
+            both = np.concatenate([data, rows], axis=1 if self.codes else 0)
+            self._ids, self._data = merged[order], (both[:, order] if self.codes else both[order])
+            self.n = len(self._ids)
+            return
+        end = self.n + len(new_ids)
+        if end > len(self._ids):  # grow by half, so appends are amortised O(1) per row
+            cap = max(end, int(len(self._ids) * 1.5) + 64)
+            grown_ids = np.zeros(cap, dtype=np.int64)
+            grown_ids[: self.n] = ids
+            if self.codes:
+                grown = np.zeros((data.shape[0], cap), dtype=data.dtype)
+                grown[:, : self.n] = data
+            else:
+                grown = np.zeros((cap, data.shape[1]), dtype=data.dtype)
+                grown[: self.n] = data
+            self._ids, self._data = grown_ids, grown
+        self._ids[self.n : end] = new_ids
+        if self.codes:
+            self._data[:, self.n : end] = rows
+        else:
+            self._data[self.n : end] = rows
+        self.n = end
+
+
 class VectorIndex:
     """Add, remove and search vectors of one space; the `vector` table is the truth, vec0 tables a mirror."""
 
     _cache_lock = threading.Lock()
-    _matrix_cache: dict[tuple[int, str], tuple[str, np.ndarray, np.ndarray]] = {}
+    _rows_cache: dict[tuple[int, str], _Rows] = {}
     _codes_cache: dict[tuple[int, str, str], tuple[str, np.ndarray, np.ndarray]] = {}
 
     def __init__(self, db: pw.Database, space: Space) -> None:
@@ -111,16 +226,22 @@ class VectorIndex:
                 raise ValueError(f"{self.space.name}: expected {self.space.dim} dimensions, got {v.shape[0]}")
         with self.db.atomic():
             if replace:
-                self.remove([i for i, _ in rows])
+                self._delete([i for i, _ in rows])
             for start in range(0, len(rows), _CHUNK):  # MariaDB's max_allowed_packet bounds one statement
                 Vector.insert_many([{"space": self.space.name, "item_id": i, "vector": v.tobytes()}
                                     for i, v in rows[start : start + _CHUNK]]).execute()
             if self.sqlite:
                 self._mirror_insert(rows)
-            self._touch()
+            self._touch(gone=[i for i, _ in rows] if replace else None, new=rows)
 
     def remove(self, item_ids: Collection[int]) -> None:
         ids = list(item_ids)
+        if ids:
+            with self.db.atomic():
+                self._delete(ids)
+                self._touch(gone=ids)
+
+    def _delete(self, ids: list[int]) -> None:
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
             Vector.delete().where((Vector.space == self.space.name) & Vector.item_id.in_(chunk)).execute()
@@ -129,8 +250,6 @@ class VectorIndex:
                 self.db.execute_sql(f"DELETE FROM {self.float_table} WHERE rowid IN ({marks})", chunk)
                 if self.space.quantise:
                     self.db.execute_sql(f"DELETE FROM {self.bin_table} WHERE rowid IN ({marks})", chunk)
-        if ids:
-            self._touch()
 
     def clear(self) -> None:
         Vector.delete().where(Vector.space == self.space.name).execute()
@@ -140,10 +259,54 @@ class VectorIndex:
                 self.db.execute_sql(f"DELETE FROM {self.bin_table}")
         self._touch()
 
-    def _touch(self) -> None:
-        """A new generation for the space, so every process's caches reload (one row read per query)."""
+    def _touch(self, gone: Collection[int] | None = None,
+               new: Sequence[tuple[int, np.ndarray]] | None = None) -> None:
+        """A new generation for the space, so every process's caches reload (one row read per query). On MariaDB
+        this process's cache takes the change in place and the new stamp, when it held the generation just
+        replaced (read under a row lock, so no other writer slipped in between); otherwise it is dropped. A
+        rolled-back write leaves the cache on a stamp the database never commits, so it reloads."""
         value = secrets.token_hex(8)
-        Setting.replace(key=self._stamp_key, value=value).execute()
+        if self.sqlite:
+            Setting.replace(key=self._stamp_key, value=value).execute()
+            return
+        with self.db.atomic():
+            row = (Setting.select(Setting.value).where(Setting.key == self._stamp_key)
+                   .for_update().tuples().first())
+            Setting.replace(key=self._stamp_key, value=value).execute()
+            self._advance(row[0] if row is not None else "", value, gone, new)
+
+    def _advance(self, previous: str, stamp: str, gone: Collection[int] | None,
+                 new: Sequence[tuple[int, np.ndarray]] | None) -> None:
+        key = (id(self.db), self.space.name)
+        with self._cache_lock:
+            rows = self._rows_cache.get(key)
+            if rows is None:
+                return
+            if rows.stamp != previous or (gone is None and new is None):  # another writer's change, or clear()
+                del self._rows_cache[key]
+                return
+            if gone:
+                rows.drop(np.fromiter(gone, dtype=np.int64, count=len(gone)))
+            if new:
+                new_ids = np.fromiter((i for i, _ in new), dtype=np.int64, count=len(new))
+                matrix = np.vstack([v for _, v in new])
+                if not rows.codes and self._codes_pay(rows.n + len(new)):
+                    ids, data = rows.view()
+                    rows = _Rows(rows.stamp, ids.copy(), np.ascontiguousarray(_sign_words(data).T), True)
+                    self._rows_cache[key] = rows
+                rows.put(new_ids, _sign_words(matrix) if rows.codes else self._unit_rows(matrix))
+            rows.stamp = stamp
+
+    def _codes_pay(self, count: int) -> bool:
+        """Whether a MariaDB space of `count` vectors keeps sign codes in memory rather than its float matrix."""
+        return self.space.quantise and self.space.dim % 8 == 0 and count * self.space.dim * 4 > MATRIX_BYTES
+
+    def _unit_rows(self, matrix: np.ndarray) -> np.ndarray:
+        if self.space.metric != "cosine":
+            return matrix
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        return (matrix / norms).astype(np.float32)
 
     @property
     def _stamp_key(self) -> str:
@@ -195,7 +358,7 @@ class VectorIndex:
             if len(only) <= candidates(k, len(only)):  # as many as the quantised search would rescore
                 return self._rescore(q, k, list(only))
         if not self.sqlite:
-            return self._matrix_search(q, k, only)
+            return self._mariadb_search(q, k, only, exact)
         if exact or not self.space.quantise:
             return self._vec0_exact(q, k) if only is None else self._exact_over(q, k, only)
         return self._quantised(q, k, only)
@@ -258,44 +421,7 @@ class VectorIndex:
         shortlist, re-ranked by the asymmetric estimate, then the best k * oversample(n) rescored exactly.
         sqlite-vec's own bit KNN costs O(n*k) (25 ms at 100k for k=200); this scan is O(n)."""
         ids, codes = self._codes()
-        if allowed is not None and len(ids):
-            wanted = np.fromiter(allowed, dtype=np.int64, count=len(allowed))
-            top = int(ids[-1])
-            if top <= 64 * len(ids) + 1_000_000:
-                # A bitmap over the id range: O(n) and cache-friendly (searchsorted of 100k unsorted ids into
-                # 1M took 17 ms, this 3 ms).
-                mask = np.zeros(top + 1, dtype=bool)
-                mask[wanted[(wanted >= 0) & (wanted <= top)]] = True
-                pos = np.flatnonzero(mask[ids])
-            else:
-                wanted.sort()
-                pos = np.searchsorted(ids, wanted)
-                inside = pos < len(ids)
-                pos, wanted = pos[inside], wanted[inside]
-                pos = pos[ids[pos] == wanted]
-            ids, codes = ids[pos], codes[:, pos]
-        if len(ids) == 0:
-            return []
-        want = candidates(k, len(ids))
-        if want >= len(ids):
-            return self._rescore(q, k, ids.tolist())
-        (blob,) = self.db.execute_sql("SELECT vec_quantize_binary(?)", (q.tobytes(),)).fetchone()
-        qcode = _words64(bytes(blob), 1, self.space.dim // 8)[0]
-        dist = np.zeros(len(ids), dtype=np.uint16)
-        for word in range(codes.shape[0]):
-            dist += np.bitwise_count(codes[word] ^ qcode[word])
-        short = min(len(ids), want * SHORTLIST)
-        pos = _smallest(dist, short, self.space.dim) if short < len(ids) else np.arange(len(ids))
-        # Re-rank the shortlist by q . sign(x): the query keeps its float values, which ranks far better than
-        # Hamming between two sign codes (random vectors: recall@10 0.30 -> 0.57 at the same rescoring cost).
-        # Per byte position, the sum of q over each of the 256 bit patterns (sqlite-vec packs dimension j into
-        # bit j % 8 of byte j // 8): the estimate is then one table lookup per code byte (0.5 ms for 2,000).
-        nbytes = self.space.dim // 8
-        rows = np.ascontiguousarray(codes[:, pos].T).view(np.uint8)[:, :nbytes]
-        table = _BYTE_BITS @ q[: nbytes * 8].reshape(nbytes, 8).T
-        score = table[rows, np.arange(nbytes)].sum(axis=1)
-        best = pos[np.argpartition(-score, want - 1)[:want]]
-        return self._rescore(q, k, np.sort(ids[best]).tolist())  # in id order: one forward walk of the index
+        return self._rescore(q, k, _shortlist(q, k, ids, codes, allowed).tolist())
 
     def _codes(self) -> tuple[np.ndarray, np.ndarray]:
         """The binary codes of the space: sorted ids and the codes as 64-bit words, word-major (W, n), cached per
@@ -353,9 +479,7 @@ class VectorIndex:
 
     def _exact_over(self, q: np.ndarray, k: int, allowed: set[int]) -> list[tuple[int, float]]:
         if not self.sqlite:
-            ids, matrix = self._matrix()
-            mask = np.isin(ids, np.fromiter(allowed, dtype=np.int64, count=len(allowed)))
-            return self._top(q, k, ids[mask], matrix[mask])
+            return self._mariadb_search(q, k, allowed, exact=True)
         if len(allowed) <= 4 * _CHUNK:
             return self._rescore(q, k, list(allowed))
         # sqlite-vec applies the rowid filter inside its scan.
@@ -368,10 +492,13 @@ class VectorIndex:
 
     # --- numpy (MariaDB, rescoring) ---
 
-    def _top(self, q: np.ndarray, k: int, ids: np.ndarray, matrix: np.ndarray) -> list[tuple[int, float]]:
+    def _top(self, q: np.ndarray, k: int, ids: np.ndarray, matrix: np.ndarray,
+             unit_rows: bool = False) -> list[tuple[int, float]]:
         if len(ids) == 0:
             return []
-        if self.space.metric == "cosine":
+        if self.space.metric == "cosine" and unit_rows:  # the MariaDB matrix, normalised once at load
+            dist = 1.0 - matrix @ q
+        elif self.space.metric == "cosine":
             norms = np.linalg.norm(matrix, axis=1)
             norms[norms == 0] = 1.0
             dist = 1.0 - (matrix @ q) / norms
@@ -383,34 +510,67 @@ class VectorIndex:
         order = part[np.argsort(dist[part], kind="stable")]
         return [(int(ids[i]), float(dist[i])) for i in order]
 
-    def _matrix(self) -> tuple[np.ndarray, np.ndarray]:
-        """All vectors of the space as one matrix, cached per process until the rows change."""
+    # --- MariaDB ---
+
+    def _rows(self) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Sorted ids and their unit float rows, or their sign codes (word-major) when codes is True, cached per
+        process until the stamp changes (writes of this process update the cache in place, see _advance)."""
         stamp = self._stamp()
         key = (id(self.db), self.space.name)
         with self._cache_lock:
-            cached = self._matrix_cache.get(key)
-            if cached is not None and cached[0] == stamp:
-                return cached[1], cached[2]
-        ids: list[int] = []
-        blobs: list[bytes] = []
-        for item_id, blob in Vector.select(Vector.item_id, Vector.vector).where(
-                Vector.space == self.space.name).order_by(Vector.item_id).tuples().iterator():
-            ids.append(item_id)
-            blobs.append(bytes(blob))
-        matrix = (np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), self.space.dim)
-                  if ids else np.zeros((0, self.space.dim), dtype=np.float32))
-        if self.space.metric == "cosine" and len(ids):
-            norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-            norms[norms == 0] = 1.0
-            matrix = matrix / norms
-        id_array = np.asarray(ids, dtype=np.int64)
+            cached = self._rows_cache.get(key)
+            if cached is not None and cached.stamp == stamp:
+                return (*cached.view(), cached.codes)
+        rows = self._load(stamp)
         with self._cache_lock:
-            self._matrix_cache[key] = (stamp, id_array, matrix)
-        return id_array, matrix
+            self._rows_cache[key] = rows
+            return (*rows.view(), rows.codes)
 
-    def _matrix_search(self, q: np.ndarray, k: int, allowed: set[int] | None) -> list[tuple[int, float]]:
-        ids, matrix = self._matrix()
-        if allowed is not None:
-            mask = np.isin(ids, np.fromiter(allowed, dtype=np.int64, count=len(allowed)))
-            ids, matrix = ids[mask], matrix[mask]
-        return self._top(q, k, ids, matrix)
+    def _load(self, stamp: str) -> _Rows:
+        """Read the space in id-ordered batches (the driver would otherwise buffer every BLOB at once), keeping
+        floats for a small space and only sign codes for a large one."""
+        codes = self._codes_pay(self.count())
+        id_parts: list[np.ndarray] = []
+        parts: list[np.ndarray] = []
+        for ids, matrix in self._batches():
+            id_parts.append(ids)
+            parts.append(_sign_words(matrix) if codes else self._unit_rows(matrix))
+        words = (self.space.dim + 63) // 64
+        if not id_parts:
+            empty = np.zeros((0, words), np.uint64) if codes else np.zeros((0, self.space.dim), np.float32)
+            return _Rows(stamp, np.zeros(0, np.int64), np.ascontiguousarray(empty.T) if codes else empty, codes)
+        data = np.concatenate(parts)
+        return _Rows(stamp, np.concatenate(id_parts), np.ascontiguousarray(data.T) if codes else data, codes)
+
+    def _batches(self) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+        last = -(2**63)
+        while True:
+            batch: list[tuple[int, bytes]] = list(
+                Vector.select(Vector.item_id, Vector.vector)
+                .where((Vector.space == self.space.name) & (Vector.item_id > last))
+                .order_by(Vector.item_id).limit(_LOAD_BATCH).tuples())  # type: ignore[arg-type]
+            if not batch:
+                return
+            last = batch[-1][0]
+            yield (np.fromiter((i for i, _ in batch), dtype=np.int64, count=len(batch)),
+                   np.frombuffer(b"".join(bytes(b) for _, b in batch), dtype=np.float32).reshape(len(batch), -1))
+
+    def _mariadb_search(self, q: np.ndarray, k: int, allowed: set[int] | None,
+                        exact: bool) -> list[tuple[int, float]]:
+        ids, data, codes = self._rows()
+        if not codes:
+            if allowed is not None:
+                mask = np.isin(ids, np.fromiter(allowed, dtype=np.int64, count=len(allowed)))
+                ids, data = ids[mask], data[mask]
+            return self._top(q, k, ids, data, unit_rows=True)
+        if not exact:
+            return self._rescore(q, k, _shortlist(q, k, ids, data, allowed).tolist())
+        # The exact reference over a large space: stream the floats, keeping the best k so far.
+        best: list[tuple[int, float]] = []
+        wanted = None if allowed is None else np.fromiter(allowed, dtype=np.int64, count=len(allowed))
+        for batch_ids, matrix in self._batches():
+            if wanted is not None:
+                mask = np.isin(batch_ids, wanted)
+                batch_ids, matrix = batch_ids[mask], matrix[mask]
+            best = sorted(best + self._top(q, k, batch_ids, matrix), key=lambda hit: hit[1])[:k]
+        return best

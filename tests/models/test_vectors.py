@@ -1,5 +1,6 @@
 """The vector index against numpy brute force: exact vec0 KNN, quantised candidates + rescoring, filters, and the
-in-process caches (MariaDB matrix, SQLite binary codes) seeing writes from this and other connections."""
+in-process caches (MariaDB float matrix or sign codes, SQLite binary codes) seeing writes from this and other
+connections, a MariaDB writer's own cache updated in place."""
 
 from __future__ import annotations
 
@@ -58,6 +59,7 @@ def queries(count: int, seed: int = 7) -> np.ndarray:
 def test_knn_and_filtered_knn_equal_numpy(loaded: tuple[VectorIndex, np.ndarray],
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     index, data = loaded
+    monkeypatch.setattr(vectors, "MATRIX_BYTES", 1000 * DIM * 4)  # MariaDB: a large space, sign codes in memory
     assert index.count() == N
     full_set = np.arange(1, N + 1)
     for q in queries(3):
@@ -73,12 +75,11 @@ def test_knn_and_filtered_knn_equal_numpy(loaded: tuple[VectorIndex, np.ndarray]
             assert dist == pytest.approx(full[item - 1], abs=2e-5)
         assert [d for _, d in got] == sorted(d for _, d in got)
     assert brute(data, queries(1)[0], full_set)[0] == brute(data, queries(1)[0])[0]
-    if index.sqlite:
-        # Random vectors are the worst case for sign codes; the asymmetric re-ranking of the Hamming shortlist
-        # (query in float) must still find most true neighbours, far more than Hamming alone (0.53 measured).
-        qs = queries(30, seed=99)
-        recall = sum(len(set(brute(data, q)[0]) & {i for i, _ in index.search(q, K)}) for q in qs) / (K * 30)
-        assert recall >= 0.75
+    # Random vectors are the worst case for sign codes; the asymmetric re-ranking of the Hamming shortlist
+    # (query in float) must still find most true neighbours, far more than Hamming alone (0.53 measured).
+    qs = queries(30, seed=99)
+    recall = sum(len(set(brute(data, q)[0]) & {i for i, _ in index.search(q, K)}) for q in qs) / (K * 30)
+    assert recall >= 0.75
 
     # Filters: the true top k within the allowed set, for a set small enough to rescore whole and for larger
     # ones ranked through the codes of the allowed items only.
@@ -89,8 +90,7 @@ def test_knn_and_filtered_knn_equal_numpy(loaded: tuple[VectorIndex, np.ndarray]
         want_ids, want_dist = brute(data, q, allowed)
         monkeypatch.setattr(vectors, "OVERSAMPLE", N)
         same_ranking(index.search(q, K, allowed=set(allowed.tolist())), want_ids, want_dist)
-        if index.sqlite:
-            same_ranking(index._exact_over(q, K, set(allowed.tolist())), want_ids, want_dist)
+        same_ranking(index._exact_over(q, K, set(allowed.tolist())), want_ids, want_dist)
         monkeypatch.setattr(vectors, "OVERSAMPLE", 20)
         got = index.search(q, K, allowed=allowed.tolist())
         assert len(got) == min(K, size)
@@ -107,6 +107,13 @@ def test_knn_and_filtered_knn_equal_numpy(loaded: tuple[VectorIndex, np.ndarray]
         want = np.frombuffer(b"".join(bytes(r[1]) for r in rows), dtype=np.uint64).reshape(len(rows), -1)
         assert np.array_equal(codes.T, want)
         assert Vector.select().where(Vector.space == index.space.name).count() == N - 300
+    else:
+        # MariaDB keeps the same sign codes, computed from the BLOBs, and its own removal updates them in place.
+        index.remove(range(100, 400))
+        ids, codes, is_codes = index._rows()
+        kept = np.array([i for i in range(1, N + 1) if not 100 <= i < 400])
+        assert is_codes and ids.tolist() == kept.tolist()
+        assert np.array_equal(codes.T, vectors._sign_words(data[kept - 1]))
 
     # Sparse ids far beyond the item count: the filter takes its sorted-search path instead of a bitmap.
     far = 2_000_000_000
@@ -119,10 +126,10 @@ def test_knn_and_filtered_knn_equal_numpy(loaded: tuple[VectorIndex, np.ndarray]
     assert len({i for i, _ in got[1:]} & set(want_ids[:K - 1])) >= 5
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_quantised_recall_on_clustered_vectors(empty_library: Library) -> None:
+def test_quantised_recall_on_clustered_vectors(empty_library: Library, monkeypatch: pytest.MonkeyPatch) -> None:
     """Real embeddings cluster; there the default oversampling must keep recall@10 >= 0.95 (random vectors,
-    the worst case, are measured in bench/vectors.py). MariaDB searches its matrix exactly: SQLite only."""
+    the worst case, are measured in bench/vectors.py). MariaDB as a large space would: sign codes in memory."""
+    monkeypatch.setattr(vectors, "MATRIX_BYTES", 1000 * DIM * 4)
     n = 5000
     rng = np.random.default_rng(5)
     centres = unit(rng.standard_normal((100, DIM), dtype=np.float32))
@@ -161,6 +168,72 @@ def test_writes_are_seen_by_cached_searches_here_and_in_other_connections(
         assert [i for i, _ in again[:K - 2]] == [i for i, _ in after[2:K]]
         # The writer's own cache too.
         assert [i for i, _ in writer.search(q, K)] == [i for i, _ in again]
+    finally:
+        other_db.close()
+
+
+@pytest.mark.parametrize("database_url", ["mariadb"], indirect=True)
+@pytest.mark.parametrize("limit", [20_000, 2010, 0], ids=["matrix", "grows-to-codes", "codes"])
+def test_mariadb_writer_keeps_its_cache_warm(empty_library: Library, monkeypatch: pytest.MonkeyPatch,
+                                             limit: int) -> None:
+    """A MariaDB writer's own adds and removes update its cached rows in place (no reload; the faces stage adds
+    a few faces and searches at once), matching numpy and a fresh reader; a rolled-back write is not kept."""
+    rng = np.random.default_rng(13)
+    dim = 128
+    monkeypatch.setattr(vectors, "MATRIX_BYTES", limit * dim * 4)  # limit: vectors kept as floats
+    truth = {i + 1: v for i, v in enumerate(unit(rng.standard_normal((2000, dim), dtype=np.float32)))}
+    space = Space("test:faces", dim)
+    index = VectorIndex(empty_library.db, space)
+    index.add(truth.items(), replace=False)
+    loads = 0
+    real_load = VectorIndex._load
+
+    def counting(self: VectorIndex, stamp: str) -> object:
+        nonlocal loads
+        loads += 1
+        return real_load(self, stamp)
+
+    monkeypatch.setattr(VectorIndex, "_load", counting)
+    other_db = make_database(empty_library.database_url)
+    other_db.connect()
+
+    def check() -> None:
+        ids = np.array(sorted(truth))
+        matrix = np.vstack([truth[i] for i in ids])
+        for q in unit(rng.standard_normal((3, dim), dtype=np.float32)):
+            dist = 1.0 - matrix @ q
+            order = np.argsort(dist, kind="stable")[:K]
+            monkeypatch.setattr(vectors, "OVERSAMPLE", len(ids))  # codes: every item rescored, so exact
+            same_ranking(index.search(q, K), ids[order].tolist(), dist[order])
+            monkeypatch.setattr(vectors, "OVERSAMPLE", 20)
+            with _bound(other_db):
+                fresh = VectorIndex(other_db, space).search(q, K)
+            assert [i for i, _ in fresh] == [i for i, _ in index.search(q, K)]
+
+    try:
+        check()
+        assert loads == 2  # this process's cache and the "other process's"
+        new = {2000 + j + 1: v for j, v in enumerate(unit(rng.standard_normal((16, dim), dtype=np.float32)))}
+        index.add(new.items())  # appended past the largest id
+        truth.update(new)
+        check()
+        index.remove([5, 17, 2003])
+        for gone in (5, 17, 2003):
+            del truth[gone]
+        moved = {17: truth[1], 3: unit(rng.standard_normal(dim, dtype=np.float32))}
+        index.add(moved.items())  # inside the id range: a replaced row and a new one
+        truth.update(moved)
+        check()
+        assert loads == 4  # only the other connection reloaded, once per search after a change
+        cached = VectorIndex._rows_cache[(id(empty_library.db), space.name)]
+        assert cached.codes == (limit < len(truth)) and cached.stamp == index._stamp()
+        with empty_library.db.atomic() as txn:
+            index.add([(9_999, unit(rng.standard_normal(dim, dtype=np.float32)))])
+            txn.rollback()
+        check()
+        assert 9_999 not in {i for i, _ in index.search(np.zeros(dim, dtype=np.float32) + 1, 3000)}
+        index.clear()
+        assert index.search(truth[1], K) == []
     finally:
         other_db.close()
 
