@@ -26,6 +26,7 @@ import peewee as pw
 
 from photoshelf.config import Config
 from photoshelf.db.schema import PhotoLabel
+from photoshelf.models import lookalike
 from photoshelf.models.runtime import Lazy, onnx_session, require
 from photoshelf.models.stages import Item, Stage
 from photoshelf.models.vectors import Space, VectorIndex
@@ -346,7 +347,10 @@ class ClipStage(Stage):
         scenes = model.scenes(vectors) if len(ids) else []
         version = self.version()
         with self.db.atomic():
-            self.index().add(zip(ids, vectors, strict=True))
+            vindex = self.index()
+            vindex.add(zip(ids, vectors, strict=True))
+            lookalike.update(vindex, zip(ids, vectors, strict=True), self.config.models.duplicate_similarity,
+                             vindex.space.name)
             if ids:
                 PhotoLabel.delete().where(PhotoLabel.photo.in_(ids) & (PhotoLabel.source == "clip")).execute()
             rows = [{"photo": pid, "name": scene.name, "category": scene.categories[0],
@@ -363,6 +367,7 @@ class ClipStage(Stage):
         ids = list(photo_ids)
         if space_for(self.config, self.model_name) is not None:
             self.index().remove(ids)
+        lookalike.forget(ids)
         PhotoLabel.delete().where(PhotoLabel.photo.in_(ids) & (PhotoLabel.source == "clip")).execute()
 
     def close(self) -> None:

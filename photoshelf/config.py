@@ -95,6 +95,7 @@ class ModelsConfig:
     tf_labels_model: str = ""
     text_search: bool = True
     clip_model: str = "ViT-B-32__openai"
+    duplicate_similarity: float = 0.97
 
 
 @dataclass
@@ -250,6 +251,9 @@ def _validate(config: Config) -> None:
         raise ConfigError("models.face_upsample", f"must be between 0 and 3, got {config.models.face_upsample}")
     if not 0 < config.models.label_threshold <= 1:
         raise ConfigError("models.label_threshold", f"must be above 0 and at most 1, got {config.models.label_threshold}")
+    if not 0 <= config.models.duplicate_similarity <= 1:
+        raise ConfigError("models.duplicate_similarity",
+                          f"must be between 0 (off) and 1, got {config.models.duplicate_similarity}")
     if config.index.workers < 0:
         raise ConfigError("index.workers", "must be 0 (one per CPU core) or more")
     if config.index.purge_missing_after_days < 0:

@@ -10,11 +10,11 @@ from typing import Any
 
 import peewee as pw
 
-from photoshelf.db.schema import File, Photo
+from photoshelf.db.schema import File, Lookalike, Photo
 from photoshelf.errors import QueryError
 
 TYPES = ("image", "raw", "video", "live")
-BOOL_FILTERS = ("favorite", "private", "archived", "missing", "stack", "duplicate", "geo", "error")
+BOOL_FILTERS = ("favorite", "private", "archived", "missing", "stack", "duplicate", "lookalike", "geo", "error")
 FILTERS = ("path", "year", "month", "day", "camera", "lens", "type", "after", "before", "taken", "name",
            "title", "keywords", "album", "label", "person", "face", "country", "state", "city", "place",
            *BOOL_FILTERS)
@@ -24,6 +24,7 @@ SEMANTIC_MAX = 1000
 # Below this similarity a photo is not a match, only a distant neighbour (per index: CLIP text-to-image
 # similarities run lower than MiniLM text-to-text ones).
 SEMANTIC_MIN = {"clip": 0.2, "text": 0.25}
+_PHOTO_UID = re.compile(r"p[0-9a-f]{16}")  # indexer/pipeline.py new_uid()
 
 
 @dataclass
@@ -131,6 +132,8 @@ def _validate(term: Term) -> None:
                     _parse_day(lo, term)
                 if hi:
                     _parse_day(hi, term)
+        elif term.key == "lookalike" and _PHOTO_UID.fullmatch(v):
+            pass  # lookalike:<photo uid>: that photo and those that look like it
         elif term.key in BOOL_FILTERS:
             _bool(v, term)
         elif term.key == "face" and v.lower() not in FACE_VALUES and not (v.isdigit() and int(v) <= 1000):
@@ -225,6 +228,8 @@ def _condition(term: Term, value: str) -> Any:
             end = _parse_day(hi, term)
             cond &= local < _end_of(end, hi)
         return cond
+    if key == "lookalike":
+        return _lookalike_match(value, term)
     flag = _bool(value, term)
     if key in ("favorite", "private", "archived"):
         return getattr(Photo, key) == flag
@@ -244,6 +249,17 @@ def _condition(term: Term, value: str) -> Any:
         bad = File.select(File.photo).join(IndexIssue).where(File.photo.is_null(False))
         return Photo.id.in_(bad) if flag else Photo.id.not_in(bad)
     raise QueryError(f"unsupported filter {key}", term.position)  # pragma: no cover - FILTERS guards this
+
+
+def _lookalike_match(value: str, term: Term) -> Any:
+    """lookalike:yes|no (photos in a near-duplicate pair, models/lookalike.py), or lookalike:<photo uid> (that
+    photo and the photos paired with it)."""
+    if _PHOTO_UID.fullmatch(value):
+        ref = Photo.select(Photo.id).where(Photo.uid == value)
+        return (Photo.id.in_(ref) | Photo.id.in_(Lookalike.select(Lookalike.hi).where(Lookalike.lo.in_(ref)))
+                | Photo.id.in_(Lookalike.select(Lookalike.lo).where(Lookalike.hi.in_(ref))))
+    paired = Photo.id.in_(Lookalike.select(Lookalike.lo)) | Photo.id.in_(Lookalike.select(Lookalike.hi))
+    return paired if _bool(value, term) else ~paired
 
 
 def _country_match(value: str) -> Any:

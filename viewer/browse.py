@@ -9,6 +9,7 @@ import peewee as pw
 
 from photoshelf.db.schema import File, Folder, Photo
 from photoshelf.errors import NotFound
+from photoshelf.models import lookalike
 from photoshelf.viewer.listing import base_select
 
 
@@ -142,4 +143,29 @@ def duplicates(limit: int = 200) -> list[dict[str, Any]]:
             if len({p.stack_id for p in ps if p.stack_id}) == 1 and all(p.stack_id for p in ps):
                 continue  # a RAW and its JPEG look alike on purpose: that is a stack, not a duplicate
             groups.append({"kind": "similar", "photos": ps, "paths": {p.id: paths2[p.id] for p in ps}})
+    groups.extend(_lookalike_groups(limit))
     return groups
+
+
+def _lookalike_groups(limit: int) -> list[dict[str, Any]]:
+    """Photos whose CLIP embeddings are nearly the same (models/lookalike.py), as connected groups, each with the
+    search that shows its most connected photo and those that look like it."""
+    found = lookalike.groups(limit)
+    ids = sorted({i for g in found for i in (*g["ids"], g["hub"])})
+    photos: dict[int, Photo] = {}
+    paths: dict[int, list[str]] = defaultdict(list)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        photos.update((p.id, p) for p in Photo.select().where(Photo.id.in_(chunk)))
+        for pid, path in (File.select(File.photo, File.path).where(
+                File.photo.in_(chunk) & (File.role == "media") & File.missing_since.is_null())
+                .order_by(File.path).tuples()):
+            paths[pid].append(path)
+    out = []
+    for g in found:
+        ps = [photos[i] for i in g["ids"] if i in photos]
+        if len(ps) > 1 and g["hub"] in photos:
+            out.append({"kind": "lookalike", "photos": ps, "paths": {p.id: paths[p.id] for p in ps},
+                        "size": g["size"], "similarity": g["similarity"],
+                        "query": f"lookalike:{photos[g['hub']].uid}"})
+    return out

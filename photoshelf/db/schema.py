@@ -355,4 +355,20 @@ class PhotoStage(BaseModel):
         indexes = ((("photo", "stage"), True), (("stage", "version"), False))
 
 
-ML_TABLES: list[type[BaseModel]] = [Person, Face, FaceReject, PhotoLabel, Vector, PhotoStage]
+class Lookalike(BaseModel):
+    """Two photos whose CLIP image embeddings are nearly the same (a near-duplicate hint: a resized or re-encoded
+    copy, a burst), stored once with lo < hi, and the model whose space measured the similarity (migration 8)."""
+
+    lo_id: Any
+    hi_id: Any
+
+    lo = pw.ForeignKeyField(Photo, backref="+", on_delete="CASCADE")
+    hi = pw.ForeignKeyField(Photo, backref="+", on_delete="CASCADE")
+    similarity = pw.FloatField()
+    model = pw.CharField(max_length=48)
+
+    class Meta:
+        indexes = ((("lo", "hi"), True),)
+
+
+ML_TABLES: list[type[BaseModel]] = [Person, Face, FaceReject, PhotoLabel, Vector, PhotoStage, Lookalike]

@@ -15,6 +15,7 @@ from photoshelf.db.migrations import (
     m0005_sidecar_state,
     m0006_viewer_indexes,
     m0007_places,
+    m0008_lookalike,
 )
 from photoshelf.db.schema import SchemaVersion
 
@@ -28,6 +29,7 @@ MIGRATIONS: list[tuple[int, Callable[[pw.Database], None]]] = [
     (5, m0005_sidecar_state.apply),
     (6, m0006_viewer_indexes.apply),
     (7, m0007_places.apply),
+    (8, m0008_lookalike.apply),
 ]
 
 LATEST = MIGRATIONS[-1][0]
