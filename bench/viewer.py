@@ -4,6 +4,7 @@ writes the numbers as JSON.
 
     python bench/viewer.py                                   # 100k photos, SQLite (a few minutes on 2 cores)
     python bench/viewer.py --photos 20000 --repeat 20 --json out.json
+    python bench/viewer.py --only semantic                  # free text ranked by meaning (a seeded text index)
     python bench/viewer.py --database mysql://root@127.0.0.1:3306   # MariaDB, in a database made and dropped here
 """
 
@@ -25,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,12 +39,24 @@ from PIL import Image
 
 from photoshelf.config import Config, load_config
 from photoshelf.db.catalog import open_catalog
-from photoshelf.db.schema import Album, AlbumPhoto, File, Folder, Photo, PhotoEdit, Stack, Thumbnail
+from photoshelf.db.schema import (
+    Album,
+    AlbumPhoto,
+    File,
+    Folder,
+    Photo,
+    PhotoEdit,
+    PhotoStage,
+    Stack,
+    Thumbnail,
+)
 from photoshelf.indexer.pipeline import META_VERSION, path_hash
 from photoshelf.indexer.thumbs import ThumbCache
 
 REPO = Path(__file__).resolve().parent.parent
 FILTER_QUERY = "year:2019 camera:canon"
+SEMANTIC_QUERY = "dog"
+SEMANTIC_FILTERED = "dog year:2019"
 TARGET_SEARCH_MS = 50.0
 TARGET_TIMELINE_MS = 50.0
 TARGET_MAP_MS = 200.0
@@ -215,6 +228,42 @@ def write_thumbs(config: Config, sha1s: list[str], rng: random.Random) -> dict[s
     return made
 
 
+def seed_text_index(config: Config, db: pw.Database, rng: random.Random) -> dict[str, Any]:
+    """A text index over every photo without running MiniLM 100k times: vectors clustered around the real MiniLM
+    vectors of the event words (a photo of a "Dog" event lies near "dog" in the space) and around random centres,
+    written straight into the real VectorIndex of the text space, with the PhotoStage rows the text stage leaves.
+    Queries are still encoded by the real model."""
+    import numpy as np
+
+    from photoshelf.models import semantic, textsearch
+
+    t = time.perf_counter()
+    dim = textsearch.SPACE.dim
+    nrng = np.random.default_rng(rng.randrange(2**32))
+    words = {w: textsearch.query_vector(config, w) for w in WORDS}
+    others = nrng.normal(size=(200, dim)).astype(np.float32)
+    others /= np.linalg.norm(others, axis=1, keepdims=True)
+    word_of: dict[int, str] = {}
+    for pid, path in File.select(File.photo, File.path).where(File.role == "media").tuples().iterator():
+        folder = path.rsplit("/", 2)[-2].lower()
+        word_of.setdefault(pid, next((w for w in WORDS if w in folder), ""))
+    ids = sorted(word_of)
+    vindex = textsearch.index(db)
+    version = textsearch.TextStage(config, db).version()
+    now = dt.datetime(2026, 1, 1)
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start : start + 5000]
+        # About half of an event's photos say what the event was (folder, labels); the rest are about anything.
+        centres = np.stack([words[word_of[pid]] if word_of[pid] and rng.random() < 0.5
+                            else others[rng.randrange(len(others))] for pid in chunk])
+        vectors = centres + nrng.normal(scale=0.05, size=centres.shape).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        vindex.add(zip(chunk, vectors, strict=True), replace=False)
+        insert_rows(db, PhotoStage, [dict(photo=pid, stage="text", version=version, done_at=now) for pid in chunk])
+    assert semantic.backend(config, db) == "text", "the seeded text index is not what free text searches"
+    return {"vectors": len(ids), "seconds": round(time.perf_counter() - t, 1)}
+
+
 # -- server time, in process ---------------------------------------------------------------------------
 
 
@@ -274,6 +323,8 @@ class Case:
     target: str  # the URL asked for
     limit_ms: float | None = None  # the issue's target for p95, when it sets one
     what: str = ""
+    before: Callable[[], None] | None = None  # run untimed before each request (e.g. set kept rankings aside)
+    after: Callable[[], None] | None = None  # and after it
     wall_ms: list[float] = field(default_factory=list)
     cpu_ms: list[float] = field(default_factory=list)
     queries: int = 0
@@ -339,23 +390,81 @@ def make_cases(n: int, sample_sha1: str, page_size: int) -> list[Case]:
     ]
 
 
+_kept_rankings: list[Any] = []
+
+
+def forget_rankings() -> None:
+    """Set the viewer's kept rankings aside, so the next ranked request ranks afresh (a new query)."""
+    from photoshelf.viewer import listing
+
+    kept = getattr(listing, "_rankings", None)
+    if kept is not None:
+        _kept_rankings[:] = [dict(kept)]
+        listing.forget_rankings()
+
+
+def restore_rankings() -> None:
+    """Put back what forget_rankings set aside, so the other cases find what they would have found."""
+    from photoshelf.viewer import listing
+
+    if _kept_rankings:
+        listing.forget_rankings()
+        listing._rankings.update(_kept_rankings.pop())
+
+
+def semantic_cases(config: Config) -> list[Case]:
+    """Free text ranked by meaning over the seeded text index: pages, a filter, the page, a photo inside it."""
+    from photoshelf.viewer import listing
+
+    ranked = listing.ranking(SEMANTIC_QUERY, listing.Scope(rank=config))
+    assert ranked is not None and len(ranked.ids) > 200, "the seeded text index did not rank the query"
+    second = listing.Cursor(offset=100, digest=ranked.digest).encode()
+    inside = ranked.ids[50]
+    q, qf = quote(SEMANTIC_QUERY), quote(SEMANTIC_FILTERED)
+    return [
+        Case("semantic API first page", f"/api/v1/search?q={q}&limit=100", TARGET_SEARCH_MS,
+             f"'{SEMANTIC_QUERY}' ranked by the text index, 100 records + count"),
+        Case("semantic API second page", f"/api/v1/search?q={q}&limit=100&cursor={second}", TARGET_SEARCH_MS,
+             "the next 100 (ranked cursor)"),
+        Case("semantic + filter API", f"/api/v1/search?q={qf}&limit=100", TARGET_SEARCH_MS, SEMANTIC_FILTERED),
+        Case("semantic search page", f"/search?q={q}", TARGET_SEARCH_MS, f"'{SEMANTIC_QUERY}', HTML"),
+        Case("photo page in ranked search", f"/photos/{inside}?q={q}", None, "HTML, prev/next in the ranking"),
+        Case("semantic API, new query", f"/api/v1/search?q={q}&limit=100", TARGET_SEARCH_MS,
+             "first page, no kept ranking", before=forget_rankings, after=restore_rankings),
+        Case("semantic + filter, new query", f"/api/v1/search?q={qf}&limit=100", TARGET_SEARCH_MS,
+             f"{SEMANTIC_FILTERED}, no kept ranking", before=forget_rankings, after=restore_rankings),
+    ]
+
+
 async def run_cases(app: Any, db: pw.Database, cases: list[Case], repeat: int, warmup: int) -> None:
     counter = QueryCounter(db)
     for case in cases:
         for _ in range(warmup):
+            if case.before:
+                case.before()
             case.status, case.bytes = await asgi_get(app, case.target)
+            if case.after:
+                case.after()
         if case.status != 200:
             raise SystemExit(f"{case.name}: {case.target} answered {case.status}")
+        if case.before:
+            case.before()
         before = counter.count
         await asgi_get(app, case.target)
         case.queries = counter.count - before
+        if case.after:
+            case.after()
     # Interleaved, so that whatever else runs on the machine falls on every case alike.
     for _ in range(repeat):
         for case in cases:
+            if case.before:
+                case.before()
             cpu, wall = time.process_time(), time.perf_counter()
             await asgi_get(app, case.target)
             case.wall_ms.append((time.perf_counter() - wall) * 1000)
             case.cpu_ms.append((time.process_time() - cpu) * 1000)
+            if case.after:
+                case.after()
 
 
 # -- thumbnail throughput: one uvicorn process, a local load generator --------------------------------------
@@ -537,7 +646,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=5.0, help="length of each throughput run (5)")
     p.add_argument("--http", default="h11,httptools",
                    help="uvicorn HTTP parsers to measure thumbnails with (h11,httptools; one not installed is skipped)")
-    p.add_argument("--only", default="requests,thumbs", help="sections: requests,thumbs (both by default)")
+    p.add_argument("--only", default="requests,semantic,thumbs",
+                   help="sections: requests,semantic,thumbs (all by default; semantic seeds a text index)")
     p.add_argument("--database", metavar="URL", help="mysql://user@host:port: run on MariaDB in a fresh database")
     p.add_argument("--seed", type=int, default=7, help="random seed of the synthetic catalog")
     p.add_argument("--workdir", type=Path, help="where the temp folder goes")
@@ -635,11 +745,16 @@ def main(argv: list[str] | None = None) -> int:
                                   "thumb_files": len(sample), "thumb_bytes": thumb_bytes,
                                   "seed_seconds": round(seconds, 1)}
             say(f"catalog: {args.photos} photos seeded, {len(sample)} thumbnails linked in {seconds:.1f}s")
-            if "requests" in sections:
+            if sections & {"requests", "semantic"}:
                 from photoshelf.viewer.app import create_app
 
                 app = create_app(config, db)
-                cases = make_cases(args.photos, sample[0], config.viewer.page_size)
+                cases = make_cases(args.photos, sample[0], config.viewer.page_size) if "requests" in sections else []
+                if "semantic" in sections:
+                    made = seed_text_index(config, db, rng)
+                    results["catalog"]["text_index"] = made
+                    say(f"text index: {made['vectors']} vectors seeded in {made['seconds']}s")
+                    cases += semantic_cases(config)
                 say(f"requests: {len(cases)} cases x {args.repeat}, in process (ASGI calls, no HTTP)")
                 asyncio.run(run_cases(app, db, cases, args.repeat, args.warmup))
                 results["requests"] = {c.name: c.summary() for c in cases}

@@ -10,6 +10,7 @@ import numpy as np
 import peewee as pw
 
 from photoshelf.config import Config
+from photoshelf.db.schema import Vector
 from photoshelf.models import clip, textsearch
 from photoshelf.models.vectors import VectorIndex
 
@@ -28,11 +29,20 @@ def clip_index(config: Config, db: pw.Database) -> VectorIndex | None:
     return vindex if vindex.count() else None
 
 
+def _has_vectors(space: str) -> bool:
+    """Whether a space holds any vector: one index probe (counting 100k vectors, and opening a VectorIndex,
+    which makes sure of its sqlite-vec tables, cost milliseconds on every ranked request)."""
+    return bool(Vector.select(Vector.id).where(Vector.space == space).limit(1).exists())
+
+
 def backend(config: Config, db: pw.Database) -> str | None:
     """Which index free text searches here: "clip", "text", or None (nothing embedded yet)."""
-    if clip_index(config, db) is not None:
-        return "clip"
-    if config.models.enabled and config.models.text_search and textsearch.index(db).count():
+    name = config.models.clip_model
+    if config.models.enabled and name and not clip.missing_files(clip.model_dir(config, name)):
+        space = clip.space_for(config, name)
+        if space is not None and _has_vectors(space.name):
+            return "clip"
+    if config.models.enabled and config.models.text_search and _has_vectors(textsearch.SPACE.name):
         return "text"
     return None
 
