@@ -9,6 +9,9 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
+from photoshelf.db.schema import database_proxy
+from photoshelf.viewer.app import create_app
+
 from conftest import (  # tests/conftest.py: the shared fixtures' helpers
     MARIADB_URL,
     SMALL_CORPUS,
@@ -17,8 +20,6 @@ from conftest import (  # tests/conftest.py: the shared fixtures' helpers
     _mariadb_reachable,
     make_library,
 )
-from photoshelf.db.schema import database_proxy
-from photoshelf.viewer.app import create_app
 
 _libraries: dict[str, Library] = {}
 

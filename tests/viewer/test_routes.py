@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from conftest import Library
 from photoshelf.db.schema import Photo, PhotoEdit, Thumbnail
 from photoshelf.records import records
+
+from conftest import Library
 
 PAGES = ["/", "/search", "/search?q=year:2019", "/favorites", "/videos", "/archive", "/private", "/albums",
          "/map", "/folders", "/calendar", "/places", "/duplicates", "/status"]
@@ -161,8 +162,9 @@ def test_preview_is_made_on_first_view(client: TestClient, lib: Library) -> None
     assert r.status_code == 200 and r.content[:2] == b"\xff\xd8"
     assert (lib.config.thumbs_path / photo.sha1[:2] / photo.sha1[2:4] / f"{photo.sha1}_preview.jpg").is_file()
     assert Thumbnail.get_or_none((Thumbnail.photo == photo.id) & (Thumbnail.size == "preview")) is not None
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     assert max(Image.open(io.BytesIO(r.content)).size) > 720
 

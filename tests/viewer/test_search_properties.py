@@ -8,10 +8,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from conftest import Library
 from photoshelf import search
 from photoshelf.errors import QueryError
 from photoshelf.viewer.app import create_app
+
+from conftest import Library
 
 # Text that looks like queries: filter names, values, quotes, bars, bangs, unicode and control characters.
 WORDS = st.sampled_from([*(f"{f}:" for f in search.FILTERS), "beach", "!", "|", '"', "\\", ":", "2019", "-",
