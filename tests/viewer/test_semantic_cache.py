@@ -131,3 +131,29 @@ def test_a_write_on_the_reading_connection_ranks_again(lib: Library, rankings: l
     Photo.update(archived=True).where(Photo.id == dog).execute()  # the connection ranking() reads with
     again = listing.ranking("puppy", scope)
     assert again is not None and dog in first.ids and dog not in again.ids and len(rankings) == 2
+
+
+def test_listing_counts_are_kept_until_a_write(lib: Library, client: TestClient) -> None:
+    """The timeline's count (20 ms inside MariaDB at 100k photos) is kept per (listing, catalog state) too."""
+    assert api(client, "")["count"] == len(SUBSET)
+    calls: list[int] = []
+    real = listing._kept
+
+    def kept(cache: Any, key: Any, compute: Any, size: int) -> Any:
+        def counted() -> Any:
+            calls.append(1)
+            return compute()
+
+        return real(cache, key, counted, size)
+
+    listing._kept = kept  # type: ignore[assignment]
+    try:
+        assert api(client, "")["count"] == len(SUBSET) and calls == []  # kept from the first request
+        assert api(client, "year:2019")["count"] == 1 and len(calls) == 1  # another listing counts afresh
+        Photo.update(private=True).where(Photo.id == photo_id("dog_orange.jpg")).execute()  # another connection
+        assert api(client, "")["count"] == len(SUBSET) - 1 and len(calls) == 2
+        r = client.patch(f"/api/v1/photos/{photo_id('dog_orange.jpg')}", json={"private": False})  # the app's writer
+        assert r.status_code == 200, r.text
+        assert api(client, "")["count"] == len(SUBSET) and len(calls) == 3
+    finally:
+        listing._kept = real  # type: ignore[assignment]
