@@ -162,7 +162,7 @@ def write_sidecars(config: Config, photos: Iterable[Photo]) -> SyncReport:
                 log.warning("sidecars: %s; writing a fresh one (the old file is kept as .bad)", exc)
                 os.replace(path, path.with_name(path.name + ".bad"))
                 existing = None
-            if existing is not None and _predates(path, photo, existing):
+            if existing is not None and _predates(path, photo, existing, wrote_before=photo.id in digests):
                 # The sidecar is older than this catalog row: the catalog was rebuilt (lost, or indexed afresh)
                 # and the file holds user data the catalog never saw. Take it in instead of overwriting it.
                 ud = fmt.parse(existing)
@@ -230,14 +230,21 @@ def _content_digest(photo: Photo, albums: dict[int, list[dict[str, str]]], rotat
     return _digest(json.dumps(content, sort_keys=True, default=str) + str(path))
 
 
-def _predates(path: Path, photo: Photo, existing: Any) -> bool:
-    """Whether a sidecar of this content was written before the photo's catalog row existed."""
+def _predates(path: Path, photo: Photo, existing: Any, *, wrote_before: bool) -> bool:
+    """Whether a sidecar of this content was written before the photo's catalog row existed.
+
+    `wrote_before`: this catalog has written the photo's sidecar already (a SidecarState row). When it has not,
+    a sidecar of this photo found on disk comes from an earlier catalog (lost, or rebuilt): it is taken in,
+    whatever the clocks say (MariaDB keeps whole seconds, so a rebuild within the second of the last write
+    could not be told apart by time)."""
     try:
         ud = fmt.parse(existing)
     except ValueError:
         return False
     if ud.sha1 != photo.sha1 and not (ud.uid and ud.uid == photo.uid):
         return False
+    if not wrote_before:
+        return True
     mtime = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).replace(tzinfo=None)
     return bool(photo.created_at and photo.created_at.replace(microsecond=0) > mtime)
 
