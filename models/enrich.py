@@ -554,6 +554,13 @@ class Enricher:
 
     # -- reindex ------------------------------------------------------------------------------------
 
+    def redo(self, stage: Stage) -> int:
+        """Make every photo pending for a stage again, keeping its results until the re-run replaces them (what
+        a new stage version does): the faces stage then keeps the people a user named or corrected, which
+        forget() would delete with the faces. Returns how many photos will run again."""
+        with self.db.atomic():
+            return int(PhotoStage.delete().where(PhotoStage.stage == stage.name).execute())
+
     def forget(self, stage: Stage, photo_ids: Sequence[int] | None = None) -> int:
         """Drop a stage's results and PhotoStage rows (all photos, or these), so it runs on them again."""
         if photo_ids is None:

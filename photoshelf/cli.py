@@ -206,8 +206,8 @@ def _run_enrichment(state: State, *, stages: list[str] | None = None, limit: int
     try:
         if reindex:
             for stage in enricher.stages:
-                forgotten = enricher.forget(stage)
-                log.info("reindex: forgot the %s results of %d photos", stage.name, forgotten)
+                again = enricher.redo(stage)
+                log.info("reindex: %s runs again on %d photos", stage.name, again)
         if progress is not None:
             with progress:
                 return enricher.run(limit)
@@ -218,6 +218,18 @@ def _run_enrichment(state: State, *, stages: list[str] | None = None, limit: int
     finally:
         enricher.close()
         signal.signal(signal.SIGTERM, old)
+
+
+def _after_enrichment(state: State, report: Any, as_json: bool) -> None:
+    """What `enrich` and `reindex` do after the run: rewrite the changed sidecars, print the report."""
+    if state.config.sidecars.enabled:
+        from photoshelf.sidecars.sync import sync_changed
+
+        sync_changed(state.config)
+    if as_json:
+        _echo_json(report.as_dict())
+    else:
+        _echo_enrich(report)
 
 
 def _echo_enrich(report: Any) -> None:
@@ -310,14 +322,7 @@ def enrich(state: State, stages: tuple[str, ...], limit: int | None, status: boo
             click.echo(progress_line(data))
         return
     report = _run_enrichment(state, stages=list(stages) or None, limit=limit, quiet=quiet or as_json)
-    if state.config.sidecars.enabled:
-        from photoshelf.sidecars.sync import sync_changed
-
-        sync_changed(state.config)
-    if as_json:
-        _echo_json(report.as_dict())
-    else:
-        _echo_enrich(report)
+    _after_enrichment(state, report, as_json)
 
 
 @cli.command()
@@ -328,17 +333,11 @@ def enrich(state: State, stages: tuple[str, ...], limit: int | None, status: boo
 @click.pass_obj
 @handle_errors
 def reindex(state: State, stages: tuple[str, ...], as_json: bool, quiet: bool) -> None:
-    """Forget a stage's results on every photo and run it again (e.g. after changing face settings).
+    """Run a stage again on every photo (e.g. after changing face settings); its results are replaced photo by
+    photo, and faces keep the people a user named or corrected.
     A new model version re-runs by itself: `photoshelf enrich` is enough for that."""
     report = _run_enrichment(state, stages=list(stages), quiet=quiet or as_json, reindex=True)
-    if state.config.sidecars.enabled:
-        from photoshelf.sidecars.sync import sync_changed
-
-        sync_changed(state.config)
-    if as_json:
-        _echo_json(report.as_dict())
-    else:
-        _echo_enrich(report)
+    _after_enrichment(state, report, as_json)
 
 
 @cli.command()

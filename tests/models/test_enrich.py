@@ -272,6 +272,15 @@ def test_resume_after_kill_missing_thumbnail_deleted_photo_and_reindex(lib: Libr
     report = runner.run(limit=3)
     assert report.stages[0].done == 3
 
+    # `photoshelf reindex` redoes instead: every photo is pending again, its results stay until replaced.
+    runner.run()
+    labels = PhotoLabel.select().where(PhotoLabel.source == "test").count()
+    assert runner.redo(runner.stages[0]) == len(ids) - 1
+    assert _rows("brightness") == {}
+    assert PhotoLabel.select().where(PhotoLabel.source == "test").count() == labels
+    assert runner.run().stages[0].done == len(ids) - 1
+    assert PhotoLabel.select().where(PhotoLabel.source == "test").count() == labels
+
 
 def test_registry_skips_missing_modules_and_sorts_by_order(lib: Library, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
