@@ -134,15 +134,16 @@ def make_library(tmp_path: Path, database_url: str, source: Path | None) -> Libr
     return Library(originals, storage, database_url, config, db)
 
 
-def indexed_subset(tmp_path: Path, database_url: str, rels: Iterable[str], **models: Any) -> Library:
-    """A library of just these files of the small corpus, indexed (the metadata pass, no enrichment), with
+def indexed_subset(tmp_path: Path, database_url: str, rels: Iterable[str], root: Path = SMALL_CORPUS,
+                   **models: Any) -> Library:
+    """A library of just these files of the small corpus (or `root`), indexed (the metadata pass, no enrichment), with
     these [models] settings applied first. The caller closes `.db`."""
     from photoshelf.indexer.pipeline import Indexer
 
     source = tmp_path / "source"
     for rel in rels:
         (source / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(SMALL_CORPUS / rel, source / rel)
+        shutil.copy(root / rel, source / rel)
     lib = make_library(tmp_path, database_url, source)
     for key, value in models.items():
         setattr(lib.config.models, key, value)

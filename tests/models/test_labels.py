@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +11,6 @@ import pytest
 
 from photoshelf.db.schema import Photo, PhotoLabel, PhotoStage
 from photoshelf.errors import ConfigError
-from photoshelf.indexer.pipeline import Indexer
 from photoshelf.models import enrich
 from photoshelf.models.labels import (
     MAX_LABELS,
@@ -24,7 +22,7 @@ from photoshelf.models.labels import (
     parse_rules,
 )
 
-from conftest import SMALL_CORPUS, Library, make_library
+from conftest import SMALL_CORPUS, Library, indexed_subset
 from support import read_manifest
 
 pytest.importorskip("onnxruntime")
@@ -207,17 +205,7 @@ SMALL = ["2016/Pets/cat_brown.jpg", "2019/Pets/dog_orange.jpg", "Misc/Formats/no
 
 
 def _library(tmp_path: Path, database_url: str, source_root: Path, rels: list[str]) -> Library:
-    source = tmp_path / "source"
-    for rel in rels:
-        (source / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(source_root / rel, source / rel)
-    lib = make_library(tmp_path, database_url, source)
-    indexer = Indexer(lib.config, lib.db)
-    try:
-        indexer.run()
-    finally:
-        indexer.close()
-    return lib
+    return indexed_subset(tmp_path, database_url, rels, root=source_root)
 
 
 @pytest.fixture

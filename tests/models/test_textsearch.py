@@ -3,7 +3,6 @@ the enrichment runner, queried through models/semantic.py."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,11 +10,10 @@ import numpy as np
 import pytest
 
 from photoshelf.db.schema import Face, File, Person, Photo, PhotoLabel, PhotoStage
-from photoshelf.indexer.pipeline import Indexer
 from photoshelf.models import enrich, semantic, textsearch
 from photoshelf.models.textembed import TextEncoder
 
-from conftest import SMALL_CORPUS, Library, make_library
+from conftest import Library, indexed_subset
 
 SUBSET = ["2016/Pets/cat_brown.jpg", "2019/Pets/dog_orange.jpg", "2004/Fiji/smallFiji.JPG",
           "Misc/Formats/norway-kjetil-moe.webp", "Screenshots/Screenshot 2019-05-21 at 10.45.52.png"]
@@ -28,16 +26,7 @@ LABELS = {"dog_orange.jpg": [("dog", "animal", ",animal,pet,")],
 
 @pytest.fixture
 def lib(tmp_path: Path, database_url: str) -> Iterator[Library]:
-    source = tmp_path / "source"
-    for rel in SUBSET:
-        (source / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(SMALL_CORPUS / rel, source / rel)
-    library = make_library(tmp_path, database_url, source)
-    indexer = Indexer(library.config, library.db)
-    try:
-        indexer.run()
-    finally:
-        indexer.close()
+    library = indexed_subset(tmp_path, database_url, SUBSET)
     yield library
     library.db.close()
 
