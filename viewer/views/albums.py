@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
@@ -12,7 +11,7 @@ from starlette.routing import Route
 from photoshelf.viewer import albums, listing
 from photoshelf.viewer.errors import InvalidInput
 from photoshelf.viewer.photos import viewer_records
-from photoshelf.viewer.views.common import catalog, grid_page, int_param, render
+from photoshelf.viewer.views.common import catalog, grid_page, int_param, json_body, render
 
 
 async def album_list(request: Request) -> Response:
@@ -56,16 +55,6 @@ async def album_action(request: Request) -> Response:
     return RedirectResponse(f"/albums/{ref}", status_code=303)
 
 
-async def _json(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.body() or b"{}")
-    except ValueError:
-        raise InvalidInput("the body must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise InvalidInput("the body must be a JSON object")
-    return body
-
-
 def _photo_ids(body: dict[str, Any]) -> list[Any]:
     ids = body.get("photos", [])
     if not isinstance(ids, list):
@@ -76,7 +65,7 @@ def _photo_ids(body: dict[str, Any]) -> list[Any]:
 async def api_albums(request: Request) -> Response:
     """GET: every album. POST {"title", "description"?, "photos"?: [ids]}: a new album."""
     if request.method == "POST":
-        body = await _json(request)
+        body = await json_body(request)
         created = await catalog(request).write(albums.create_album, body.get("title"), body.get("description", ""),
                                                _photo_ids(body))
         return JSONResponse(created, status_code=201)
@@ -95,7 +84,7 @@ async def api_album(request: Request) -> Response:
     DELETE: the album (never the photos)."""
     ref = request.path_params["ref"]
     if request.method == "PATCH":
-        return JSONResponse(await catalog(request).write(albums.update_album, ref, await _json(request)))
+        return JSONResponse(await catalog(request).write(albums.update_album, ref, await json_body(request)))
     if request.method == "DELETE":
         await catalog(request).write(albums.delete_album, ref)
         return Response(status_code=204)
@@ -107,7 +96,7 @@ async def api_album(request: Request) -> Response:
 async def api_album_photos(request: Request) -> Response:
     """POST {"photos": [ids]} adds (appended), DELETE {"photos": [ids]} removes, PUT {"photos": [ids]} orders."""
     ref = request.path_params["ref"]
-    ids = _photo_ids(await _json(request))
+    ids = _photo_ids(await json_body(request))
     write = catalog(request).write
     if request.method == "POST":
         return JSONResponse({"added": await write(albums.add_photos, ref, ids)})

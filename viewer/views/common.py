@@ -246,3 +246,16 @@ def _photo_query(request: Request, scope: Any) -> str:
     if scope is not None and scope.folder_id is not None:
         params["folder"] = str(scope.folder_id)
     return ("?" + urlencode(params)) if params else ""
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """A request's JSON object body ({} when empty), or a 400 naming what is wrong."""
+    import json
+
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except ValueError:
+        raise InvalidInput("the body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be a JSON object")
+    return body

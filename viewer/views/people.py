@@ -3,7 +3,6 @@ photos API. They work without ML results: the pages then say how to turn faces o
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,6 +22,7 @@ from photoshelf.viewer.views.common import (
     config,
     days,
     int_param,
+    json_body,
     media,
     path_int,
     render,
@@ -166,16 +166,6 @@ async def face_crop(request: Request) -> Response:
 # --- the API ---
 
 
-async def _json(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.body() or b"{}")
-    except ValueError:
-        raise InvalidInput("the body must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise InvalidInput("the body must be a JSON object")
-    return body
-
-
 async def api_people(request: Request) -> Response:
     """GET /api/v1/people[?hidden=1] → {"people": [...], "faces", "unassigned", "hidden", "available"}"""
     return JSONResponse(await catalog(request).read(people.list_people, _flag(request, "hidden")))
@@ -193,7 +183,7 @@ async def api_person(request: Request) -> Response:
     ref = request.path_params["ref"]
     access = catalog(request)
     if request.method == "POST":
-        return JSONResponse(await access.write(people.update_person, access.db, ref, await _json(request)))
+        return JSONResponse(await access.write(people.update_person, access.db, ref, await json_body(request)))
     limit = int_param(request, "limit", 100, 1, MAX_LIMIT)
     return JSONResponse(await access.read(_person_with_photos, ref, request.query_params.get("cursor") or None,
                                           limit))
@@ -202,7 +192,7 @@ async def api_person(request: Request) -> Response:
 async def api_merge(request: Request) -> Response:
     """POST {"into": ref}: merge this person into `ref`; or {"from": ref | [refs]}: merge those into this one."""
     ref = request.path_params["ref"]
-    body = await _json(request)
+    body = await json_body(request)
     access = catalog(request)
     if "into" in body:
         return JSONResponse(await access.write(people.merge, access.db, ref, body["into"]))
@@ -220,7 +210,7 @@ async def api_merge(request: Request) -> Response:
 async def api_face(request: Request) -> Response:
     """POST {"person": ref | "new"} or {"name": "Anna"}: move the face; {"reject": true | ref}: not this person."""
     face_id = path_int(request, "face_id")
-    body = await _json(request)
+    body = await json_body(request)
     access = catalog(request)
     unknown = set(body) - {"person", "name", "reject"}
     if unknown:
