@@ -65,6 +65,36 @@ class SidecarsConfig:
 class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 2468
+    # Host headers answered; empty: localhost names plus this machine's own names and addresses; "*": any.
+    allowed_hosts: list[str] = field(default_factory=list)
+    # The public URL when served under a path or behind a proxy (https://photos.example.org/shelf).
+    base_url: str = ""
+    # Proxies whose X-Forwarded-For / -Proto / -Host headers are believed (addresses or CIDR networks).
+    trusted_proxies: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AuthConfig:
+    mode: str = "password"
+    # How long a login lasts without use, in days.
+    session_days: int = 30
+    # "auto": Secure cookies when the request came over HTTPS (or base_url is https); "always"; "never".
+    secure_cookies: str = "auto"
+    # Failed logins allowed per client address and per user name within login_window_minutes.
+    login_attempts_per_ip: int = 20
+    login_attempts_per_user: int = 10
+    login_window_minutes: int = 15
+
+
+@dataclass
+class WebdavConfig:
+    enabled: bool = True
+    # Members' uploads land in <originals>/<upload_dir>/<user>/.
+    upload_dir: str = "Upload"
+    # Per-user upload quota in MB (0: none).
+    quota_mb: int = 0
+    # Admins may browse (read-only) the whole originals folder under /webdav/originals/.
+    browse_originals: bool = False
 
 
 @dataclass
@@ -112,6 +142,8 @@ class Config:
     watch: WatchConfig = field(default_factory=WatchConfig)
     sidecars: SidecarsConfig = field(default_factory=SidecarsConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    webdav: WebdavConfig = field(default_factory=WebdavConfig)
     viewer: ViewerConfig = field(default_factory=ViewerConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
     log: LogConfig = field(default_factory=LogConfig)
@@ -160,7 +192,12 @@ CHOICES = {
     "viewer.dark_mode": ("auto", "light", "dark"),
     "watch.mode": ("auto", "inotify", "poll"),
     "sidecars.location": ("storage", "originals"),
+    "auth.mode": ("password", "public"),
+    "auth.secure_cookies": ("auto", "always", "never"),
 }
+
+# PHOTOSHELF_* variables that are not configuration keys (read where they are used).
+NOT_CONFIG_ENV = ("PHOTOSHELF_CONFIG", "PHOTOSHELF_ADMIN_PASSWORD")
 
 
 def _sections() -> dict[str, type]:
@@ -239,6 +276,10 @@ def _validate(config: Config) -> None:
         "models.face_min_size": config.models.face_min_size,
         "models.face_distance": config.models.face_distance,
         "models.face_cluster_min": config.models.face_cluster_min,
+        "auth.session_days": config.auth.session_days,
+        "auth.login_attempts_per_ip": config.auth.login_attempts_per_ip,
+        "auth.login_attempts_per_user": config.auth.login_attempts_per_user,
+        "auth.login_window_minutes": config.auth.login_window_minutes,
     }
     for key, value in positive.items():
         if value <= 0:
@@ -262,6 +303,14 @@ def _validate(config: Config) -> None:
         raise ConfigError("thumbnails.quality", f"must be between 1 and 100, got {config.thumbnails.quality}")
     if config.server.port > 65535:
         raise ConfigError("server.port", f"must be at most 65535, got {config.server.port}")
+    if config.webdav.quota_mb < 0:
+        raise ConfigError("webdav.quota_mb", "must be 0 (no quota) or more")
+    upload = config.webdav.upload_dir
+    if not upload or upload.startswith(("/", "\\")) or any(p in ("", ".", "..") for p in upload.replace("\\", "/").split("/")):
+        raise ConfigError("webdav.upload_dir", f"must be a relative folder inside the originals, got {upload!r}")
+    base = config.server.base_url
+    if base and not (base.startswith("http://") or base.startswith("https://")):
+        raise ConfigError("server.base_url", f"must start with http:// or https://, got {base!r}")
     url = config.library.database
     if url and not (url.startswith("sqlite:///") or url.startswith("mysql://") or url.startswith("mariadb://")):
         raise ConfigError("library.database", f"must start with sqlite:/// or mysql://, got {url!r}")
@@ -294,7 +343,7 @@ def load_config(
             for key, value in table.items():
                 _set(config, f"{section_name}.{key}", value, from_env=False)
     for name, value in env.items():
-        if not name.startswith("PHOTOSHELF_") or name in ("PHOTOSHELF_CONFIG",) or name.startswith("PHOTOSHELF_TEST_"):
+        if not name.startswith("PHOTOSHELF_") or name in NOT_CONFIG_ENV or name.startswith("PHOTOSHELF_TEST_"):
             continue
         if name in ENV_ALIASES:
             _set(config, ENV_ALIASES[name], value, from_env=True)
