@@ -132,6 +132,20 @@ class Indexer:
         self._folders: dict[str, int] = {}
         self._stop = threading.Event()
 
+    def _uploader(self, rel: str) -> int | None:
+        """The user who owns a new photo: the one whose WebDAV upload folder (<upload_dir>/<user>/) holds it;
+        None (the first admin's) for everything else."""
+        prefix = self.config.webdav.upload_dir.strip("/") + "/"
+        if not rel.startswith(prefix):
+            return None
+        name, sep, _ = rel[len(prefix):].partition("/")
+        if not sep:
+            return None
+        from photoshelf.db.schema import User
+
+        user = User.get_or_none(User.name == name)
+        return user.id if user is not None else None
+
     # -- public ---------------------------------------------------------------------------------
 
     def stop(self) -> None:
@@ -621,7 +635,7 @@ class Indexer:
                 photo.sha1 = sha1
                 self._apply_metadata(photo, it.md, it.result, refresh=True)
             else:
-                photo = Photo(uid=new_uid(), sha1=sha1, kind="image", created_at=now)
+                photo = Photo(uid=new_uid(), sha1=sha1, kind="image", created_at=now, owner=self._uploader(it.rel))
                 self._apply_metadata(photo, it.md, it.result, refresh=True)
                 new_photos[sha1] = photo
             by_sha[sha1] = photo

@@ -590,7 +590,9 @@ def _register_optional_commands(group: click.Group) -> None:
 
     for module_name, attrs in (("photoshelf.viewer.commands", ("serve",)),
                                ("photoshelf.models.commands", ("commands", "models")),
-                               ("photoshelf.models.people_cli", ("commands", "people"))):
+                               ("photoshelf.models.people_cli", ("commands", "people")),
+                               ("photoshelf.accounts_cli", ("users",)),
+                               ("photoshelf.accounts_cli", ("share",))):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:

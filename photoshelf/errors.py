@@ -37,3 +37,7 @@ class QueryError(PhotoshelfError):
     def __init__(self, message: str, position: int = 0) -> None:
         self.position = position
         super().__init__(message)
+
+
+class Gone(PhotoshelfError):
+    """Something that existed and no longer may be used: an expired or revoked share link (HTTP 410)."""

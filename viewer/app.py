@@ -34,6 +34,9 @@ def create_app(config: Config, db: pw.Database | None = None) -> Starlette:
     else:
         # The tables are bound through one proxy; point it at the database this app serves.
         database_proxy.initialize(db)
+        from photoshelf import accounts
+
+        accounts.use_backup(config.storage_path / "users.yaml")
     catalog = CatalogAccess(db)
     media = MediaFiles(config, catalog.write_now)
 

@@ -20,4 +20,8 @@ def open_catalog(config: Config, *, create: bool = True) -> pw.Database:
     except pw.OperationalError as exc:
         raise DatabaseError(f"cannot open the catalog at {config.database_url}: {exc}") from None
     migrate(db)
+    from photoshelf import accounts
+
+    # Users are backed up beside the catalog; a catalog rebuilt without them takes them back from there.
+    accounts.use_backup(config.storage_path / "users.yaml")
     return db

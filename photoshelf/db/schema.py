@@ -112,6 +112,9 @@ class Photo(BaseModel):
     # Fields a person set by hand (comma-separated: title,description,keywords,rating,taken_at,location);
     # the indexer keeps their values when it reads the file again. See lock_fields().
     locked = pw.CharField(max_length=255, default="")
+    # The user who owns the photo (who uploaded it over WebDAV); NULL: the first admin's (migration 9). A plain
+    # id, not a foreign key: removing a user hands their photos back to the first admin (accounts.remove_user).
+    owner = pw.IntegerField(null=True, index=True, column_name="owner_id")
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
 
@@ -372,3 +375,62 @@ class Lookalike(BaseModel):
 
 
 ML_TABLES: list[type[BaseModel]] = [Person, Face, FaceReject, PhotoLabel, Vector, PhotoStage, Lookalike]
+
+
+# --- Accounts (migration 9): users, their login sessions, failed logins, share links. ---
+
+
+class User(BaseModel):
+    """A person who logs in to the viewer or WebDAV: admin (everything), member (browse, edit, upload), viewer."""
+
+    name = pw.CharField(max_length=64, unique=True)
+    role = pw.CharField(max_length=8)  # admin | member | viewer
+    password_hash = pw.CharField(max_length=255)
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = PreciseDateTimeField(default=utcnow)  # moves on every password or role change
+    last_login_at = pw.DateTimeField(null=True)
+
+
+class UserSession(BaseModel):
+    """A login: the SHA-256 of the opaque token the browser holds (in a signed cookie), so a copy of the catalog
+    does not hand out live sessions."""
+
+    user_id: Any
+
+    token_hash = pw.CharField(max_length=64, unique=True)
+    user = pw.ForeignKeyField(User, backref="sessions", on_delete="CASCADE")
+    created_at = pw.DateTimeField(default=utcnow)
+    last_seen = pw.DateTimeField(default=utcnow)
+    ip = pw.CharField(max_length=64, default="")
+    user_agent = pw.CharField(max_length=255, default="")
+
+
+class LoginFailure(BaseModel):
+    """A failed login (web, API or WebDAV), counted per client address and per user name for rate limiting; kept
+    in the catalog so several viewer processes share the counts."""
+
+    ip = pw.CharField(max_length=64, index=True)
+    name = pw.CharField(max_length=64, index=True)
+    at = pw.DateTimeField(default=utcnow, index=True)
+
+
+class Share(BaseModel):
+    """A share link: an album or one photo, shown to whoever holds the token (optionally with a password)."""
+
+    album_id: Any
+    photo_id: Any
+    created_by_id: Any
+
+    token = pw.CharField(max_length=64, unique=True)
+    album = pw.ForeignKeyField(Album, null=True, backref="shares", on_delete="CASCADE")
+    photo = pw.ForeignKeyField(Photo, null=True, backref="shares", on_delete="CASCADE")
+    created_by = pw.ForeignKeyField(User, null=True, backref="shares", on_delete="SET NULL")
+    created_at = pw.DateTimeField(default=utcnow)
+    expires_at = pw.DateTimeField(null=True)
+    password_hash = pw.CharField(max_length=255, null=True)
+    allow_download = pw.BooleanField(default=False)
+    revoked_at = pw.DateTimeField(null=True)
+    views = pw.IntegerField(default=0)
+
+
+ACCOUNT_TABLES: list[type[BaseModel]] = [User, UserSession, LoginFailure, Share]

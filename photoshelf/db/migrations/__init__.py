@@ -16,6 +16,7 @@ from photoshelf.db.migrations import (
     m0006_viewer_indexes,
     m0007_places,
     m0008_lookalike,
+    m0009_accounts,
 )
 from photoshelf.db.schema import SchemaVersion
 
@@ -30,6 +31,7 @@ MIGRATIONS: list[tuple[int, Callable[[pw.Database], None]]] = [
     (6, m0006_viewer_indexes.apply),
     (7, m0007_places.apply),
     (8, m0008_lookalike.apply),
+    (9, m0009_accounts.apply),
 ]
 
 LATEST = MIGRATIONS[-1][0]
