@@ -2,7 +2,8 @@
 # Install the system packages photoshelf needs; with --test also make sure a MariaDB server for the tests runs.
 #
 #   bash scripts/setup-system.sh          exiftool + ffmpeg
-#   bash scripts/setup-system.sh --test   + mariadb-server, chromium, chromium-driver, and a MariaDB server
+#   bash scripts/setup-system.sh --test   + mariadb-server, chromium, chromium-driver, rclone, litmus (real WebDAV
+#                                           clients for the WebDAV tests), and a MariaDB server
 #                                           answering on 127.0.0.1:3306 as root with an empty password
 #
 # Idempotent: a machine that already has everything does no apt work and touches no database.
@@ -17,7 +18,7 @@ readonly MARIADB_LOG=/var/log/mysql/photoshelf-setup.log
 with_test=0
 
 usage() {
-    sed -n '2,10s/^# \{0,1\}//p' "$0"
+    sed -n '2,11s/^# \{0,1\}//p' "$0"
 }
 
 for arg in "$@"; do
@@ -48,6 +49,8 @@ has_package() {
         mariadb-server) command -v mariadbd || command -v mysqld || [[ -x "$MARIADBD" ]] ;;
         chromium) command -v chromium || command -v chromium-browser ;;
         chromium-driver) command -v chromedriver ;;
+        rclone) command -v rclone ;;
+        litmus) command -v litmus ;;
         *) false ;;
     esac >/dev/null 2>&1
 }
@@ -55,7 +58,7 @@ has_package() {
 install_packages() {
     local wanted=(libimage-exiftool-perl ffmpeg)
     if ((with_test)); then
-        wanted+=(mariadb-server chromium chromium-driver)
+        wanted+=(mariadb-server chromium chromium-driver rclone litmus)
     fi
 
     local missing=() pkg
