@@ -10,6 +10,7 @@ from pathlib import Path
 
 from PIL import Image, ImageFile, ImageOps
 
+from photoshelf import values
 from photoshelf.errors import MediaError
 
 log = logging.getLogger(__name__)
@@ -295,10 +296,10 @@ def decode_video(path: Path, target: int) -> tuple[Decoded, VideoInfo]:
         stream.thread_type = "AUTO"
         duration = None
         if container.duration:
-            duration = container.duration / 1_000_000
+            duration = values.duration(container.duration / 1_000_000)
         elif stream.duration and stream.time_base:
-            duration = float(stream.duration * stream.time_base)
-        codec = stream.codec_context.name if stream.codec_context else None
+            duration = values.duration(float(stream.duration * stream.time_base))
+        codec = values.text(stream.codec_context.name, values.CODEC) if stream.codec_context else None
         frame = None
         try:
             if duration and duration > 0.5 and stream.time_base:
@@ -309,7 +310,7 @@ def decode_video(path: Path, target: int) -> tuple[Decoded, VideoInfo]:
             raise MediaError(f"FFmpeg cannot decode a frame of the video: {exc}") from None
         if frame is None:
             raise MediaError("the video has no decodable frame")
-        rotation = int(getattr(frame, "rotation", 0) or 0)
+        rotation = values.rotation(getattr(frame, "rotation", 0))
         image = frame.to_image()
     width, height = image.size
     if rotation % 360:

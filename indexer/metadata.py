@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from photoshelf import values
 from photoshelf.indexer.media import RAW_FILETYPES
 from photoshelf.indexer.timezones import offset_minutes, zone_at
 
@@ -79,7 +80,7 @@ def parse_offset(value: Any) -> int | None:
     sign = -1 if value[0] == "-" else 1
     digits = value[1:].replace(":", "")
     minutes = int(digits[:2]) * 60 + int(digits[2:])
-    if minutes > 14 * 60:
+    if minutes > 14 * 60 or int(digits[2:]) > 59:
         return None
     return sign * minutes
 
@@ -92,7 +93,7 @@ def parse_date(value: Any) -> tuple[dt.datetime, int | None] | None:
     if not m:
         return None
     year, month, day = int(m[1]), int(m[2]), int(m[3])
-    if year < 1800 or year > 2200:
+    if not values.YEARS[0] <= year <= values.YEARS[1]:
         return None  # "0000:00:00 00:00:00" and other placeholders
     hour, minute, second = int(m[4] or 0), int(m[5] or 0), int(m[6] or 0)
     micro = int((m[7] or "0")[:6].ljust(6, "0"))
@@ -111,30 +112,9 @@ def _first(tags: dict[str, Any], *names: str) -> Any:
     return None
 
 
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, list):
-        value = ", ".join(str(v) for v in value)
-    text = str(value).strip()
-    return text or None
-
-
-def _float(value: Any) -> float | None:
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f
-
-
-def _int(value: Any) -> int | None:
-    f = _float(value)
-    return int(f) if f is not None else None
-
-
 def format_exposure(seconds: float | None) -> str | None:
-    if seconds is None or seconds <= 0:
+    seconds = values.exposure_time(seconds)
+    if seconds is None:
         return None
     if seconds >= 1:
         return f"{seconds:g}s" if seconds != int(seconds) else f"{int(seconds)}s"
@@ -180,11 +160,11 @@ def _offset_between(local: dt.datetime, utc: dt.datetime) -> int | None:
 
 def capture_time(tags: dict[str, Any], name: str, mtime: float, takeout: dict[str, Any] | None) -> Timestamp:
     """Pick the capture time: embedded tags by priority, then the file name, then the file's mtime."""
-    values = dict(tags)
+    candidates = dict(tags)
     if takeout and takeout.get("taken_at") is not None:
-        values["takeout"] = takeout["taken_at"]
+        candidates["takeout"] = takeout["taken_at"]
     for tag, source, is_utc in _TIME_TAGS:
-        raw = values.get(tag)
+        raw = candidates.get(tag)
         if isinstance(raw, dt.datetime):
             parsed: tuple[dt.datetime, int | None] | None = (raw, 0)
         else:
@@ -210,7 +190,8 @@ def capture_time(tags: dict[str, Any], name: str, mtime: float, takeout: dict[st
     named = name_date(name)
     if named is not None:
         return Timestamp(local=named, offset=None, source="name")
-    return Timestamp(local=dt.datetime.fromtimestamp(mtime, dt.UTC).replace(tzinfo=None), offset=0, source="mtime")
+    modified = values.from_timestamp(mtime) or dt.datetime(1970, 1, 1)  # a file dated 1601 or 30828: the epoch
+    return Timestamp(local=modified, offset=0, source="mtime")
 
 
 def _find_offset(tags: dict[str, Any], when: dt.datetime) -> int | None:
@@ -285,25 +266,29 @@ def read_takeout(path: Path) -> dict[str, Any] | None:
         if not isinstance(data, dict) or not ("photoTakenTime" in data or "geoData" in data):
             continue
         out: dict[str, Any] = {"path": str(candidate)}
-        taken = data.get("photoTakenTime") or {}
-        try:
-            ts = int(taken.get("timestamp"))
-            out["taken_at"] = dt.datetime.fromtimestamp(ts, dt.UTC).replace(tzinfo=None)
-        except (TypeError, ValueError):
-            pass
+        taken = _mapping(data.get("photoTakenTime"))
+        taken_at = values.from_timestamp(taken.get("timestamp"))
+        if taken_at is not None:
+            out["taken_at"] = taken_at
         for key in ("geoDataExif", "geoData"):
-            geo = data.get(key) or {}
-            lat, lon = _float(geo.get("latitude")), _float(geo.get("longitude"))
-            if lat is not None and lon is not None and (lat, lon) != (0.0, 0.0):
-                out["lat"], out["lon"] = lat, lon
-                out["altitude"] = _float(geo.get("altitude"))
+            geo = _mapping(data.get(key))
+            place = values.position(geo.get("latitude"), geo.get("longitude"))
+            if place is not None:
+                out["lat"], out["lon"] = place
+                out["altitude"] = values.altitude(geo.get("altitude"))
                 break
-        if data.get("description"):
-            out["description"] = str(data["description"])
-        if data.get("title") and data["title"] != path.name:  # Takeout's title is usually just the file name
-            out["title"] = str(data["title"])
+        description = values.text(data.get("description"), values.DESCRIPTION, one_line=False)
+        if description:
+            out["description"] = description
+        title = values.text(data.get("title"), values.TITLE)
+        if title and title != path.name:  # Takeout's title is usually just the file name
+            out["title"] = title
         return out
     return None
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def extract(tags: dict[str, Any], name: str, mtime: float, takeout: dict[str, Any] | None = None) -> Metadata:
@@ -312,55 +297,55 @@ def extract(tags: dict[str, Any], name: str, mtime: float, takeout: dict[str, An
     if tags.get("ExifTool:Error"):
         md.error = str(tags["ExifTool:Error"])
         return md
-    md.filetype = str(tags.get("File:FileType") or "")
-    md.mime = str(tags.get("File:MIMEType") or "")
+    # Every value passes photoshelf.values: finite, in range, text cleaned and cut to its column.
+    md.filetype = values.text(tags.get("File:FileType"), 16) or ""
+    md.mime = values.text(tags.get("File:MIMEType"), 64) or ""
     if md.filetype.upper() in RAW_FILETYPES:
         # In RAW files File:ImageWidth and IFD0 describe the embedded preview; the picture is the Exif size.
         wtags: tuple[str, ...] = ("EXIF:ExifImageWidth", "EXIF:ImageWidth", "File:ImageWidth")
     else:
         wtags = ("File:ImageWidth", "QuickTime:ImageWidth", "PNG:ImageWidth", "EXIF:ExifImageWidth",
                  "EXIF:ImageWidth", "RIFF:ImageWidth", "GIF:ImageWidth")
-    md.width = _int(_first(tags, *wtags))
-    md.height = _int(_first(tags, *(t.replace("Width", "Height") for t in wtags)))
-    orientation = _int(_first(tags, "EXIF:Orientation", "XMP:Orientation")) or 1
-    md.orientation = orientation if 1 <= orientation <= 8 else 1
-    md.rotation = _int(_first(tags, "Composite:Rotation", "QuickTime:Rotation")) or 0
+    md.width = values.pixels(_first(tags, *wtags))
+    md.height = values.pixels(_first(tags, *(t.replace("Width", "Height") for t in wtags)))
+    md.orientation = values.orientation(_first(tags, "EXIF:Orientation", "XMP:Orientation"))
+    md.rotation = values.rotation(_first(tags, "Composite:Rotation", "QuickTime:Rotation"))
     md.taken = capture_time(tags, name, mtime, takeout)
-    lat, lon = _float(tags.get("Composite:GPSLatitude")), _float(tags.get("Composite:GPSLongitude"))
-    if lat is not None and lon is not None and (lat, lon) != (0.0, 0.0) and abs(lat) <= 90 and abs(lon) <= 180:
-        md.lat, md.lon = lat, lon
-        md.altitude = _float(tags.get("Composite:GPSAltitude"))
-    elif takeout and "lat" in takeout:
-        md.lat, md.lon, md.altitude = takeout["lat"], takeout["lon"], takeout.get("altitude")
+    place = values.position(tags.get("Composite:GPSLatitude"), tags.get("Composite:GPSLongitude"))
+    if place is not None:
+        md.lat, md.lon = place
+        md.altitude = values.altitude(tags.get("Composite:GPSAltitude"))
+    elif takeout and values.position(takeout.get("lat"), takeout.get("lon")) is not None:
+        md.lat, md.lon = takeout["lat"], takeout["lon"]
+        md.altitude = values.altitude(takeout.get("altitude"))
     if md.taken is not None and md.lat is not None and md.lon is not None:
         _zone_from_gps(md.taken, md.lat, md.lon)
-    md.camera_make = _text(_first(tags, "EXIF:Make", "QuickTime:Make", "XMP:Make"))
-    md.camera_model = _text(_first(tags, "EXIF:Model", "QuickTime:Model", "XMP:Model"))
+    md.camera_make = values.text(_first(tags, "EXIF:Make", "QuickTime:Make", "XMP:Make"), values.CAMERA_MAKE)
+    md.camera_model = values.text(_first(tags, "EXIF:Model", "QuickTime:Model", "XMP:Model"), values.CAMERA_MODEL)
     lens = _first(tags, "EXIF:LensModel", "XMP:LensModel", "Composite:LensID", "XMP:Lens", "MakerNotes:Lens")
-    md.lens = _text(lens) if isinstance(lens, str) else None
-    md.iso = _int(_first(tags, "EXIF:ISO", "Composite:ISO", "MakerNotes:ISO"))
-    md.exposure = format_exposure(_float(_first(tags, "EXIF:ExposureTime", "MakerNotes:ExposureTime")))
-    md.fnumber = _float(_first(tags, "EXIF:FNumber", "Composite:Aperture", "MakerNotes:FNumber"))
-    md.focal_length = _float(_first(tags, "EXIF:FocalLength", "MakerNotes:FocalLength"))
-    md.duration = _float(_first(tags, "QuickTime:Duration", "Composite:Duration", "QuickTime:MediaDuration"))
-    md.codec = _text(_first(tags, "QuickTime:CompressorID"))
-    md.title = _text(_first(tags, "XMP:Title", "IPTC:ObjectName")) or (takeout or {}).get("title")
-    desc = _text(_first(tags, "XMP:Description", "IPTC:Caption-Abstract", "EXIF:ImageDescription"))
+    md.lens = values.text(lens, values.LENS) if isinstance(lens, str) else None
+    md.iso = values.iso(_first(tags, "EXIF:ISO", "Composite:ISO", "MakerNotes:ISO"))
+    md.exposure = format_exposure(values.number(_first(tags, "EXIF:ExposureTime", "MakerNotes:ExposureTime")))
+    md.fnumber = values.fnumber(_first(tags, "EXIF:FNumber", "Composite:Aperture", "MakerNotes:FNumber"))
+    md.focal_length = values.focal_length(_first(tags, "EXIF:FocalLength", "MakerNotes:FocalLength"))
+    md.duration = values.duration(_first(tags, "QuickTime:Duration", "Composite:Duration", "QuickTime:MediaDuration"))
+    md.codec = values.text(_first(tags, "QuickTime:CompressorID"), values.CODEC)
+    takeout_text = takeout or {}
+    md.title = values.text(_first(tags, "XMP:Title", "IPTC:ObjectName"), values.TITLE) or values.text(
+        takeout_text.get("title"), values.TITLE)
+    desc = values.text(_first(tags, "XMP:Description", "IPTC:Caption-Abstract", "EXIF:ImageDescription"),
+                       values.DESCRIPTION, one_line=False)
     if desc and desc.upper() in ("OLYMPUS DIGITAL CAMERA", "SONY DSC", "DIGITAL CAMERA", "DCIM"):
         desc = None  # camera boilerplate, not a description
-    md.description = desc or (takeout or {}).get("description")
-    keywords: list[str] = []
+    md.description = desc or values.text(takeout_text.get("description"), values.DESCRIPTION, one_line=False)
+    found: list[Any] = []
     for tag in ("IPTC:Keywords", "XMP:Subject"):
         value = tags.get(tag)
-        for kw in value if isinstance(value, list) else ([value] if value not in (None, "") else []):
-            kw = str(kw).strip()
-            if kw and kw not in keywords:
-                keywords.append(kw)
-    md.keywords = keywords
-    rating = _int(_first(tags, "XMP:Rating", "EXIF:Rating"))
-    md.rating = rating if rating is not None and -1 <= rating <= 5 else None
-    md.content_id = _text(_first(tags, "MakerNotes:ContentIdentifier", "QuickTime:ContentIdentifier",
-                                 "Apple:ContentIdentifier"))
+        found.extend(value if isinstance(value, list) else [value])
+    md.keywords = values.keywords(found)
+    md.rating = values.rating(_first(tags, "XMP:Rating", "EXIF:Rating"))
+    md.content_id = values.text(_first(tags, "MakerNotes:ContentIdentifier", "QuickTime:ContentIdentifier",
+                                       "Apple:ContentIdentifier"), values.CONTENT_ID)
     if tags.get("ExifTool:Warning"):
         md.warnings.append(str(tags["ExifTool:Warning"]))
     return md

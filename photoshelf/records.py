@@ -9,6 +9,7 @@ from typing import Any
 
 import peewee as pw
 
+from photoshelf import values
 from photoshelf.db.schema import Face, File, IndexIssue, Person, Photo, PhotoLabel, Stack
 from photoshelf.errors import NotFound
 
@@ -19,6 +20,12 @@ def _iso_utc(value: dt.datetime | None) -> str | None:
 
 def _iso_local(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+def _round(value: Any, digits: int) -> float | None:
+    """A stored float for JSON: an old catalog may hold inf (SQLite keeps it), which JSON cannot carry: null."""
+    f = values.number(value)
+    return round(f, digits) if f is not None else None
 
 
 def photo_type(photo: Photo) -> str:
@@ -68,13 +75,13 @@ class RecordBuilder:
                   .order_by(PhotoLabel.photo, PhotoLabel.confidence.desc(), PhotoLabel.name).tuples())
         for photo_id, name, category, confidence, source in labels:
             self.labels[photo_id].append({"name": name, "category": category or None,
-                                          "confidence": round(confidence, 4), "source": source})
+                                          "confidence": _round(confidence, 4), "source": source})
         faces: Any = (Face.select(Face.photo, Face.id, Face.x, Face.y, Face.w, Face.h, Face.score, Person.uid, Person.name)
                  .join(Person, pw.JOIN.LEFT_OUTER, on=(Face.person == Person.id))
                  .where(Face.photo.in_(chunk)).order_by(Face.photo, Face.x, Face.id).tuples())
         for photo_id, face_id, x, y, w, h, score, uid, name in faces:
-            self.faces[photo_id].append({"id": face_id, "box": [round(x, 4), round(y, 4), round(w, 4), round(h, 4)],
-                                         "cluster": uid, "person": name, "score": round(score, 3)})
+            self.faces[photo_id].append({"id": face_id, "box": [_round(v, 4) for v in (x, y, w, h)],
+                                         "cluster": uid, "person": name, "score": _round(score, 3)})
 
     def record(self, photo: Photo) -> dict[str, Any]:
         files = self.files.get(photo.id, [])
@@ -120,9 +127,9 @@ class RecordBuilder:
             "timezone": photo.timezone,
             "tz_offset_minutes": photo.tz_offset,
             "taken_at_source": photo.taken_src,
-            "lat": photo.lat,
-            "lon": photo.lon,
-            "altitude": photo.altitude,
+            "lat": values.number(photo.lat),
+            "lon": values.number(photo.lon),
+            "altitude": values.number(photo.altitude),
             "place": {"country_code": photo.country_code, "country": photo.country, "state": photo.state,
                       "city": photo.city} if photo.country_code else None,
             "camera": " ".join(x for x in (photo.camera_make, photo.camera_model) if x) or None,
@@ -131,9 +138,9 @@ class RecordBuilder:
             "lens": photo.lens,
             "iso": photo.iso,
             "exposure": photo.exposure,
-            "f_number": photo.fnumber,
-            "focal_length": photo.focal_length,
-            "duration": photo.duration,
+            "f_number": values.number(photo.fnumber),
+            "focal_length": values.number(photo.focal_length),
+            "duration": values.number(photo.duration),
             "codec": photo.codec,
             "title": photo.title,
             "description": photo.description,

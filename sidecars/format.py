@@ -6,6 +6,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from photoshelf import values
+
 SCHEMA_VERSION = 1
 SECTION = "Photoshelf"
 # Keys of our section that photoshelf writes (a key we own but no longer have is removed from the file).
@@ -24,15 +26,12 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 
 def _parse_time(value: Any) -> dt.datetime | None:
-    if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=None) if value.tzinfo is None else value.astimezone(dt.UTC).replace(tzinfo=None)
     if isinstance(value, str) and value:
         try:
-            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            value = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
             return None
-        return parsed.astimezone(dt.UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
-    return None
+    return values.moment(value)
 
 
 @dataclass
@@ -82,16 +81,17 @@ def build(photo: Any, *, albums: list[dict[str, str]], rotation: int = 0, stack:
         "Favorite": bool(photo.favorite),
         "Private": bool(photo.private),
         "TimeZone": photo.timezone or "",
-        "Lat": photo.lat,
-        "Lng": photo.lon,
-        "Altitude": int(photo.altitude) if photo.altitude is not None else None,
+        # An old catalog may hold a non-finite number (SQLite keeps inf): it is left out, never written or raised.
+        "Lat": values.number(photo.lat),
+        "Lng": values.number(photo.lon),
+        "Altitude": _whole(photo.altitude),
         "Year": local.year if local else None,
         "Month": local.month if local else None,
         "Day": local.day if local else None,
         "ISO": photo.iso,
         "Exposure": photo.exposure or "",
-        "FNumber": photo.fnumber,
-        "FocalLength": int(photo.focal_length) if photo.focal_length else None,
+        "FNumber": values.number(photo.fnumber),
+        "FocalLength": _whole(photo.focal_length) or None,
         "Details": {"Keywords": keywords} if keywords else None,
     }
     section: dict[str, Any] = {
@@ -114,6 +114,11 @@ def build(photo: Any, *, albums: list[dict[str, str]], rotation: int = 0, stack:
     return {k: v for k, v in data.items() if v not in (None, "")}
 
 
+def _whole(value: Any) -> int | None:
+    f = values.number(value)
+    return int(f) if f is not None else None
+
+
 def parse(data: Any) -> UserData:
     """The user data in a sidecar (ours or PhotoPrism's); unknown keys are ignored here and kept in the file."""
     if not isinstance(data, dict):
@@ -122,12 +127,14 @@ def parse(data: Any) -> UserData:
     if not isinstance(ours, dict):
         ours = {}
     details = data.get("Details") or {}
+    keywords = values.keywords([details.get("Keywords")]) if isinstance(details, dict) else []
+    # A hand-edited file can hold anything: every value passes photoshelf.values, as the indexer's do.
     out = UserData(
-        uid=str(data["UID"]) if data.get("UID") else None,
-        sha1=str(ours["Sha1"]) if ours.get("Sha1") else None,
-        title=str(data["Title"]) if data.get("Title") else None,
-        description=str(data["Description"]) if data.get("Description") else None,
-        keywords=str(details.get("Keywords")) if isinstance(details, dict) and details.get("Keywords") else None,
+        uid=values.identifier(data.get("UID"), values.UID),
+        sha1=values.identifier(ours.get("Sha1"), 40),
+        title=values.text(data.get("Title"), values.TITLE),
+        description=values.text(data.get("Description"), values.DESCRIPTION, one_line=False),
+        keywords=", ".join(keywords) or None,
         favorite=bool(data.get("Favorite", False)),
         private=bool(data.get("Private", False)),
         archived=bool(ours.get("Archived", False)) or bool(data.get("DeletedAt")),
@@ -135,27 +142,27 @@ def parse(data: Any) -> UserData:
         taken_at_local=_parse_time(data.get("TakenAtLocal")),
     )
     rating = ours.get("Rating")
-    out.rating = int(rating) if isinstance(rating, int) else None
+    out.rating = values.rating(rating) if isinstance(rating, int) else None
     locked = ours.get("Locked") or []
-    out.locked = [str(x) for x in locked] if isinstance(locked, list) else []
+    for name in locked if isinstance(locked, list) else []:  # field names; photo.locked must still fit them
+        name = values.identifier(name, 32)
+        if name and name not in out.locked and len(",".join([*out.locked, name])) <= values.LOCKED - 16:
+            out.locked.append(name)
     if data.get("TakenSrc") == "manual" and "taken_at" not in out.locked:
         out.locked.append("taken_at")  # PhotoPrism: the date was set by hand
-    try:
-        out.lat = float(data["Lat"]) if data.get("Lat") is not None else None
-        out.lon = float(data["Lng"]) if data.get("Lng") is not None else None
-    except (TypeError, ValueError):
-        out.lat = out.lon = None
+    out.lat, out.lon = values.position(data.get("Lat"), data.get("Lng")) or (None, None)
     rotation = ours.get("Rotation", 0)
     out.rotation = int(rotation) if isinstance(rotation, int) and rotation in (0, 90, 180, 270) else 0
     albums = ours.get("Albums") or []
     if isinstance(albums, list):
-        out.albums = [
-            {"UID": str(a.get("UID", "")), "Title": str(a.get("Title", ""))}
-            for a in albums if isinstance(a, dict) and (a.get("UID") or a.get("Title"))
-        ]
+        entries = [{"UID": values.identifier(a.get("UID"), values.UID) or "",
+                    "Title": values.text(a.get("Title"), values.ALBUM_TITLE) or ""}
+                   for a in albums if isinstance(a, dict)]
+        out.albums = [a for a in entries if a["UID"] or a["Title"]]
     stack = ours.get("Stack") or {}
     if isinstance(stack, dict) and isinstance(stack.get("Members"), list):
-        out.stack_members = [{"Sha1": str(m.get("Sha1", "")), "UID": str(m.get("UID", ""))}
+        out.stack_members = [{"Sha1": values.identifier(m.get("Sha1"), 40) or "",
+                              "UID": values.identifier(m.get("UID"), values.UID) or ""}
                              for m in stack["Members"] if isinstance(m, dict)]
     labels = ours.get("Labels") or []
     if isinstance(labels, list):

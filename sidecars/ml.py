@@ -11,6 +11,7 @@ from typing import Any
 
 import peewee as pw
 
+from photoshelf import values
 from photoshelf.db.schema import Face, Person, PhotoLabel, PhotoStage, Vector, database_proxy, utcnow
 from photoshelf.sidecars.format import UserData, _box
 
@@ -109,15 +110,15 @@ class Restorer:
     def _labels(self, photo_id: int, labels: list[dict[str, Any]]) -> None:
         rows = []
         for label in labels:
+            name = values.text(label["Name"], 64)
+            if name is None:
+                continue
             categories = label.get("Categories")
-            cats = [str(c) for c in categories] if isinstance(categories, list) else (
-                [str(label["Category"])] if label.get("Category") else [])
-            try:
-                confidence = float(label.get("Confidence") or 0.0)
-            except (TypeError, ValueError):
-                confidence = 0.0
-            rows.append({"photo": photo_id, "name": str(label["Name"])[:64],
-                         "category": str(label.get("Category") or (cats[0] if cats else ""))[:64],
+            cats = [c for c in (values.text(c, 64) for c in (
+                categories if isinstance(categories, list) else [label.get("Category")])) if c]
+            confidence = values.fraction(label.get("Confidence"))
+            rows.append({"photo": photo_id, "name": name,
+                         "category": values.text(label.get("Category"), 64) or (cats[0] if cats else ""),
                          "categories": ("," + ",".join(cats) + ",")[:255] if cats else "",
                          "confidence": confidence, "source": str(label.get("Source") or "imagenet")[:16],
                          "model": str(label.get("Model") or "")[:48]})
@@ -131,10 +132,7 @@ class Restorer:
             if box is None:
                 continue
             person = self._person(face)
-            try:
-                score = float(face.get("Score") or 0.0)
-            except (TypeError, ValueError):
-                score = 0.0
+            score = values.number(face.get("Score")) or 0.0
             by = face.get("By") if face.get("By") in ("auto", "user") else "auto"
             model = str(face.get("Model") or "unknown")[:32]
             row = Face.create(photo=photo_id, x=box[0], y=box[1], w=box[2], h=box[3], score=score,
@@ -151,8 +149,8 @@ class Restorer:
                     self.vectors[f"face:{model}"].append((row.id, blob))
 
     def _person(self, face: dict[str, Any]) -> Person | None:
-        uid = str(face.get("Cluster") or "").strip()
-        name = str(face.get("Person") or "").strip()
+        uid = values.identifier(face.get("Cluster"), values.UID) or ""
+        name = values.text(face.get("Person"), 255) or ""
         if not uid and not name:
             return None
         key = uid or "name:" + name.lower()
