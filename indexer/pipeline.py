@@ -21,6 +21,7 @@ import peewee as pw
 from photoshelf import jobs
 from photoshelf.config import Config
 from photoshelf.db.schema import File, Folder, IndexIssue, Photo, Thumbnail, utcnow
+from photoshelf.db.transactions import write_transaction
 from photoshelf.errors import PhotoshelfError
 from photoshelf.indexer import places, stacks
 from photoshelf.indexer.exiftool import ExifTool
@@ -327,7 +328,7 @@ class Indexer:
         by_name = {(f.name, f.size, f.mtime_ns): f for f in vanished}
         moved: set[int] = set()
         rest = []
-        with self.db.atomic():
+        with write_transaction(self.db):
             for entry in todo:
                 if entry.rel in known or entry.bad_name:
                     rest.append(entry)
@@ -354,7 +355,7 @@ class Indexer:
         return rest
 
     def _mark_back(self, file_ids: list[int]) -> None:
-        with self.db.atomic():
+        with write_transaction(self.db):
             for chunk in _chunks(file_ids, 500):
                 File.update(missing_since=None).where(File.id.in_(chunk)).execute()
                 photo_ids = [f.photo_id for f in File.select(File.photo).where(File.id.in_(chunk)) if f.photo_id]
@@ -364,7 +365,7 @@ class Indexer:
     def _mark_missing(self, vanished: list[File], report: IndexReport, touched: set[int]) -> None:
         now = utcnow()
         report.missing += len(vanished)
-        with self.db.atomic():
+        with write_transaction(self.db):
             for chunk in _chunks([f.id for f in vanished], 500):
                 File.update(missing_since=now).where(File.id.in_(chunk)).execute()
             photo_ids = {f.photo_id for f in vanished if f.photo_id}
@@ -387,7 +388,7 @@ class Indexer:
         cutoff = utcnow() - dt.timedelta(days=days)
         old_photos = list(Photo.select().where(Photo.missing_since.is_null(False) & (Photo.missing_since < cutoff)))
         old_files = File.delete().where(File.missing_since.is_null(False) & (File.missing_since < cutoff))
-        with self.db.atomic():
+        with write_transaction(self.db):
             old_files.execute()
             for photo in old_photos:
                 if File.select().where((File.photo == photo.id) & (File.role == "media")).exists():
@@ -501,7 +502,7 @@ class Indexer:
             folder_id = self._folder_id(rel)
             touched.add(folder_id)
             prepared.append(_Prepared(w, result, md, fatal, rel, name, folder_id))
-        with self.db.atomic():
+        with write_transaction(self.db):
             self._store_batch(prepared, report)
         return len(batch.items)
 
@@ -534,7 +535,7 @@ class Indexer:
         return out
 
     def _write_sidecars(self, sidecars: list[Entry], known: dict[str, File], touched: set[int]) -> None:
-        with self.db.atomic():
+        with write_transaction(self.db):
             for e in sidecars:
                 rel = display_path(e.rel) if e.bad_name else e.rel
                 folder_id = self._folder_id(rel)
@@ -554,7 +555,7 @@ class Indexer:
         for f in rows:
             if f.role == "media" and f.photo_id:
                 media_by_stem.setdefault((f.folder_id, f.name.rsplit(".", 1)[0].lower()), f)
-        with self.db.atomic():
+        with write_transaction(self.db):
             for f in rows:
                 if f.role != "sidecar":
                     continue

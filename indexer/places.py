@@ -16,6 +16,7 @@ from typing import Any
 import peewee as pw
 
 from photoshelf.db.schema import Photo
+from photoshelf.db.transactions import write_transaction
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ def backfill(batch: int = BACKFILL_BATCH) -> int:
             if photo.dirty_fields:
                 groups.setdefault((photo.country_code, photo.country, photo.state, photo.city), []).append(photo.id)
         db: pw.Database = Photo._meta.database
-        with db.atomic():
+        with write_transaction(db):
             for (code, country, state, city), group in groups.items():
                 Photo.update(country_code=code, country=country, state=state, city=city).where(
                     Photo.id.in_(group)).execute()

@@ -18,6 +18,7 @@ import peewee as pw
 from photoshelf import jobs
 from photoshelf.config import Config
 from photoshelf.db.schema import Job, Setting, utcnow
+from photoshelf.db.transactions import write_transaction
 from photoshelf.errors import PhotoshelfError
 from photoshelf.indexer.pipeline import Indexer, IndexReport
 from photoshelf.indexer.walk import Walker
@@ -336,7 +337,7 @@ class Watcher:
 
     def _persist(self, rels: list[str]) -> None:
         """Write new paths to the job table in one transaction before anything is indexed."""
-        with self.db.atomic():
+        with write_transaction(self.db):
             for i in range(0, len(rels), 500):
                 chunk = rels[i : i + 500]
                 have = {
@@ -375,7 +376,7 @@ class Watcher:
         )
 
     def _done(self, rels: list[str]) -> None:
-        with self.db.atomic():
+        with write_transaction(self.db):
             for i in range(0, len(rels), 500):
                 chunk = rels[i : i + 500]
                 Job.delete().where((Job.kind == PATH_JOB) & Job.key.in_(chunk) & (Job.state == "queued")).execute()

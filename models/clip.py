@@ -26,6 +26,7 @@ import peewee as pw
 
 from photoshelf.config import Config
 from photoshelf.db.schema import PhotoLabel
+from photoshelf.db.transactions import write_transaction
 from photoshelf.models import lookalike
 from photoshelf.models.runtime import Lazy, onnx_session, require
 from photoshelf.models.stages import Item, Stage
@@ -346,7 +347,7 @@ class ClipStage(Stage):
         vectors = model.encode_images(images)
         scenes = model.scenes(vectors) if len(ids) else []
         version = self.version()
-        with self.db.atomic():
+        with write_transaction(self.db):
             vindex = self.index()
             vindex.add(zip(ids, vectors, strict=True))
             lookalike.update(vindex, zip(ids, vectors, strict=True), self.config.models.duplicate_similarity,

@@ -25,6 +25,7 @@ import peewee as pw
 from photoshelf import jobs
 from photoshelf.config import Config
 from photoshelf.db.schema import Job, Photo, PhotoStage, Setting, Vector, utcnow
+from photoshelf.db.transactions import write_transaction
 from photoshelf.indexer.thumbs import ThumbCache
 from photoshelf.models.stages import Item, Stage
 
@@ -500,6 +501,10 @@ class Enricher:
         PhotoStage rows of the batch."""
         version = self.version(stage)
         digests = {item.photo_id: digest for item, digest in batch}
+        if prepared is None and callable(getattr(stage, "compute", None)) and callable(getattr(stage, "store", None)):
+            # The model runs before the transaction: a write transaction holds the catalog's writer lock from
+            # its start (SQLite), and the viewer's edits must not wait for inference.
+            prepared = self._compute(stage, batch)
         if prepared is None:
             items, results = self._prepare(stage, batch)
 
@@ -509,7 +514,7 @@ class Enricher:
             items, results, run = prepared
         results = dict(results)
         try:
-            with self.db.atomic():
+            with write_transaction(self.db):
                 if items:
                     got = run()
                     for item in items:
@@ -521,7 +526,7 @@ class Enricher:
                         exc_info=log.isEnabledFor(logging.DEBUG))
             error = f"{type(exc).__name__}: {exc}"[:2000]
             results = {item.photo_id: results.get(item.photo_id) or error for item, _ in batch}
-            with self.db.atomic():
+            with write_transaction(self.db):
                 self._record(stage.name, version, results, digests)
         for outcome in results.values():
             if outcome is None:
@@ -558,7 +563,7 @@ class Enricher:
         """Make every photo pending for a stage again, keeping its results until the re-run replaces them (what
         a new stage version does): the faces stage then keeps the people a user named or corrected, which
         forget() would delete with the faces. Returns how many photos will run again."""
-        with self.db.atomic():
+        with write_transaction(self.db):
             return int(PhotoStage.delete().where(PhotoStage.stage == stage.name).execute())
 
     def forget(self, stage: Stage, photo_ids: Sequence[int] | None = None) -> int:
@@ -569,7 +574,7 @@ class Enricher:
         ids = list(photo_ids)
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
-            with self.db.atomic():
+            with write_transaction(self.db):
                 stage.forget(chunk)
                 PhotoStage.delete().where((PhotoStage.stage == stage.name) & PhotoStage.photo.in_(chunk)).execute()
         return len(ids)

@@ -22,6 +22,7 @@ import peewee as pw
 
 from photoshelf.config import Config
 from photoshelf.db.schema import Face
+from photoshelf.db.transactions import write_transaction
 from photoshelf.errors import ToolMissing
 from photoshelf.models.runtime import Lazy, require
 from photoshelf.models.stages import Item, Stage
@@ -312,7 +313,7 @@ class FacesStage(Stage):
         from photoshelf.models import people
 
         space = people.face_space(computed.model, computed.dim, computed.metric)
-        with self.db.atomic():
+        with write_transaction(self.db):
             new_ids = self._store(computed.found, computed.model, space)
             assigned = people.assign_new_faces(self.db, new_ids, self.config.models.face_distance, space)
         self._unclustered += len(new_ids) - assigned

@@ -14,6 +14,7 @@ import numpy as np
 import peewee as pw
 
 from photoshelf.db.schema import Face, FaceReject, Person, Photo, Vector, utcnow
+from photoshelf.db.transactions import write_transaction
 from photoshelf.errors import NotFound, PhotoshelfError
 from photoshelf.models.faces import DIM, MODEL, SPACE_NAME
 from photoshelf.models.vectors import Space, VectorIndex
@@ -217,7 +218,7 @@ def cluster_unassigned(db: pw.Database, distance: float, min_samples: int,
     for face_id, label in zip(ids, labels, strict=True):
         if label >= 0:
             groups[int(label)].append(face_id)
-    with db.atomic():
+    with write_transaction(db):
         for members in groups.values():
             person = Person.create(uid=new_uid())
             Face.update(person=person, assigned_by="auto").where(Face.id.in_(members)).execute()
@@ -233,7 +234,7 @@ def recluster(db: pw.Database, distance: float, min_samples: int, space: Space |
     total = ClusterReport()
     for one in [space] if space is not None else [space_of_model(m) for m in face_models()]:
         ids = _unassigned_ids(one)
-        with db.atomic():
+        with write_transaction(db):
             assigned = assign_new_faces(db, ids, distance, one)
         report = cluster_unassigned(db, distance, min_samples, one)
         total.assigned += assigned
@@ -274,7 +275,7 @@ def delete_faces(db: pw.Database, faces: list[Face]) -> None:
 
 def remove_faces(db: pw.Database, photo_ids: list[int]) -> None:
     """Forget the faces of these photos; unnamed people left empty go too."""
-    with db.atomic():
+    with write_transaction(db):
         faces: list[Face] = []
         for start in range(0, len(photo_ids), _CHUNK):
             faces.extend(Face.select(Face.id, Face.model).where(Face.photo.in_(photo_ids[start : start + _CHUNK])))
@@ -327,7 +328,7 @@ def merge_people(db: pw.Database, into: str | int, other: str | int) -> Person:
     target, source = find_person(into), find_person(other)
     if target.id == source.id:
         raise PeopleError("cannot merge a person into itself")
-    with db.atomic():
+    with write_transaction(db):
         rejected_here = FaceReject.select(FaceReject.face).where(FaceReject.person == target.id)
         Face.update(person=None, assigned_by=None).where(
             (Face.person == source.id) & Face.id.in_(rejected_here)).execute()
@@ -347,7 +348,7 @@ def merge_people(db: pw.Database, into: str | int, other: str | int) -> Person:
 def move_faces(db: pw.Database, face_ids: list[int], to: str | int | None = None) -> Person:
     """Split: move faces to a person (or, with none given, to a new one). The move is the user's: clustering
     never moves these faces again."""
-    with db.atomic():
+    with write_transaction(db):
         target = find_person(to) if to is not None else Person.create(uid=new_uid())
         faces = list(Face.select().where(Face.id.in_(face_ids)))
         if len(faces) != len(set(face_ids)):
@@ -371,7 +372,7 @@ def reject_face(db: pw.Database, face_id: int, person: str | int | None = None, 
         Person.get_by_id(face.person_id) if face.person_id else None)
     if target is None:
         raise PeopleError(f"face {face_id} belongs to no one: name the person it is not")
-    with db.atomic():
+    with write_transaction(db):
         FaceReject.insert(face=face.id, person=target.id).on_conflict_ignore().execute()
         if face.person_id == target.id:
             Face.update(person=None, assigned_by=None).where(Face.id == face.id).execute()

@@ -17,6 +17,7 @@ import peewee as pw
 
 from photoshelf.config import Config
 from photoshelf.db.schema import Face, File, Person, Photo, PhotoLabel
+from photoshelf.db.transactions import write_transaction
 from photoshelf.models import textembed
 from photoshelf.models.runtime import Lazy
 from photoshelf.models.stages import Item, Stage
@@ -160,7 +161,7 @@ class TextStage(Stage):
         have = [(pid, texts[pid]) for pid in ids if texts.get(pid)]
         vectors = encoder(self.config).get().encode([t for _, t in have]) if have else np.zeros((0, SPACE.dim))
         vindex = index(self.db)
-        with self.db.atomic():
+        with write_transaction(self.db):
             vindex.remove([pid for pid in ids if not texts.get(pid)])
             vindex.add(zip([pid for pid, _ in have], vectors, strict=True))
         return dict.fromkeys(ids)

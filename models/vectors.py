@@ -19,6 +19,7 @@ import peewee as pw
 
 from photoshelf.db.backends import is_sqlite
 from photoshelf.db.schema import Setting, Vector
+from photoshelf.db.transactions import write_transaction
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +225,7 @@ class VectorIndex:
         for _, v in rows:
             if v.shape[0] != self.space.dim:
                 raise ValueError(f"{self.space.name}: expected {self.space.dim} dimensions, got {v.shape[0]}")
-        with self.db.atomic():
+        with write_transaction(self.db):
             if replace:
                 self._delete([i for i, _ in rows])
             for start in range(0, len(rows), _CHUNK):  # MariaDB's max_allowed_packet bounds one statement
@@ -237,7 +238,7 @@ class VectorIndex:
     def remove(self, item_ids: Collection[int]) -> None:
         ids = list(item_ids)
         if ids:
-            with self.db.atomic():
+            with write_transaction(self.db):
                 self._delete(ids)
                 self._touch(gone=ids)
 
@@ -269,7 +270,7 @@ class VectorIndex:
         if self.sqlite:
             Setting.replace(key=self._stamp_key, value=value).execute()
             return
-        with self.db.atomic():
+        with write_transaction(self.db):
             row = (Setting.select(Setting.value).where(Setting.key == self._stamp_key)
                    .for_update().tuples().first())
             Setting.replace(key=self._stamp_key, value=value).execute()
@@ -394,7 +395,7 @@ class VectorIndex:
         if mirrored == total:
             return 0
         log.info("rebuilding the vector index %s (%s of %s mirrored)", self.space.name, mirrored, total)
-        with self.db.atomic():
+        with write_transaction(self.db):
             self.db.execute_sql(f"DELETE FROM {self.float_table}")
             if self.space.quantise:
                 self.db.execute_sql(f"DELETE FROM {self.bin_table}")

@@ -29,6 +29,7 @@ from photoshelf.db.schema import (
     database_proxy,
     utcnow,
 )
+from photoshelf.db.transactions import write_transaction
 from photoshelf.errors import NotFound, PhotoshelfError
 
 log = logging.getLogger(__name__)
@@ -151,7 +152,7 @@ def add_user(name: str, role: str, password: str) -> User:
     value = normalize_name(name)
     check_role(role)
     password_hash = hash_password(password)
-    with database_proxy.atomic():
+    with write_transaction(database_proxy):
         if User.get_or_none(User.name == value) is not None:
             raise AccountError(f"user {value!r} exists already")
         user = User.create(name=value, role=role, password_hash=password_hash)
@@ -168,7 +169,7 @@ def set_password(name: str, password: str) -> User:
     """A new password; every session of the user ends."""
     user = get_user(name)
     password_hash = hash_password(password)
-    with database_proxy.atomic():
+    with write_transaction(database_proxy):
         User.update(password_hash=password_hash, updated_at=utcnow()).where(User.id == user.id).execute()
         UserSession.delete().where(UserSession.user == user.id).execute()
     write_backup()
@@ -179,7 +180,7 @@ def set_role(name: str, role: str) -> User:
     """A new role; every session of the user ends (a page open with the old rights stops working)."""
     user = get_user(name)
     check_role(role)
-    with database_proxy.atomic():
+    with write_transaction(database_proxy):
         if user.role == "admin" and role != "admin" and _admins_left_without(user) == 0:
             raise AccountError(f"{user.name} is the last admin: make another admin first")
         User.update(role=role, updated_at=utcnow()).where(User.id == user.id).execute()
@@ -192,7 +193,7 @@ def remove_user(name: str) -> None:
     """Remove a user: their sessions end, their photos go back to the first admin, their share links stay
     (without a creator); the files they uploaded stay in the originals."""
     user = get_user(name)
-    with database_proxy.atomic():
+    with write_transaction(database_proxy):
         if user.role == "admin" and _admins_left_without(user) == 0:
             raise AccountError(f"{user.name} is the last admin and cannot be removed")
         Photo.update(owner=None).where(Photo.owner == user.id).execute()
@@ -237,7 +238,7 @@ def start_session(user: User, *, ip: str = "", user_agent: str = "", days: int =
     """A new login for `user`; returns the opaque token the client keeps (only its hash is stored)."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
-    with database_proxy.atomic():
+    with write_transaction(database_proxy):
         UserSession.create(token_hash=_token_hash(token), user=user.id, created_at=now, last_seen=now,
                            ip=(ip or "")[:64], user_agent=(user_agent or "")[:255])
         # Sessions unused for longer than they last are gone for good.
@@ -383,7 +384,7 @@ def restore_backup(path: Path) -> int:
     if not isinstance(rows, list):
         raise AccountError(f"the users' backup {path} has no users list")
     added = 0
-    with database_proxy.atomic():
+    with write_transaction(database_proxy):
         for row in rows:
             if not isinstance(row, dict):
                 continue

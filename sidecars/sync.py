@@ -30,6 +30,7 @@ from photoshelf.db.schema import (
     Stack,
     utcnow,
 )
+from photoshelf.db.transactions import write_transaction
 from photoshelf.sidecars import format as fmt
 from photoshelf.sidecars.io import SidecarError, dumps, load, load_plain, merge, plain, write_atomic
 from photoshelf.sidecars.ml import Restorer, ml_of
@@ -496,7 +497,7 @@ def restore(config: Config, db: pw.Database, *, progress: Any = None) -> SyncRep
                 log.warning("restore: %s", exc)
                 report.errors += 1
         by_sha = {p.sha1: p for p in Photo.select().where(Photo.sha1.in_([u.sha1 for u in parsed if u.sha1] or [""]))}
-        with db.atomic():  # one transaction per 500 sidecars
+        with write_transaction(db):  # one transaction per 500 sidecars
             found = []
             for ud in parsed:
                 photo = by_sha.get(ud.sha1 or "") or _find_photo(ud)
@@ -544,7 +545,7 @@ def import_photoprism(config: Config, db: pw.Database, sidecar_dir: Path, albums
         ud.sha1 = None
         if ud.uid:
             by_pp_uid[ud.uid] = photo.id
-        with db.atomic():
+        with write_transaction(db):
             apply_user_data(photo, ud, report, keep_uid=False)
         report.applied += 1
     if albums_dir is not None and albums_dir.is_dir():

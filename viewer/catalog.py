@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 import peewee as pw
 from starlette.concurrency import run_in_threadpool
 
+from photoshelf.db.transactions import run_write
+
 T = TypeVar("T")
 
 
@@ -31,8 +33,9 @@ class CatalogAccess:
 
     def _write(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
         self.db.connect(reuse_if_open=True)
-        with self.db.atomic():
-            return fn(*args, **kwargs)
+        # One write transaction per edit, taken as a writer from its start and run again if another process
+        # (the indexer, the watcher) was in the way: an edit is only catalog work, so running it twice is safe.
+        return run_write(self.db, fn, *args, **kwargs)
 
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await run_in_threadpool(self._read, fn, args, kwargs)

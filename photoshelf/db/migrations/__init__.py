@@ -19,6 +19,7 @@ from photoshelf.db.migrations import (
     m0009_accounts,
 )
 from photoshelf.db.schema import SchemaVersion
+from photoshelf.db.transactions import write_transaction
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def migrate(db: pw.Database) -> list[int]:
         if version in done:
             continue
         log.info("applying catalog migration %s", version)
-        with db.atomic():
+        with write_transaction(db):
             step(db)
             SchemaVersion.create(version=version)
         applied.append(version)
