@@ -16,9 +16,22 @@ from starlette.staticfiles import StaticFiles
 from photoshelf.config import Config
 from photoshelf.db.schema import database_proxy
 from photoshelf.errors import PhotoshelfError
+from photoshelf.viewer.auth import Auth
 from photoshelf.viewer.catalog import CatalogAccess
 from photoshelf.viewer.media import MediaFiles
-from photoshelf.viewer.views import albums, browse, common, files, map, people, photo, status, timeline
+from photoshelf.viewer.security import FrontDoor
+from photoshelf.viewer.views import (
+    albums,
+    browse,
+    common,
+    files,
+    map,
+    people,
+    photo,
+    session,
+    status,
+    timeline,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +68,16 @@ def create_app(config: Config, db: pw.Database | None = None) -> Starlette:
         *browse.routes,
         *status.routes,
         *files.routes,
+        *session.routes,
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(files.CachedThumbnails, files=media), Middleware(common.SameOriginWrites)],
+        # Outermost first: Host check and safety headers on everything; then who is asking (the thumbnail fast
+        # path answers only those the login middleware let through).
+        middleware=[Middleware(FrontDoor, config=config), Middleware(Auth, config=config),
+                    Middleware(files.CachedThumbnails, files=media)],
         exception_handlers={PhotoshelfError: common.error_response, pw.PeeweeException: common.error_response,
                             404: common.not_found, 405: common.not_found},
     )

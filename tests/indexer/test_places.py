@@ -9,8 +9,8 @@ import time
 from urllib.parse import unquote
 
 import peewee as pw
+from logins import viewer_client
 from playhouse.migrate import MySQLMigrator, SqliteMigrator, migrate
-from starlette.testclient import TestClient
 
 from photoshelf import search
 from photoshelf.db.migrations import migrate as migrate_catalog
@@ -20,7 +20,6 @@ from photoshelf.indexer.pipeline import index_library
 from photoshelf.records import records
 from photoshelf.sidecars import format as fmt
 from photoshelf.sidecars.sync import SyncReport, apply_user_data
-from photoshelf.viewer.app import create_app
 
 from conftest import Library
 from support import checksums, read_manifest
@@ -99,7 +98,7 @@ def test_index_names_places_and_search_finds_them(library: Library) -> None:
     assert "Misc/Formats/example.tif" in found("reunion")
 
     # The places page: countries, most photos first, then their cities, each a search and a map link.
-    with TestClient(create_app(library.config, library.db), base_url="http://photoshelf.test") as client:
+    with viewer_client(library.config, library.db) as client:
         page = client.get("/places")
         assert page.status_code == 200
         text = page.text

@@ -9,14 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from logins import viewer_client
 from PIL import Image
-from starlette.testclient import TestClient
 
 from photoshelf.db.schema import File, Lookalike, Photo
 from photoshelf.indexer.pipeline import Indexer
 from photoshelf.models import clip, enrich, lookalike
 from photoshelf.models.vectors import VectorIndex
-from photoshelf.viewer.app import create_app
 
 from conftest import Library, indexed_subset
 
@@ -114,7 +113,7 @@ def test_page_filter_and_delete(lib: Library) -> None:
     groups = lookalike.groups()
     assert [(g["ids"], g["size"]) for g in groups] == [(sorted([original.id, copy.id]), 2)]
 
-    with TestClient(create_app(lib.config, lib.db)) as client:
+    with viewer_client(lib.config, lib.db) as client:
         page = client.get("/duplicates")
         assert page.status_code == 200
         assert "Look alike (by meaning)" in page.text

@@ -7,10 +7,10 @@ import secrets
 from collections.abc import Iterator
 
 import pytest
+from logins import viewer_client
 from starlette.testclient import TestClient
 
 from photoshelf.db.schema import database_proxy
-from photoshelf.viewer.app import create_app
 
 from conftest import (  # tests/conftest.py: the shared fixtures' helpers
     MARIADB_URL,
@@ -70,7 +70,15 @@ def lib(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 
 @pytest.fixture
 def client(lib: Library) -> Iterator[TestClient]:
-    with TestClient(create_app(lib.config, lib.db), base_url="http://photoshelf.test") as c:
+    """The viewer, logged in as an admin (who may do everything)."""
+    with viewer_client(lib.config, lib.db) as c:
+        yield c
+
+
+@pytest.fixture
+def anonymous(lib: Library) -> Iterator[TestClient]:
+    """The viewer without a login."""
+    with viewer_client(lib.config, lib.db, role=None) as c:
         yield c
 
 

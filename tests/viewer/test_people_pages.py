@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from logins import browser_log_in, ensure_users, viewer_client
 from PIL import Image
 from starlette.testclient import TestClient
 
@@ -359,14 +360,13 @@ def test_real_faces_from_the_family_photos(tmp_path: Path) -> None:
     from photoshelf.db.schema import database_proxy
     from photoshelf.indexer.pipeline import index_library
     from photoshelf.models.enrich import Enricher, load_stages
-    from photoshelf.viewer.app import create_app
 
     lib = make_library(tmp_path, f"sqlite:///{tmp_path / 'catalog.db'}", SMALL_CORPUS / "Family")
     try:
         index_library(lib.config, lib.db)
         Enricher(lib.config, lib.db, load_stages(lib.config, lib.db, ["faces"])).run()
         assert Face.select().count() >= 4
-        with TestClient(create_app(lib.config, lib.db), base_url="http://photoshelf.test") as client:
+        with viewer_client(lib.config, lib.db) as client:
             listed = client.get("/api/v1/people").json()
             assert listed["faces"] >= 4 and listed["people"], listed
             cluster = max(listed["people"], key=lambda p: p["faces"])
@@ -422,6 +422,7 @@ def test_people_pages_in_a_browser(cast: Cast, lib: Library) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    ensure_users(lib.db)
     server = uvicorn.Server(uvicorn.Config(create_app(lib.config, lib.db), host="127.0.0.1", port=port,
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -439,6 +440,7 @@ def test_people_pages_in_a_browser(cast: Cast, lib: Library) -> None:
             page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: problems.append(str(e)))
             page.on("response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+            browser_log_in(page, base)
             page.goto(f"{base}/people")
             page.wait_for_load_state("networkidle")
             assert page.evaluate("[...document.querySelectorAll('.card.person img')].every(i => i.naturalWidth > 0)")

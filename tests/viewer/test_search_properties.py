@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from logins import viewer_client
 from starlette.testclient import TestClient
 
 from photoshelf import search
 from photoshelf.errors import QueryError
-from photoshelf.viewer.app import create_app
 
 from conftest import Library
 
@@ -36,7 +36,7 @@ def test_any_string_parses_or_says_where(text: str) -> None:
 
 @pytest.fixture
 def sqlite_client(sqlite_lib: Library) -> TestClient:  # type: ignore[misc]
-    with TestClient(create_app(sqlite_lib.config, sqlite_lib.db)) as c:
+    with viewer_client(sqlite_lib.config, sqlite_lib.db) as c:
         yield c
 
 

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from logins import viewer_client
 from starlette.testclient import TestClient
 
 from photoshelf import search
 from photoshelf.db.schema import File, Photo, PhotoLabel
 from photoshelf.models import enrich, textsearch
 from photoshelf.viewer import listing
-from photoshelf.viewer.app import create_app
 
 from conftest import Library, indexed_subset
 
@@ -49,7 +49,7 @@ def lib(tmp_path: Path, database_url: str) -> Iterator[Library]:
 
 @pytest.fixture
 def client(lib: Library) -> Iterator[TestClient]:
-    with TestClient(create_app(lib.config, lib.db), base_url="http://photoshelf.test") as c:
+    with viewer_client(lib.config, lib.db) as c:
         yield c
 
 

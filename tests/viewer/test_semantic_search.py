@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from logins import viewer_client
 from starlette.testclient import TestClient
 
 from photoshelf import search
 from photoshelf.db.schema import File, Photo, PhotoLabel
 from photoshelf.models import enrich, semantic, textsearch
 from photoshelf.viewer import listing
-from photoshelf.viewer.app import create_app
 
 from conftest import Library, indexed_subset
 
@@ -55,7 +55,7 @@ def enrich_text(lib: Library) -> None:
 
 @pytest.fixture
 def client(lib: Library) -> Iterator[TestClient]:
-    with TestClient(create_app(lib.config, lib.db), base_url="http://photoshelf.test") as c:
+    with viewer_client(lib.config, lib.db) as c:
         yield c
 
 
@@ -234,7 +234,7 @@ CURSORS = st.one_of(st.none(), st.text(max_size=24),
 @pytest.fixture
 def enriched_client(lib: Library) -> Iterator[TestClient]:
     enrich_text(lib)
-    with TestClient(create_app(lib.config, lib.db), base_url="http://photoshelf.test") as c:
+    with viewer_client(lib.config, lib.db) as c:
         yield c
 
 

@@ -2,6 +2,9 @@
 // infinite scroll, selecting photos for albums, the theme switch and keyboard shortcuts.
 "use strict";
 
+// The page's CSRF token (viewer/auth.py): every fetch() sends it, and every write needs it.
+const CSRF_HEADERS = { "X-CSRF-Token": (document.querySelector('meta[name="csrf-token"]') || {}).content || "" };
+
 (function theme() {
   const root = document.documentElement;
   const saved = localStorage.getItem("photoshelf-theme");
@@ -30,7 +33,7 @@
     try {
       const url = new URL(link.href, location.href);
       url.searchParams.set("partial", "1");
-      const response = await fetch(url, { headers: { Accept: "text/html" } });
+      const response = await fetch(url, { headers: { Accept: "text/html", ...CSRF_HEADERS } });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const template = document.createElement("template");
       template.innerHTML = await response.text();
@@ -99,7 +102,7 @@
   async function loadAlbums() {
     if (!choice || albumsLoaded) return;
     albumsLoaded = true;
-    const response = await fetch("/api/v1/albums");
+    const response = await fetch("/api/v1/albums", { headers: CSRF_HEADERS });
     if (!response.ok) return;
     for (const album of (await response.json()).albums) {
       const option = document.createElement("option");
@@ -147,6 +150,12 @@
     if (event.key === "Escape" && document.body.classList.contains("selecting")) { end(); }
   });
 })();
+
+// A form that asks first (data-confirm), e.g. deleting an album: no inline handlers (the CSP allows no inline script).
+document.addEventListener("submit", (event) => {
+  const form = event.target.closest("form.js-confirm[data-confirm]");
+  if (form && !confirm(form.dataset.confirm)) event.preventDefault();
+});
 
 // "/" focuses the search box from anywhere.
 document.addEventListener("keydown", (event) => {

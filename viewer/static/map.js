@@ -32,7 +32,9 @@
       q, zoom: String(Math.round(map.getZoom())),
       bbox: [Math.max(-90, b.getSouth()), b.getWest(), Math.min(90, b.getNorth()), b.getEast()].map((v) => v.toFixed(5)).join(","),
     });
-    const response = await fetch(`/api/v1/map?${params}`);
+    const response = await fetch(`/api/v1/map?${params}`, {
+      headers: { "X-CSRF-Token": (document.querySelector('meta[name="csrf-token"]') || {}).content || "" },
+    });
     if (!response.ok || mine !== seq) return;
     const data = await response.json();
     layer.clearLayers();

@@ -3,9 +3,12 @@
 "use strict";
 
 (function peopleForms() {
+  // Every write sends the page's CSRF token (viewer/auth.py).
+  const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   async function post(url, body) {
     const response = await fetch(url, {
-      method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" },
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrf },
       body: JSON.stringify(body),
     });
     const data = await response.json().catch(() => ({}));

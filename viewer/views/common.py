@@ -7,15 +7,15 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlparse
+from urllib.parse import parse_qsl, urlencode
 
 import peewee as pw
+from markupsafe import Markup, escape
 from starlette.datastructures import URL
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.templating import Jinja2Templates
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from photoshelf import __version__
 from photoshelf.config import Config
@@ -46,7 +46,12 @@ def media(request: Request) -> MediaFiles:
 
 def render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
     cfg = config(request)
-    context = {"config": cfg, "theme": cfg.viewer.dark_mode, "q": request.query_params.get("q", ""), **context}
+    state = request.scope.get("state") or {}
+    csrf = state.get("csrf_token") or ""
+    context = {"config": cfg, "theme": cfg.viewer.dark_mode, "q": request.query_params.get("q", ""),
+               # who is asking (viewer/auth.py) and the token every form and fetch() sends back
+               "user": state.get("user"), "role": state.get("role"), "csrf_token": csrf,
+               "csrf_input": Markup(f'<input type="hidden" name="csrf_token" value="{escape(csrf)}">'), **context}
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
@@ -169,24 +174,6 @@ async def not_found(request: Request, exc: Exception) -> Response:
     if request.url.path.startswith(("/api/", "/thumb/", "/static/")):
         return JSONResponse({"error": message}, status_code=code)
     return render(request, "error.html", {"code": code, "message": message, "position": None}, status_code=code)
-
-
-class SameOriginWrites:
-    """Refuses writes (POST, PATCH, PUT, DELETE) sent by another site's page: the viewer has no login yet
-    (public mode), so this is what keeps a web page elsewhere from editing a family's library."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
-            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-            origin = headers.get("origin")
-            if origin and origin != "null" and urlparse(origin).netloc != headers.get("host", ""):
-                response = PlainTextResponse("cross-site writes are refused", status_code=403)
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
 
 
 async def grid_page(request: Request, *, title: str, fixed: str = "", scope: Any = None,
