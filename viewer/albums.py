@@ -8,11 +8,12 @@ from typing import Any
 
 import peewee as pw
 
+from photoshelf import values
 from photoshelf.db.schema import Album, AlbumPhoto, Photo, utcnow
 from photoshelf.errors import NotFound
 from photoshelf.viewer.errors import InvalidInput
 
-TITLE_MAX = 200
+TITLE_MAX = values.ALBUM_TITLE
 
 
 def new_uid() -> str:
@@ -32,11 +33,19 @@ def get_album(ref: int | str) -> Album:
 
 
 def _title(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
+    title = values.clean(value) if isinstance(value, str) else None
+    if not title:
         raise InvalidInput("an album needs a title")
-    if len(value.strip()) > TITLE_MAX:
+    if len(title) > TITLE_MAX:
         raise InvalidInput(f"an album title is at most {TITLE_MAX} characters")
-    return value.strip()
+    return title
+
+
+def _description(value: Any) -> str:
+    text = values.clean(value, one_line=False) or ""
+    if len(text) > values.DESCRIPTION:
+        raise InvalidInput(f"an album description is at most {values.DESCRIPTION} characters")
+    return text
 
 
 def _ids(photo_ids: Iterable[Any]) -> list[int]:
@@ -104,7 +113,7 @@ def album_summary(album: Album) -> dict[str, Any]:
 
 
 def create_album(title: Any, description: Any = "", photo_ids: Iterable[Any] = ()) -> dict[str, Any]:
-    album = Album.create(uid=new_uid(), title=_title(title), description=str(description or ""))
+    album = Album.create(uid=new_uid(), title=_title(title), description=_description(description))
     if photo_ids:
         add_photos(album.id, photo_ids)
     return album_summary(get_album(album.id))
@@ -117,7 +126,7 @@ def update_album(ref: int | str, changes: dict[str, Any]) -> dict[str, Any]:
         if key == "title":
             fields["title"] = _title(value)
         elif key == "description":
-            fields["description"] = str(value or "")
+            fields["description"] = _description(value)
         elif key == "cover":
             fields["cover"] = None if value is None else _ids([value])[0]
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from photoshelf import values
 from photoshelf.db.schema import Album, AlbumPhoto, Photo, PhotoEdit, lock_fields, utcnow
 from photoshelf.errors import NotFound
 from photoshelf.records import records
@@ -12,7 +13,7 @@ from photoshelf.viewer.errors import InvalidInput
 from photoshelf.viewer.listing import EVERYTHING, Scope, neighbours, rotations
 
 FLAGS = ("favorite", "private", "archived")
-TEXTS = {"title": 200, "description": 4000}
+TEXTS = {"title": values.TITLE, "description": values.DESCRIPTION}  # the indexer's caps
 ROTATIONS = (0, 90, 180, 270)
 
 
@@ -69,7 +70,7 @@ def _check(changes: Mapping[str, Any]) -> dict[str, Any]:
         elif key in TEXTS:
             if value is not None and not isinstance(value, str):
                 raise InvalidInput(f"{key} must be text or null, got {value!r}")
-            value = (value or "").strip() or None
+            value = values.clean(value, one_line=key == "title")  # no control characters, as from files
             if value is not None and len(value) > TEXTS[key]:
                 raise InvalidInput(f"{key} is longer than {TEXTS[key]} characters")
             clean[key] = value

@@ -17,6 +17,7 @@ from photoshelf.db.migrations import (
     m0007_places,
     m0008_lookalike,
     m0009_accounts,
+    m0010_clean_numbers,
 )
 from photoshelf.db.schema import SchemaVersion
 from photoshelf.db.transactions import write_transaction
@@ -33,6 +34,7 @@ MIGRATIONS: list[tuple[int, Callable[[pw.Database], None]]] = [
     (7, m0007_places.apply),
     (8, m0008_lookalike.apply),
     (9, m0009_accounts.apply),
+    (10, m0010_clean_numbers.apply),
 ]
 
 LATEST = MIGRATIONS[-1][0]
