@@ -47,14 +47,14 @@ RANK = {USER: 1, MEMBER: 2, ADMIN: 3}
 @dataclass(frozen=True)
 class Rule:
     """The level a route needs to read (GET, HEAD, OPTIONS) and to write (any other method; `methods` for one
-    method in particular). `media`: answers 401 JSON rather than a redirect to the login page; `share`: a share
-    link's visitor may read it too (its photos' thumbnails and originals)."""
+    method in particular). `media`: bytes, answering 401 JSON rather than a redirect to the login page;
+    `anonymous`: the route never asks who is logged in (static files: no session lookup per file)."""
 
     read: str
     write: str = ADMIN
     methods: Mapping[str, str] = field(default_factory=dict)
     media: bool = False
-    share: bool = False
+    anonymous: bool = False
 
     def level(self, method: str) -> str:
         if method in self.methods:
@@ -62,13 +62,9 @@ class Rule:
         return self.read if method in READS else self.write
 
 
-def _writes(level: str, *methods: str) -> dict[str, str]:
-    return dict.fromkeys(methods, level)
-
-
 PAGE = Rule(USER)
 MEMBER_POST = Rule(USER, MEMBER)
-MEDIA = Rule(USER, media=True, share=True)
+MEDIA = Rule(USER, media=True)
 
 # The one place that says who may use which route: the route's path as written in its Route/Mount. A route missing
 # here is admin-only (and tests/viewer/test_access.py fails until it is added).
@@ -90,8 +86,8 @@ ACCESS: dict[str, Rule] = {
     # bytes
     "/thumb/{size}/{name}": MEDIA,
     "/photos/{photo_id}/original": MEDIA,
-    "/faces/{name}": Rule(USER, media=True),
-    "/static": Rule(OPEN),
+    "/faces/{name}": MEDIA,
+    "/static": Rule(OPEN, anonymous=True),
     # the JSON API
     "/api/v1/search": PAGE,
     "/api/v1/photos/{photo_id}": Rule(USER, MEMBER),
@@ -106,7 +102,7 @@ ACCESS: dict[str, Rule] = {
     "/api/v1/people/{ref}/merge": Rule(USER, MEMBER),
     "/api/v1/faces/{face_id}": Rule(USER, MEMBER),
     "/api/v1/status": Rule(ADMIN),
-    "/api/v1/health": Rule(OPEN),
+    "/api/v1/health": Rule(OPEN, anonymous=True),
     "/webdav": Rule(OPEN, OPEN),  # HTTP Basic over the same accounts, checked inside (viewer/webdav.py)
     # logging in and out: the login itself is checked by its own form token (pages) or Origin and a JSON body
     "/login": Rule(OPEN, OPEN),
@@ -382,16 +378,15 @@ class Auth:
             await self.app(scope, receive, send)
             return
         app = scope["app"]
-        app.state.session_cache = self.cache
         state = scope.setdefault("state", {})
-        state.update(user=None, role=None, csrf_token=None, share=None, session_token=None)
+        state.update(user=None, role=None, csrf_token=None, session_token=None)
         method = scope["method"]
-        template, rule = route_rule(scope)
+        _, rule = route_rule(scope)
         level = rule.level(method)
         writing = method not in READS
         if self.public:
             state["role"] = "public"
-            if writing and template != "/webdav":
+            if writing:
                 await self._deny(scope, receive, send, 403, "this viewer is public (auth.mode = \"public\"): "
                                  "nothing can be changed here")
                 return
@@ -402,7 +397,7 @@ class Auth:
             return
 
         key = await secret(app)
-        identity = await self._identify(scope, key, media=rule.media)
+        identity = None if rule.anonymous else await self._identify(scope, key, media=rule.media)
         if identity is not None:
             state.update(user=identity.user, role=identity.user.role, session_token=identity.token,
                          csrf_token=csrf_token(key, identity.token))
@@ -413,9 +408,6 @@ class Auth:
                 return
         if level != OPEN:
             if identity is None:
-                if rule.share and not writing and await self._share_grant(scope):
-                    await self.app(scope, receive, send)
-                    return
                 await self._login_first(scope, receive, send, rule)
                 return
             if RANK[level] > RANK.get(identity.user.role, 0):
@@ -468,18 +460,6 @@ class Auth:
             await send(message)
 
         return send_renewed
-
-    async def _share_grant(self, scope: Scope) -> bool:
-        """A share link's visitor asking for one of its photos' bytes: `share_grant` (set by the share pages'
-        module on the app's state) says whether the request carries a usable share, and records it."""
-        grant = getattr(scope["app"].state, "share_grant", None)
-        if grant is None:
-            return False
-        share = await grant(scope)
-        if share is None:
-            return False
-        scope["state"]["share"] = share
-        return True
 
     async def _csrf_given(self, scope: Scope, receive: Receive) -> tuple[Receive, str | None]:
         """The CSRF token from the header, else from a form body's field (the body is read here and replayed)."""

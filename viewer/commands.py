@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 from typing import Any
 
 import click
@@ -11,21 +13,52 @@ log = logging.getLogger(__name__)
 
 
 @click.command()
-@click.option("--host", help="Address to listen on (server.host; 0.0.0.0 for the whole LAN).")
+@click.option("--host", help="Address to listen on (server.host). 0.0.0.0 serves the whole LAN: every page then "
+              "needs a login (auth.mode = \"password\", the default); beyond the LAN, put an HTTPS reverse proxy "
+              "in front (packaging/).")
 @click.option("--port", type=int, help="Port to listen on (server.port).")
+@click.option("--root-path", help="The path the viewer is served under behind a reverse proxy that strips it "
+              "(e.g. /photos); default: the path of server.base_url.")
 @click.option("--no-watch", is_flag=True, help="Only serve the catalog; do not follow changes in the originals.")
 @click.pass_obj
-def serve(state: Any, host: str | None, port: int | None, no_watch: bool) -> None:
+def serve(state: Any, host: str | None, port: int | None, root_path: str | None, no_watch: bool) -> None:
     """Serve the web viewer over the catalog (timeline, search, albums, map) until stopped.
 
     The watcher runs beside it (unless --no-watch), so new, changed, moved and deleted photos show up within
-    seconds and sidecars are kept in step."""
+    seconds and sidecars are kept in step. With no user yet, PHOTOSHELF_ADMIN_PASSWORD makes the first admin
+    (named admin); otherwise it says how to make one and serves the login page meanwhile."""
     from photoshelf.cli import handle_errors
 
-    handle_errors(_serve)(state, host, port, no_watch)
+    handle_errors(_serve)(state, host, port, root_path, no_watch)
 
 
-def _serve(state: Any, host: str | None, port: int | None, no_watch: bool) -> None:
+def first_admin(config: Any, env: Mapping[str, str]) -> str | None:
+    """In password mode without any user: make `admin` from PHOTOSHELF_ADMIN_PASSWORD, or say how to make one.
+    Returns what to tell the person starting the server (None: there are users already, or public mode)."""
+    from photoshelf import accounts
+
+    if config.auth.mode != "password" or accounts.count_users() > 0:
+        return None
+    password = env.get("PHOTOSHELF_ADMIN_PASSWORD", "")
+    if password:
+        try:
+            accounts.add_user("admin", "admin", password)
+        except accounts.AccountError as exc:
+            raise accounts.AccountError(f"PHOTOSHELF_ADMIN_PASSWORD: {exc}") from None
+        return "made the first admin, user 'admin', with the password in PHOTOSHELF_ADMIN_PASSWORD"
+    return ("no user can log in yet: make the first admin with `photoshelf users add NAME --role admin` (or start "
+            "serve with PHOTOSHELF_ADMIN_PASSWORD set); the viewer serves only its login page until then")
+
+
+def root_path_of(config: Any, flag: str | None) -> str:
+    """The root path uvicorn serves under: the flag, else the path of server.base_url ("" for none)."""
+    from urllib.parse import urlsplit
+
+    path = (flag if flag is not None else urlsplit(config.server.base_url).path).strip("/")
+    return f"/{path}" if path else ""
+
+
+def _serve(state: Any, host: str | None, port: int | None, root_path: str | None, no_watch: bool) -> None:
     try:
         import uvicorn
     except ImportError:
@@ -37,6 +70,10 @@ def _serve(state: Any, host: str | None, port: int | None, no_watch: bool) -> No
     state.overrides.update({"server.host": host, "server.port": port})
     config = state.config
     app = create_app(config, state.db())
+    note = first_admin(config, os.environ)
+    if note:
+        click.echo(f"photoshelf: {note}", err=True)
+    root = root_path_of(config, root_path)
     watcher, thread = None, None
     if not no_watch:
         import threading
@@ -46,10 +83,12 @@ def _serve(state: Any, host: str | None, port: int | None, no_watch: bool) -> No
         watcher = Watcher(config, state.db())
         thread = threading.Thread(target=_watch, args=(watcher,), name="photoshelf-watcher", daemon=True)
         thread.start()
-    click.echo(f"photoshelf viewer on http://{config.server.host}:{config.server.port}/ (Ctrl+C stops)", err=True)
+    where = config.server.base_url or f"http://{config.server.host}:{config.server.port}{root}/"
+    click.echo(f"photoshelf viewer on {where} (Ctrl+C stops)", err=True)
     try:
+        # Proxy headers are read by the viewer itself, only from server.trusted_proxies (viewer/security.py).
         uvicorn.run(app, host=config.server.host, port=config.server.port, log_level=config.log.level,
-                    proxy_headers=False, server_header=False)
+                    proxy_headers=False, server_header=False, root_path=root)
     finally:
         if watcher is not None and thread is not None:
             watcher.stop()  # finish the current batch, then exit
