@@ -122,7 +122,9 @@ async def api_session(request: Request) -> Response:
             return JSONResponse({"error": "send the login as JSON (Content-Type: application/json)"},
                                 status_code=415)
         body = await json_body(request)
-        outcome = await attempt(request, body.get("username"), body.get("password"))
+        if not isinstance(body.get("username"), str) or not isinstance(body.get("password"), str):
+            return JSONResponse({"error": 'send {"username": ..., "password": ...} (two strings)'}, status_code=400)
+        outcome = await attempt(request, body["username"], body["password"])
         if outcome.status != 200:
             headers = {"Retry-After": str(config(request).auth.login_window_minutes * 60)} \
                 if outcome.status == 429 else None
