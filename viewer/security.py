@@ -46,6 +46,14 @@ def machine_names() -> frozenset[str]:
     return frozenset(n.lower() for n in names | addresses if n)
 
 
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def allowed_hosts(config: Config) -> frozenset[str] | None:
     """The Host names answered (None: any). Empty config: localhost names plus this machine's names and addresses;
     the host of server.base_url always counts."""
@@ -135,9 +143,10 @@ class FrontDoor:
     def _host_allowed(self, scope: Scope, host: str) -> bool:
         if self.hosts is None or host in self.hosts:
             return True
-        # The address the connection came in on (a LAN address of this machine) is its own name, not a rebinding.
+        # The address the connection came in on (a LAN address of this machine) is its own name, not a rebinding
+        # (which needs a host *name* the attacker's DNS answers).
         server = scope.get("server")
-        return bool(server and host == str(server[0]).lower())
+        return bool(server and _is_address(host) and host == str(server[0]).lower())
 
     def _forwarded(self, scope: Scope) -> None:
         """Take the client address, scheme and host from X-Forwarded-* when the peer is a trusted proxy. The
