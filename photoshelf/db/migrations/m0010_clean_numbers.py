@@ -71,11 +71,11 @@ def _cleaned(row: dict[str, Any]) -> dict[str, Any]:
         if row[field.name] is None:
             continue
         if field.name == "keywords":
-            value: str | None = ", ".join(values.keywords(row[field.name].split(","))) or None
+            text = ", ".join(values.keywords(row[field.name].split(","))) or None
         else:
-            value = values.text(row[field.name], cap, one_line=one_line)
-        if value != row[field.name]:
-            changes[field.name] = value
+            text = values.text(row[field.name], cap, one_line=one_line)
+        if text != row[field.name]:
+            changes[field.name] = text
     return changes
 
 
@@ -88,7 +88,8 @@ def apply(db: pw.Database) -> None:
         suspect |= pw.fn.LENGTH(field) > cap  # bytes on MariaDB, characters on SQLite: a superset either way
     columns = [P.id, P.lat, P.lon] + [f for f, _, _ in _NUMBERS] + [f for f, _, _ in _TEXTS]
     fixed = 0
-    for row in list(P.select(*columns).where(suspect).dicts()):
+    rows: Any = list(P.select(*columns).where(suspect).dicts())  # peewee's stubs type .dicts() rows as models
+    for row in rows:
         changes = _cleaned(row)
         if changes:
             P.update(**changes).where(P.id == row["id"]).execute()
