@@ -7,3 +7,7 @@ from photoshelf.errors import PhotoshelfError
 
 class InvalidInput(PhotoshelfError):
     """A request asked for something impossible (an unknown field, a bad value); the message says what."""
+
+
+class Forbidden(PhotoshelfError):
+    """The user is logged in but may not do this to this thing (someone else's share link, the last admin)."""

@@ -18,6 +18,7 @@ from photoshelf import search
 from photoshelf.db.backends import is_sqlite
 from photoshelf.db.schema import AlbumPhoto, File, Photo, PhotoEdit, Stack
 from photoshelf.errors import QueryError
+from photoshelf.visibility import NOBODY, Audience, visible
 
 MAX_LIMIT = 500
 # Rankings kept per process (see ranking()): a ranked search's pages, and previous/next on its photo pages,
@@ -34,13 +35,15 @@ class Scope:
     The timeline shows a stack (RAW+JPEG, Live Photo) as its primary photo and hides private photos; an
     album or a folder shows exactly what is in it. `rank` is the configuration to rank free text by meaning
     with (when a semantic index exists); without it, or in an album or folder, free text is matched literally
-    and the listing keeps its own order."""
+    and the listing keeps its own order. `audience` is whom the listing is for (photoshelf.visibility): the
+    default sees nothing, so a caller that forgets it shows no one's photos."""
 
     album_id: int | None = None
     folder_id: int | None = None
     rank: Any = field(default=None, compare=False)
 
     @property
+    audience: Audience = NOBODY
     def exact(self) -> bool:
         return self.album_id is not None or self.folder_id is not None
 
@@ -115,7 +118,8 @@ def base_select(text: str, scope: Scope = EVERYTHING) -> pw.ModelSelect:
 
 def _visible(query: search.Query, scope: Scope) -> pw.ModelSelect:
     keys = query_keys(query)
-    select = search.build(query)
+    # Who may see what is decided in photoshelf.visibility; a listing that names `archived:` is the archive view.
+    select = visible(search.build(query), scope.audience, archive_view="archived" in keys)
     if scope.album_id is not None:
         select = select.join(AlbumPhoto, on=(AlbumPhoto.photo == Photo.id)).where(AlbumPhoto.album == scope.album_id)
     elif scope.folder_id is not None:
@@ -226,7 +230,7 @@ def ranking(text: str, scope: Scope = EVERYTHING) -> Ranking | None:
     index = search.semantic_index(scope.rank, db)
     if index is None:
         return None
-    key = (id(db), id(scope.rank), index, " ".join(text.split()), _catalog_state(db))
+    key = (id(db), id(scope.rank), index, " ".join(text.split()), scope.audience, _catalog_state(db))
 
     def rank() -> Ranking | None:
         ids = search.ranked_ids(query, config=scope.rank, base=lambda q: _visible(q, scope))
@@ -255,7 +259,7 @@ def listing_count(select: pw.ModelSelect, text: str, scope: Scope) -> int:
     visible photos costs about 20 ms inside MariaDB: it is kept per (listing, catalog state) like rankings, so
     coming back to a listing nothing has changed in costs a status probe."""
     db = Photo._meta.database
-    key = (id(db), " ".join(text.split()), scope.album_id, scope.folder_id, _catalog_state(db))
+    key = (id(db), " ".join(text.split()), scope.album_id, scope.folder_id, scope.audience, _catalog_state(db))
     return int(_kept(_counts, key, select.count, COUNTS_KEPT))
 
 

@@ -10,17 +10,23 @@ from photoshelf.db.schema import Album, AlbumPhoto, Photo, PhotoEdit, lock_field
 from photoshelf.errors import NotFound
 from photoshelf.records import records
 from photoshelf.viewer.errors import InvalidInput
-from photoshelf.viewer.listing import EVERYTHING, Scope, neighbours, rotations
+from photoshelf.viewer.listing import Scope, neighbours, rotations
+from photoshelf.visibility import Audience, can_see, visible
 
 FLAGS = ("favorite", "private", "archived")
 TEXTS = {"title": values.TITLE, "description": values.DESCRIPTION}  # the indexer's caps
 ROTATIONS = (0, 90, 180, 270)
 
 
-def get_photo(photo_id: int) -> Photo:
-    photo = Photo.get_or_none(Photo.id == photo_id)
-    if photo is None:
-        raise NotFound(f"no photo {photo_id}")
+def get_photo(photo_id: int | str, audience: Audience) -> Photo:
+    """A photo by id (or uid) that `audience` may see; one it may not see is "no photo", like one that does not
+    exist, so ids cannot be probed. Archived photos count as seen here: their pages are the archive view's."""
+    text = str(photo_id)
+    photo = Photo.get_or_none(Photo.id == int(text)) if text.isdigit() else None
+    if photo is None and not text.isdigit():
+        photo = Photo.get_or_none(Photo.uid == text)
+    if photo is None or not can_see(photo, audience):
+        raise NotFound(f"no photo {text}")
     return photo
 
 
@@ -45,9 +51,9 @@ def viewer_records(photos: list[Photo]) -> list[dict[str, Any]]:
     return out
 
 
-def detail(photo_id: int, text: str = "", scope: Scope = EVERYTHING) -> dict[str, Any]:
-    """Everything the photo page shows: the record, its neighbours in the listing, its albums."""
-    photo = get_photo(photo_id)
+def detail(photo_id: int, text: str, scope: Scope) -> dict[str, Any]:
+    """Everything the photo page shows: the record, its neighbours in the listing (`scope.audience`'s), its albums."""
+    photo = get_photo(photo_id, scope.audience)
     record = viewer_records([photo])[0]
     newer, older = neighbours(photo, text, scope)
     albums = [{"id": a.id, "uid": a.uid, "title": a.title} for a in
@@ -55,8 +61,8 @@ def detail(photo_id: int, text: str = "", scope: Scope = EVERYTHING) -> dict[str
     members = []
     if record["stack"]:
         member_ids = [m["id"] for m in record["stack"]["members"] if m["id"] != photo.id]
-        members = viewer_records(list(Photo.select().where(Photo.id.in_(member_ids)).order_by(Photo.id))) \
-            if member_ids else []
+        members = viewer_records(list(visible(Photo.select().where(Photo.id.in_(member_ids)), scope.audience,
+                                              archive_view=True).order_by(Photo.id))) if member_ids else []
     return {"photo": record, "prev": newer, "next": older, "albums": albums, "stack_members": members}
 
 
@@ -87,10 +93,13 @@ def _check(changes: Mapping[str, Any]) -> dict[str, Any]:
     return clean
 
 
-def update(photo_id: int, changes: Mapping[str, Any]) -> dict[str, Any]:
+def update(photo_id: int, changes: Mapping[str, Any], audience: Audience) -> dict[str, Any]:
     """Apply the user's edits (run it in the writer). Rotation goes to photo_edit: the original is never touched."""
     clean = _check(changes)
-    photo = get_photo(photo_id)
+    photo = get_photo(photo_id, audience)
+    if "private" in clean and not (audience.is_admin or (photo.owner is not None and photo.owner == audience.user_id)):
+        # Private means "only its owner (and admins) see it": nobody hides someone else's photo from them.
+        raise InvalidInput("only the photo's owner or an admin can make it private or not")
     fields = {k: v for k, v in clean.items() if k in FLAGS or k in TEXTS}
     texts = [k for k in fields if k in TEXTS]
     if texts:
@@ -109,4 +118,4 @@ def update(photo_id: int, changes: Mapping[str, Any]) -> dict[str, Any]:
             PhotoEdit.create(photo=photo.id, rotation=target)
         else:
             PhotoEdit.update(rotation=target, updated_at=utcnow()).where(PhotoEdit.id == edit.id).execute()
-    return viewer_records([get_photo(photo_id)])[0]
+    return viewer_records([get_photo(photo_id, audience)])[0]

@@ -18,11 +18,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.templating import Jinja2Templates
 
 from photoshelf import __version__
+from photoshelf.accounts import AccountError
 from photoshelf.config import Config
 from photoshelf.db.schema import Photo
-from photoshelf.errors import DatabaseError, NotFound, PhotoshelfError, QueryError
+from photoshelf.errors import DatabaseError, Gone, NotFound, PhotoshelfError, QueryError
+from photoshelf.shares import ShareError
 from photoshelf.viewer.catalog import CatalogAccess
-from photoshelf.viewer.errors import InvalidInput
+from photoshelf.viewer.errors import Forbidden, InvalidInput
 from photoshelf.viewer.listing import Page
 from photoshelf.viewer.media import MediaFiles
 
@@ -146,7 +148,11 @@ templates.env.globals["with_query"] = with_query
 def _status_for(exc: Exception) -> int:
     if isinstance(exc, NotFound):
         return 404
-    if isinstance(exc, (QueryError, InvalidInput)):
+    if isinstance(exc, Gone):
+        return 410
+    if isinstance(exc, Forbidden):
+        return 403
+    if isinstance(exc, (QueryError, InvalidInput, AccountError, ShareError)):
         return 400
     if isinstance(exc, (DatabaseError, pw.PeeweeException)):
         return 503
@@ -184,7 +190,10 @@ async def grid_page(request: Request, *, title: str, fixed: str = "", scope: Any
     `fixed` is a filter the page always applies (favorite:true); the user's `q` is parsed on its own first so
     a parse error points into what the user typed. With `partial=1` only the next run of tiles is rendered,
     for infinite scroll."""
+    from dataclasses import replace
+
     from photoshelf import search
+    from photoshelf.viewer.audience import audience
     from photoshelf.viewer.listing import EVERYTHING, page
 
     q = request.query_params.get("q", "").strip()
@@ -199,7 +208,9 @@ async def grid_page(request: Request, *, title: str, fixed: str = "", scope: Any
     result: Page | None = None
     if error is None:
         text = f"{fixed} {q}".strip()
-        result = await catalog(request).read(page, text, cursor=cursor, limit=limit, scope=scope or EVERYTHING,
+        # Whom the page is for comes from the request, whatever scope the caller built (photoshelf.visibility).
+        seen_by = replace(scope or EVERYTHING, audience=audience(request))
+        result = await catalog(request).read(page, text, cursor=cursor, limit=limit, scope=seen_by,
                                              with_count=cursor is None)
     elif partial:
         raise error
