@@ -7,10 +7,11 @@ import hashlib
 import logging
 import os
 import secrets
+import stat as stat_mod
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,13 +23,13 @@ from photoshelf import jobs
 from photoshelf.config import Config
 from photoshelf.db.schema import File, Folder, IndexIssue, Photo, Thumbnail, utcnow
 from photoshelf.db.transactions import write_transaction
-from photoshelf.errors import PhotoshelfError
-from photoshelf.indexer import places, stacks
+from photoshelf.errors import OriginalsUnavailable, PhotoshelfError
+from photoshelf.indexer import originals, places, stacks
 from photoshelf.indexer.exiftool import ExifTool
 from photoshelf.indexer.media import kind_for_filetype, orientation_for_rotation
 from photoshelf.indexer.metadata import Metadata, extract, merge_sidecar_tags, read_takeout
 from photoshelf.indexer.thumbs import ThumbCache
-from photoshelf.indexer.walk import Entry, Walker, display_path
+from photoshelf.indexer.walk import Entry, Walker, WalkProblem, display_path
 from photoshelf.indexer.worker import FileResult, process_file
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class IndexReport:
     sidecars_written: int = 0
     sidecars_applied: int = 0
     places: int = 0  # photos given (or cleared of) a place name by the backfill
+    unreadable: int = 0  # folders or files the scan could not read: nothing under them was marked missing
     seconds: float = 0.0
     interrupted_before: bool = False
 
@@ -165,14 +167,15 @@ class Indexer:
             self._exiftool = None
 
     def run(self, paths: Iterable[str | os.PathLike[str]] | None = None, *, force: bool = False,
-            settle_seconds: float = 0.0, record: bool = True) -> IndexReport:
+            settle_seconds: float = 0.0, record: bool = True, allow_empty: bool = False) -> IndexReport:
         """Bring the catalog in line with the originals (all of them, or only `paths`).
 
         `settle_seconds`: files modified more recently than this are left for later (still being written), and
         listed in report.deferred. `record`: keep a run record in the job table (the watcher's small runs don't).
+        `allow_empty`: an empty originals folder really means the library is empty now (see originals.check_root).
+        Raises OriginalsUnavailable, having changed nothing, when the originals cannot be read as a whole.
         """
-        if not self.root.is_dir():
-            raise PhotoshelfError(f"originals folder not found: {self.root} (library.originals / PHOTOSHELF_ORIGINALS)")
+        originals.check_root(self.root, allow_empty=allow_empty)
         started = time.monotonic()
         report = IndexReport()
         scopes = self._scopes(paths)
@@ -256,16 +259,7 @@ class Indexer:
         entries: dict[str, Entry] = {}
         self.progress("scan", 0, 0)
         for scope in scopes:
-            target = self.root / scope
-            found: Iterable[Entry]
-            if scope and not target.is_dir():
-                entry = walker.entry_for(scope) if target.is_file() else None
-                found = [entry] if entry is not None else []
-            elif scope and walker.excluded(scope, is_dir=True):
-                found = []
-            else:
-                found = walker.walk(scope)
-            for entry in found:
+            for entry in self._scope_entries(walker, scope):
                 entries[entry.rel] = entry
                 if len(entries) % 5000 == 0:
                     self.progress("scan", len(entries), 0)
@@ -276,13 +270,40 @@ class Indexer:
             fresh = {rel for rel, e in entries.items() if e.mtime_ns > cutoff}
             report.deferred = sorted(fresh)
         report.seen += len(entries) - len(fresh)
-        self._reconcile([e for rel, e in entries.items() if rel not in fresh], known, report, force, fresh)
-        report.ignored = walker.ignored
+        unreadable = {display_path(p.rel) for p in walker.problems}
+        if "" in unreadable:  # the root went away during the scan (unmounted): nothing is known to be gone
+            reason = next(p.reason for p in walker.problems if not p.rel)
+            raise OriginalsUnavailable(f"the originals folder {self.root} became unreadable during the scan ({reason}); "
+                                       f"{originals.NOTHING_MARKED}")
         for problem in walker.problems:
-            log.warning("%s: %s", problem.rel, problem.reason)
+            log.warning("%s: %s (nothing under it is marked missing)", display_path(problem.rel), problem.reason)
+        report.unreadable = len(unreadable)
+        self._reconcile([e for rel, e in entries.items() if rel not in fresh], known, report, force, fresh,
+                        unreadable)
+        originals.record_unreadable(walker.problems, scopes)
+        report.ignored = walker.ignored
+
+    def _scope_entries(self, walker: Walker, scope: str) -> Iterable[Entry]:
+        """What a scope holds: the whole tree (''), a folder's files, or one file. A scope that cannot be read
+        (as opposed to one that is gone) is a walk problem, so what the catalog has under it stays."""
+        if not scope:
+            return walker.walk("")
+        try:
+            st = os.stat(self.root / scope)
+        except (FileNotFoundError, NotADirectoryError):
+            return []  # gone: what the catalog has under it is marked missing
+        except OSError as exc:
+            walker.problems.append(WalkProblem(scope, f"cannot read: {exc.strerror}"))
+            return []
+        if not stat_mod.S_ISDIR(st.st_mode):
+            entry = walker.entry_for(scope) if stat_mod.S_ISREG(st.st_mode) else None
+            return [entry] if entry is not None else []
+        if walker.excluded(scope, is_dir=True):
+            return []
+        return walker.walk(scope)
 
     def _reconcile(self, entries: list[Entry], known: dict[str, File], report: IndexReport, force: bool,
-                   still_writing: set[str]) -> None:
+                   still_writing: set[str], unreadable: Collection[str] = ()) -> None:
         todo: list[Entry] = []
         back: list[int] = []
         seen_paths: set[str] = set(still_writing)  # being written: not vanished, not read yet
@@ -306,7 +327,10 @@ class Indexer:
         if back:
             report.returned += len(back)
             self._mark_back(back)
-        vanished = [f for path, f in known.items() if path not in seen_paths and f.missing_since is None]
+        # Vanished: known, present before, not seen now, and not under a folder the walk could not read (unknown,
+        # not gone: an unmounted share or a permission change must not mark its photos missing).
+        vanished = [f for path, f in known.items()
+                    if path not in seen_paths and f.missing_since is None and not originals.covered(path, unreadable)]
         todo = self._detect_moves(todo, known, vanished, report, touched_folders)
         self._process(todo, known, report, touched_folders)
         if vanished:

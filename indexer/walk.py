@@ -52,6 +52,8 @@ class Entry:
 
 @dataclass
 class WalkProblem:
+    """A path the walk could not read: what was catalogued under it is unknown now, not gone."""
+
     rel: str
     reason: str
 
@@ -174,7 +176,8 @@ class Walker:
             child = f"{rel}/{name}" if rel else name
             try:
                 is_dir = entry.is_dir(follow_symlinks=self.follow_symlinks)
-            except OSError:
+            except OSError as exc:  # a stale NFS handle, a broken mount: unknown, not gone
+                self.problems.append(WalkProblem(child, f"cannot read: {exc.strerror}"))
                 continue
             if is_dir:
                 if (self.skip_hidden and name.startswith(".")) or is_litter_dir(name):

@@ -19,7 +19,8 @@ from photoshelf import jobs
 from photoshelf.config import Config
 from photoshelf.db.schema import Job, Setting, utcnow
 from photoshelf.db.transactions import write_transaction
-from photoshelf.errors import PhotoshelfError
+from photoshelf.errors import DatabaseError, OriginalsUnavailable, PhotoshelfError
+from photoshelf.indexer.originals import NOTHING_MARKED
 from photoshelf.indexer.pipeline import Indexer, IndexReport
 from photoshelf.indexer.walk import Walker
 
@@ -134,6 +135,10 @@ class Watcher:
         self._busy = False
         self._next_sidecar_sync = 0.0
         self._sidecar_events: set[str] = set()
+        self._unavailable: str | None = None  # why the originals cannot be read now (unmounted share), if so
+        self._retry_at = 0.0  # when to try reading them again
+        self._watched: tuple[int, int] | None = None  # (device, inode) of the originals folder inotify watches
+        self._next_root_check = 0.0
 
     # -- control --------------------------------------------------------------------------------
 
@@ -162,7 +167,7 @@ class Watcher:
                 try:
                     self._cycle()
                     self._backoff = 0.0
-                except (pw.OperationalError, pw.InterfaceError) as exc:
+                except (pw.OperationalError, pw.InterfaceError, DatabaseError) as exc:
                     # The database is locked or MariaDB is restarting: the jobs are safe in the table (or still
                     # pending in memory); wait and try again.
                     self._backoff = min(30.0, max(1.0, self._backoff * 2))
@@ -185,18 +190,16 @@ class Watcher:
         log.info("watch: starting on %s (%d queued paths from before%s)", self.config.originals_path, len(queued),
                  f", {recovered} interrupted" if recovered else "")
         self._choose_mode()
-        if self.mode == "inotify":
-            self._start_observer()  # before the rescan, so nothing changing during it is missed
         started = time.monotonic()
-        report = self.indexer.run(settle_seconds=self.config.watch.settle_seconds)
-        self._account(report)
-        for rel in report.deferred:
-            self._pending[rel] = _Pending(ready_at=time.monotonic() + self.config.watch.settle_seconds)
+        report = self._scan_all(record=True)
         for rel in queued:
             if rel is not None:
                 self._pending.setdefault(rel, _Pending(ready_at=time.monotonic()))
-        log.info("watch: startup rescan done in %.1fs: %d new, %d changed, %d moved, %d missing, %d unchanged",
-                 time.monotonic() - started, report.new, report.changed, report.moved, report.missing, report.unchanged)
+        if report is not None:
+            self._account(report)
+            log.info("watch: startup rescan done in %.1fs: %d new, %d changed, %d moved, %d missing, %d unchanged",
+                     time.monotonic() - started, report.new, report.changed, report.moved, report.missing,
+                     report.unchanged)
         self._next_poll = time.monotonic() + self.config.watch.poll_interval
         self._heartbeat(force=True)
         self.ready.set()
@@ -206,7 +209,12 @@ class Watcher:
             self._apply_reload()
         self._drain(timeout=0.1)
         now = time.monotonic()
-        if self.mode == "poll" and now >= self._next_poll:
+        if self._unavailable is not None:
+            if now >= self._retry_at:
+                self._rescan()
+        elif self.mode == "inotify" and now >= self._next_root_check:
+            self._check_watched_root()
+        elif self.mode == "poll" and now >= self._next_poll:
             self._busy = True
             try:
                 self._poll()
@@ -216,7 +224,8 @@ class Watcher:
         if self.config.sidecars.enabled and now >= self._next_sidecar_sync:
             self._sync_sidecars()
             self._next_sidecar_sync = now + SIDECAR_SYNC_SECONDS
-        ready = [rel for rel, p in self._pending.items() if p.ready_at <= now]
+        # Paths wait while the originals cannot be read: the rescan that finds them back covers them.
+        ready = [rel for rel, p in self._pending.items() if p.ready_at <= now] if self._unavailable is None else []
         quiet = self.stats.last_event is None or now - self.stats.last_event >= DEBOUNCE
         oldest = min((p.ready_at for p in self._pending.values()), default=now)
         if ready and (quiet or now - oldest > 1.0 or len(ready) >= MAX_BATCH):
@@ -357,6 +366,11 @@ class Watcher:
         paths = [self.config.originals_path / rel if rel else self.config.originals_path for rel in rels]
         try:
             report = self.indexer.run(paths, record=False)
+        except OriginalsUnavailable as exc:
+            self._set_unavailable(exc)
+            for rel in rels:
+                self._pending.setdefault(rel, _Pending(ready_at=self._retry_at))
+            return
         except PhotoshelfError as exc:
             log.error("watch: index failed: %s", exc)
             for rel in rels:
@@ -407,9 +421,59 @@ class Watcher:
 
     # -- polling ----------------------------------------------------------------------------------
 
+    def _scan_all(self, *, record: bool) -> IndexReport | None:
+        """Follow events (inotify mode) and rescan all the originals, stat only; files still being written are
+        re-checked after settling. None when the originals cannot be read (see _set_unavailable)."""
+        try:
+            if self.mode == "inotify" and self._observer is None:
+                self._start_observer()  # before the rescan, so nothing changing during it is missed
+            report = self.indexer.run(settle_seconds=self.config.watch.settle_seconds, record=record)
+        except OriginalsUnavailable as exc:
+            self._set_unavailable(exc)
+            return None
+        if self._unavailable is not None:
+            log.warning("watch: the originals can be read again (%s)", self.config.originals_path)
+            self._unavailable = None
+        for rel in report.deferred:
+            self._pending.setdefault(rel, _Pending(ready_at=time.monotonic() + self.config.watch.settle_seconds))
+        return report
+
+    def _check_watched_root(self) -> None:
+        """inotify sends nothing when the share under the originals is unmounted (or the folder renamed away):
+        look at the folder itself every poll interval, and rescan when it is not the one being watched."""
+        self._next_root_check = time.monotonic() + self.config.watch.poll_interval
+        if self._watched is not None and _identity(self.config.originals_path) == self._watched:
+            return
+        log.warning("watch: the originals folder %s is not the one being watched (unmounted, remounted or moved): "
+                    "rescanning", self.config.originals_path)
+        self._stop_observer()
+        self._rescan()
+
+    def _rescan(self) -> None:
+        """A rescan outside the polling rhythm: the originals came back, or the watched folder changed."""
+        self._busy = True
+        try:
+            report = self._scan_all(record=False)
+        finally:
+            self._busy = False
+        if report is not None:
+            self._account(report)
+            self._next_poll = time.monotonic() + self.config.watch.poll_interval
+
+    def _set_unavailable(self, exc: OriginalsUnavailable) -> None:
+        """The originals cannot be read (a share not mounted, a vanished or unreadable root): the same rule as
+        `index`, nothing is marked missing; the watcher keeps running and tries again every poll interval."""
+        if self._unavailable != str(exc):
+            log.error("watch: %s; trying again every %ss", exc, self.config.watch.poll_interval)
+        self._unavailable = str(exc)
+        self._retry_at = time.monotonic() + self.config.watch.poll_interval
+        self._stop_observer()  # its watches may have gone with the mount: started afresh when the originals are back
+
     def _poll(self) -> None:
-        """One polling pass: a stat-only rescan; files still being written are re-checked after settling."""
-        report = self.indexer.run(settle_seconds=self.config.watch.settle_seconds, record=False)
+        """One polling pass: a stat-only rescan, then sidecars edited by hand."""
+        report = self._scan_all(record=False)
+        if report is None:
+            return
         if self.config.sidecars.enabled:
             from photoshelf.sidecars.sync import apply_changed_files
 
@@ -418,8 +482,6 @@ class Watcher:
             self._account(report)
             log.info("watch: poll found new=%d changed=%d moved=%d missing=%d", report.new, report.changed,
                      report.moved, report.missing)
-        for rel in report.deferred:
-            self._pending.setdefault(rel, _Pending(ready_at=time.monotonic() + self.config.watch.settle_seconds))
 
     # -- observer ---------------------------------------------------------------------------------
 
@@ -468,27 +530,31 @@ class Watcher:
         try:
             observer.start()
         except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EMFILE):
-                log.error(
-                    "watch: the inotify watch limit is too low for this tree (%s). Raise it with "
-                    "`sysctl fs.inotify.max_user_watches=524288` (and in /etc/sysctl.d/ to keep it); "
-                    "until then photoshelf polls every %ss so no folder is missed.",
-                    exc, self.config.watch.poll_interval,
-                )
-                self.mode = "poll"
-                try:
-                    observer.stop()
-                except Exception:  # noqa: BLE001 - it never fully started
-                    pass
-                return
-            raise
+            try:
+                observer.stop()
+            except Exception:  # noqa: BLE001 - it never fully started
+                pass
+            if exc.errno not in (errno.ENOSPC, errno.EMFILE):  # the folder is gone or unreadable (unmounted)
+                raise OriginalsUnavailable(f"cannot watch the originals folder {self.config.originals_path}: "
+                                           f"{exc.strerror}; {NOTHING_MARKED}") from None
+            log.error(
+                "watch: the inotify watch limit is too low for this tree (%s). Raise it with "
+                "`sysctl fs.inotify.max_user_watches=524288` (and in /etc/sysctl.d/ to keep it); "
+                "until then photoshelf polls every %ss so no folder is missed.",
+                exc, self.config.watch.poll_interval,
+            )
+            self.mode = "poll"
+            return
         self._observer = observer
+        self._watched = _identity(self.config.originals_path)
+        self._next_root_check = time.monotonic() + self.config.watch.poll_interval
 
     def _stop_observer(self) -> None:
         if self._observer is not None:
             self._observer.stop()
             self._observer.join(timeout=10)
             self._observer = None
+            self._watched = None
 
     # -- reload, heartbeat, reconnect ---------------------------------------------------------------
 
@@ -513,10 +579,11 @@ class Watcher:
         if moved:
             self._stop_observer()
             self._choose_mode()
-            if self.mode == "inotify":
-                self._start_observer()
             self._pending.clear()
-            self._account(self.indexer.run(settle_seconds=new.watch.settle_seconds))
+            self._unavailable = None
+            report = self._scan_all(record=True)
+            if report is not None:
+                self._account(report)
 
     def _heartbeat(self, state: str = "running", force: bool = False) -> None:
         now = time.monotonic()
@@ -535,6 +602,7 @@ class Watcher:
             "enriched": self.stats.enriched,
             "at": utcnow().isoformat() + "Z",
             "interval": self.config.watch.heartbeat_seconds,
+            "unavailable": self._unavailable,
         }
         Setting.insert(key=HEARTBEAT_KEY, value=json.dumps(data)).on_conflict_replace().execute()
 
@@ -547,6 +615,14 @@ class Watcher:
             self.db.connect(reuse_if_open=True)
         except pw.PeeweeException as exc:
             log.debug("reconnect failed: %s", exc)
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _str(path: str | bytes) -> str:

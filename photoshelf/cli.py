@@ -175,8 +175,8 @@ def _progress_bar() -> tuple[Any, Callable[[str, int, int], None]]:
 
     def update(phase: str, done: int, total: int) -> None:
         # The indexer's phases count files; the enrichment stages (faces, labels, ...) count photos.
-        label = {"scan": "Scanning", "index": "Indexing"}.get(phase, phase)
-        unit = "files" if phase in ("scan", "index") else "photos"
+        label = {"scan": "Scanning", "index": "Indexing", "audit": "Auditing"}.get(phase, phase)
+        unit = "files" if phase in ("scan", "index", "audit") else "photos"
         if phase not in tasks:
             tasks[phase] = progress.add_task(label, total=total or None, rate="")
         task = tasks[phase]
@@ -249,14 +249,20 @@ def _echo_enrich(report: Any) -> None:
 @click.option("--no-ml", is_flag=True, help="Only the metadata pass: no faces, labels or search index.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--allow-empty", is_flag=True,
+              help="An empty originals folder means the library is empty now: mark its photos missing. Without "
+                   "it an empty folder is taken for a share that is not mounted, and nothing is marked.")
 @click.pass_obj
 @handle_errors
-def index(state: State, paths: tuple[str, ...], force: bool, no_ml: bool, as_json: bool, quiet: bool) -> None:
+def index(state: State, paths: tuple[str, ...], force: bool, no_ml: bool, as_json: bool, quiet: bool,
+          allow_empty: bool) -> None:
     """Index the originals folder (or only PATHS inside it). Unchanged files are not read.
     Then the machine-learning stages run on what is new (unless --no-ml or models.enabled = false)."""
+    from photoshelf.indexer.originals import require_listable
     from photoshelf.indexer.pipeline import Indexer
 
     config = state.config
+    require_listable(config.originals_path)  # before the catalog and storage are created
     db = state.db()
     progress, update = (None, None) if (quiet or as_json) else _progress_bar()
     indexer = Indexer(config, db, progress=update)
@@ -269,9 +275,9 @@ def index(state: State, paths: tuple[str, ...], force: bool, no_ml: bool, as_jso
     try:
         if progress is not None:
             with progress:
-                report = indexer.run(list(paths) or None, force=force)
+                report = indexer.run(list(paths) or None, force=force, allow_empty=allow_empty)
         else:
-            report = indexer.run(list(paths) or None, force=force)
+            report = indexer.run(list(paths) or None, force=force, allow_empty=allow_empty)
     except KeyboardInterrupt:
         click.echo("Interrupted: what was committed stays; run index again to resume.", err=True)
         sys.exit(130)
@@ -295,6 +301,9 @@ def index(state: State, paths: tuple[str, ...], force: bool, no_ml: bool, as_jso
     )
     if r.places:
         click.echo(f"Named the places of {r.places} geotagged photos from before place names.")
+    if r.unreadable:
+        click.echo(f"{r.unreadable} folders or files could not be read; nothing in them was marked missing "
+                   "(photoshelf doctor lists them).")
     if r.errors:
         click.echo("Files that failed: photoshelf doctor lists them with reasons.")
     if enriched is not None:
@@ -347,10 +356,12 @@ def reindex(state: State, stages: tuple[str, ...], as_json: bool, quiet: bool) -
 def restore(state: State, as_json: bool) -> None:
     """Rebuild the catalog after a database loss: index the originals, then bring back every user edit
     (titles, favorites, flags, albums, rotations, hand-set dates) from the sidecars."""
+    from photoshelf.indexer.originals import require_listable
     from photoshelf.indexer.pipeline import Indexer
     from photoshelf.sidecars.sync import restore as restore_sidecars
 
     config = state.config
+    require_listable(config.originals_path)  # before the catalog and storage are created
     db = state.db()
     indexer = Indexer(config, db)
     try:
@@ -519,14 +530,45 @@ def search(state: State, query: tuple[str, ...], as_json: bool, limit: int, offs
     click.echo(f"{len(rows)} of {total} photos", err=True)
 
 
+def _doctor_audit(state: State, as_json: bool) -> None:
+    """`doctor --audit`: every original against the catalog's hash, read-only; exit 1 when anything is found."""
+    from photoshelf.audit import PROBLEMS, audit_originals, open_catalog_as_is
+
+    config = state.config
+    open_catalog_as_is(config)
+    progress, update = (None, None) if as_json or not sys.stderr.isatty() else _progress_bar()
+    if progress is not None:
+        with progress:
+            report = audit_originals(config, progress=update)
+    else:
+        report = audit_originals(config)
+    if as_json:
+        _echo_json(report.as_dict())
+    else:
+        for f in report.findings:
+            click.echo(f"{click.style(f'{f.problem:10}', fg='red')} {f.path}: {f.detail}")
+        counts = ", ".join(f"{n} {problem}" for problem, n in sorted(report.counts().items()))
+        click.echo(f"{report.checked} originals read ({report.bytes_read / 1e6:,.1f} MB in {report.seconds:.1f}s): "
+                   + (f"{len(report.findings)} found ({counts})" if report.findings else "all match the catalog"))
+        for problem in sorted(report.counts()):
+            click.echo(f"  {problem}: {PROBLEMS[problem]}")
+    if not report.ok:
+        sys.exit(EXIT_ERROR)
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--audit", is_flag=True, help="Instead: read every original and compare it with the catalog's hash "
+              "(bit rot, changed, vanished files); read-only, exit 1 when anything is found.")
 @click.pass_obj
 @handle_errors
-def doctor(state: State, as_json: bool) -> None:
+def doctor(state: State, as_json: bool, audit: bool) -> None:
     """Check tools, database, watch limits and disk; list files that failed, with reasons."""
     from photoshelf.doctor import run_checks
 
+    if audit:
+        _doctor_audit(state, as_json)
+        return
     report = run_checks(state.config, state.db())
     if as_json:
         _echo_json(report)
@@ -547,6 +589,11 @@ def doctor(state: State, as_json: bool) -> None:
             click.echo(f"\n{len(report['warnings'])} warnings:")
             for w in report["warnings"]:
                 click.echo(f"  {w['path']} [{w['stage']}]: {w['reason']}")
+        if report["unreadable"]:
+            click.echo(f"\n{len(report['unreadable'])} folders or files could not be read (nothing in them was "
+                       "marked missing):")
+            for u in report["unreadable"]:
+                click.echo(f"  {u['path'] or '.'}: {u['reason']} (since {u['since'][:19]})")
     if not report["ok"]:
         sys.exit(EXIT_ERROR)
 

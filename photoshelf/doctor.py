@@ -116,13 +116,27 @@ def _watcher() -> Check:
               f"{beat['pending']} pending, {beat['indexed_paths']} paths indexed")
     if beat["state"] == "running" and age is not None and age > 3 * int(beat.get("interval", 10)) + 5:
         return Check("watcher", False, detail, "the watcher stopped sending heartbeats: is it still running?")
+    if beat["state"] == "running" and beat.get("unavailable"):
+        return Check("watcher", False, f"{detail}; cannot read the originals: {beat['unavailable']}",
+                     "mount the share (or fix its permissions): the watcher tries again by itself")
     return Check("watcher", True, detail)
 
 
+def _unreadable(paths: list[dict[str, str]]) -> Check:
+    if not paths:
+        return Check("folders", True, "every folder of the originals could be read")
+    return Check("folders", False, f"{len(paths)} folders or files could not be read at the last scan (listed "
+                 "below); nothing in them was marked missing",
+                 "fix their permissions for the user photoshelf runs as (or mount them), then index again")
+
+
 def run_checks(config: Config, db: pw.Database) -> dict[str, Any]:
+    from photoshelf.indexer.originals import unreadable
+
     folders = Folder.select().count()
+    cannot_read = unreadable()
     checks = [_originals(config), _exiftool(config), _images(), _video(), _database(db), _inotify(folders),
-              _disk(config.storage_path), _watcher()]
+              _disk(config.storage_path), _watcher(), _unreadable(cannot_read)]
     failed = [
         {"path": f.path, "reason": f.error}
         for f in File.select().where(File.error.is_null(False) & File.missing_since.is_null()).order_by(File.path)
@@ -143,5 +157,6 @@ def run_checks(config: Config, db: pw.Database) -> dict[str, Any]:
         "checks": [asdict(c) for c in checks],
         "failed_files": failed,
         "warnings": warnings,
+        "unreadable": cannot_read,
         "last_index": last_run,
     }

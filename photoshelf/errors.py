@@ -41,3 +41,12 @@ class QueryError(PhotoshelfError):
 
 class Gone(PhotoshelfError):
     """Something that existed and no longer may be used: an expired or revoked share link (HTTP 410)."""
+
+
+class OriginalsUnavailable(PhotoshelfError):
+    """The originals folder cannot be read as a whole (gone, not listable, or an empty mount point while the catalog
+    has photos): nothing may be marked missing on its account."""
+
+
+class PortInUse(PhotoshelfError):
+    """The port the viewer should listen on is taken by another program (or another photoshelf)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -29,3 +31,13 @@ def unique_jpeg(data: bytes, tag: str) -> bytes:
     text = tag.encode("utf-8")
     segment = b"\xff\xfe" + (len(text) + 2).to_bytes(2, "big") + text
     return data[:2] + segment + data[2:]
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
+    """Poll `predicate` until it holds (a daemon on another thread or process catching up), or fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

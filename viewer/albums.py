@@ -12,6 +12,7 @@ from photoshelf import values
 from photoshelf.db.schema import Album, AlbumPhoto, Photo, utcnow
 from photoshelf.errors import NotFound
 from photoshelf.viewer.errors import InvalidInput
+from photoshelf.visibility import Audience, visible
 
 TITLE_MAX = values.ALBUM_TITLE
 
@@ -48,14 +49,16 @@ def _description(value: Any) -> str:
     return text
 
 
-def _ids(photo_ids: Iterable[Any]) -> list[int]:
+def _ids(photo_ids: Iterable[Any], audience: Audience) -> list[int]:
+    """The photo ids asked for, once each, all of them photos `audience` may see (else "no photo N")."""
     out: list[int] = []
     for pid in photo_ids:
         if isinstance(pid, bool) or not isinstance(pid, int):
             raise InvalidInput(f"photo ids must be numbers, got {pid!r}")
         if pid not in out:
             out.append(pid)
-    known = {p for (p,) in Photo.select(Photo.id).where(Photo.id.in_(out)).tuples()} if out else set()
+    known = {p for (p,) in visible(Photo.select(Photo.id).where(Photo.id.in_(out)), audience,
+                                   archive_view=True).tuples()} if out else set()
     unknown = [p for p in out if p not in known]
     if unknown:
         raise NotFound(f"no photo {', '.join(map(str, unknown[:5]))}")
@@ -76,27 +79,34 @@ def summary(album: Album, count: int, cover_sha1: str | None) -> dict[str, Any]:
     }
 
 
-def list_albums() -> list[dict[str, Any]]:
-    """Every album with its photo count and cover (the chosen cover, else its first photo)."""
-    counts = dict(AlbumPhoto.select(AlbumPhoto.album, pw.fn.COUNT(AlbumPhoto.id)).group_by(AlbumPhoto.album).tuples())
+def _entries(audience: Audience, *columns: Any) -> pw.ModelSelect:
+    """Album entries whose photo `audience` may see (counts and covers show only those)."""
+    return visible(AlbumPhoto.select(*columns).join(Photo, on=(AlbumPhoto.photo == Photo.id)), audience)
+
+
+def list_albums(audience: Audience) -> list[dict[str, Any]]:
+    """Every album with the number of its photos `audience` sees and a cover among them (the chosen cover,
+    else its first photo)."""
+    counts = dict(_entries(audience, AlbumPhoto.album, pw.fn.COUNT(AlbumPhoto.id)).group_by(AlbumPhoto.album)
+                  .tuples())
     albums = list(Album.select().order_by(Album.updated_at.desc(), Album.id.desc()))
-    covers = _covers(albums)
+    covers = _covers(albums, audience)
     return [summary(a, counts.get(a.id, 0), covers.get(a.id)) for a in albums]
 
 
-def _covers(albums: list[Album]) -> dict[int, str]:
+def _covers(albums: list[Album], audience: Audience) -> dict[int, str]:
     out: dict[int, str] = {}
     chosen = {a.cover_id: a.id for a in albums if a.cover_id}
     if chosen:
-        for pid, sha1, has in Photo.select(Photo.id, Photo.sha1, Photo.has_thumbs).where(
-                Photo.id.in_(list(chosen))).tuples():
+        for pid, sha1, has in visible(Photo.select(Photo.id, Photo.sha1, Photo.has_thumbs).where(
+                Photo.id.in_(list(chosen))), audience).tuples():
             if has:
                 out[chosen[pid]] = sha1
     rest = [a.id for a in albums if a.id not in out]
     if rest:
         # One query for all of them (the photo page lists every album): each album's first entry, if it
         # has thumbnails.
-        first = (AlbumPhoto.select(AlbumPhoto.album.alias("aid"), pw.fn.MIN(AlbumPhoto.position).alias("pos"))
+        first = (_entries(audience, AlbumPhoto.album.alias("aid"), pw.fn.MIN(AlbumPhoto.position).alias("pos"))
                  .where(AlbumPhoto.album.in_(rest)).group_by(AlbumPhoto.album)).alias("first")
         rows = (AlbumPhoto.select(AlbumPhoto.album, Photo.sha1)
                 .join(Photo, on=(AlbumPhoto.photo == Photo.id))
@@ -107,19 +117,19 @@ def _covers(albums: list[Album]) -> dict[int, str]:
     return out
 
 
-def album_summary(album: Album) -> dict[str, Any]:
-    count = AlbumPhoto.select().where(AlbumPhoto.album == album.id).count()
-    return summary(album, count, _covers([album]).get(album.id))
+def album_summary(album: Album, audience: Audience) -> dict[str, Any]:
+    count = _entries(audience, AlbumPhoto.id).where(AlbumPhoto.album == album.id).count()
+    return summary(album, count, _covers([album], audience).get(album.id))
 
 
-def create_album(title: Any, description: Any = "", photo_ids: Iterable[Any] = ()) -> dict[str, Any]:
+def create_album(title: Any, description: Any, photo_ids: Iterable[Any], audience: Audience) -> dict[str, Any]:
     album = Album.create(uid=new_uid(), title=_title(title), description=_description(description))
     if photo_ids:
-        add_photos(album.id, photo_ids)
-    return album_summary(get_album(album.id))
+        add_photos(album.id, photo_ids, audience)
+    return album_summary(get_album(album.id), audience)
 
 
-def update_album(ref: int | str, changes: dict[str, Any]) -> dict[str, Any]:
+def update_album(ref: int | str, changes: dict[str, Any], audience: Audience) -> dict[str, Any]:
     album = get_album(ref)
     fields: dict[str, Any] = {}
     for key, value in changes.items():
@@ -128,11 +138,11 @@ def update_album(ref: int | str, changes: dict[str, Any]) -> dict[str, Any]:
         elif key == "description":
             fields["description"] = _description(value)
         elif key == "cover":
-            fields["cover"] = None if value is None else _ids([value])[0]
+            fields["cover"] = None if value is None else _ids([value], audience)[0]
         else:
             raise InvalidInput(f"unknown album field {key!r} (editable: title, description, cover)")
     Album.update(**fields, updated_at=utcnow()).where(Album.id == album.id).execute()
-    return album_summary(get_album(album.id))
+    return album_summary(get_album(album.id), audience)
 
 
 def delete_album(ref: int | str) -> None:
@@ -144,10 +154,10 @@ def delete_album(ref: int | str) -> None:
     Album.delete().where(Album.id == album.id).execute()
 
 
-def add_photos(ref: int | str, photo_ids: Iterable[Any]) -> int:
+def add_photos(ref: int | str, photo_ids: Iterable[Any], audience: Audience) -> int:
     """Append photos to the album (those already in it stay where they are); returns how many were added."""
     album = get_album(ref)
-    ids = _ids(photo_ids)
+    ids = _ids(photo_ids, audience)
     have = {p for (p,) in AlbumPhoto.select(AlbumPhoto.photo).where(AlbumPhoto.album == album.id).tuples()}
     new = [p for p in ids if p not in have]
     top = AlbumPhoto.select(pw.fn.MAX(AlbumPhoto.position)).where(AlbumPhoto.album == album.id).scalar()
@@ -159,9 +169,12 @@ def add_photos(ref: int | str, photo_ids: Iterable[Any]) -> int:
     return len(new)
 
 
-def remove_photos(ref: int | str, photo_ids: Iterable[Any]) -> int:
+def remove_photos(ref: int | str, photo_ids: Iterable[Any], audience: Audience) -> int:
     album = get_album(ref)
     ids = [p for p in photo_ids if isinstance(p, int) and not isinstance(p, bool)]
+    if ids:  # only photos `audience` sees: the count must not tell whether an unseen id is in the album
+        ids = [p for (p,) in visible(Photo.select(Photo.id).where(Photo.id.in_(ids)), audience,
+                                     archive_view=True).tuples()]
     n = AlbumPhoto.delete().where((AlbumPhoto.album == album.id) & AlbumPhoto.photo.in_(ids)).execute() if ids else 0
     if album.cover_id in ids:
         Album.update(cover=None).where(Album.id == album.id).execute()
@@ -172,10 +185,10 @@ def remove_photos(ref: int | str, photo_ids: Iterable[Any]) -> int:
     return int(n)
 
 
-def reorder(ref: int | str, photo_ids: Iterable[Any]) -> None:
+def reorder(ref: int | str, photo_ids: Iterable[Any], audience: Audience) -> None:
     """Put the given photos first, in this order; the others follow in their current order."""
     album = get_album(ref)
-    ids = _ids(photo_ids)
+    ids = _ids(photo_ids, audience)
     current = [p for (p,) in AlbumPhoto.select(AlbumPhoto.photo).where(AlbumPhoto.album == album.id)
                .order_by(AlbumPhoto.position, AlbumPhoto.id).tuples()]
     order = [p for p in ids if p in current] + [p for p in current if p not in ids]

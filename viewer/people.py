@@ -22,6 +22,8 @@ from photoshelf.errors import NotFound, PhotoshelfError
 from photoshelf.indexer.thumbs import ThumbCache
 from photoshelf.viewer import listing
 from photoshelf.viewer.errors import InvalidInput
+from photoshelf.viewer.photos import get_photo
+from photoshelf.visibility import Audience, condition, visible
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +99,11 @@ def _dicts(query: Any) -> list[dict[str, Any]]:
     return list(query.dicts())
 
 
-def _face_rows(where: Any, order: Any, limit: int | None = None) -> list[dict[str, Any]]:
-    query = Face.select(*FACE_COLUMNS).join(Photo, on=(Face.photo == Photo.id)).where(where).order_by(*order)
+def _face_rows(where: Any, order: Any, audience: Audience, limit: int | None = None,
+               archive_view: bool = False) -> list[dict[str, Any]]:
+    """Faces on photos `audience` sees (a face of an unseen photo is no face at all)."""
+    query = visible(Face.select(*FACE_COLUMNS).join(Photo, on=(Face.photo == Photo.id)), audience,
+                    archive_view=archive_view).where(where).order_by(*order)
     return _dicts(query.limit(limit) if limit else query)
 
 
@@ -128,17 +133,18 @@ def summary(person: Person, faces: int, photos: int, cover: dict[str, Any] | Non
     }
 
 
-def _covers(person_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """Each person's cover: their best-scoring face on a photo that has thumbnails (one query per chunk)."""
+def _covers(person_ids: list[int], audience: Audience) -> dict[int, dict[str, Any]]:
+    """Each person's cover: their best-scoring face on a photo that has thumbnails and `audience` sees (one query
+    per chunk)."""
     out: dict[int, dict[str, Any]] = {}
     for start in range(0, len(person_ids), _CHUNK):
         chunk = person_ids[start : start + _CHUNK]
-        best = (Face.select(Face.person.alias("pid"), pw.fn.MAX(Face.score).alias("best"))
-                .join(Photo, on=(Face.photo == Photo.id))
+        best = (visible(Face.select(Face.person.alias("pid"), pw.fn.MAX(Face.score).alias("best"))
+                        .join(Photo, on=(Face.photo == Photo.id)), audience)
                 .where(Face.person.in_(chunk) & Photo.has_thumbs).group_by(Face.person).alias("best"))
-        rows = _dicts(Face.select(*FACE_COLUMNS)
-                      .join(Photo, on=(Face.photo == Photo.id))
-                      .join(best, on=((Face.person == best.c.pid) & (Face.score == best.c.best)))
+        rows = _dicts(visible(Face.select(*FACE_COLUMNS)
+                              .join(Photo, on=(Face.photo == Photo.id))
+                              .join(best, on=((Face.person == best.c.pid) & (Face.score == best.c.best))), audience)
                       .where(Photo.has_thumbs).order_by(Face.id))
         rots = listing.rotations(r["photo"] for r in rows)
         for row in rows:
@@ -147,34 +153,40 @@ def _covers(person_ids: list[int]) -> dict[int, dict[str, Any]]:
     return out
 
 
-def list_people(include_hidden: bool = False) -> dict[str, Any]:
-    """People and unnamed clusters, named first then by size, with covers; and how many faces are unassigned."""
-    query = (Person.select(Person, pw.fn.COUNT(Face.id).alias("nfaces"),
-                           pw.fn.COUNT(pw.fn.DISTINCT(Face.photo)).alias("nphotos"))
+def _seen_faces(audience: Audience) -> pw.ModelSelect:
+    return visible(Face.select().join(Photo, on=(Face.photo == Photo.id)), audience)
+
+
+def list_people(audience: Audience, include_hidden: bool = False) -> dict[str, Any]:
+    """People and unnamed clusters, named first then by size, with covers; and how many faces are unassigned.
+    Counts and covers are of the photos `audience` sees; someone seen only on other photos is left out."""
+    query = (Person.select(Person, pw.fn.COUNT(Face.id).alias("total"), pw.fn.COUNT(Photo.id).alias("nfaces"),
+                           pw.fn.COUNT(pw.fn.DISTINCT(Photo.id)).alias("nphotos"))
              .join(Face, pw.JOIN.LEFT_OUTER, on=(Face.person == Person.id))
+             .join(Photo, pw.JOIN.LEFT_OUTER, on=((Face.photo == Photo.id) & condition(audience)))
              .group_by(Person.id))
     if not include_hidden:
         query = query.where(Person.hidden == False)  # noqa: E712 - peewee expression
-    people = list(query)
-    covers = _covers([p.id for p in people])
+    people = [p for p in query if p.nfaces or not p.total]  # type: ignore[attr-defined]
+    covers = _covers([p.id for p in people], audience)
     rows = [summary(p, p.nfaces, p.nphotos, covers.get(p.id)) for p in people]  # type: ignore[attr-defined]
     rows.sort(key=lambda r: (r["name"] is None, (r["name"] or "").lower(), -r["faces"], r["id"]))
-    faces = Face.select().count()
-    unassigned = Face.select().where(Face.person.is_null()).count()
+    faces = _seen_faces(audience).count()
+    unassigned = _seen_faces(audience).where(Face.person.is_null()).count()
     hidden = Person.select().where(Person.hidden == True).count()  # noqa: E712 - peewee expression
     return {"people": rows, "faces": faces, "unassigned": unassigned, "hidden": hidden,
             "available": available()}
 
 
-def person_summary(person: Person) -> dict[str, Any]:
-    faces = Face.select().where(Face.person == person.id).count()
-    photos = Face.select(Face.photo).where(Face.person == person.id).distinct().count()
-    return summary(person, faces, photos, _covers([person.id]).get(person.id))
+def person_summary(person: Person, audience: Audience) -> dict[str, Any]:
+    faces = _seen_faces(audience).where(Face.person == person.id).count()
+    photos = _seen_faces(audience).select(Face.photo).where(Face.person == person.id).distinct().count()
+    return summary(person, faces, photos, _covers([person.id], audience).get(person.id))
 
 
-def person_faces(person: Person, limit: int = FACES_SHOWN) -> list[dict[str, Any]]:
+def person_faces(person: Person, audience: Audience, limit: int = FACES_SHOWN) -> list[dict[str, Any]]:
     """The person's faces (best first) with their crops, for "not this person" and moving."""
-    rows = _face_rows(Face.person == person.id, (Face.score.desc(), Face.id), limit)
+    rows = _face_rows(Face.person == person.id, (Face.score.desc(), Face.id), audience, limit)
     rots = listing.rotations(r["photo"] for r in rows)
     return [_face_dict(r, rots.get(r["photo"], 0), person) for r in rows]
 
@@ -189,12 +201,12 @@ def choices(exclude: int | None = None) -> list[dict[str, Any]]:
     return rows[:MERGE_CHOICES]
 
 
-def person_photos(person: Person, text: str = "", cursor: str | None = None, limit: int = 100,
+def person_photos(person: Person, audience: Audience, text: str = "", cursor: str | None = None, limit: int = 100,
                   with_count: bool = True) -> listing.Page:
     """A page of the photos showing the person, in timeline order (the timeline's rules: no private photos
-    unless asked, a stack as its primary), narrowed by `text` in the shared search syntax."""
+    unless asked, a stack as its primary, only what `audience` sees), narrowed by `text` in the search syntax."""
     limit = max(1, min(limit, listing.MAX_LIMIT))
-    select = listing.base_select(text).where(Photo.id.in_(Face.select(Face.photo).where(Face.person == person.id)))
+    select = listing.base_select(text, listing.Scope(audience=audience)).where(Photo.id.in_(Face.select(Face.photo).where(Face.person == person.id)))
     count = select.count() if with_count else None
     if cursor:
         at = listing.Cursor.decode(cursor)
@@ -224,9 +236,9 @@ class Crop:
     digest: str
 
 
-def face_crop(config: Config, cache: ThumbCache, face_id: int) -> Crop:
+def face_crop(config: Config, cache: ThumbCache, face_id: int, audience: Audience) -> Crop:
     """The face cut from its photo's fit thumbnail (upright, in the user's rotation), made once and cached."""
-    found = _face_rows(Face.id == face_id, (Face.id,))
+    found = _face_rows(Face.id == face_id, (Face.id,), audience, archive_view=True)
     if not found:
         raise NotFound(f"no face {face_id}")
     row = found[0]
@@ -283,7 +295,7 @@ def _people_error(exc: PhotoshelfError) -> PhotoshelfError:
     return InvalidInput(str(exc))
 
 
-def update_person(db: pw.Database, ref: str, changes: dict[str, Any]) -> dict[str, Any]:
+def update_person(db: pw.Database, ref: str, changes: dict[str, Any], audience: Audience) -> dict[str, Any]:
     """Rename (naming like an existing person merges into them) and hide/show; returns the person after."""
     ops = _ops()
     for key in changes:
@@ -299,10 +311,10 @@ def update_person(db: pw.Database, ref: str, changes: dict[str, Any]) -> dict[st
             person = ops.set_hidden(person.id, changes["hidden"])
     except PhotoshelfError as exc:
         raise _people_error(exc) from exc
-    return person_summary(find(person.uid))
+    return person_summary(find(person.uid), audience)
 
 
-def merge(db: pw.Database, ref: str, into: Any) -> dict[str, Any]:
+def merge(db: pw.Database, ref: str, into: Any, audience: Audience) -> dict[str, Any]:
     """Merge the person `ref` into `into` (their faces, names and "not this person" marks); returns `into`."""
     ops = _ops()
     if not isinstance(into, (str, int)) or isinstance(into, bool) or not str(into).strip():
@@ -312,21 +324,23 @@ def merge(db: pw.Database, ref: str, into: Any) -> dict[str, Any]:
         person = ops.merge_people(db, target.id, source.id)
     except PhotoshelfError as exc:
         raise _people_error(exc) from exc
-    return person_summary(find(person.uid))
+    return person_summary(find(person.uid), audience)
 
 
-def _face(face_id: int) -> Face:
-    face = Face.get_or_none(Face.id == face_id)
+def _face(face_id: int, audience: Audience) -> Face:
+    """A face on a photo `audience` sees (else "no face", like one that does not exist)."""
+    face = visible(Face.select(Face).join(Photo, on=(Face.photo == Photo.id)), audience, archive_view=True) \
+        .where(Face.id == face_id).first()
     if face is None:
         raise NotFound(f"no face {face_id}")
     return face
 
 
-def move_face(db: pw.Database, face_id: int, to: Any = None, name: Any = None) -> dict[str, Any]:
+def move_face(db: pw.Database, face_id: int, audience: Audience, to: Any = None, name: Any = None) -> dict[str, Any]:
     """Move a face to a person (`to`: uid, id or name), to a new cluster (`to` None or "new"), or to the person
     called `name` (made when nobody has that name yet). The move is the user's: clustering keeps it."""
     ops = _ops()
-    _face(face_id)
+    _face(face_id, audience)
     try:
         if name is not None:
             name = _clean_name(name)
@@ -344,13 +358,14 @@ def move_face(db: pw.Database, face_id: int, to: Any = None, name: Any = None) -
             raise InvalidInput(f"person must be a person's uid or name, or \"new\", got {to!r}")
     except PhotoshelfError as exc:
         raise _people_error(exc) from exc
-    return {"face": face_id, "person": person_summary(find(person.uid))}
+    return {"face": face_id, "person": person_summary(find(person.uid), audience)}
 
 
-def reject_face(db: pw.Database, face_id: int, person: Any = None, distance: float = 0.5) -> dict[str, Any]:
+def reject_face(db: pw.Database, face_id: int, audience: Audience, person: Any = None,
+                distance: float = 0.5) -> dict[str, Any]:
     """"Not this person": the face leaves its person (or `person`) for good; it may join someone else."""
     ops = _ops()
-    face = _face(face_id)
+    face = _face(face_id, audience)
     if person is not None and (not isinstance(person, (str, int)) or isinstance(person, bool)):
         raise InvalidInput(f"person must be a person's uid or name, got {person!r}")
     target = find(person) if person is not None else Person.get_or_none(Person.id == face.person_id)
@@ -362,19 +377,20 @@ def reject_face(db: pw.Database, face_id: int, person: Any = None, distance: flo
         raise _people_error(exc) from exc
     now = Person.get_or_none(Person.id == face.person_id) if face.person_id else None
     # An unnamed cluster left empty is deleted: `rejected` names it as it was.
-    return {"face": face_id, "rejected": target.uid, "person": person_summary(now) if now is not None else None}
+    return {"face": face_id, "rejected": target.uid,
+            "person": person_summary(now, audience) if now is not None else None}
 
 
 # --- the photo page's extras ---
 
 
-def photo_faces(photo_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
-    """Faces per photo with their person and crop, left to right."""
+def photo_faces(photo_ids: Iterable[int], audience: Audience) -> dict[int, list[dict[str, Any]]]:
+    """Faces per photo (of those `audience` sees, archived included) with their person and crop, left to right."""
     ids = list(photo_ids)
     out: dict[int, list[dict[str, Any]]] = {}
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
-        rows = _face_rows(Face.photo.in_(chunk), (Face.photo, Face.x))
+        rows = _face_rows(Face.photo.in_(chunk), (Face.photo, Face.x), audience, archive_view=True)
         wanted = {r["person"] for r in rows if r["person"]}
         people = {p.id: p for p in Person.select().where(Person.id.in_(wanted))} if wanted else {}
         rots = listing.rotations(chunk)
@@ -387,16 +403,6 @@ def photo_labels(photo_id: int) -> list[dict[str, Any]]:
     return [{"name": lb.name, "category": lb.category, "confidence": round(lb.confidence, 3), "source": lb.source}
             for lb in PhotoLabel.select().where(PhotoLabel.photo == photo_id)
             .order_by(PhotoLabel.confidence.desc(), PhotoLabel.name)]
-
-
-def get_photo(ref: str | int) -> Photo:
-    text = str(ref)
-    photo = Photo.get_or_none(Photo.id == int(text)) if text.isdigit() else None
-    if photo is None:
-        photo = Photo.get_or_none(Photo.uid == text)
-    if photo is None:
-        raise NotFound(f"no photo {text}")
-    return photo
 
 
 def _ids_and_scores(found: Any) -> list[tuple[int, float | None]]:
@@ -417,9 +423,9 @@ def _ids_and_scores(found: Any) -> list[tuple[int, float | None]]:
     return out
 
 
-def similar(config: Config, db: pw.Database, photo: Photo, k: int = 12) -> dict[str, Any]:
-    """Photos nearest in meaning (their image embeddings), best first; empty when there are no embeddings or
-    models.semantic is not installed. Private photos are left out, as on the timeline."""
+def similar(config: Config, db: pw.Database, photo: Photo, audience: Audience, k: int = 12) -> dict[str, Any]:
+    """Photos nearest in meaning (their image embeddings), best first, of those `audience` sees; empty when there
+    are no embeddings or models.semantic is not installed. Private photos are left out, as on the timeline."""
     semantic = _optional("semantic")
     if semantic is None or not hasattr(semantic, "similar"):
         return {"available": False, "photos": []}
@@ -430,15 +436,15 @@ def similar(config: Config, db: pw.Database, photo: Photo, k: int = 12) -> dict[
         log.warning("similar photos of %s: %s", photo.id, exc)
         return {"available": True, "photos": [], "error": str(exc)}
     found = [(pid, s) for pid, s in found if pid != photo.id][:k]
-    rows = {p.id: p for p in Photo.select().where(Photo.id.in_([pid for pid, _ in found])
-                                                  & (Photo.private == False))} if found else {}  # noqa: E712
+    rows = {p.id: p for p in visible(Photo.select(), audience).where(
+        Photo.id.in_([pid for pid, _ in found]) & (Photo.private == False))} if found else {}  # noqa: E712
     return {"available": True, "photos": [(rows[pid], s) for pid, s in found if pid in rows]}
 
 
-def photo_extras(config: Config, db: pw.Database, photo_id: int) -> dict[str, Any]:
+def photo_extras(config: Config, db: pw.Database, photo_id: int, audience: Audience) -> dict[str, Any]:
     """What the photo page adds from the ML pass: faces with their people, labels, similar photos."""
-    found = similar(config, db, get_photo(photo_id), 8)
-    faces = photo_faces([photo_id]).get(photo_id, [])
+    found = similar(config, db, get_photo(photo_id, audience), audience, 8)
+    faces = photo_faces([photo_id], audience).get(photo_id, [])
     return {
         "faces": faces,
         "rotation": listing.rotations([photo_id]).get(photo_id, 0),

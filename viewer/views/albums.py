@@ -9,23 +9,26 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from photoshelf.viewer import albums, listing
+from photoshelf.viewer.audience import audience
 from photoshelf.viewer.errors import InvalidInput
 from photoshelf.viewer.photos import viewer_records
 from photoshelf.viewer.views.common import catalog, grid_page, int_param, json_body, render
+from photoshelf.visibility import Audience
 
 
 async def album_list(request: Request) -> Response:
     if request.method == "POST":
         form = await request.form()
         created = await catalog(request).write(albums.create_album, str(form.get("title", "")),
-                                               str(form.get("description", "")))
+                                               str(form.get("description", "")), [], audience(request))
         return RedirectResponse(f"/albums/{created['id']}", status_code=303)
-    items = await catalog(request).read(albums.list_albums)
+    items = await catalog(request).read(albums.list_albums, audience(request))
     return render(request, "albums.html", {"title": "Albums", "albums": items})
 
 
 async def album_page(request: Request) -> Response:
-    album = await catalog(request).read(lambda ref: albums.album_summary(albums.get_album(ref)),
+    who = audience(request)
+    album = await catalog(request).read(lambda ref: albums.album_summary(albums.get_album(ref), who),
                                         request.path_params["ref"])
     return await grid_page(request, title=album["title"], scope=listing.Scope(album_id=album["id"]),
                            extra={"album": album}, template="album.html", by_day=False)
@@ -38,18 +41,19 @@ async def album_action(request: Request) -> Response:
     form = await request.form()
     ids = [int(v) for v in form.getlist("photo") if str(v).isdigit()]
     write = catalog(request).write
+    who = audience(request)
     if action == "edit":
         await write(albums.update_album, ref, {"title": str(form.get("title", "")),
-                                               "description": str(form.get("description", ""))})
+                                               "description": str(form.get("description", ""))}, who)
     elif action == "delete":
         await write(albums.delete_album, ref)
         return RedirectResponse("/albums", status_code=303)
     elif action == "remove":
-        await write(albums.remove_photos, ref, ids)
+        await write(albums.remove_photos, ref, ids, who)
     elif action == "cover":
         if not ids:
             raise InvalidInput("choose a photo for the cover")
-        await write(albums.update_album, ref, {"cover": ids[0]})
+        await write(albums.update_album, ref, {"cover": ids[0]}, who)
     else:
         raise InvalidInput(f"unknown album action {action!r}")
     return RedirectResponse(f"/albums/{ref}", status_code=303)
@@ -67,14 +71,14 @@ async def api_albums(request: Request) -> Response:
     if request.method == "POST":
         body = await json_body(request)
         created = await catalog(request).write(albums.create_album, body.get("title"), body.get("description", ""),
-                                               _photo_ids(body))
+                                               _photo_ids(body), audience(request))
         return JSONResponse(created, status_code=201)
-    return JSONResponse({"albums": await catalog(request).read(albums.list_albums)})
+    return JSONResponse({"albums": await catalog(request).read(albums.list_albums, audience(request))})
 
 
-def _album_with_photos(ref: str, cursor: str | None, limit: int) -> dict[str, Any]:
-    album = albums.album_summary(albums.get_album(ref))
-    result = listing.page("", cursor=cursor, limit=limit, scope=listing.Scope(album_id=album["id"]),
+def _album_with_photos(ref: str, cursor: str | None, limit: int, who: Audience) -> dict[str, Any]:
+    album = albums.album_summary(albums.get_album(ref), who)
+    result = listing.page("", cursor=cursor, limit=limit, scope=listing.Scope(album_id=album["id"], audience=who),
                           with_count=False)
     return {**album, "photos": viewer_records(result.photos), "next": result.next}
 
@@ -83,14 +87,15 @@ async def api_album(request: Request) -> Response:
     """GET: the album and a page of its photos (in album order). PATCH {"title"?, "description"?, "cover"?}.
     DELETE: the album (never the photos)."""
     ref = request.path_params["ref"]
+    who = audience(request)
     if request.method == "PATCH":
-        return JSONResponse(await catalog(request).write(albums.update_album, ref, await json_body(request)))
+        return JSONResponse(await catalog(request).write(albums.update_album, ref, await json_body(request), who))
     if request.method == "DELETE":
         await catalog(request).write(albums.delete_album, ref)
         return Response(status_code=204)
     limit = int_param(request, "limit", 100, 1, listing.MAX_LIMIT)
     return JSONResponse(await catalog(request).read(_album_with_photos, ref, request.query_params.get("cursor"),
-                                                    limit))
+                                                    limit, who))
 
 
 async def api_album_photos(request: Request) -> Response:
@@ -98,12 +103,13 @@ async def api_album_photos(request: Request) -> Response:
     ref = request.path_params["ref"]
     ids = _photo_ids(await json_body(request))
     write = catalog(request).write
+    who = audience(request)
     if request.method == "POST":
-        return JSONResponse({"added": await write(albums.add_photos, ref, ids)})
+        return JSONResponse({"added": await write(albums.add_photos, ref, ids, who)})
     if request.method == "DELETE":
-        return JSONResponse({"removed": await write(albums.remove_photos, ref, ids)})
-    await write(albums.reorder, ref, ids)
-    return JSONResponse(await catalog(request).read(_album_with_photos, ref, None, listing.MAX_LIMIT))
+        return JSONResponse({"removed": await write(albums.remove_photos, ref, ids, who)})
+    await write(albums.reorder, ref, ids, who)
+    return JSONResponse(await catalog(request).read(_album_with_photos, ref, None, listing.MAX_LIMIT, who))
 
 
 routes = [

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from photoshelf.viewer import albums, people, photos
+from photoshelf.viewer.audience import audience
 from photoshelf.viewer.errors import InvalidInput
 from photoshelf.viewer.listing import Scope
 from photoshelf.viewer.views.common import catalog, config, path_int, render
@@ -27,14 +28,15 @@ def _scope(request: Request) -> tuple[str, Scope, str]:
     album = request.query_params.get("album", "")
     folder = request.query_params.get("folder", "")
     scope = Scope(album_id=int(album) if album.isdigit() else None,
-                  folder_id=int(folder) if folder.isdigit() else None, rank=config(request))
+                  folder_id=int(folder) if folder.isdigit() else None, rank=config(request),
+                  audience=audience(request))
     keep = {k: v for k, v in (("q", q), ("album", album), ("folder", folder)) if v}
     return q, scope, ("?" + urlencode(keep)) if keep else ""
 
 
 def _page_data(photo_id: int, q: str, scope: Scope) -> dict[str, Any]:
     data = photos.detail(photo_id, q, scope)
-    data["all_albums"] = albums.list_albums()
+    data["all_albums"] = albums.list_albums(scope.audience)
     return data
 
 
@@ -42,7 +44,8 @@ async def photo_page(request: Request) -> Response:
     photo_id = path_int(request, "photo_id")
     q, scope, keep = _scope(request)
     data = await catalog(request).read(_page_data, photo_id, q, scope)
-    data["ml"] = await catalog(request).read(people.photo_extras, config(request), catalog(request).db, photo_id)
+    data["ml"] = await catalog(request).read(people.photo_extras, config(request), catalog(request).db, photo_id,
+                                             scope.audience)
     if scope.album_id is not None:
         back = f"/albums/{scope.album_id}"
     elif scope.folder_id is not None:
@@ -114,7 +117,7 @@ async def edit(request: Request) -> Response:
         changes = {"title": str(form.get("title", "")), "description": str(form.get("description", ""))}
     else:
         raise InvalidInput(f"unknown action {action!r}")
-    await catalog(request).write(photos.update, photo_id, changes)
+    await catalog(request).write(photos.update, photo_id, changes, audience(request))
     back = str(form.get("back", ""))
     if not back.startswith("/") or back.startswith("//"):  # only back into this site
         back = f"/photos/{photo_id}" + (f"?{request.url.query}" if request.url.query else "")
@@ -130,10 +133,10 @@ async def add_to_album(request: Request) -> Response:
     album_ref = str(form.get("album", ""))
     title = str(form.get("title", "")).strip()
     if album_ref and album_ref != "new":
-        await catalog(request).write(albums.add_photos, album_ref, ids)
+        await catalog(request).write(albums.add_photos, album_ref, ids, audience(request))
         target = album_ref
     else:
-        created = await catalog(request).write(albums.create_album, title, "", ids)
+        created = await catalog(request).write(albums.create_album, title, "", ids, audience(request))
         target = str(created["id"])
     back = str(form.get("back", ""))
     if not back.startswith("/") or back.startswith("//"):  # only back into this site
@@ -151,7 +154,7 @@ async def api_photo(request: Request) -> Response:
             raise InvalidInput("the body must be a JSON object") from None
         if not isinstance(body, dict):
             raise InvalidInput("the body must be a JSON object")
-        return JSONResponse(await catalog(request).write(photos.update, photo_id, body))
+        return JSONResponse(await catalog(request).write(photos.update, photo_id, body, scope.audience))
     return JSONResponse(await catalog(request).read(photos.detail, photo_id, q, scope))
 
 
