@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from logins import PASSWORD, browser_log_in
 from PIL import Image, ImageDraw
 
 from conftest import REPO, SMALL_CORPUS, Library, make_library
@@ -75,7 +76,8 @@ def _indexed_library(root: Path, source: Path, generated: int) -> Library:
 
     lib = make_library(root, f"sqlite:///{root / 'catalog.db'}", source)  # copies the corpus: originals stay as they are
     if generated:
-        _generate_photos(lib.originals / "Generated" / "2021", generated)
+        with lib.user_changes():
+            _generate_photos(lib.originals / "Generated" / "2021", generated)
     try:
         index_library(lib.config, lib.db)
     finally:
@@ -98,6 +100,7 @@ def _serve(lib: Library, log_path: Path) -> Iterator[str]:
         "PHOTOSHELF_ORIGINALS": str(lib.originals), "PHOTOSHELF_STORAGE": str(lib.storage),
         "PHOTOSHELF_DATABASE": lib.database_url, "PHOTOSHELF_VIEWER_TILE_URL": "",
         "PHOTOSHELF_VIEWER_PAGE_SIZE": str(PAGE_SIZE), "PHOTOSHELF_LOG_LEVEL": "warning",
+        "PHOTOSHELF_ADMIN_PASSWORD": PASSWORD,  # the first serve makes the admin the browser logs in as
     })
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
@@ -111,7 +114,7 @@ def _serve(lib: Library, log_path: Path) -> Iterator[str]:
             if proc.poll() is not None:
                 pytest.fail(f"photoshelf serve exited with {proc.returncode}:\n{log_path.read_text(errors='replace')}")
             try:
-                with urllib.request.urlopen(base + "/status", timeout=2) as r:
+                with urllib.request.urlopen(base + "/api/v1/health", timeout=2) as r:
                     if r.status == 200:
                         break
             except OSError:
@@ -160,6 +163,25 @@ def browser() -> Iterator[Any]:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+@pytest.fixture(scope="module")
+def logged_in(browser: Any, base_url: str) -> dict[str, Any]:
+    """The browser's state after logging in once through the real /login form (the session cookie)."""
+    return _log_in(browser, base_url)
+
+
+def _log_in(browser: Any, base: str) -> dict[str, Any]:
+    context = browser.new_context(viewport=DESKTOP)
+    try:
+        page = context.new_page()
+        problems: list[str] = []
+        page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
+        browser_log_in(page, base)
+        assert not problems, problems
+        return dict(context.storage_state())
+    finally:
+        context.close()
 
 
 @pytest.fixture(scope="module")
@@ -273,13 +295,16 @@ class Watched:
 
 
 @pytest.fixture
-def open_page(browser: Any, base_url: str, shots: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., Watched]]:
-    """Open a watched page in a fresh browser context (desktop unless a viewport is given); checked at the end."""
+def open_page(browser: Any, base_url: str, shots: Path, logged_in: dict[str, Any],
+              request: pytest.FixtureRequest) -> Iterator[Callable[..., Watched]]:
+    """Open a watched page in a fresh browser context (desktop unless a viewport is given), logged in as the
+    admin unless `storage_state=None`; checked at the end."""
     contexts: list[Any] = []
     watched: list[Watched] = []
     name = re.sub(r"[^A-Za-z0-9_-]+", "-", request.node.name.removeprefix("test_")).strip("-")
 
     def make(viewport: dict[str, int] | None = None, color_scheme: str = "light", **options: Any) -> Watched:
+        options.setdefault("storage_state", logged_in)
         context = browser.new_context(viewport=viewport or DESKTOP, color_scheme=color_scheme, **options)
         contexts.append(context)
         page = context.new_page()
@@ -299,8 +324,22 @@ def open_page(browser: Any, base_url: str, shots: Path, request: pytest.FixtureR
             c.close()
 
 
+_openers: dict[str, Any] = {}
+
+
 def api(base: str, path: str) -> Any:
-    with urllib.request.urlopen(base + path, timeout=30) as r:
+    """GET a JSON API path as the admin (logged in once per server through POST /api/v1/session)."""
+    if base not in _openers:
+        import http.cookiejar
+
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        login = urllib.request.Request(base + "/api/v1/session", method="POST",
+                                       data=json.dumps({"username": "admin", "password": PASSWORD}).encode(),
+                                       headers={"Content-Type": "application/json"})
+        with opener.open(login, timeout=30) as r:
+            assert r.status == 200
+        _openers[base] = opener
+    with _openers[base].open(base + path, timeout=30) as r:
         return json.loads(r.read())
 
 
@@ -323,6 +362,30 @@ def tile_ids(w: Watched) -> list[int]:
 
 
 # --- the tests ----------------------------------------------------------------------------------------------
+
+
+def test_login_goes_back_to_the_page_and_logout_ends_it(open_page: Callable[..., Watched], base_url: str) -> None:
+    w = open_page(storage_state=None)  # not logged in
+    w.goto("/albums")
+    assert w.path() == "/login?next=%2Falbums"
+    assert w.page.locator("nav.side").count() == 0
+    w.page.fill("input[name=username]", "admin")
+    w.page.fill("input[name=password]", "not the password")
+    w.page.click(".login button[type=submit]")
+    w.page.wait_for_selector(".login .qerror")
+    w.problems = [p for p in w.problems if "HTTP 401" not in p and "401 (Unauthorized)" not in p]  # the wrong try
+    w.shot("wrong-password")
+    w.page.fill("input[name=password]", PASSWORD)
+    w.page.click(".login button[type=submit]")
+    w.page.wait_for_url(f"{base_url}/albums")
+    assert w.page.locator("nav.side").is_visible()
+    token = w.page.get_attribute('meta[name="csrf-token"]', "content")
+    assert token and api(base_url, "/api/v1/health") == {"ok": True}
+    w.page.locator(".usermenu summary").click()
+    w.page.locator(".usermenu form.logout button").click()
+    w.page.wait_for_url("**/login")
+    w.goto("/albums")
+    assert w.path() == "/login?next=%2Falbums"  # the session is gone
 
 
 def test_timeline_page_of_100_thumbnails_loads_cleanly(open_page: Callable[..., Watched], base_url: str) -> None:
@@ -357,7 +420,7 @@ def test_infinite_scroll_loads_every_photo_once(open_page: Callable[..., Watched
     w.goto("/")
     assert w.page.locator("#more").count() == 1
     w.scroll_to_end()
-    w.page.wait_for_function(f"document.querySelectorAll('.tile').length >= {total}")
+    w.page.wait_for_function(f"() => document.querySelectorAll('.tile').length >= {total}")
     ids = tile_ids(w)
     assert len(ids) == len(set(ids)) == total
     assert ids == search_ids(base_url, "")  # the same order as the API, newest first
@@ -380,7 +443,7 @@ def test_folder_pages_scroll_in_a_flat_grid(open_page: Callable[..., Watched], b
     folder = w.path().split("?")[0]
     w.goto(folder + "?limit=30")  # pages of 30, so the flat grid grows by infinite scroll
     w.scroll_to_end()
-    w.page.wait_for_function(f"document.querySelectorAll('.tile').length >= {GENERATED}")
+    w.page.wait_for_function(f"() => document.querySelectorAll('.tile').length >= {GENERATED}")
     ids = tile_ids(w)
     assert len(ids) == len(set(ids)) == GENERATED
     assert len([r for r in w.responses if "partial=1" in r.url and "limit=30" in r.url]) == 3
@@ -437,7 +500,7 @@ def test_photo_page_neighbours_follow_the_listing(open_page: Callable[..., Watch
     seen = [ids[0]]
     for _ in range(3):
         w.page.keyboard.press("ArrowRight")
-        w.page.wait_for_function(f"!location.pathname.endsWith('/photos/{seen[-1]}')")
+        w.page.wait_for_function(f"() => !location.pathname.endsWith('/photos/{seen[-1]}')")
         w.page.wait_for_selector(".viewer")
         seen.append(int(w.path().split("/")[2].split("?")[0]))
     assert seen == ids[:4]
@@ -488,7 +551,7 @@ def test_make_an_album_and_add_a_photo(open_page: Callable[..., Watched], base_u
     for pid in picked:
         w.page.locator(f".tile[data-id='{pid}']").click()
     assert w.page.locator(".selcount").inner_text() == "2 selected"
-    w.page.wait_for_function("document.querySelector('.album-choice').options.length >= 1")
+    w.page.wait_for_function("() => document.querySelector('.album-choice').options.length >= 1")
     w.page.locator(".album-title").fill("E2E trip")
     w.shot("selecting")
     w.page.locator("#selbar button[type=submit]").click()
@@ -590,7 +653,7 @@ def test_map_shows_markers_without_tiles(open_page: Callable[..., Watched], base
     assert geotagged >= 10
     w = open_page()
     w.goto("/map")
-    w.page.wait_for_function("Number(document.getElementById('map').dataset.markers || 0) > 0")
+    w.page.wait_for_function("() => Number(document.getElementById('map').dataset.markers || 0) > 0")
     markers = w.page.locator(".leaflet-marker-icon")
     assert markers.count() > 0
     assert w.page.locator(".leaflet-marker-icon .cluster, .leaflet-marker-icon .photomarker span").count() > 0, \
@@ -607,13 +670,13 @@ def test_map_shows_markers_without_tiles(open_page: Callable[..., Watched], base
     before = w.page.evaluate("location.hash")
     biggest = max(range(len(counts)), key=lambda i: counts[i])
     markers.nth(biggest).click()
-    w.page.wait_for_function(f"location.hash !== {json.dumps(before)}")
-    w.page.wait_for_function("Number(document.getElementById('map').dataset.markers || 0) > 0")
+    w.page.wait_for_function(f"() => location.hash !== {json.dumps(before)}")
+    w.page.wait_for_function("() => Number(document.getElementById('map').dataset.markers || 0) > 0")
     w.settle_images()
     w.shot("zoomed")
 
     w.goto("/map?q=year:2021")
-    w.page.wait_for_function("Number(document.getElementById('map').dataset.markers || 0) > 0")
+    w.page.wait_for_function("() => Number(document.getElementById('map').dataset.markers || 0) > 0")
     assert w.page.locator("#mapcount").inner_text().startswith(f"{len(search_ids(base_url, 'year:2021 geo:true'))} ")
 
 
@@ -692,7 +755,7 @@ def test_light_and_dark(open_page: Callable[..., Watched]) -> None:
     assert d.page.evaluate(background) == dark
     d.shot("search-device-dark")
     d.goto("/map")
-    d.page.wait_for_function("Number(document.getElementById('map').dataset.markers || 0) > 0")
+    d.page.wait_for_function("() => Number(document.getElementById('map').dataset.markers || 0) > 0")
     d.shot("map-device-dark")
 
 
@@ -752,7 +815,7 @@ def test_phone_width(open_page: Callable[..., Watched], base_url: str) -> None:
     assert w.page.evaluate(fits)
     w.shot("search-error")
     w.goto("/map")
-    w.page.wait_for_function("Number(document.getElementById('map').dataset.markers || 0) > 0")
+    w.page.wait_for_function("() => Number(document.getElementById('map').dataset.markers || 0) > 0")
     assert w.page.evaluate(fits)
     w.shot("map")
     w.goto("/albums")
@@ -768,12 +831,12 @@ def test_full_corpus_timeline_loads_cleanly(full_corpus: Path, tmp_path: Path, b
     lib = _indexed_library(tmp_path, full_corpus, 0)
     with _serve(lib, tmp_path / "serve.log") as base:
         total = api(base, "/api/v1/search?limit=1")["count"]
-        context = browser.new_context(viewport=DESKTOP, color_scheme="light")
+        context = browser.new_context(viewport=DESKTOP, color_scheme="light", storage_state=_log_in(browser, base))
         try:
             w = Watched(context.new_page(), base, tmp_path, "corpus-")
             w.goto("/")
             w.scroll_to_end()
-            w.page.wait_for_function(f"document.querySelectorAll('.tile').length >= {total}")
+            w.page.wait_for_function(f"() => document.querySelectorAll('.tile').length >= {total}")
             w.page.evaluate("document.querySelectorAll('.tile img').forEach(i => { i.loading = 'eager'; })")
             w.page.wait_for_function("() => [...document.querySelectorAll('.tile img')].every(i => i.complete)")
             loaded = w.all_thumbnails_loaded()
@@ -781,7 +844,7 @@ def test_full_corpus_timeline_loads_cleanly(full_corpus: Path, tmp_path: Path, b
             w.page.evaluate("window.scrollTo(0, 0)")
             w.shot("timeline")
             w.goto("/map")
-            w.page.wait_for_function("Number(document.getElementById('map').dataset.markers || 0) > 0")
+            w.page.wait_for_function("() => Number(document.getElementById('map').dataset.markers || 0) > 0")
             w.settle_images()
             w.shot("map")
             w.check()

@@ -452,7 +452,7 @@ def test_people_pages_in_a_browser(cast: Cast, lib: Library) -> None:
             assert Face.get_by_id(face.id).person_id != cast.anna.id
             page.fill(".personedit input[name=name]", f"Anna B {cast.tag}")
             page.click(".personedit form.js-person button")
-            page.wait_for_function(f"document.getElementById('person-name').textContent === 'Anna B {cast.tag}'")
+            page.wait_for_function(f"() => document.getElementById('person-name').textContent === 'Anna B {cast.tag}'")
             assert Person.get_by_id(cast.anna.id).name == f"Anna B {cast.tag}"
             page.goto(f"{base}/photos/{cast.photos[2].id}")
             page.wait_for_selector("#faceboxes:not([hidden])", state="attached")
