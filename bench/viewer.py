@@ -355,9 +355,10 @@ def pct(values: list[float], p: float) -> float:
 
 def timeline_cursor(depth: int) -> str:
     """The cursor the timeline would carry after scrolling to about `depth` photos deep."""
-    from photoshelf.viewer.listing import Cursor, base_select, timeline_order
+    from photoshelf.viewer.listing import Cursor, Scope, base_select, timeline_order
+    from photoshelf.visibility import EVERYONE
 
-    row = timeline_order(base_select("").select(Photo.id, Photo.taken_at_local)).offset(depth).limit(1).first()
+    row = timeline_order(base_select("", Scope(audience=EVERYONE)).select(Photo.id, Photo.taken_at_local)).offset(depth).limit(1).first()
     assert row is not None, "the catalog is smaller than the requested depth"
     return Cursor(taken=row.taken_at_local, photo_id=row.id).encode()
 
@@ -415,8 +416,9 @@ def restore_rankings() -> None:
 def semantic_cases(config: Config) -> list[Case]:
     """Free text ranked by meaning over the seeded text index: pages, a filter, the page, a photo inside it."""
     from photoshelf.viewer import listing
+    from photoshelf.visibility import EVERYONE
 
-    ranked = listing.ranking(SEMANTIC_QUERY, listing.Scope(rank=config))
+    ranked = listing.ranking(SEMANTIC_QUERY, listing.Scope(rank=config, audience=EVERYONE))
     assert ranked is not None and len(ranked.ids) > 200, "the seeded text index did not rank the query"
     second = listing.Cursor(offset=100, digest=ranked.digest).encode()
     inside = ranked.ids[50]

@@ -21,6 +21,8 @@ from photoshelf.viewer.catalog import CatalogAccess
 from photoshelf.viewer.media import MediaFiles
 from photoshelf.viewer.security import FrontDoor
 from photoshelf.viewer.views import (
+    account,
+    admin,
     albums,
     browse,
     common,
@@ -29,6 +31,7 @@ from photoshelf.viewer.views import (
     people,
     photo,
     session,
+    shares,
     status,
     timeline,
 )
@@ -69,6 +72,9 @@ def create_app(config: Config, db: pw.Database | None = None) -> Starlette:
         *status.routes,
         *files.routes,
         *session.routes,
+        *shares.routes,
+        *admin.routes,
+        *account.routes,
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(

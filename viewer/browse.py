@@ -10,12 +10,13 @@ import peewee as pw
 from photoshelf.db.schema import File, Folder, Photo
 from photoshelf.errors import NotFound
 from photoshelf.models import lookalike
-from photoshelf.viewer.listing import base_select
+from photoshelf.viewer.listing import Scope, base_select
+from photoshelf.visibility import Audience, visible
 
 
-def folder(folder_id: int | None = None) -> dict[str, Any]:
+def folder(folder_id: int | None, audience: Audience) -> dict[str, Any]:
     """A folder of the originals (the root when no id): its breadcrumbs, subfolders and how many photos each
-    holds directly."""
+    holds directly (of those `audience` sees)."""
     if folder_id is None:
         row = Folder.get_or_none(Folder.path == "")
         if row is None:
@@ -36,7 +37,7 @@ def folder(folder_id: int | None = None) -> dict[str, Any]:
     crumbs.reverse()
     children = list(Folder.select().where((Folder.parent == row.id) & Folder.missing_since.is_null())
                     .order_by(Folder.name))
-    counts = _photo_counts([row.id] + [c.id for c in children])
+    counts = _photo_counts([row.id] + [c.id for c in children], audience)
     subfolders = _subfolder_counts([c.id for c in children])
     return {
         "folder": {"id": row.id, "name": row.name or "Originals", "path": row.path},
@@ -47,12 +48,11 @@ def folder(folder_id: int | None = None) -> dict[str, Any]:
     }
 
 
-def _photo_counts(folder_ids: list[int]) -> dict[int, int]:
+def _photo_counts(folder_ids: list[int], audience: Audience) -> dict[int, int]:
     if not folder_ids:
         return {}
-    q = (File.select(File.folder, pw.fn.COUNT(File.id))
-         .where(File.folder.in_(folder_ids) & (File.role == "media") & File.missing_since.is_null()
-                & File.photo.is_null(False))
+    q = (visible(File.select(File.folder, pw.fn.COUNT(File.id)).join(Photo, on=(File.photo == Photo.id)), audience)
+         .where(File.folder.in_(folder_ids) & (File.role == "media") & File.missing_since.is_null())
          .group_by(File.folder))
     return dict(q.tuples())
 
@@ -65,10 +65,10 @@ def _subfolder_counts(folder_ids: list[int]) -> dict[int, int]:
     return dict(q.tuples())
 
 
-def calendar() -> list[dict[str, Any]]:
-    """Years, newest first, each with its months and how many photos each month has."""
+def calendar(audience: Audience) -> list[dict[str, Any]]:
+    """Years, newest first, each with its months and how many photos (that `audience` sees) each month has."""
     t = Photo.taken_at_local
-    q = (base_select("").select(t.year.alias("y"), t.month.alias("m"), pw.fn.COUNT(Photo.id))
+    q = (base_select("", Scope(audience=audience)).select(t.year.alias("y"), t.month.alias("m"), pw.fn.COUNT(Photo.id))
          .where(t.is_null(False)).group_by(t.year, t.month).order_by())
     years: dict[int, dict[int, int]] = defaultdict(dict)
     for y, m, n in q.tuples():
@@ -78,10 +78,10 @@ def calendar() -> list[dict[str, Any]]:
             for y, ms in sorted(years.items(), reverse=True)]
 
 
-def places() -> list[dict[str, Any]]:
+def places(audience: Audience) -> list[dict[str, Any]]:
     """Countries with photos, most photos first, each with its cities (a city name is its state's too when
     another city in the library has the same name); every entry carries the search that finds its photos."""
-    q = (base_select("").select(Photo.country_code, Photo.country, Photo.state, Photo.city, pw.fn.COUNT(Photo.id))
+    q = (base_select("", Scope(audience=audience)).select(Photo.country_code, Photo.country, Photo.state, Photo.city, pw.fn.COUNT(Photo.id))
          .where(Photo.country_code.is_null(False))
          .group_by(Photo.country_code, Photo.country, Photo.state, Photo.city).order_by())
     rows = [(code, country, state, city, int(n)) for code, country, state, city, n in q.tuples()]
@@ -108,12 +108,13 @@ def _quoted(value: str) -> str:
     return '"' + value.replace('"', '\\"') + '"'
 
 
-def duplicates(limit: int = 200) -> list[dict[str, Any]]:
-    """Groups to review: the same content in several files (exact), and different files that look alike
-    (same perceptual hash). Nothing is deleted from the originals; a person can archive a copy."""
+def duplicates(audience: Audience, limit: int = 200) -> list[dict[str, Any]]:
+    """Groups to review among the photos `audience` sees: the same content in several files (exact), and
+    different files that look alike (same perceptual hash). Nothing is deleted from the originals; a person can
+    archive a copy."""
     groups: list[dict[str, Any]] = []
-    exact = (File.select(File.photo).where((File.role == "media") & File.missing_since.is_null()
-                                            & File.photo.is_null(False))
+    exact = (visible(File.select(File.photo).join(Photo, on=(File.photo == Photo.id)), audience)
+             .where((File.role == "media") & File.missing_since.is_null())
              .group_by(File.photo).having(pw.fn.COUNT(File.id) > 1).limit(limit))
     ids = [pid for (pid,) in exact.tuples()]
     if ids:
@@ -124,14 +125,14 @@ def duplicates(limit: int = 200) -> list[dict[str, Any]]:
             paths[pid].append(path)
         for photo in Photo.select().where(Photo.id.in_(ids)).order_by(Photo.id):
             groups.append({"kind": "exact", "photos": [photo], "paths": {photo.id: paths[photo.id]}})
-    similar = (Photo.select(Photo.phash).where(Photo.phash.is_null(False) & (Photo.phash != "0000000000000000")
+    similar = (visible(Photo.select(Photo.phash), audience).where(Photo.phash.is_null(False) & (Photo.phash != "0000000000000000")
                                                 & Photo.missing_since.is_null() & (Photo.kind != "video"))
                .group_by(Photo.phash).having(pw.fn.COUNT(Photo.id) > 1).limit(limit))
     hashes = [h for (h,) in similar.tuples()]
     if hashes:
         by_hash: dict[str, list[Photo]] = defaultdict(list)
-        for photo in Photo.select().where(Photo.phash.in_(hashes) & Photo.missing_since.is_null()
-                                          & (Photo.kind != "video")).order_by(Photo.id):
+        for photo in visible(Photo.select(), audience).where(Photo.phash.in_(hashes) & Photo.missing_since.is_null()
+                                                             & (Photo.kind != "video")).order_by(Photo.id):
             by_hash[photo.phash].append(photo)
         all_ids = [p.id for ps in by_hash.values() for p in ps]
         paths2: dict[int, list[str]] = defaultdict(list)
@@ -143,11 +144,11 @@ def duplicates(limit: int = 200) -> list[dict[str, Any]]:
             if len({p.stack_id for p in ps if p.stack_id}) == 1 and all(p.stack_id for p in ps):
                 continue  # a RAW and its JPEG look alike on purpose: that is a stack, not a duplicate
             groups.append({"kind": "similar", "photos": ps, "paths": {p.id: paths2[p.id] for p in ps}})
-    groups.extend(_lookalike_groups(limit))
+    groups.extend(_lookalike_groups(limit, audience))
     return groups
 
 
-def _lookalike_groups(limit: int) -> list[dict[str, Any]]:
+def _lookalike_groups(limit: int, audience: Audience) -> list[dict[str, Any]]:
     """Photos whose CLIP embeddings are nearly the same (models/lookalike.py), as connected groups, each with the
     search that shows its most connected photo and those that look like it."""
     found = lookalike.groups(limit)
@@ -156,7 +157,7 @@ def _lookalike_groups(limit: int) -> list[dict[str, Any]]:
     paths: dict[int, list[str]] = defaultdict(list)
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        photos.update((p.id, p) for p in Photo.select().where(Photo.id.in_(chunk)))
+        photos.update((p.id, p) for p in visible(Photo.select().where(Photo.id.in_(chunk)), audience))
         for pid, path in (File.select(File.photo, File.path).where(
                 File.photo.in_(chunk) & (File.role == "media") & File.missing_since.is_null())
                 .order_by(File.path).tuples()):

@@ -9,7 +9,8 @@ import peewee as pw
 
 from photoshelf.db.schema import Photo
 from photoshelf.viewer.errors import InvalidInput
-from photoshelf.viewer.listing import base_select
+from photoshelf.viewer.listing import Scope, base_select
+from photoshelf.visibility import Audience
 
 CELL_PIXELS = 60  # a cluster covers about this many screen pixels at the requested zoom
 MAX_ZOOM = 22
@@ -51,13 +52,13 @@ def _in_box(box: BBox) -> Any:
     return cond & ((Photo.lon >= west) | (Photo.lon <= east))  # the box crosses the antimeridian
 
 
-def clusters(text: str = "", zoom: int = 2, bbox: BBox | None = None) -> dict[str, Any]:
-    """A GeoJSON FeatureCollection: one feature per grid cell with photos, with their count, mean position and
-    one photo to show. A cell with one photo is that photo's exact point."""
+def clusters(text: str, zoom: int, bbox: BBox | None, audience: Audience) -> dict[str, Any]:
+    """A GeoJSON FeatureCollection: one feature per grid cell with photos `audience` sees, with their count, mean
+    position and one photo to show. A cell with one photo is that photo's exact point."""
     if not 0 <= zoom <= MAX_ZOOM:
         raise InvalidInput(f"zoom must be 0 to {MAX_ZOOM}, got {zoom}")
     cell = cell_degrees(zoom)
-    select = base_select(text).where(Photo.lat.is_null(False) & Photo.lon.is_null(False))
+    select = base_select(text, Scope(audience=audience)).where(Photo.lat.is_null(False) & Photo.lon.is_null(False))
     if bbox is not None:
         select = select.where(_in_box(bbox))
     gy, gx = pw.fn.ROUND(Photo.lat / cell), pw.fn.ROUND(Photo.lon / cell)
@@ -85,9 +86,9 @@ def clusters(text: str = "", zoom: int = 2, bbox: BBox | None = None) -> dict[st
     return {"type": "FeatureCollection", "features": features, "count": total, "zoom": zoom}
 
 
-def bounds(text: str = "") -> list[float] | None:
+def bounds(text: str, audience: Audience) -> list[float] | None:
     """[south, west, north, east] of the search's geotagged photos, to fit the map to them."""
-    row = base_select(text).where(Photo.lat.is_null(False)).select(
+    row = base_select(text, Scope(audience=audience)).where(Photo.lat.is_null(False)).select(
         pw.fn.MIN(Photo.lat), pw.fn.MIN(Photo.lon), pw.fn.MAX(Photo.lat), pw.fn.MAX(Photo.lon)
     ).order_by().tuples().first()
     if row is None or row[0] is None:

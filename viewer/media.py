@@ -14,6 +14,7 @@ from photoshelf.db.schema import File, Photo, Thumbnail
 from photoshelf.errors import MediaError, NotFound
 from photoshelf.indexer.media import decode_image, decode_raw, decode_video, kind_for_name, render_fit
 from photoshelf.indexer.thumbs import SIZES, ThumbCache
+from photoshelf.visibility import EVERYONE, Audience, can_see, sees
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +48,10 @@ class MediaFiles:
         path = self.cache.path(sha1, size)
         return path if path.is_file() else None
 
-    def original(self, photo_id: int) -> Original:
-        """The photo's present media file (the first by path when there are duplicates)."""
+    def original(self, photo_id: int, audience: Audience) -> Original:
+        """The photo's present media file (the first by path when there are duplicates), if `audience` sees it."""
         photo = Photo.get_or_none(Photo.id == photo_id)
-        if photo is None:
+        if photo is None or not can_see(photo, audience):
             raise NotFound(f"no photo {photo_id}")
         files = list(File.select().where((File.photo == photo.id) & (File.role == "media"))
                      .order_by(File.missing_since.is_null(False), File.path))
@@ -64,9 +65,9 @@ class MediaFiles:
                 return Original(path=path, name=f.name, mime=photo.mime or "application/octet-stream")
         raise NotFound(f"the original of photo {photo_id} is not on disk (moved or deleted?)")
 
-    def preview(self, sha1: str) -> Path | None:
+    def preview(self, sha1: str, audience: Audience) -> Path | None:
         """The large preview, decoded from the original on first request and cached by content hash."""
-        if not SHA1.fullmatch(sha1):
+        if not SHA1.fullmatch(sha1) or not shown(sha1, audience):
             return None
         cached = self.thumb("preview", sha1)
         if cached is not None:
@@ -92,7 +93,7 @@ class MediaFiles:
             return self._locks.setdefault(sha1, threading.Lock())
 
     def _make_preview(self, photo: Photo) -> Path:
-        original = self.original(photo.id)
+        original = self.original(photo.id, EVERYONE)  # the caller checked the audience
         size = self.config.thumbnails.preview_size
         limit = self.config.index.max_megapixels
         kind = kind_for_name(original.name)
@@ -105,6 +106,16 @@ class MediaFiles:
         rendition = self.cache.write(photo.sha1, "preview", render_fit(decoded.image, size))
         self._write(_record_preview, photo.id, rendition.width, rendition.height, self.cache.ext, rendition.bytes)
         return self.cache.path(photo.sha1, "preview")
+
+
+def shown(sha1: str, audience: Audience) -> bool:
+    """Whether `audience` may see the photo with this content hash (its thumbnails and preview): one lookup on
+    the unique sha1 index for the columns visibility needs, so the grid's hot path stays one probe per tile."""
+    row = Photo.select(Photo.id, Photo.private, Photo.archived, Photo.owner).where(Photo.sha1 == sha1).tuples().first()
+    if row is None:
+        return False
+    photo_id, private, archived, owner = row
+    return sees(audience, photo_id, private=bool(private), archived=bool(archived), owner=owner)
 
 
 def _record_preview(photo_id: int, width: int, height: int, fmt: str, size: int) -> None:

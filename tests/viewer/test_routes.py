@@ -133,7 +133,7 @@ def test_thumbnails_are_cached_forever_by_content(client: TestClient, lib: Libra
         r = client.get(f"/thumb/{size}/{photo.sha1}.jpg")
         assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
         assert r.content[:2] == b"\xff\xd8"
-        assert r.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert r.headers["cache-control"] == "private, max-age=31536000, immutable"  # shown only to who may see it
         etag = r.headers["etag"]
         again = client.get(f"/thumb/{size}/{photo.sha1}.jpg", headers={"If-None-Match": etag})
         assert again.status_code == 304 and not again.content

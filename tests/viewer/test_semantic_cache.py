@@ -15,6 +15,7 @@ from photoshelf import search
 from photoshelf.db.schema import File, Photo, PhotoLabel
 from photoshelf.models import enrich, textsearch
 from photoshelf.viewer import listing
+from photoshelf.visibility import EVERYONE
 
 from conftest import Library, indexed_subset
 
@@ -124,7 +125,7 @@ def test_a_write_ranks_again(lib: Library, client: TestClient, rankings: list[st
 
 
 def test_a_write_on_the_reading_connection_ranks_again(lib: Library, rankings: list[str]) -> None:
-    scope = listing.Scope(rank=lib.config)
+    scope = listing.Scope(rank=lib.config, audience=EVERYONE)
     first = listing.ranking("puppy", scope)
     assert first is not None and listing.ranking("puppy", scope) is first and len(rankings) == 1
     dog = photo_id("dog_orange.jpg")

@@ -18,6 +18,7 @@ from photoshelf import search
 from photoshelf.db.schema import File, Photo, PhotoLabel
 from photoshelf.models import enrich, semantic, textsearch
 from photoshelf.viewer import listing
+from photoshelf.visibility import EVERYONE
 
 from conftest import Library, indexed_subset
 
@@ -189,7 +190,7 @@ def test_search_page_infinite_scroll_and_photo_neighbours_follow_the_ranking(lib
 def test_without_a_semantic_index_free_text_matches_literally_by_date(lib: Library, client: TestClient) -> None:
     # Nothing enriched yet: the LIKE search in timeline order, exactly as the listing without ranking.
     def literal(q: str) -> list[int]:
-        return [p.id for p in listing.page(q, limit=100).photos]
+        return [p.id for p in listing.page(q, limit=100, scope=listing.Scope(audience=EVERYONE)).photos]
 
     for q in ("pets", "puppy", "fiji year:2004", "misc"):
         body = api(client, q)

@@ -7,13 +7,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from photoshelf.viewer import browse, listing
+from photoshelf.viewer.audience import audience
 from photoshelf.viewer.photos import viewer_records
 from photoshelf.viewer.views.common import catalog, grid_page, path_int, render, tile
+from photoshelf.visibility import Audience
 
 
 async def folders_page(request: Request) -> Response:
     folder_id = path_int(request, "folder_id") if "folder_id" in request.path_params else None
-    data = await catalog(request).read(browse.folder, folder_id)
+    data = await catalog(request).read(browse.folder, folder_id, audience(request))
     if data["folder"] is None:
         return render(request, "folders.html", {"title": "Folders", "data": data, "page": None, "tiles": None})
     return await grid_page(request, title=data["folder"]["name"], scope=listing.Scope(folder_id=data["folder"]["id"]),
@@ -21,17 +23,17 @@ async def folders_page(request: Request) -> Response:
 
 
 async def calendar_page(request: Request) -> Response:
-    years = await catalog(request).read(browse.calendar)
+    years = await catalog(request).read(browse.calendar, audience(request))
     return render(request, "calendar.html", {"title": "Calendar", "years": years})
 
 
 async def places_page(request: Request) -> Response:
-    countries = await catalog(request).read(browse.places)
+    countries = await catalog(request).read(browse.places, audience(request))
     return render(request, "places.html", {"title": "Places", "countries": countries})
 
 
 async def duplicates_page(request: Request) -> Response:
-    groups = await catalog(request).read(browse.duplicates)
+    groups = await catalog(request).read(browse.duplicates, audience(request))
     for g in groups:
         g["tiles"] = [tile(p, 0) for p in g["photos"]]
     return render(request, "duplicates.html", {"title": "Duplicates", "groups": groups})
@@ -39,26 +41,26 @@ async def duplicates_page(request: Request) -> Response:
 
 async def api_folder(request: Request) -> Response:
     folder_id = path_int(request, "folder_id") if "folder_id" in request.path_params else None
-    return JSONResponse(await catalog(request).read(browse.folder, folder_id))
+    return JSONResponse(await catalog(request).read(browse.folder, folder_id, audience(request)))
 
 
 async def api_calendar(request: Request) -> Response:
-    return JSONResponse({"years": await catalog(request).read(browse.calendar)})
+    return JSONResponse({"years": await catalog(request).read(browse.calendar, audience(request))})
 
 
 async def api_places(request: Request) -> Response:
-    return JSONResponse({"places": await catalog(request).read(browse.places)})
+    return JSONResponse({"places": await catalog(request).read(browse.places, audience(request))})
 
 
-def _duplicates() -> list[dict[str, object]]:
+def _duplicates(who: Audience) -> list[dict[str, object]]:
     out = []
-    for g in browse.duplicates():
+    for g in browse.duplicates(who):
         out.append({"kind": g["kind"], "photos": viewer_records(g["photos"])})
     return out
 
 
 async def api_duplicates(request: Request) -> Response:
-    return JSONResponse({"groups": await catalog(request).read(_duplicates)})
+    return JSONResponse({"groups": await catalog(request).read(_duplicates, audience(request))})
 
 
 routes = [

@@ -9,6 +9,7 @@ from starlette.routing import Route
 from photoshelf import search
 from photoshelf.errors import QueryError
 from photoshelf.viewer import geo
+from photoshelf.viewer.audience import audience
 from photoshelf.viewer.views.common import catalog, config, int_param, render
 
 
@@ -18,7 +19,7 @@ async def map_page(request: Request) -> Response:
     box = None
     try:
         search.parse(q)
-        box = await catalog(request).read(geo.bounds, q)
+        box = await catalog(request).read(geo.bounds, q, audience(request))
     except QueryError as exc:
         error = exc
     cfg = config(request).viewer
@@ -32,11 +33,12 @@ async def api_map(request: Request) -> Response:
     zoom = int_param(request, "zoom", 2, 0, geo.MAX_ZOOM)
     raw_box = request.query_params.get("bbox")
     box = geo.BBox.parse(raw_box) if raw_box else None
-    return JSONResponse(await catalog(request).read(geo.clusters, q, zoom, box))
+    return JSONResponse(await catalog(request).read(geo.clusters, q, zoom, box, audience(request)))
 
 
 async def api_bounds(request: Request) -> Response:
-    return JSONResponse({"bounds": await catalog(request).read(geo.bounds, request.query_params.get("q", ""))})
+    return JSONResponse({"bounds": await catalog(request).read(geo.bounds, request.query_params.get("q", ""),
+                                                               audience(request))})
 
 
 routes = [

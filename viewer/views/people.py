@@ -14,6 +14,7 @@ from starlette.routing import Route
 from photoshelf import search
 from photoshelf.errors import NotFound, QueryError
 from photoshelf.viewer import people
+from photoshelf.viewer.audience import audience
 from photoshelf.viewer.errors import InvalidInput
 from photoshelf.viewer.listing import MAX_LIMIT
 from photoshelf.viewer.photos import viewer_records
@@ -28,9 +29,11 @@ from photoshelf.viewer.views.common import (
     render,
     with_query,
 )
+from photoshelf.visibility import Audience
 
-CROP_CACHE = "public, max-age=31536000, immutable"  # the URL carries the crop's digest
-CROP_REVALIDATE = "public, max-age=0, must-revalidate"  # a URL without it (or an old one) checks its ETag
+# "private": a crop is shown only to those who may see its photo. The URL carries the crop's digest.
+CROP_CACHE = "private, max-age=31536000, immutable"
+CROP_REVALIDATE = "private, max-age=0, must-revalidate"  # a URL without it (or an old one) checks its ETag
 
 
 def _flag(request: Request, name: str) -> bool:
@@ -41,17 +44,18 @@ def _flag(request: Request, name: str) -> bool:
 
 
 async def people_page(request: Request) -> Response:
-    data = await catalog(request).read(people.list_people, _flag(request, "hidden"))
+    data = await catalog(request).read(people.list_people, audience(request), _flag(request, "hidden"))
     return render(request, "people.html", {"title": "People", "d": data, "show_hidden": _flag(request, "hidden"),
                                            "show_all": _flag(request, "all"), "how_to_enable": people.HOW_TO_ENABLE})
 
 
-def _person_page_data(ref: str, q: str, cursor: str | None, limit: int, first: bool) -> dict[str, Any]:
+def _person_page_data(ref: str, q: str, cursor: str | None, limit: int, first: bool, who: Audience
+                      ) -> dict[str, Any]:
     person = people.find(ref)
-    data: dict[str, Any] = {"page": people.person_photos(person, q, cursor, limit, with_count=first),
+    data: dict[str, Any] = {"page": people.person_photos(person, who, q, cursor, limit, with_count=first),
                             "query": people.person_query(person)}
     if first:
-        data.update(person=people.person_summary(person), faces=people.person_faces(person),
+        data.update(person=people.person_summary(person, who), faces=people.person_faces(person, who),
                     choices=people.choices(exclude=person.id), available=people.available())
     return data
 
@@ -70,7 +74,7 @@ async def person_page(request: Request) -> Response:
         if partial:
             raise
         error, q = exc, ""
-    data = await catalog(request).read(_person_page_data, ref, q, cursor, limit, not partial)
+    data = await catalog(request).read(_person_page_data, ref, q, cursor, limit, not partial, audience(request))
     page = data["page"]
     keep = " ".join(x for x in (data["query"], q) if x)
     context: dict[str, Any] = {
@@ -102,12 +106,13 @@ async def person_action(request: Request) -> Response:
     action = request.path_params["action"]
     form = await request.form()
     access = catalog(request)
+    who = audience(request)
     if action == "rename":
-        result = await access.write(people.update_person, access.db, ref, {"name": str(form.get("name", ""))})
+        result = await access.write(people.update_person, access.db, ref, {"name": str(form.get("name", ""))}, who)
     elif action == "merge":
-        result = await access.write(people.merge, access.db, ref, str(form.get("into", "")))
+        result = await access.write(people.merge, access.db, ref, str(form.get("into", "")), who)
     elif action in ("hide", "show"):
-        result = await access.write(people.update_person, access.db, ref, {"hidden": action == "hide"})
+        result = await access.write(people.update_person, access.db, ref, {"hidden": action == "hide"}, who)
     else:
         raise InvalidInput(f"unknown person action {action!r}")
     return RedirectResponse(_back(form, result["url"]), status_code=303)
@@ -119,32 +124,33 @@ async def face_action(request: Request) -> Response:
     action = request.path_params["action"]
     form = await request.form()
     access = catalog(request)
+    who = audience(request)
     if action == "reject":
         person = str(form.get("person", "")).strip() or None
-        result = await access.write(people.reject_face, access.db, face_id, person,
+        result = await access.write(people.reject_face, access.db, face_id, who, person,
                                     config(request).models.face_distance)
         default = f"/people/{result['rejected']}" if result["person"] is not None else "/people"
     elif action == "move":
         to = str(form.get("to", "")).strip()
         if to == "new":
-            result = await access.write(people.move_face, access.db, face_id, "new")
+            result = await access.write(people.move_face, access.db, face_id, who, "new")
         else:
-            result = await access.write(_move_by_text, access.db, face_id, to)
+            result = await access.write(_move_by_text, access.db, face_id, to, who)
         default = result["person"]["url"]
     else:
         raise InvalidInput(f"unknown face action {action!r}")
     return RedirectResponse(_back(form, default), status_code=303)
 
 
-def _move_by_text(db: Any, face_id: int, text: str) -> dict[str, Any]:
+def _move_by_text(db: Any, face_id: int, text: str, who: Audience) -> dict[str, Any]:
     """What a person typed in "move to": a person's uid or name, else the name of a new person."""
     if not text:
         raise InvalidInput("type the name of the person this face is")
     try:
         target = people.find(text)
     except NotFound:
-        return people.move_face(db, face_id, name=text)
-    return people.move_face(db, face_id, target.uid)
+        return people.move_face(db, face_id, who, name=text)
+    return people.move_face(db, face_id, who, target.uid)
 
 
 async def face_crop(request: Request) -> Response:
@@ -154,7 +160,7 @@ async def face_crop(request: Request) -> Response:
     if ext != "jpg" or not stem.isdigit():
         raise NotFound(f"no face crop {name}")
     files = media(request)
-    crop = await catalog(request).read(people.face_crop, config(request), files.cache, int(stem))
+    crop = await catalog(request).read(people.face_crop, config(request), files.cache, int(stem), audience(request))
     etag = f'"face-{crop.digest}"'
     cache = CROP_CACHE if request.query_params.get("v") == crop.digest else CROP_REVALIDATE
     if etag in request.headers.get("if-none-match", ""):
@@ -168,13 +174,13 @@ async def face_crop(request: Request) -> Response:
 
 async def api_people(request: Request) -> Response:
     """GET /api/v1/people[?hidden=1] → {"people": [...], "faces", "unassigned", "hidden", "available"}"""
-    return JSONResponse(await catalog(request).read(people.list_people, _flag(request, "hidden")))
+    return JSONResponse(await catalog(request).read(people.list_people, audience(request), _flag(request, "hidden")))
 
 
-def _person_with_photos(ref: str, cursor: str | None, limit: int) -> dict[str, Any]:
+def _person_with_photos(ref: str, cursor: str | None, limit: int, who: Audience) -> dict[str, Any]:
     person = people.find(ref)
-    page = people.person_photos(person, "", cursor, limit, with_count=cursor is None)
-    return {**people.person_summary(person), "faces_shown": people.person_faces(person),
+    page = people.person_photos(person, who, "", cursor, limit, with_count=cursor is None)
+    return {**people.person_summary(person, who), "faces_shown": people.person_faces(person, who),
             "photos_page": viewer_records(page.photos), "count": page.count, "next": page.next}
 
 
@@ -182,11 +188,12 @@ async def api_person(request: Request) -> Response:
     """GET: the person, their faces and a page of their photos. POST {"name"?, "hidden"?}: rename, hide."""
     ref = request.path_params["ref"]
     access = catalog(request)
+    who = audience(request)
     if request.method == "POST":
-        return JSONResponse(await access.write(people.update_person, access.db, ref, await json_body(request)))
+        return JSONResponse(await access.write(people.update_person, access.db, ref, await json_body(request), who))
     limit = int_param(request, "limit", 100, 1, MAX_LIMIT)
     return JSONResponse(await access.read(_person_with_photos, ref, request.query_params.get("cursor") or None,
-                                          limit))
+                                          limit, who))
 
 
 async def api_merge(request: Request) -> Response:
@@ -194,8 +201,9 @@ async def api_merge(request: Request) -> Response:
     ref = request.path_params["ref"]
     body = await json_body(request)
     access = catalog(request)
+    who = audience(request)
     if "into" in body:
-        return JSONResponse(await access.write(people.merge, access.db, ref, body["into"]))
+        return JSONResponse(await access.write(people.merge, access.db, ref, body["into"], who))
     sources = body.get("from")
     if isinstance(sources, (str, int)) and not isinstance(sources, bool):
         sources = [sources]
@@ -203,7 +211,7 @@ async def api_merge(request: Request) -> Response:
         raise InvalidInput('say whom to merge: {"into": person} or {"from": [people]}')
     result: dict[str, Any] = {}
     for source in sources:
-        result = await access.write(people.merge, access.db, source, ref)
+        result = await access.write(people.merge, access.db, source, ref, who)
     return JSONResponse(result)
 
 
@@ -212,6 +220,7 @@ async def api_face(request: Request) -> Response:
     face_id = path_int(request, "face_id")
     body = await json_body(request)
     access = catalog(request)
+    who = audience(request)
     unknown = set(body) - {"person", "name", "reject"}
     if unknown:
         raise InvalidInput(f"unknown face field {sorted(unknown)[0]!r} (known: person, name, reject)")
@@ -220,18 +229,18 @@ async def api_face(request: Request) -> Response:
         if reject is False:
             raise InvalidInput('reject must be true or the person the face is not')
         person = None if reject is True else reject
-        return JSONResponse(await access.write(people.reject_face, access.db, face_id, person,
+        return JSONResponse(await access.write(people.reject_face, access.db, face_id, who, person,
                                                config(request).models.face_distance))
     if "name" in body:
-        return JSONResponse(await access.write(people.move_face, access.db, face_id, name=body["name"]))
+        return JSONResponse(await access.write(people.move_face, access.db, face_id, who, name=body["name"]))
     if "person" in body:
-        return JSONResponse(await access.write(people.move_face, access.db, face_id, body["person"]))
+        return JSONResponse(await access.write(people.move_face, access.db, face_id, who, body["person"]))
     raise InvalidInput('say what to do: {"person": ref}, {"name": "…"} or {"reject": true}')
 
 
-def _similar(cfg: Any, db: Any, ref: str, k: int) -> dict[str, Any]:
-    photo = people.get_photo(ref)
-    found = people.similar(cfg, db, photo, k)
+def _similar(cfg: Any, db: Any, ref: str, k: int, who: Audience) -> dict[str, Any]:
+    photo = people.get_photo(ref, who)
+    found = people.similar(cfg, db, photo, who, k)
     photos = [p for p, _ in found["photos"]]
     records = viewer_records(photos)
     for record, (_, score) in zip(records, found["photos"], strict=True):
@@ -243,7 +252,8 @@ async def api_similar(request: Request) -> Response:
     """GET /api/v1/photos/{id or uid}/similar?k=12 → {"photos": [...], "available": bool} (best first)."""
     k = int_param(request, "k", 12, 1, 100)
     access = catalog(request)
-    return JSONResponse(await access.read(_similar, config(request), access.db, request.path_params["ref"], k))
+    return JSONResponse(await access.read(_similar, config(request), access.db, request.path_params["ref"], k,
+                                          audience(request)))
 
 
 routes = [

@@ -8,6 +8,7 @@ from starlette.routing import Route
 
 from photoshelf import search
 from photoshelf.viewer import listing
+from photoshelf.viewer.audience import audience
 from photoshelf.viewer.listing import Scope
 from photoshelf.viewer.photos import viewer_records
 from photoshelf.viewer.views.common import catalog, config, grid_page, int_param
@@ -21,8 +22,9 @@ LISTINGS = {
 
 
 def ranked(request: Request) -> Scope:
-    """Everything, with free text ranked by meaning when a semantic index exists (listing.ranking)."""
-    return Scope(rank=config(request))
+    """Everything the request's audience sees, with free text ranked by meaning when a semantic index exists
+    (listing.ranking)."""
+    return Scope(rank=config(request), audience=audience(request))
 
 
 async def timeline(request: Request) -> Response:
