@@ -1,12 +1,28 @@
-"""Shared fixtures: real SQLite (with sqlite-vec) and real MariaDB catalogs, corpus copies."""
+"""Shared fixtures: real SQLite (with sqlite-vec) and real MariaDB catalogs, corpus copies.
+
+The originals audit (tests/audit.py) guards standing rule 1, "originals are read-only", in every test without
+opting in: each `Library` (make_library, indexed_subset, the `library` and `empty_library` fixtures, the viewer's
+shared libraries) records every path of its originals and each file's SHA-1, size and mtime when it is made, and
+when the test ends (or, for a library a module or session fixture made, after every test and when its scope
+ends) any added, removed or changed path fails the test with a diff. Two ways to change the originals on purpose:
+
+- `with lib.user_changes(): ...` around what the test does as the user (copy photos in, edit, rename, delete,
+  write a .photoshelfignore); the folder as it is when the block ends is the new state to keep.
+- `@pytest.mark.originals_may_grow("Upload")` (or `lib.allow_growth("Upload")` for a library that outlives a
+  test): paths that were not there may appear (and change, and go) under `<originals>/Upload/`: the WebDAV
+  upload folder, the one place photoshelf writes into the originals. What was there must stay identical.
+"""
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import shutil
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +31,8 @@ import pytest
 
 from photoshelf.config import Config, load_config
 from photoshelf.db.catalog import open_catalog
+
+from audit import OriginalsAudit
 
 REPO = Path(__file__).resolve().parent.parent
 SMALL_CORPUS = REPO / "tests" / "data" / "corpus"
@@ -95,10 +113,23 @@ class Library:
     database_url: str
     config: Config
     db: pw.Database
+    audit: OriginalsAudit = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.audit = OriginalsAudit(self.originals)
+        _track(self)
 
     def reconfigure(self, **env: str) -> Config:
         self.config = make_config(self.originals, self.storage, self.database_url, **env)
         return self.config
+
+    def user_changes(self) -> AbstractContextManager[None]:
+        """The test changes the originals itself, as the user would (see the module docstring)."""
+        return self.audit.user_changes()
+
+    def allow_growth(self, subfolder: str) -> None:
+        """New paths may appear under <originals>/<subfolder>/ from now on (the WebDAV upload folder)."""
+        self.audit.may_grow.add(subfolder.strip("/"))
 
 
 def make_config(originals: Path, storage: Path, database_url: str, **env: str) -> Config:
@@ -168,6 +199,82 @@ def empty_library(tmp_path: Path, database_url: str) -> Iterator[Library]:
     lib = make_library(tmp_path, database_url, None)
     yield lib
     lib.db.close()
+
+
+# --- The originals audit: which libraries a test made, and which outlive it. ---
+
+_fixture_scope: ContextVar[Any] = ContextVar("_fixture_scope", default=None)  # the fixture being set up
+_test_libraries: list[Library] = []  # made by the running test or its function-scoped fixtures
+_lasting_libraries: list[Library] = []  # made by module or session fixtures, or kept for the session
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "originals_may_grow(*subfolders): new paths may appear under these "
+                            "subfolders of a library's originals (the WebDAV upload folder); see tests/conftest.py")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest) -> Any:
+    token = _fixture_scope.set(fixturedef)
+    try:
+        return (yield)
+    finally:
+        _fixture_scope.reset(token)
+
+
+def _track(lib: Library) -> None:
+    fixturedef = _fixture_scope.get()
+    if fixturedef is None or fixturedef.scope == "function":
+        _test_libraries.append(lib)
+        return
+    _lasting_libraries.append(lib)
+    fixturedef.addfinalizer(functools.partial(_retire, lib))  # runs after the fixture's own teardown
+
+
+def _retire(lib: Library) -> None:
+    if lib in _lasting_libraries:
+        _lasting_libraries.remove(lib)
+        lib.audit.verify()
+
+
+def keep_for_session(lib: Library) -> None:
+    """A library a function-scoped fixture made but caches for the session: audited after every test (by stat,
+    ctime included) and read in full when the session ends."""
+    if lib in _test_libraries:
+        _test_libraries.remove(lib)
+    if lib not in _lasting_libraries:
+        _lasting_libraries.append(lib)
+
+
+@pytest.fixture(autouse=True)
+def _originals_audit(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every library's originals are as they were (autouse, so torn down after the test's other fixtures)."""
+    _test_libraries.clear()
+    yield
+    grow = [str(a) for m in request.node.iter_markers("originals_may_grow") for a in m.args]
+    made, _test_libraries[:] = list(_test_libraries), []
+    problems = []
+    for lib in made + _lasting_libraries:
+        try:
+            lib.audit.verify(grow, deep=lib in made)
+        except AssertionError as exc:
+            problems.append(str(exc))
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _originals_audit_at_exit() -> Iterator[None]:
+    yield
+    problems = []
+    for lib in list(_lasting_libraries):
+        _lasting_libraries.remove(lib)
+        try:
+            lib.audit.verify()
+        except AssertionError as exc:
+            problems.append(str(exc))
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)
 
 
 @pytest.fixture

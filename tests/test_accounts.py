@@ -233,10 +233,11 @@ def test_uploads_belong_to_their_uploader(empty_library: Library) -> None:
     lib = empty_library
     accounts.add_user("alice", "admin", PW)
     bob = accounts.add_user("bob", "member", "bob's secret")
-    (lib.originals / "Upload" / "bob").mkdir(parents=True)
-    (lib.originals / "2016").mkdir()
-    shutil.copy(SMALL_CORPUS / "2016/Pets/cat_brown.jpg", lib.originals / "Upload/bob/cat.jpg")
-    shutil.copy(SMALL_CORPUS / "2004/Fiji/smallFiji.JPG", lib.originals / "2016/fiji.jpg")
+    with lib.user_changes():
+        (lib.originals / "Upload" / "bob").mkdir(parents=True)
+        (lib.originals / "2016").mkdir()
+        shutil.copy(SMALL_CORPUS / "2016/Pets/cat_brown.jpg", lib.originals / "Upload/bob/cat.jpg")
+        shutil.copy(SMALL_CORPUS / "2004/Fiji/smallFiji.JPG", lib.originals / "2016/fiji.jpg")
     indexer = Indexer(lib.config, lib.db)
     try:
         indexer.run()

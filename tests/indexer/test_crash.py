@@ -36,10 +36,11 @@ def _count_files(url: str) -> int:
 def test_kill_9_mid_index_then_resume(empty_library: Library) -> None:
     lib = empty_library
     source = (SMALL_CORPUS / "2016/Pets/cat_brown.jpg").read_bytes()
-    for i in range(N_FILES):
-        folder = lib.originals / f"roll{i // 40}"
-        folder.mkdir(exist_ok=True)
-        (folder / f"IMG_{i:04d}.jpg").write_bytes(unique_jpeg(source, f"crash-{i}"))
+    with lib.user_changes():
+        for i in range(N_FILES):
+            folder = lib.originals / f"roll{i // 40}"
+            folder.mkdir(exist_ok=True)
+            (folder / f"IMG_{i:04d}.jpg").write_bytes(unique_jpeg(source, f"crash-{i}"))
     env = dict(os.environ, PHOTOSHELF_ORIGINALS=str(lib.originals), PHOTOSHELF_STORAGE=str(lib.storage),
                PHOTOSHELF_DATABASE=lib.database_url, PHOTOSHELF_INDEX_BATCH_SIZE="16", PHOTOSHELF_INDEX_WORKERS="1")
     proc = subprocess.Popen([sys.executable, "-m", "photoshelf.cli", "index", "--quiet"], env=env,

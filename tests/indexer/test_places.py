@@ -161,8 +161,10 @@ def test_moved_or_removed_gps_renames_or_clears_the_place(library: Library) -> N
     berlin = library.originals / "2020/Berlin/digikam.jpg"
     fiji = library.originals / "2004/Fiji/smallFiji.JPG"
     # Edited with a tool outside photoshelf (this is a test copy of the corpus, never ../shared).
-    _exiftool("-gps:all=", "-xmp:all=", str(berlin))
-    _exiftool("-GPSLatitude=48.8566", "-GPSLatitudeRef=N", "-GPSLongitude=2.3522", "-GPSLongitudeRef=E", str(fiji))
+    with library.user_changes():
+        _exiftool("-gps:all=", "-xmp:all=", str(berlin))
+        _exiftool("-GPSLatitude=48.8566", "-GPSLatitudeRef=N", "-GPSLongitude=2.3522", "-GPSLongitudeRef=E",
+                  str(fiji))
     report = index_library(library.config, library.db)
     assert report.changed == 2
     gone = photo_of("2020/Berlin/digikam.jpg")

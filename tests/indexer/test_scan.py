@@ -7,6 +7,8 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from photoshelf.db.schema import File, Folder, IndexIssue, Photo
 from photoshelf.indexer.pipeline import index_library
 
@@ -19,8 +21,9 @@ OTHER = SMALL_CORPUS / "2019/Pets/dog_orange.jpg"
 
 def _put(lib: Library, rel: str, source: Path = JPEG) -> Path:
     target = lib.originals / rel
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(source, target)
+    with lib.user_changes():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
     return target
 
 
@@ -35,8 +38,9 @@ def test_move_and_rename_keep_identity_without_rehash(empty_library: Library) ->
     index_library(lib.config, lib.db)
     photo = Photo.get_by_id(_file("a/one.jpg").photo_id)
     Photo.update(favorite=True, title="Mia").where(Photo.id == photo.id).execute()
-    (lib.originals / "b").mkdir()
-    os.rename(lib.originals / "a/one.jpg", lib.originals / "b/renamed.jpg")
+    with lib.user_changes():
+        (lib.originals / "b").mkdir()
+        os.rename(lib.originals / "a/one.jpg", lib.originals / "b/renamed.jpg")
     report = index_library(lib.config, lib.db)
     assert report.moved == 1 and report.hashed == 0 and report.new == 0 and report.missing == 0
     moved = _file("b/renamed.jpg")
@@ -52,7 +56,8 @@ def test_folder_rename_is_a_move_of_its_files(empty_library: Library) -> None:
     _put(lib, "2019/Trip/y.jpg", OTHER)
     index_library(lib.config, lib.db)
     ids = {f.name: f.photo_id for f in File.select()}
-    os.rename(lib.originals / "2019/Trip", lib.originals / "2019/Italy Trip")
+    with lib.user_changes():
+        os.rename(lib.originals / "2019/Trip", lib.originals / "2019/Italy Trip")
     report = index_library(lib.config, lib.db)
     assert report.moved == 2 and report.hashed == 0
     assert {f.name: f.photo_id for f in File.select()} == ids
@@ -66,15 +71,18 @@ def test_delete_marks_missing_then_return_then_purge(empty_library: Library) -> 
     index_library(lib.config, lib.db)
     photo_id = _file("x/cat.jpg").photo_id
     saved = path.read_bytes()
-    path.unlink()
+    with lib.user_changes():
+        path.unlink()
     report = index_library(lib.config, lib.db)
     assert report.missing == 1
     assert Photo.get_by_id(photo_id).missing_since is not None, "a vanished file is marked missing, not dropped"
-    path.write_bytes(saved)  # restored from a backup: new mtime and inode, same bytes
+    with lib.user_changes():
+        path.write_bytes(saved)  # restored from a backup: new mtime and inode, same bytes
     report = index_library(lib.config, lib.db)
     assert Photo.get_by_id(photo_id).missing_since is None
     assert _file("x/cat.jpg").photo_id == photo_id
-    path.unlink()
+    with lib.user_changes():
+        path.unlink()
     index_library(lib.config, lib.db)
     # After the grace period it is purged, thumbnails too.
     long_ago = dt.datetime(2000, 1, 1)
@@ -94,7 +102,8 @@ def test_edited_in_place_keeps_the_photo_and_its_user_data(empty_library: Librar
     index_library(lib.config, lib.db)
     photo = Photo.get_by_id(_file("e/pic.jpg").photo_id)
     Photo.update(favorite=True).where(Photo.id == photo.id).execute()
-    shutil.copy(OTHER, path)  # another program saved new bytes under the same name
+    with lib.user_changes():
+        shutil.copy(OTHER, path)  # another program saved new bytes under the same name
     report = index_library(lib.config, lib.db)
     assert report.changed == 1 and report.hashed == 1
     after = Photo.get_by_id(photo.id)
@@ -111,11 +120,13 @@ def test_exact_duplicates_are_one_photo_with_several_files(empty_library: Librar
     assert Photo.select().count() == 1
     assert File.select().where(File.role == "media").count() == 2
     # Deleting one copy leaves the photo present.
-    (lib.originals / "one/cat.jpg").unlink()
+    with lib.user_changes():
+        (lib.originals / "one/cat.jpg").unlink()
     index_library(lib.config, lib.db)
     assert Photo.get().missing_since is None
 
 
+@pytest.mark.originals_may_grow("storage-inside")  # the catalog's thumbnails land there: the user put them there
 def test_ignored_folders_and_files(empty_library: Library) -> None:
     lib = empty_library
     keep = ["ok/a.jpg"]
@@ -126,8 +137,9 @@ def test_ignored_folders_and_files(empty_library: Library) -> None:
     ]
     for rel in keep + skip:
         _put(lib, rel)
-    (lib.originals / ".photoshelfignore").write_text("private/\n")
-    (lib.originals / "ok/.photoshelfignore").write_text("skip-*.jpg\n")
+    with lib.user_changes():
+        (lib.originals / ".photoshelfignore").write_text("private/\n")
+        (lib.originals / "ok/.photoshelfignore").write_text("skip-*.jpg\n")
     # The storage folder inside the originals is never indexed.
     lib.reconfigure(PHOTOSHELF_STORAGE=str(lib.originals / "storage-inside"))
     _put(lib, "storage-inside/thumbs/aa/aa/x.jpg")
@@ -138,8 +150,9 @@ def test_ignored_folders_and_files(empty_library: Library) -> None:
 def test_symlink_loops_are_not_followed_forever(empty_library: Library) -> None:
     lib = empty_library
     _put(lib, "real/a.jpg")
-    os.symlink(lib.originals, lib.originals / "real/loop")
-    os.symlink(lib.originals / "real", lib.originals / "alias")
+    with lib.user_changes():
+        os.symlink(lib.originals, lib.originals / "real/loop")
+        os.symlink(lib.originals / "real", lib.originals / "alias")
     report = index_library(lib.config, lib.db)
     assert report.new >= 1
     assert Photo.select().count() == 1
@@ -152,7 +165,7 @@ def test_bad_files_get_a_reason_and_the_scan_goes_on(empty_library: Library) -> 
     _put(lib, "good/cat.jpg")
     # A file whose name is not valid UTF-8 (from an old Windows share).
     raw_name = os.fsencode(str(lib.originals / "bad")) + b"/caf\xe9.jpg"
-    with open(raw_name, "wb") as fh:
+    with lib.user_changes(), open(raw_name, "wb") as fh:
         fh.write(JPEG.read_bytes())
     report = index_library(lib.config, lib.db)
     errors = {f.path: f.error for f in File.select().where(File.error.is_null(False))}
@@ -170,7 +183,8 @@ def test_bad_files_get_a_reason_and_the_scan_goes_on(empty_library: Library) -> 
     assert Photo.get_by_id(_file("good/cat.jpg").photo_id).has_thumbs
     # Errors are not retried while the file is unchanged, and are retried when it changes.
     assert index_library(lib.config, lib.db).hashed == 0
-    shutil.copy(JPEG, lib.originals / "bad/empty.jpg")
+    with lib.user_changes():
+        shutil.copy(JPEG, lib.originals / "bad/empty.jpg")
     index_library(lib.config, lib.db)
     assert _file("bad/empty.jpg").error is None
 
@@ -224,15 +238,17 @@ def test_xmp_sidecar_values_are_read(empty_library: Library) -> None:
     lib = empty_library
     image = _put(lib, "Raw/IMG_1.jpg")
     xmp = lib.originals / "Raw/IMG_1.xmp"
-    subprocess.run(["exiftool", "-q", "-o", str(xmp), "-XMP:Rating=4", "-XMP:Title=Cat on the sofa",
-                    "-XMP:Description=Our cat", "-XMP:Subject=cat", "-XMP:Subject=sofa", str(image)], check=True)
+    with lib.user_changes():
+        subprocess.run(["exiftool", "-q", "-o", str(xmp), "-XMP:Rating=4", "-XMP:Title=Cat on the sofa",
+                        "-XMP:Description=Our cat", "-XMP:Subject=cat", "-XMP:Subject=sofa", str(image)], check=True)
     index_library(lib.config, lib.db)
     photo = Photo.get_by_id(_file("Raw/IMG_1.jpg").photo_id)
     assert (photo.rating, photo.title, photo.description) == (4, "Cat on the sofa", "Our cat")
     assert photo.keywords == "cat, sofa"
     assert _file("Raw/IMG_1.xmp").photo_id == photo.id and _file("Raw/IMG_1.xmp").role == "sidecar"
     before = (lib.originals / "Raw/IMG_1.jpg").read_bytes()
-    subprocess.run(["exiftool", "-q", "-overwrite_original", "-XMP:Rating=5", str(xmp)], check=True)
+    with lib.user_changes():
+        subprocess.run(["exiftool", "-q", "-overwrite_original", "-XMP:Rating=5", str(xmp)], check=True)
     report = index_library(lib.config, lib.db)
     assert Photo.get_by_id(photo.id).rating == 5
     assert report.new == 0
@@ -248,13 +264,15 @@ def test_user_edits_survive_reindexing(empty_library: Library) -> None:
     lib = empty_library
     image = _put(lib, "a/IMG_2.jpg")
     xmp = lib.originals / "a/IMG_2.xmp"
-    subprocess.run(["exiftool", "-q", "-o", str(xmp), "-XMP:Title=From Lightroom", "-XMP:Rating=2", str(image)],
-                   check=True)
+    with lib.user_changes():
+        subprocess.run(["exiftool", "-q", "-o", str(xmp), "-XMP:Title=From Lightroom", "-XMP:Rating=2",
+                        str(image)], check=True)
     index_library(lib.config, lib.db)
     photo = Photo.get_by_id(_file("a/IMG_2.jpg").photo_id)
     Photo.update(title="Grandma's birthday", locked=lock_fields(photo, "title")).where(Photo.id == photo.id).execute()
-    subprocess.run(["exiftool", "-q", "-overwrite_original", "-XMP:Title=Changed", "-XMP:Rating=3", str(xmp)],
-                   check=True)
+    with lib.user_changes():
+        subprocess.run(["exiftool", "-q", "-overwrite_original", "-XMP:Title=Changed", "-XMP:Rating=3", str(xmp)],
+                       check=True)
     index_library(lib.config, lib.db, force=True)
     after = Photo.get_by_id(photo.id)
     assert after.title == "Grandma's birthday"

@@ -90,12 +90,13 @@ def test_watch_follows_uploads_moves_renames_and_deletes(empty_library: Library,
         data = CAT.read_bytes()
         wait_for(lambda: watcher.idle, what="watcher idle")
         hashed_before = watcher.stats.hashed
-        (lib.originals / "Phone").mkdir()
-        with open(lib.originals / "Phone/upload.jpg", "wb") as fh:
-            for i in range(4):
-                fh.write(data[i * len(data) // 4 : (i + 1) * len(data) // 4])
-                fh.flush()
-                time.sleep(0.3)
+        with lib.user_changes():
+            (lib.originals / "Phone").mkdir()
+            with open(lib.originals / "Phone/upload.jpg", "wb") as fh:
+                for i in range(4):
+                    fh.write(data[i * len(data) // 4 : (i + 1) * len(data) // 4])
+                    fh.flush()
+                    time.sleep(0.3)
         wait_for(lambda: (f := _file("Phone/upload.jpg")) is not None and f.photo_id is not None, what="upload")
         time.sleep(1.5)
         wait_for(lambda: watcher.idle, what="watcher idle")  # a second (wrong) indexing pass would show up in this time
@@ -105,30 +106,32 @@ def test_watch_follows_uploads_moves_renames_and_deletes(empty_library: Library,
         photo_id = f.photo_id
 
         # A temp name renamed to its final name (rsync, browsers, WebDAV clients).
-        with open(lib.originals / "Phone/.dog.jpg.XyZ123", "wb") as fh:
-            fh.write(DOG.read_bytes())
-        with open(lib.originals / "Phone/dog.jpg.part", "wb") as fh:
-            fh.write(DOG.read_bytes())
-        os.rename(lib.originals / "Phone/.dog.jpg.XyZ123", lib.originals / "Phone/dog.jpg")
+        with lib.user_changes():
+            (lib.originals / "Phone/.dog.jpg.XyZ123").write_bytes(DOG.read_bytes())
+            (lib.originals / "Phone/dog.jpg.part").write_bytes(DOG.read_bytes())
+            os.rename(lib.originals / "Phone/.dog.jpg.XyZ123", lib.originals / "Phone/dog.jpg")
         wait_for(lambda: (f := _file("Phone/dog.jpg")) is not None and f.photo_id is not None, what="renamed upload")
         assert _file("Phone/dog.jpg.part") is None and _file("Phone/.dog.jpg.XyZ123") is None
 
         # Rename in place keeps identity, without reading the file again.
         wait_for(lambda: watcher.idle, what="watcher idle")
         hashed_before = watcher.stats.hashed
-        os.rename(lib.originals / "Phone/upload.jpg", lib.originals / "Phone/cat.jpg")
+        with lib.user_changes():
+            os.rename(lib.originals / "Phone/upload.jpg", lib.originals / "Phone/cat.jpg")
         wait_for(lambda: _file("Phone/cat.jpg") is not None and _file("Phone/upload.jpg") is None, what="rename")
         assert _file("Phone/cat.jpg").photo_id == photo_id  # type: ignore[union-attr]
 
         # A whole folder moved keeps identity too.
-        os.rename(lib.originals / "Phone", lib.originals / "Phone 2019")
+        with lib.user_changes():
+            os.rename(lib.originals / "Phone", lib.originals / "Phone 2019")
         wait_for(lambda: _file("Phone 2019/cat.jpg") is not None and _file("Phone/cat.jpg") is None, what="folder move")
         assert _file("Phone 2019/cat.jpg").photo_id == photo_id  # type: ignore[union-attr]
         assert watcher.stats.hashed == hashed_before, "moves must not re-read files"
         assert Photo.get_by_id(photo_id).missing_since is None
 
         # A delete marks the photo missing (not dropped).
-        os.unlink(lib.originals / "Phone 2019/cat.jpg")
+        with lib.user_changes():
+            os.unlink(lib.originals / "Phone 2019/cat.jpg")
         wait_for(lambda: Photo.get_by_id(photo_id).missing_since is not None, what="delete")
         # No job is left behind once everything is processed.
         wait_for(lambda: Job.select().where((Job.kind == "path") & (Job.state == "queued")).count() == 0,
@@ -147,9 +150,10 @@ def test_drop_of_2000_files_is_batched(tmp_path: Path, empty_library: Library, m
         (staging / f"IMG_{i:05d}.jpg").write_bytes(tiny_jpeg(i))
     with Running(lib, mode) as watcher:
         target = lib.originals / "Holiday"
-        target.mkdir()
-        for name in sorted(os.listdir(staging)):
-            shutil.copyfile(staging / name, target / name)
+        with lib.user_changes():
+            target.mkdir()
+            for name in sorted(os.listdir(staging)):
+                shutil.copyfile(staging / name, target / name)
         wait_for(lambda: File.select().where(File.photo.is_null(False)).count() == 2000, timeout=240,
                  what="2000 files indexed")
         wait_for(lambda: watcher.idle, what="watcher idle")
@@ -175,16 +179,18 @@ def test_kill_9_the_daemon_and_restart(tmp_path: Path, empty_library: Library, m
     proc = start()
     wait_for(lambda: heartbeat() is not None, timeout=60, what="daemon heartbeat")
     roll = lib.originals / "roll"
-    roll.mkdir()
-    for i in range(300):
-        (roll / f"IMG_{i:04d}.jpg").write_bytes(tiny_jpeg(10_000 + i))
+    with lib.user_changes():
+        roll.mkdir()
+        for i in range(300):
+            (roll / f"IMG_{i:04d}.jpg").write_bytes(tiny_jpeg(10_000 + i))
     wait_for(lambda: indexed() >= 20, timeout=120, what="some files indexed")
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert indexed() < 300, "killed too late to prove anything"
     # Files added while the daemon is down are caught by the startup rescan.
-    for i in range(300, 320):
-        (roll / f"IMG_{i:04d}.jpg").write_bytes(tiny_jpeg(10_000 + i))
+    with lib.user_changes():
+        for i in range(300, 320):
+            (roll / f"IMG_{i:04d}.jpg").write_bytes(tiny_jpeg(10_000 + i))
     proc = start()
     try:
         wait_for(lambda: indexed() == 320, timeout=180, what="all 320 files indexed after restart")

@@ -340,8 +340,9 @@ def test_the_daemon_enriches_after_the_metadata_pass_and_unloads_when_idle(tmp_p
     try:
         wait_for("the watcher", watcher.ready.is_set)
         for i, rel in enumerate(SUBSET[:2]):
-            (library.originals / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(SMALL_CORPUS / rel, library.originals / rel)
+            with library.user_changes():
+                (library.originals / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(SMALL_CORPUS / rel, library.originals / rel)
             indexed = wait_for("the metadata pass", lambda r=rel: File.select().where(
                 (File.path == r) & File.photo.is_null(False)).exists())
             photo_id = File.get(File.path == rel).photo_id

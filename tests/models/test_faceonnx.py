@@ -131,8 +131,9 @@ def test_stage_with_an_onnx_model(empty_library: Library) -> None:
     """Through the runner: four photos, yellow faces in two, cyan in two; 2 people in the model's cosine space."""
     lib = empty_library
     layout = [[(3, 3, YELLOW)], [(10, 12, YELLOW)], [(4, 15, CYAN)], [(14, 5, CYAN), (2, 2, YELLOW)]]
-    for i, squares in enumerate(layout):
-        Image.fromarray(picture(squares)).save(lib.originals / f"p{i}.png")
+    with lib.user_changes():
+        for i, squares in enumerate(layout):
+            Image.fromarray(picture(squares)).save(lib.originals / f"p{i}.png")
     index_library(lib.config, lib.db)
     model = OnnxFaces(build_models(tmp_models := lib.storage / "models" / "tiny"), min_size=20)
     assert tmp_models.is_dir()

@@ -40,7 +40,8 @@ TRUTH = {
 
 def index_family(lib: Library, corpus: Path) -> list[Item]:
     """Index a copy of <corpus>/Family only (small and quick) and return the items the runner would build."""
-    shutil.copytree(corpus / "Family", lib.originals / "Family")
+    with lib.user_changes():
+        shutil.copytree(corpus / "Family", lib.originals / "Family")
     index_library(lib.config, lib.db)
     thumbs = ThumbCache(lib.config.thumbs_path, lib.config.thumbnails)
     return [Item(p.id, p.sha1, thumbs.path(p.sha1, "fit"), thumbs.path(p.sha1, "tile"), p.kind)

@@ -42,8 +42,8 @@ def lib(tmp_path: Path, database_url: str) -> Iterator[Library]:
                              batch_size=2)
     # The same picture as a messenger would pass it on: half the size, re-encoded at a lower quality.
     copy = library.originals / COPY
-    copy.parent.mkdir(parents=True)
-    with Image.open(library.originals / ORIGINAL) as im:
+    with library.user_changes(), Image.open(library.originals / ORIGINAL) as im:
+        copy.parent.mkdir(parents=True)
         im.convert("RGB").resize((im.width // 2, im.height // 2), Image.Resampling.LANCZOS).save(copy, quality=70)
     _index(library)
     tinyclip.build(library.config.models_path / NAME)
@@ -139,7 +139,8 @@ def test_page_filter_and_delete(lib: Library) -> None:
         assert client.get("/api/v1/search", params={"q": "lookalike:maybe"}).status_code == 400
 
     # The copy is deleted from the originals and purged from the catalog: its pairs go with it.
-    (lib.originals / COPY).unlink()
+    with lib.user_changes():
+        (lib.originals / COPY).unlink()
     lib.config.index.purge_missing_after_days = 0
     _index(lib)
     _index(lib)

@@ -189,10 +189,12 @@ def test_hand_edited_sidecar_is_picked_up_by_the_watcher(library: Library) -> No
         thread.join(30)
 
 
+@pytest.mark.originals_may_grow("a")  # sidecars.location = "originals": the one other writer there, when asked
 def test_sidecars_next_to_originals_when_asked(empty_library: Library) -> None:
     lib = empty_library
-    (lib.originals / "a").mkdir()
-    shutil.copy(SMALL_CORPUS / CAT, lib.originals / "a/cat.jpg")
+    with lib.user_changes():
+        (lib.originals / "a").mkdir()
+        shutil.copy(SMALL_CORPUS / CAT, lib.originals / "a/cat.jpg")
     lib.reconfigure(PHOTOSHELF_SIDECARS_LOCATION="originals")
     index_library(lib.config, lib.db)
     assert (lib.originals / "a/cat.yml").is_file()

@@ -18,6 +18,7 @@ from conftest import (  # tests/conftest.py: the shared fixtures' helpers
     Library,
     _mariadb_admin,
     _mariadb_reachable,
+    keep_for_session,
     make_library,
 )
 
@@ -40,6 +41,7 @@ def _indexed(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Library:
         admin.close()
         url = f"{MARIADB_URL.rstrip('/')}/{name}"
     lib = make_library(root, url, SMALL_CORPUS)
+    keep_for_session(lib)  # its originals are audited after every test that uses it, and in full at the end
     lib.config.viewer.tile_url = ""  # no network in tests: the map must work without background tiles
     from photoshelf.indexer.pipeline import index_library
 
