@@ -281,13 +281,27 @@ class QueryCounter:
         db.execute_sql = counted  # type: ignore[method-assign]
 
 
+# The bench admin's session cookie (set once the catalog exists): the viewer answers nothing without a login.
+COOKIE = [b""]
+
+
+def log_in_bench() -> None:
+    """An admin and a session for the requests (pages, API and thumbnails all need one)."""
+    from photoshelf import accounts
+    from photoshelf.viewer.auth import SESSION_COOKIE, sign
+
+    user = accounts.add_user("bench", "admin", secrets.token_urlsafe(16))
+    COOKIE[0] = f"{SESSION_COOKIE}={sign(accounts.secret_key(), accounts.start_session(user))}".encode()
+
+
 async def asgi_get(app: Any, target: str) -> tuple[int, int]:
     """One GET straight through the ASGI app (no HTTP, no client): the status and the body's length."""
     path, _, query = target.partition("?")
     scope = {
         "type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"}, "http_version": "1.1", "method": "GET",
         "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": query.encode(), "root_path": "",
-        "headers": [(b"host", b"bench.local"), (b"accept", b"*/*")], "client": ("127.0.0.1", 50000),
+        "headers": [(b"host", b"bench.local"), (b"accept", b"*/*"), (b"cookie", COOKIE[0])],
+        "client": ("127.0.0.1", 50000),
         "server": ("bench.local", 80), "state": {},
     }
     done = asyncio.Event()
@@ -551,7 +565,8 @@ async def _load(port: int, paths: list[bytes], connections: int, seconds: float)
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         i = k
         while time.perf_counter() < stop:
-            writer.write(b"GET " + paths[i % len(paths)] + b" HTTP/1.1\r\nHost: bench\r\n\r\n")
+            writer.write(b"GET " + paths[i % len(paths)] + b" HTTP/1.1\r\nHost: bench\r\nCookie: " + COOKIE[0]
+                         + b"\r\n\r\n")
             i += connections
             head = await reader.readuntil(b"\r\n\r\n")
             length = 0
@@ -730,7 +745,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with mariadb(args.database, args.keep) as url:
             env = {"PHOTOSHELF_ORIGINALS": str(work / "originals"), "PHOTOSHELF_STORAGE": str(work / "storage"),
-                   "PHOTOSHELF_VIEWER_TILE_URL": ""}
+                   "PHOTOSHELF_VIEWER_TILE_URL": "", "PHOTOSHELF_SERVER_ALLOWED_HOSTS": "bench,bench.local"}
             if url:
                 env["PHOTOSHELF_DATABASE"] = url
             (work / "originals").mkdir()
@@ -742,6 +757,7 @@ def main(argv: list[str] | None = None) -> int:
             sha1s = [s for (s,) in Photo.select(Photo.sha1).order_by(Photo.id).tuples()]
             sample = rng.sample(sha1s, min(len(sha1s), args.thumb_files))
             thumb_bytes = write_thumbs(config, sample, rng)
+            log_in_bench()
             seconds = time.perf_counter() - t
             results["catalog"] = {"photos": args.photos, "geotagged": geotagged, "albums": albums, "stacks": stacks,
                                   "thumb_files": len(sample), "thumb_bytes": thumb_bytes,
