@@ -16,6 +16,7 @@ import peewee as pw
 from photoshelf.db.schema import Face, FaceReject, Person, Photo, Vector, utcnow
 from photoshelf.db.transactions import write_transaction
 from photoshelf.errors import NotFound, PhotoshelfError
+from photoshelf.ids import parse_id
 from photoshelf.models.faces import DIM, MODEL, SPACE_NAME
 from photoshelf.models.vectors import Space, VectorIndex
 
@@ -297,9 +298,8 @@ def prune_empty() -> int:
 def find_person(ref: str | int) -> Person:
     """A person by id, uid or name (case-insensitive)."""
     text = str(ref).strip()
-    person = None
-    if text.isdigit():
-        person = Person.get_or_none(Person.id == int(text))
+    person_id = parse_id(text)
+    person = Person.get_or_none(Person.id == person_id) if person_id is not None else None
     if person is None:
         person = Person.get_or_none(Person.uid == text)
     if person is None:
@@ -434,8 +434,9 @@ def cover_faces(person_ids: list[int]) -> dict[int, dict[str, Any]]:
 def photos_of(ref: str) -> Any:
     """A subquery of photo ids showing the person (by name, uid or id; a name may be partial)."""
     which = (Person.uid == ref) | pw.fn.LOWER(Person.name).contains(ref.lower())
-    if ref.isdigit():
-        which |= Person.id == int(ref)
+    person_id = parse_id(ref)
+    if person_id is not None:
+        which |= Person.id == person_id
     return Face.select(Face.photo).where(Face.person.in_(Person.select(Person.id).where(which)))
 
 

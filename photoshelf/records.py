@@ -9,7 +9,7 @@ from typing import Any
 
 import peewee as pw
 
-from photoshelf import values
+from photoshelf import ids, values
 from photoshelf.db.schema import Face, File, IndexIssue, Person, Photo, PhotoLabel, Stack
 from photoshelf.errors import NotFound
 
@@ -184,8 +184,9 @@ def iter_records(batch: int = 500, include_missing: bool = True) -> Iterator[dic
 
 def find_photo(ref: str, originals: str | None = None) -> Photo:
     """A photo by id, uid, or path (relative to the originals, or absolute inside them)."""
-    if ref.isdigit():
-        photo = Photo.get_or_none(Photo.id == int(ref))
+    photo_id = ids.parse_id(ref)
+    if photo_id is not None:
+        photo = Photo.get_or_none(Photo.id == photo_id)
         if photo is not None:
             return photo
     photo = Photo.get_or_none(Photo.uid == ref)

@@ -10,6 +10,7 @@ from typing import Any
 
 import peewee as pw
 
+from photoshelf import ids
 from photoshelf.db.schema import File, Lookalike, Photo
 from photoshelf.errors import QueryError
 
@@ -25,6 +26,13 @@ SEMANTIC_MAX = 1000
 # similarities run lower than MiniLM text-to-text ones).
 SEMANTIC_MIN = {"clip": 0.2, "text": 0.25}
 _PHOTO_UID = re.compile(r"p[0-9a-f]{16}")  # indexer/pipeline.py new_uid()
+# A query is typed by a person: past this many characters it is refused before any SQL is built (a 60 KB
+# query made SQLite answer "LIKE or GLOB pattern too complex" after seconds of work).
+QUERY_MAX = 1000
+# Words and filter values (each alternative of a|b counts): each becomes a few SQL conditions, and peewee
+# builds them recursively (about 450 plain words reached Python's recursion limit).
+VALUES_MAX = 100
+FACES_MAX = 1000  # face:N
 
 
 @dataclass
@@ -52,6 +60,8 @@ def parse(query: str) -> Query:
     out = Query()
     pos = 0
     query = query.strip()
+    if len(query) > QUERY_MAX:
+        raise QueryError(f"the query is {len(query):,} characters long: at most {QUERY_MAX:,}", QUERY_MAX)
     while pos < len(query):
         m = _TOKEN.match(query, pos)
         if m is None or m.end() == pos:
@@ -79,6 +89,8 @@ def parse(query: str) -> Query:
                 raise QueryError(f"'!' at character {start + 1} must be followed by a word or filter", start)
             continue
         out.terms.append(Term(key=key, values=values, negate=negate, position=start))
+        if sum(len(t.values) for t in out.terms) > VALUES_MAX:
+            raise QueryError(f"too many words and values at character {start + 1}: at most {VALUES_MAX}", start)
     for term in out.terms:
         _validate(term)
     return out
@@ -94,11 +106,12 @@ def _parse_day(value: str, term: Term) -> dt.datetime:
 
 
 def _int_in(value: str, low: int, high: int, term: Term) -> int:
-    if not value.isdigit() or not low <= int(value) <= high:
+    number = ids.parse_int(value, low, high)
+    if number is None:
         raise QueryError(
             f"'{term.key}:{value}' at character {term.position + 1}: expected a number from {low} to {high}", term.position
         )
-    return int(value)
+    return number
 
 
 def _bool(value: str, term: Term) -> bool:
@@ -136,7 +149,7 @@ def _validate(term: Term) -> None:
             pass  # lookalike:<photo uid>: that photo and those that look like it
         elif term.key in BOOL_FILTERS:
             _bool(v, term)
-        elif term.key == "face" and v.lower() not in FACE_VALUES and not (v.isdigit() and int(v) <= 1000):
+        elif term.key == "face" and v.lower() not in FACE_VALUES and ids.parse_int(v, 0, FACES_MAX) is None:
             raise QueryError(f"'face:{v}' at character {term.position + 1}: expected yes, no, new or a number of "
                              "faces", term.position)
 
@@ -291,8 +304,9 @@ def _album_match(value: str) -> Any:
     from photoshelf.db.schema import Album, AlbumPhoto
 
     which = _contains(Album.title, value) | (Album.uid == value)
-    if value.isdigit():
-        which |= Album.id == int(value)
+    album_id = ids.parse_id(value)
+    if album_id is not None:
+        which |= Album.id == album_id
     return Photo.id.in_(AlbumPhoto.select(AlbumPhoto.photo).join(Album).where(which))
 
 
@@ -310,8 +324,9 @@ def _person_match(value: str) -> Any:
     from photoshelf.db.schema import Face, Person
 
     which = (Person.uid == value) | _contains(Person.name, value)
-    if value.isdigit():
-        which |= Person.id == int(value)
+    person_id = ids.parse_id(value)
+    if person_id is not None:
+        which |= Person.id == person_id
     return Photo.id.in_(Face.select(Face.photo).join(Person).where(which))
 
 
@@ -322,8 +337,8 @@ def _face_match(value: str) -> Any:
     v = value.lower()
     if v == "new":
         return Photo.id.in_(Face.select(Face.photo).where(Face.person.is_null()))
-    if v.isdigit():
-        n = int(v)
+    n = ids.parse_int(v, 0, FACES_MAX)
+    if n is not None:
         if n == 0:
             return Photo.id.not_in(Face.select(Face.photo))
         return Photo.id.in_(Face.select(Face.photo).group_by(Face.photo).having(pw.fn.COUNT(Face.id) == n))

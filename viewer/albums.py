@@ -8,7 +8,7 @@ from typing import Any
 
 import peewee as pw
 
-from photoshelf import values
+from photoshelf import ids, values
 from photoshelf.db.schema import Album, AlbumPhoto, Photo, utcnow
 from photoshelf.errors import NotFound
 from photoshelf.viewer.errors import InvalidInput
@@ -23,9 +23,8 @@ def new_uid() -> str:
 
 def get_album(ref: int | str) -> Album:
     """An album by id or uid."""
-    album = None
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-        album = Album.get_or_none(Album.id == int(ref))
+    album_id = ids.parse_id(ref)
+    album = Album.get_or_none(Album.id == album_id) if album_id is not None else None
     if album is None and isinstance(ref, str):
         album = Album.get_or_none(Album.uid == ref)
     if album is None:

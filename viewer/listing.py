@@ -14,7 +14,7 @@ from typing import Any, cast
 
 import peewee as pw
 
-from photoshelf import search
+from photoshelf import ids, search
 from photoshelf.db.backends import is_sqlite
 from photoshelf.db.schema import AlbumPhoto, File, Photo, PhotoEdit, Stack
 from photoshelf.errors import QueryError
@@ -26,6 +26,8 @@ MAX_LIMIT = 500
 RANKINGS_KEPT = 32
 # Listing counts kept per process (see listing_count()).
 COUNTS_KEPT = 64
+# A page cursor is a few dozen characters (Cursor.encode); a longer one is not ours.
+CURSOR_MAX = 200
 
 
 @dataclass(frozen=True)
@@ -41,9 +43,9 @@ class Scope:
     album_id: int | None = None
     folder_id: int | None = None
     rank: Any = field(default=None, compare=False)
+    audience: Audience = NOBODY
 
     @property
-    audience: Audience = NOBODY
     def exact(self) -> bool:
         return self.album_id is not None or self.folder_id is not None
 
@@ -85,26 +87,35 @@ class Cursor:
 
     @classmethod
     def decode(cls, text: str) -> Cursor:
+        """The cursor encode() wrote; anything else (cut, edited, a number out of range) is a QueryError."""
+        cursor = cls._read(text) if len(text) <= CURSOR_MAX else None
+        if cursor is not None:
+            return cursor
+        raise QueryError("the page cursor is not valid (start again from the first page)", 0)
+
+    @classmethod
+    def _read(cls, text: str) -> Cursor | None:
         try:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
-            kind, _, rest = raw.partition(":")
-            if kind == "o":
-                offset = int(rest)
-                if offset < 0:
-                    raise ValueError(rest)
-                return cls(offset=offset)
-            if kind == "r":
-                offset_text, _, digest = rest.partition(":")
-                offset = int(offset_text)
-                if offset < 0 or not digest:
-                    raise ValueError(rest)
-                return cls(offset=offset, digest=digest)
-            if kind == "k":
-                taken, _, pid = rest.rpartition(":")
-                return cls(taken=None if taken == "-" else dt.datetime.fromisoformat(taken), photo_id=int(pid))
-        except (ValueError, binascii.Error, UnicodeDecodeError):
-            pass
-        raise QueryError("the page cursor is not valid (start again from the first page)", 0)
+        except (ValueError, binascii.Error):  # not base64 (or not ASCII), not UTF-8
+            return None
+        kind, _, rest = raw.partition(":")
+        if kind == "o":
+            offset = ids.parse_int(rest)
+            return None if offset is None else cls(offset=offset)
+        if kind == "r":
+            offset_text, _, digest = rest.partition(":")
+            offset = ids.parse_int(offset_text)
+            return None if offset is None or not digest else cls(offset=offset, digest=digest)
+        if kind == "k":
+            taken_text, _, pid_text = rest.rpartition(":")
+            photo_id = ids.parse_id(pid_text)
+            try:
+                taken = None if taken_text == "-" else dt.datetime.fromisoformat(taken_text)
+            except ValueError:
+                return None
+            return None if photo_id is None else cls(taken=taken, photo_id=photo_id)
+        return None
 
 
 def query_keys(query: search.Query) -> set[str | None]:

@@ -16,6 +16,7 @@ from typing import Any
 import peewee as pw
 from PIL import Image
 
+from photoshelf import ids
 from photoshelf.config import Config
 from photoshelf.db.schema import Face, Person, Photo, PhotoLabel
 from photoshelf.errors import NotFound, PhotoshelfError
@@ -71,8 +72,9 @@ def find(ref: str | int) -> Person:
         return ops.find_person(ref)
     text = str(ref).strip()
     person = Person.get_or_none(Person.uid == text)
-    if person is None and text.isdigit():
-        person = Person.get_or_none(Person.id == int(text))
+    person_id = ids.parse_id(text)
+    if person is None and person_id is not None:
+        person = Person.get_or_none(Person.id == person_id)
     if person is None:
         raise NotFound(f"no person or cluster {text!r}")
     return person

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from photoshelf import values
+from photoshelf import ids, values
 from photoshelf.db.schema import Album, AlbumPhoto, Photo, PhotoEdit, lock_fields, utcnow
 from photoshelf.errors import NotFound
 from photoshelf.records import records
@@ -22,7 +22,8 @@ def get_photo(photo_id: int | str, audience: Audience) -> Photo:
     """A photo by id (or uid) that `audience` may see; one it may not see is "no photo", like one that does not
     exist, so ids cannot be probed. Archived photos count as seen here: their pages are the archive view's."""
     text = str(photo_id)
-    photo = Photo.get_or_none(Photo.id == int(text)) if text.isdigit() else None
+    number = ids.parse_id(photo_id)
+    photo = Photo.get_or_none(Photo.id == number) if number is not None else None
     if photo is None and not text.isdigit():
         photo = Photo.get_or_none(Photo.uid == text)
     if photo is None or not can_see(photo, audience):

@@ -12,7 +12,7 @@ from photoshelf.viewer import albums, listing
 from photoshelf.viewer.audience import audience
 from photoshelf.viewer.errors import InvalidInput
 from photoshelf.viewer.photos import viewer_records
-from photoshelf.viewer.views.common import catalog, grid_page, int_param, json_body, render
+from photoshelf.viewer.views.common import catalog, form_ids, grid_page, int_param, json_body, render
 from photoshelf.visibility import Audience
 
 
@@ -39,7 +39,7 @@ async def album_action(request: Request) -> Response:
     ref = request.path_params["ref"]
     action = request.path_params["action"]
     form = await request.form()
-    ids = [int(v) for v in form.getlist("photo") if str(v).isdigit()]
+    ids = form_ids(form.getlist("photo"))
     write = catalog(request).write
     who = audience(request)
     if action == "edit":

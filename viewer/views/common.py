@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,14 +18,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.templating import Jinja2Templates
 
-from photoshelf import __version__
+from photoshelf import __version__, ids
 from photoshelf.accounts import AccountError
 from photoshelf.config import Config
 from photoshelf.db.schema import Photo
 from photoshelf.errors import DatabaseError, Gone, NotFound, PhotoshelfError, QueryError
 from photoshelf.shares import ShareError
 from photoshelf.viewer.catalog import CatalogAccess
-from photoshelf.viewer.errors import Forbidden, InvalidInput
+from photoshelf.viewer.errors import BodyTooLarge, Forbidden, InvalidInput
 from photoshelf.viewer.listing import Page
 from photoshelf.viewer.media import MediaFiles
 
@@ -58,25 +59,28 @@ def render(request: Request, name: str, context: dict[str, Any], status_code: in
 
 
 def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    """A whole-number query parameter (ASCII digits, photoshelf.ids), `default` when absent; else a 400."""
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidInput(f"{name} must be a whole number, got {raw!r}") from None
-    if not low <= value <= high:
-        raise InvalidInput(f"{name} must be from {low} to {high}, got {value}")
+    value = ids.parse_int(raw, low, high)
+    if value is None:
+        raise InvalidInput(f"{name} must be a whole number from {low} to {high}, got {raw[:40]!r}")
     return value
 
 
+def form_ids(values: list[Any]) -> list[int]:
+    """The ids among a form's values (its checked photos); anything that is not one is left out."""
+    return [i for i in map(ids.parse_id, values) if i is not None]
+
+
 def path_int(request: Request, name: str) -> int:
+    """An id in the URL's path: anything that is not one (not ASCII digits, past 64 bits) is a 404."""
     raw = request.path_params[name]
-    if isinstance(raw, int):
-        return raw
-    if not str(raw).isdigit():
-        raise NotFound(f"no {name} {raw}")
-    return int(raw)
+    value = ids.parse_id(raw)
+    if value is None:
+        raise NotFound(f"no {name.removesuffix('_id')} {str(raw)[:40]}")
+    return value
 
 
 @dataclass
@@ -148,6 +152,8 @@ templates.env.globals["with_query"] = with_query
 def _status_for(exc: Exception) -> int:
     if isinstance(exc, NotFound):
         return 404
+    if isinstance(exc, BodyTooLarge):
+        return 413
     if isinstance(exc, Gone):
         return 410
     if isinstance(exc, Forbidden):
@@ -246,14 +252,79 @@ def _photo_query(request: Request, scope: Any) -> str:
     return ("?" + urlencode(params)) if params else ""
 
 
+# What a JSON body may be: an edit is a few hundred bytes, a reorder of 10,000 photo ids about 100 KB.
+BODY_MAX = 1_000_000
+JSON_DEPTH_MAX = 32
+_TOO_DEEP = f"the JSON body is nested too deeply (at most {JSON_DEPTH_MAX} levels)"
+
+
 async def json_body(request: Request) -> dict[str, Any]:
-    """A request's JSON object body ({} when empty), or a 400 naming what is wrong."""
+    """A request's JSON object body ({} when empty), or a 4xx naming what is wrong: over BODY_MAX bytes (413);
+    not a JSON object, nested deeper than JSON_DEPTH_MAX, a number past 64 bits or not finite, or a string with
+    a lone surrogate (which no database column can store) (400)."""
     import json
 
+    raw = await _body(request, BODY_MAX)
     try:
-        body = json.loads(await request.body() or b"{}")
+        body = json.loads(raw or b"{}", parse_int=_json_int, parse_float=_json_float, parse_constant=_json_constant)
+    except RecursionError:  # the C decoder's own guard, far above JSON_DEPTH_MAX
+        raise InvalidInput(_TOO_DEEP) from None
     except ValueError:
         raise InvalidInput("the body must be a JSON object") from None
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object")
+    _check_json(body)
     return body
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    """The body, read no further than `limit` bytes (a 413 past it, or when Content-Length says so first)."""
+    declared = ids.parse_int(request.headers.get("content-length", "0"))
+    too_large = BodyTooLarge(f"the body is larger than {limit:,} bytes")
+    if declared is not None and declared > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json_int(text: str) -> int:
+    value = ids.parse_int(text, -ids.INT64_MAX - 1, ids.INT64_MAX)
+    if value is None:
+        raise InvalidInput(f"the number {text[:25]}{'…' if len(text) > 25 else ''} in the body is out of range")
+    return value
+
+
+def _json_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise InvalidInput(f"the number {text[:25]} in the body is out of range")
+    return value
+
+
+def _json_constant(text: str) -> float:
+    raise InvalidInput(f"{text} is not a number JSON allows")
+
+
+def _check_json(body: Any) -> None:
+    """Nesting depth and lone surrogates, without recursion."""
+    stack: list[tuple[Any, int]] = [(body, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > JSON_DEPTH_MAX:
+            raise InvalidInput(_TOO_DEEP)
+        if isinstance(value, dict):
+            stack.extend((k, depth) for k in value)
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+        elif isinstance(value, str) and not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidInput("a string in the body is not valid Unicode (a lone surrogate)") from None

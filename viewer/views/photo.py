@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import urlencode
 
@@ -10,11 +9,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from photoshelf.ids import parse_id
 from photoshelf.viewer import albums, people, photos
 from photoshelf.viewer.audience import audience
 from photoshelf.viewer.errors import InvalidInput
 from photoshelf.viewer.listing import Scope
-from photoshelf.viewer.views.common import catalog, config, path_int, render
+from photoshelf.viewer.views.common import catalog, config, form_ids, json_body, path_int, render
 
 ACTIONS: dict[str, dict[str, Any]] = {
     "rotate-left": {"rotate": "left"},
@@ -27,8 +27,7 @@ def _scope(request: Request) -> tuple[str, Scope, str]:
     q = request.query_params.get("q", "")
     album = request.query_params.get("album", "")
     folder = request.query_params.get("folder", "")
-    scope = Scope(album_id=int(album) if album.isdigit() else None,
-                  folder_id=int(folder) if folder.isdigit() else None, rank=config(request),
+    scope = Scope(album_id=parse_id(album), folder_id=parse_id(folder), rank=config(request),
                   audience=audience(request))
     keep = {k: v for k, v in (("q", q), ("album", album), ("folder", folder)) if v}
     return q, scope, ("?" + urlencode(keep)) if keep else ""
@@ -127,7 +126,7 @@ async def edit(request: Request) -> Response:
 async def add_to_album(request: Request) -> Response:
     """Add photos to an album, or to a new one: from the photo page and the grid's selection bar."""
     form = await request.form()
-    ids = [int(v) for v in form.getlist("photo") if str(v).isdigit()]
+    ids = form_ids(form.getlist("photo"))
     if not ids:
         raise InvalidInput("select at least one photo")
     album_ref = str(form.get("album", ""))
@@ -148,12 +147,7 @@ async def api_photo(request: Request) -> Response:
     photo_id = path_int(request, "photo_id")
     q, scope, _keep = _scope(request)
     if request.method == "PATCH":
-        try:
-            body = json.loads(await request.body() or b"{}")
-        except ValueError:
-            raise InvalidInput("the body must be a JSON object") from None
-        if not isinstance(body, dict):
-            raise InvalidInput("the body must be a JSON object")
+        body = await json_body(request)
         return JSONResponse(await catalog(request).write(photos.update, photo_id, body, scope.audience))
     return JSONResponse(await catalog(request).read(photos.detail, photo_id, q, scope))
 
