@@ -206,3 +206,17 @@ def test_every_route_answers_each_role_as_expected(lib: Library, sample: Sample)
                         log_in(client, audience)  # that logged it out
         assert not wrong, f"{len(wrong)} of {checked} answers differ:\n" + "\n".join(wrong)
         assert checked > 300
+
+
+def test_a_route_missing_from_the_table_is_for_admins_only(lib: Library) -> None:
+    """A route someone adds without an ACCESS entry is not open by accident."""
+    from starlette.responses import PlainTextResponse
+
+    async def forgotten(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("secret")
+
+    with viewer_client(lib.config, lib.db, role="member") as member, viewer_client(lib.config, lib.db) as admin:
+        for client in (member, admin):
+            client.app.router.routes.insert(0, Route("/forgotten-route", forgotten))
+        assert member.get("/forgotten-route").status_code == 403
+        assert admin.get("/forgotten-route").text == "secret"

@@ -233,3 +233,40 @@ def test_proxy_headers_only_from_trusted_proxies(lib: Library, person: str) -> N
         # an untrusted peer's X-Forwarded-Host is not believed: its own Host (internal.example) is not allowed
         assert direct.get("/login", headers=forwarded).status_code == 400
     assert LoginFailure.select().where(LoginFailure.ip == "10.77.0.1").count() == 0
+
+
+def test_under_a_root_path_cookies_and_redirects_carry_it(lib: Library, person: str) -> None:
+    with viewer_client(lib.config, lib.db, role=None, root_path="/shelf") as c:
+        r = c.get("/shelf/albums", follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/shelf/login?next=%2Falbums"
+        r = c.post("/shelf/api/v1/session", json={"username": person, "password": PASSWORD})
+        assert r.status_code == 200 and "Path=/shelf" in _cookie(r)
+
+
+def test_the_first_serve_makes_the_admin_from_the_environment(tmp_path: Any) -> None:
+    from photoshelf.db.schema import database_proxy
+    from photoshelf.viewer.commands import first_admin, root_path_of
+
+    from conftest import make_library
+
+    lib = make_library(tmp_path, f"sqlite:///{tmp_path / 'catalog.db'}", None)
+    try:
+        database_proxy.initialize(lib.db)
+        note = first_admin(lib.config, {})
+        assert note and "photoshelf users add NAME --role admin" in note and accounts.count_users() == 0
+        with pytest.raises(accounts.AccountError, match="PHOTOSHELF_ADMIN_PASSWORD: the password must have"):
+            first_admin(lib.config, {"PHOTOSHELF_ADMIN_PASSWORD": "short"})
+        note = first_admin(lib.config, {"PHOTOSHELF_ADMIN_PASSWORD": PASSWORD})
+        assert note and "'admin'" in note
+        assert accounts.authenticate("admin", PASSWORD) is not None
+        assert accounts.get_user("admin").role == "admin"
+        assert first_admin(lib.config, {"PHOTOSHELF_ADMIN_PASSWORD": "another password"}) is None  # users exist
+        assert accounts.authenticate("admin", PASSWORD) is not None
+    finally:
+        lib.db.close()
+        database_proxy.initialize(None)
+    lib.config.server.base_url = "https://photos.example.org/shelf/"
+    assert root_path_of(lib.config, None) == "/shelf"
+    assert root_path_of(lib.config, "/other/") == "/other"
+    lib.config.server.base_url = ""
+    assert root_path_of(lib.config, None) == ""
