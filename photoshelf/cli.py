@@ -15,13 +15,18 @@ import click
 
 from photoshelf import __version__
 from photoshelf.config import Config, as_dict, load_config
-from photoshelf.errors import ConfigError, NotFound, PhotoshelfError, QueryError
+from photoshelf.errors import ConfigError, NotFound, PhotoshelfError, PortInUse
 
 log = logging.getLogger("photoshelf")
 
 EXIT_ERROR = 1
 EXIT_CONFIG = 2
 EXIT_NOT_FOUND = 3
+EXIT_PORT_IN_USE = 4
+# Errors with their own exit code; any other PhotoshelfError (a bad query, a database that fails) exits 1.
+_EXIT_CODES: tuple[tuple[type[PhotoshelfError], int], ...] = (
+    (ConfigError, EXIT_CONFIG), (NotFound, EXIT_NOT_FOUND), (PortInUse, EXIT_PORT_IN_USE),
+)
 
 
 class State:
@@ -68,18 +73,9 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except ConfigError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            sys.exit(EXIT_CONFIG)
-        except NotFound as exc:
-            click.echo(f"Error: {exc}", err=True)
-            sys.exit(EXIT_NOT_FOUND)
-        except QueryError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            sys.exit(EXIT_ERROR)
         except PhotoshelfError as exc:
             click.echo(f"Error: {exc}", err=True)
-            sys.exit(EXIT_ERROR)
+            sys.exit(next((code for kind, code in _EXIT_CODES if isinstance(exc, kind)), EXIT_ERROR))
         except Exception as exc:
             import peewee
 

@@ -311,6 +311,10 @@ def _validate(config: Config) -> None:
     base = config.server.base_url
     if base and not (base.startswith("http://") or base.startswith("https://")):
         raise ConfigError("server.base_url", f"must start with http:// or https://, got {base!r}")
+    storage, originals = config.storage_path, config.originals_path
+    if storage == originals or originals in storage.parents:
+        raise ConfigError("library.storage", f"{storage} is the originals folder {originals} or inside it: the "
+                          "catalog and thumbnails must live outside it (photoshelf never writes into the originals)")
     url = config.library.database
     if url and not (url.startswith("sqlite:///") or url.startswith("mysql://") or url.startswith("mariadb://")):
         raise ConfigError("library.database", f"must start with sqlite:/// or mysql://, got {url!r}")
@@ -337,6 +341,10 @@ def load_config(
             raise ConfigError("--config", f"file not found: {path}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError("--config", f"{path} is not valid TOML: {exc}") from None
+        except UnicodeDecodeError:
+            raise ConfigError("--config", f"{path} is not a TOML text file (not UTF-8 text)") from None
+        except OSError as exc:
+            raise ConfigError("--config", f"cannot read {path}: {exc.strerror}") from None
         for section_name, table in data.items():
             if not isinstance(table, dict):
                 raise ConfigError(section_name, "expected a [section] table")

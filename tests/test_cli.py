@@ -145,3 +145,58 @@ def test_unreadable_file_is_recorded(tmp_path: Path) -> None:
     assert failed == [{"path": "ok/secret.jpg", "reason": failed[0]["reason"]}]
     assert "permission denied" in failed[0]["reason"]
     shutil.rmtree(root)
+
+
+def _one_line_error(proc: subprocess.CompletedProcess[str], code: int, *words: str) -> str:
+    """The command failed with `code` and said why in one line naming `words`, without a traceback."""
+    assert proc.returncode == code, (proc.returncode, proc.stderr[-2000:])
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1, proc.stderr
+    assert all(word in errors[0] for word in words), (errors[0], words)
+    return errors[0]
+
+
+def test_bad_settings_and_input_are_one_line_errors(empty_library: Library, tmp_path: Path) -> None:
+    lib = empty_library
+    _one_line_error(run(lib, "--config", "/bin/ls", "stats", check=False), 2, "--config", "/bin/ls")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    _one_line_error(run(lib, "stats", check=False, env={"PHOTOSHELF_STORAGE": str(a_file)}), 2,
+                    "library.storage", "not a folder")
+    _one_line_error(run(lib, "stats", check=False, env={"PHOTOSHELF_STORAGE": "/proc/photoshelf"}), 2,
+                    "library.storage", "/proc/photoshelf")
+    for url in ("mysql://[::1", "mysql://root@127.0.0.1:port/photos", "mysql://root@127.0.0.1:99999/photos"):
+        _one_line_error(run(lib, "stats", check=False, env={"PHOTOSHELF_DATABASE": url}), 2, "library.database", url)
+    _one_line_error(run(lib, "show", "99999999999999999999999", check=False), 3, "99999999999999999999999")
+
+
+def test_index_checks_the_originals_before_creating_anything(tmp_path: Path) -> None:
+    storage = tmp_path / "storage"
+    env = dict(os.environ, PHOTOSHELF_ORIGINALS=str(tmp_path / "not-mounted"), PHOTOSHELF_STORAGE=str(storage))
+    env.pop("PHOTOSHELF_DATABASE", None)
+    for command in ("index", "restore"):
+        proc = subprocess.run([sys.executable, "-m", "photoshelf.cli", command], env=env, capture_output=True,
+                              text=True, timeout=120)
+        _one_line_error(proc, 1, "originals folder not found", "not-mounted")
+        assert not storage.exists()
+
+
+def test_storage_in_the_originals_is_refused(library: Library) -> None:
+    lib = library
+    before = checksums(lib.originals)
+    for storage in (lib.originals, lib.originals / ".photoshelf"):
+        proc = run(lib, "index", "--no-ml", check=False, env={"PHOTOSHELF_STORAGE": str(storage)})
+        _one_line_error(proc, 2, "library.storage", str(storage))
+    assert checksums(lib.originals) == before and not (lib.originals / ".photoshelf").exists()
+
+
+def test_serve_on_a_taken_port_says_so(empty_library: Library) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = run(empty_library, "serve", "--no-watch", "--host", "127.0.0.1", "--port", str(port), check=False)
+    _one_line_error(proc, 4, f"127.0.0.1:{port}", "in use")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import socket
 from collections.abc import Mapping
 from typing import Any
 
@@ -69,6 +71,7 @@ def _serve(state: Any, host: str | None, port: int | None, root_path: str | None
 
     state.overrides.update({"server.host": host, "server.port": port})
     config = state.config
+    sock = listen(config.server.host, config.server.port)  # a taken port fails before anything starts
     app = create_app(config, state.db())
     note = first_admin(config, os.environ)
     if note:
@@ -87,12 +90,38 @@ def _serve(state: Any, host: str | None, port: int | None, root_path: str | None
     click.echo(f"photoshelf viewer on {where} (Ctrl+C stops)", err=True)
     try:
         # Proxy headers are read by the viewer itself, only from server.trusted_proxies (viewer/security.py).
-        uvicorn.run(app, host=config.server.host, port=config.server.port, log_level=config.log.level,
-                    proxy_headers=False, server_header=False, root_path=root)
+        server = uvicorn.Server(uvicorn.Config(app, host=config.server.host, port=config.server.port,
+                                               log_level=config.log.level, proxy_headers=False,
+                                               server_header=False, root_path=root))
+        server.run(sockets=[sock])
+        if not server.started:
+            from photoshelf.errors import PhotoshelfError
+
+            raise PhotoshelfError("the viewer did not start (its log above says why)")
     finally:
+        sock.close()
         if watcher is not None and thread is not None:
             watcher.stop()  # finish the current batch, then exit
             thread.join(timeout=60)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The viewer's listening socket, bound here rather than by uvicorn: a port another program holds is then one
+    clear error (PortInUse, its own exit code) instead of uvicorn's startup failure."""
+    from photoshelf.errors import PhotoshelfError, PortInUse
+
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: restart without waiting
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUse(f"cannot listen on {host}:{port}: the port is in use by another program (another "
+                            "photoshelf serve?); choose another with --port or server.port") from None
+        raise PhotoshelfError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def _watch(watcher: Any) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import ParseResult, unquote, urlparse
 
 import peewee as pw
 
@@ -77,22 +77,33 @@ def make_database(url: str) -> pw.Database:
         return _SqliteWithVec(path, pragmas=SQLITE_PRAGMAS, check_same_thread=False, timeout=30,
                               field_types={"DATETIME6": "DATETIME"})
     if url.startswith(("mysql://", "mariadb://")):
-        parts = urlparse(url)
-        name = parts.path.lstrip("/")
-        if not name:
-            raise ConfigError("library.database", f"no database name in {url!r} (mysql://user:pass@host:port/NAME)")
+        name, host, port, parts = _mysql_address(url)
         cls = _mysql_database()
         return cls(
             name,
             user=unquote(parts.username or "root"),
             password=unquote(parts.password or ""),
-            host=parts.hostname or "127.0.0.1",
-            port=parts.port or 3306,
+            host=host,
+            port=port,
             charset="utf8mb4",
             connect_timeout=10,
             field_types={"DATETIME6": "DATETIME(6)"},
         )
     raise ConfigError("library.database", f"unsupported database URL {url!r} (use sqlite:///path or mysql://...)")
+
+
+def _mysql_address(url: str) -> tuple[str, str, int, ParseResult]:
+    """(database name, host, port, the parsed URL) of a mysql:// URL, or a ConfigError naming what is wrong."""
+    hint = "(mysql://user:pass@host:port/NAME)"
+    try:
+        parts = urlparse(url)
+        port = parts.port or 3306
+    except ValueError as exc:  # an unclosed [IPv6 literal, a port that is not a number or out of range
+        raise ConfigError("library.database", f"{url!r} is not a valid database URL: {exc} {hint}") from None
+    name = parts.path.lstrip("/")
+    if not name:
+        raise ConfigError("library.database", f"no database name in {url!r} {hint}")
+    return name, parts.hostname or "127.0.0.1", port, parts
 
 
 def describe(db: pw.Database) -> str:

@@ -7,13 +7,19 @@ import peewee as pw
 from photoshelf.config import Config
 from photoshelf.db.backends import connect
 from photoshelf.db.migrations import migrate
-from photoshelf.errors import DatabaseError
+from photoshelf.errors import ConfigError, DatabaseError
 
 
 def open_catalog(config: Config, *, create: bool = True) -> pw.Database:
     """Connect to the configured database and bring its schema up to date."""
-    if create and config.database_url.startswith("sqlite:///"):
-        config.storage_path.mkdir(parents=True, exist_ok=True)
+    storage = config.storage_path
+    if storage.exists() and not storage.is_dir():
+        raise ConfigError("library.storage", f"{storage} is a file, not a folder")
+    if create:  # thumbnails, sidecars and the users backup live there on either backend
+        try:
+            storage.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError("library.storage", f"cannot create the folder {storage}: {exc.strerror}") from None
     db = connect(config.database_url)
     try:
         db.connect(reuse_if_open=True)
