@@ -88,21 +88,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
     args = p.parse_args(argv)
 
-    from photoshelf.config import load_config
-    from photoshelf.db.catalog import open_catalog
     from photoshelf.db.schema import Photo
 
     work = Path(tempfile.mkdtemp(prefix="photoshelf-bench-auth-"))
     rng = random.Random(7)
     try:
         with vb.mariadb(args.database) as url:
-            env = {"PHOTOSHELF_ORIGINALS": str(work / "originals"), "PHOTOSHELF_STORAGE": str(work / "storage"),
-                   "PHOTOSHELF_VIEWER_TILE_URL": "", "PHOTOSHELF_SERVER_ALLOWED_HOSTS": "bench.local"}
-            if url:
-                env["PHOTOSHELF_DATABASE"] = url
-            (work / "originals").mkdir()
-            config = load_config(env=env)
-            db = open_catalog(config)
+            _env, config, db = vb.open_work_catalog(work, url)
             vb.seed(db, args.photos, rng)
             photo = Photo.select().where((Photo.private == False) & (Photo.archived == False)  # noqa: E712
                                          ).order_by(Photo.id).first()

@@ -630,6 +630,18 @@ def throughput(env: dict[str, str], sha1s: list[str], connections: int, seconds:
 # -- the run ----------------------------------------------------------------------------------------------
 
 
+def open_work_catalog(work: Path, url: str | None) -> tuple[dict[str, str], Config, pw.Database]:
+    """The bench's settings (as environment variables, for a server process too), config and open catalog in
+    `work` (an empty originals folder; `url`: MariaDB, else SQLite in the storage folder)."""
+    env = {"PHOTOSHELF_ORIGINALS": str(work / "originals"), "PHOTOSHELF_STORAGE": str(work / "storage"),
+           "PHOTOSHELF_VIEWER_TILE_URL": "", "PHOTOSHELF_SERVER_ALLOWED_HOSTS": "bench,bench.local"}
+    if url:
+        env["PHOTOSHELF_DATABASE"] = url
+    (work / "originals").mkdir()
+    config = load_config(env=env)
+    return env, config, open_catalog(config)
+
+
 @contextmanager
 def mariadb(url: str | None, keep: bool = False) -> Iterator[str | None]:
     """A fresh MariaDB database for the run (dropped at the end unless `keep`), or None for SQLite."""
@@ -744,13 +756,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         with mariadb(args.database, args.keep) as url:
-            env = {"PHOTOSHELF_ORIGINALS": str(work / "originals"), "PHOTOSHELF_STORAGE": str(work / "storage"),
-                   "PHOTOSHELF_VIEWER_TILE_URL": "", "PHOTOSHELF_SERVER_ALLOWED_HOSTS": "bench,bench.local"}
-            if url:
-                env["PHOTOSHELF_DATABASE"] = url
-            (work / "originals").mkdir()
-            config = load_config(env=env)
-            db = open_catalog(config)
+            env, config, db = open_work_catalog(work, url)
             results["backend"] = "MariaDB" if url else "SQLite"
             t = time.perf_counter()
             geotagged, albums, stacks = seed(db, args.photos, rng)
