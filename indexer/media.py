@@ -141,8 +141,17 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image
 
 
-def decode_image(data: bytes, target: int, max_megapixels: int) -> Decoded:
-    """Decode a still image (any Pillow or HEIF format) from bytes, upright, at least `target` px on its long side."""
+class OverDecodeLimit(MediaError):
+    """decode_image() was asked to stay under a number of decoded pixels that this image exceeds."""
+
+
+def decode_image(data: bytes, target: int, max_megapixels: int, *, decode_limit: int | None = None) -> Decoded:
+    """Decode a still image (any Pillow or HEIF format) from bytes, upright, at least `target` px on its long side.
+
+    With `decode_limit` (the viewer's preview, made while serving), memory stays bounded: an image that would be
+    decoded to more pixels than that (after JPEG's reduced-size decoding; PNG, TIFF, HEIF... decode whole) is
+    refused with OverDecodeLimit, and the decoded bitmap is shrunk at once (Image.reduce) to no less than twice
+    `target`, before colour conversion and rotation copy it."""
     _register_heif()
     warning = None
     try:
@@ -153,12 +162,18 @@ def decode_image(data: bytes, target: int, max_megapixels: int) -> Decoded:
         raise MediaError("not an image Pillow or libheif can decode") from None
     _check_pixels(image.width, image.height, max_megapixels)
     full_w, full_h = image.size
+    fmt = image.format or ""
+    if fmt == "JPEG":
+        image.draft("RGB", (target, target))
+    # Before getexif(): Pillow's PNG reader decodes the whole image there (to find an eXIf chunk after the pixels).
+    if decode_limit is not None and image.width * image.height > decode_limit:
+        raise OverDecodeLimit(f"the image decodes to {image.width}×{image.height} pixels, above the "
+                              f"{decode_limit / 1e6:g} MP decoded on demand")
     orientation = 1
     try:
         orientation = int(image.getexif().get(0x0112, 1) or 1)
     except Exception:  # noqa: BLE001
         orientation = 1
-    fmt = image.format or ""
     if fmt == "HEIF" or fmt == "AVIF":
         # libheif applies the container's rotation (irot) and pillow-heif then drops EXIF Orientation. Files
         # whose EXIF says rotate but whose container has no irot (re-muxed iPhone files) come out sideways:
@@ -166,8 +181,6 @@ def decode_image(data: bytes, target: int, max_megapixels: int) -> Decoded:
         original = int(image.info.get("original_orientation") or 1)
         dims = _exif_dimensions(image)
         orientation = original if (original > 1 and dims == image.size and dims[0] != dims[1]) else 1
-    if fmt == "JPEG":
-        image.draft("RGB", (target, target))
     if _looks_truncated(fmt, data):
         warning = "the file is truncated: part of the picture is missing (grey in the thumbnail)"
     try:
@@ -178,12 +191,26 @@ def decode_image(data: bytes, target: int, max_megapixels: int) -> Decoded:
         raise MediaError(f"cannot decode the image: {exc}") from None
     if getattr(image, "is_animated", False):
         image.seek(0)
+    if decode_limit is not None:
+        image = _reduced(image, target)
     image = _to_rgb(image)
     if orientation in (2, 3, 4, 5, 6, 7, 8):
         image = _apply_orientation(image, orientation)
     if orientation in (5, 6, 7, 8):
         full_w, full_h = full_h, full_w
     return Decoded(image=image, width=full_w, height=full_h, warning=warning)
+
+
+def _reduced(image: Image.Image, target: int) -> Image.Image:
+    """`image` shrunk by a whole factor (a box filter: fast, one small copy) to no less than 2×`target` on its long
+    side, as Image.thumbnail's reducing_gap=2 would, but before anything else copies it whole."""
+    factor = max(image.size) // (2 * target)
+    if factor < 2:
+        return image
+    try:
+        return image.reduce(factor)
+    except ValueError:  # a mode reduce() does not take (P, 1, I;16): _to_rgb converts it whole, as before
+        return image
 
 
 def _looks_truncated(fmt: str, data: bytes) -> bool:
