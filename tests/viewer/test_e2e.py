@@ -823,6 +823,62 @@ def test_phone_width(open_page: Callable[..., Watched], base_url: str) -> None:
     w.shot("albums")
 
 
+def test_user_menu_and_admin_page(open_page: Callable[..., Watched], base_url: str) -> None:
+    fits = "document.scrollingElement.scrollWidth <= window.innerWidth"
+    w = open_page()
+    w.goto("/")
+    w.page.locator(".usermenu summary").click()
+    menu = w.page.locator(".usermenu .menu")
+    assert menu.is_visible() and "admin" in menu.inner_text()
+    w.shot("menu")
+    menu.get_by_text("Admin: users and links").click()
+    w.page.wait_for_url(f"{base_url}/admin")
+    w.page.fill(".adduser input[name=name]", "cousin")
+    w.page.select_option(".adduser select[name=role]", "viewer")
+    w.page.fill(".adduser input[name=password]", "a long enough password")
+    w.page.click(".adduser button[type=submit]")
+    w.page.wait_for_selector(".notice")
+    assert "cousin added as viewer" in w.page.locator(".notice").inner_text()
+    assert w.page.locator('tr[data-user="cousin"]').is_visible()
+    w.shot("admin", full_page=True)
+    phone = open_page(viewport=PHONE, is_mobile=True, has_touch=True)
+    phone.goto("/admin")
+    assert phone.page.evaluate(fits)
+    phone.shot("admin-phone", full_page=True)
+    phone.goto("/")
+    phone.page.locator(".usermenu summary").tap()
+    box = phone.page.locator(".usermenu .menu").bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+    phone.shot("menu-phone")
+    phone.goto("/account")
+    assert phone.page.evaluate(fits) and phone.page.locator("input[name=current_password]").is_visible()
+    phone.shot("account-phone")
+
+
+def test_share_a_photo_and_open_the_link(open_page: Callable[..., Watched], base_url: str) -> None:
+    pid = photo_id(base_url, "path:digikam")
+    w = open_page()
+    w.goto(f"/photos/{pid}")
+    w.page.click(".share-open")
+    w.page.select_option("#sharedialog select[name=expires_days]", "30")
+    w.page.click("#sharedialog .share-create")
+    w.page.wait_for_selector("#sharedialog .shareresult:not([hidden])")
+    url = w.page.input_value("#sharedialog .shareurl")
+    assert url.startswith(f"{base_url}/s/")
+    w.shot("dialog")
+    visitor = open_page(storage_state=None)  # someone without an account
+    visitor.goto(url[len(base_url):])
+    visitor.page.wait_for_function("() => { const i = document.getElementById('photo'); return i.complete && i.naturalWidth > 0; }")
+    assert visitor.page.locator("nav.side").count() == 0 and visitor.page.locator(".searchbox").count() == 0
+    hrefs = visitor.page.eval_on_selector_all("a[href]", "as => as.map(a => a.getAttribute('href'))")
+    assert all(h.startswith(url[len(base_url):]) for h in hrefs), hrefs
+    visitor.shot("visitor")
+    phone = open_page(viewport=PHONE, is_mobile=True, has_touch=True, storage_state=None)
+    phone.goto(url[len(base_url):])
+    assert phone.page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")
+    phone.shot("visitor-phone")
+
+
 # --- the full corpus ----------------------------------------------------------------------------------------
 
 

@@ -14,7 +14,7 @@
   const token = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
 
   open.addEventListener("click", () => {
-    result.hidden = true; error.hidden = true; create.disabled = false;
+    result.hidden = true; error.hidden = true; create.disabled = false; create.hidden = false;
     if (dialog.showModal) dialog.showModal(); else dialog.setAttribute("open", "");
   });
   dialog.querySelector(".share-close").addEventListener("click", () => dialog.close());
@@ -42,6 +42,7 @@
       dialog.querySelector(".shareexp").textContent = data.expires_at
         ? `Works until ${new Date(data.expires_at).toLocaleString()}.` : "Works until revoked (on the admin page).";
       result.hidden = false;
+      create.hidden = true;
       url.select();
     } catch (err) {
       error.textContent = `Could not make the link: ${err.message}`;

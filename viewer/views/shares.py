@@ -131,7 +131,8 @@ async def _photo(request: Request, share: Share, photo_id: int) -> Response:
     data = await catalog(request).read(sharing.photo_view, share, photo_id, prefix)
     photo = data["photo"]
     taken = (photo["taken_at_local"] or "").replace("T", " ")[:16]
-    return _render(request, {**data, "prefix": prefix, "back": prefix, "taken": taken,
+    back = prefix if share.album_id is not None else None  # a photo link's page is the link itself
+    return _render(request, {**data, "prefix": prefix, "back": back, "taken": taken,
                              "title": photo["title"] or _title(share)})
 
 
