@@ -3,8 +3,10 @@ timeouts retried by run_write. Two connections, the second as another process wo
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+from pathlib import Path
 
 import peewee as pw
 import pytest
@@ -143,3 +145,18 @@ def test_mariadb_lock_wait_timeout_runs_again(empty_library: Library) -> None:
         other.close()
     assert not failure, failure
     assert _value("a") == "edit"
+
+
+def test_every_write_transaction_goes_through_the_helper() -> None:
+    """A plain db.atomic() is a deferred transaction on SQLite: the 'database is locked' of issue #12 again.
+    Outside the catalog layer, writes use write_transaction or run_write."""
+    repo = Path(__file__).resolve().parent.parent
+    found = [
+        f"{path.relative_to(repo)}:{number}"
+        for folder in ("photoshelf", "indexer", "viewer", "sidecars", "models")
+        for path in sorted((repo / folder).rglob("*.py"))
+        if "db" not in path.relative_to(repo).parts[:2]
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if re.search(r"\.atomic\(", line)
+    ]
+    assert not found, f"use photoshelf.db.transactions (write_transaction / run_write) at {', '.join(found)}"

@@ -97,7 +97,7 @@ class write_transaction:  # noqa: N801 - used like peewee's db.atomic(), a conte
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> bool | None:
         txn, self._txn = self._txn, None
-        return txn.__exit__(exc_type, exc, tb)  # type: ignore[no-any-return]
+        return txn.__exit__(exc_type, exc, tb)
 
 
 def run_write(db: pw.Database | pw.DatabaseProxy, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
