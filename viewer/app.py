@@ -16,6 +16,7 @@ from starlette.staticfiles import StaticFiles
 from photoshelf.config import Config
 from photoshelf.db.schema import database_proxy
 from photoshelf.errors import PhotoshelfError
+from photoshelf.viewer import webdav
 from photoshelf.viewer.auth import Auth
 from photoshelf.viewer.catalog import CatalogAccess
 from photoshelf.viewer.media import MediaFiles
@@ -76,6 +77,7 @@ def create_app(config: Config, db: pw.Database | None = None) -> Starlette:
         *admin.routes,
         *account.routes,
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
+        *filter(None, [webdav.mount(config, db, catalog.write_now)]),  # /webdav/: None when off
     ]
     app = Starlette(
         routes=routes,
