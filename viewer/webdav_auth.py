@@ -23,6 +23,7 @@ from wsgidav.http_authenticator import HTTPAuthenticator
 
 from photoshelf import accounts
 from photoshelf.config import AuthConfig
+from photoshelf.db.transactions import run_write
 from photoshelf.errors import NotFound
 from photoshelf.viewer.webdav_provider import USER_KEY, DavUser
 
@@ -59,8 +60,7 @@ class BasicLogin:
         self._lock = threading.Lock()
 
     def _write_here(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        with self.db.atomic():
-            return fn(*args, **kwargs)
+        return run_write(self.db, fn, *args, **kwargs)
 
     def check(self, name: str, password: str, ip: str) -> DavUser | None:
         """The user for a right name and password, None for a wrong one; LoginBlocked while the limits hold."""
