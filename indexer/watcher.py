@@ -20,17 +20,13 @@ from photoshelf.config import Config
 from photoshelf.db.schema import Job, Setting, utcnow
 from photoshelf.db.transactions import write_transaction
 from photoshelf.errors import DatabaseError, OriginalsUnavailable, PhotoshelfError
+from photoshelf.indexer.mounts import identity, mount_fstype, network_mounts_under  # noqa: F401 - re-exported
 from photoshelf.indexer.originals import NOTHING_MARKED
 from photoshelf.indexer.pipeline import Indexer, IndexReport
 from photoshelf.indexer.walk import Walker
 
 log = logging.getLogger(__name__)
 
-# File systems on which inotify does not see changes made by other hosts.
-NETWORK_FS = {
-    "nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "sshfs", "9p", "fuse.rclone", "glusterfs",
-    "fuse.glusterfs", "ceph", "fuse.ceph", "davfs", "fuse.davfs2", "afs", "lustre", "fuse.s3fs", "fuse.mergerfs",
-}
 PATH_JOB = "path"
 HEARTBEAT_KEY = "watcher"
 DEBOUNCE = 0.25  # seconds of quiet after a close-write before the batch is indexed
@@ -43,44 +39,6 @@ ENRICH_SLICE_SECONDS = 1.0  # a slice ends after the batch that passes this
 ENRICH_QUIET_SECONDS = 0.5  # no file event for this long before a slice starts
 ENRICH_ERROR_BACKOFF = 300.0  # after an unexpected enrichment error, before trying again
 ENRICH_RECHECK_SECONDS = 30.0  # how often to look for pending work (edited titles...) when the last look found none
-
-
-def mount_fstype(path: Path, mounts_file: str = "/proc/mounts") -> tuple[str, str] | None:
-    """(mount point, fs type) of the mount holding `path`, from /proc/mounts; None where unknown."""
-    try:
-        with open(mounts_file, encoding="utf-8", errors="replace") as fh:
-            lines = fh.read().splitlines()
-    except OSError:
-        return None
-    target = os.path.realpath(path)
-    best: tuple[str, str] | None = None
-    for line in lines:
-        parts = line.split()
-        if len(parts) < 3:
-            continue
-        point = parts[1].replace("\\040", " ")
-        if (target == point or target.startswith(point.rstrip("/") + "/")) and (best is None or len(point) > len(best[0])):
-            best = (point, parts[2])
-    return best
-
-
-def network_mounts_under(path: Path, mounts_file: str = "/proc/mounts") -> list[tuple[str, str]]:
-    """Network file systems at or below `path` (a NAS share mounted inside the originals counts too)."""
-    out = []
-    holder = mount_fstype(path, mounts_file)
-    if holder and holder[1] in NETWORK_FS:
-        out.append(holder)
-    try:
-        with open(mounts_file, encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                parts = line.split()
-                if len(parts) >= 3 and parts[2] in NETWORK_FS:
-                    point = parts[1].replace("\\040", " ")
-                    if point.startswith(os.path.realpath(path).rstrip("/") + "/"):
-                        out.append((point, parts[2]))
-    except OSError:
-        pass
-    return out
 
 
 @dataclass
@@ -442,7 +400,7 @@ class Watcher:
         """inotify sends nothing when the share under the originals is unmounted (or the folder renamed away):
         look at the folder itself every poll interval, and rescan when it is not the one being watched."""
         self._next_root_check = time.monotonic() + self.config.watch.poll_interval
-        if self._watched is not None and _identity(self.config.originals_path) == self._watched:
+        if self._watched is not None and identity(self.config.originals_path) == self._watched:
             return
         log.warning("watch: the originals folder %s is not the one being watched (unmounted, remounted or moved): "
                     "rescanning", self.config.originals_path)
@@ -546,7 +504,7 @@ class Watcher:
             self.mode = "poll"
             return
         self._observer = observer
-        self._watched = _identity(self.config.originals_path)
+        self._watched = identity(self.config.originals_path)
         self._next_root_check = time.monotonic() + self.config.watch.poll_interval
 
     def _stop_observer(self) -> None:
@@ -615,14 +573,6 @@ class Watcher:
             self.db.connect(reuse_if_open=True)
         except pw.PeeweeException as exc:
             log.debug("reconnect failed: %s", exc)
-
-
-def _identity(path: Path) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
 
 
 def _str(path: str | bytes) -> str:
