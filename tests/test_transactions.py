@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import peewee as pw
@@ -23,6 +24,22 @@ def _other_writer(lib: Library) -> pw.Database:
     other = make_database(lib.database_url)
     other.connect()
     return other
+
+
+def _run_write_on_a_thread(lib: Library, edit: Callable[[], None], failure: list[BaseException]) -> threading.Thread:
+    """run_write(edit) on a thread of its own (its own connection), as the viewer's writer thread does."""
+
+    def writer() -> None:
+        try:
+            run_write(lib.db, edit)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            failure.append(exc)
+        finally:
+            lib.db.close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    return thread
 
 
 def _value(key: str) -> str:
@@ -84,16 +101,7 @@ def test_mariadb_deadlock_victim_runs_again(empty_library: Library) -> None:
             holds_b.wait(30)
         Setting.update(value="edit").where(Setting.key == "b").execute()
 
-    def writer() -> None:
-        try:
-            run_write(lib.db, edit)
-        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
-            failure.append(exc)
-        finally:
-            lib.db.close()
-
-    thread = threading.Thread(target=writer)
-    thread.start()
+    thread = _run_write_on_a_thread(lib, edit, failure)
     try:
         other.execute_sql("BEGIN")
         # More rows changed than the edit's one: InnoDB rolls back the lighter transaction, the edit.
@@ -125,18 +133,9 @@ def test_mariadb_lock_wait_timeout_runs_again(empty_library: Library) -> None:
         started[attempt].set()
         Setting.update(value="edit").where(Setting.key == "a").execute()
 
-    def writer() -> None:
-        try:
-            run_write(lib.db, edit)
-        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
-            failure.append(exc)
-        finally:
-            lib.db.close()
-
     other.execute_sql("BEGIN")
     other.execute_sql("UPDATE setting SET value = 'other' WHERE `key` = 'a'")
-    thread = threading.Thread(target=writer)
-    thread.start()
+    thread = _run_write_on_a_thread(lib, edit, failure)
     try:
         assert started[1].wait(60)  # the first try waited out innodb_lock_wait_timeout (1205) and ran again
         other.execute_sql("COMMIT")
