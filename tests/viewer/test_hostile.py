@@ -34,7 +34,9 @@ NUMBERS = [str(2**63), str(2**64), "-1", "0", "%C2%B2", "%D9%A3", "%EF%BC%91", "
 TRAVERSALS = ["..%2F..%2Fetc%2Fpasswd", "%2e%2e%2f%2e%2e%2fsecret.txt", "..%5C..%5Csecret.txt", "%2e%2e",
               "%252e%252e%252fsecret.txt", "secret.txt%00.jpg", "....%2F%2F....%2F%2Fetc%2Fpasswd"]
 TEXTS = ["%ED%A0%80", "%00", "%FF%FE", "x" * 5000]
-PATH_VALUES = NUMBERS + TRAVERSALS + TEXTS
+# Names of files the viewer makes (/faces/{id}.jpg, /thumb/{size}/{sha1}.jpg) with a hostile stem.
+FILE_NAMES = [f"{stem}.jpg" for stem in (str(2**64), "%C2%B2", "%D9%A3", "-1", "..%5C..%5Csecret")]
+PATH_VALUES = NUMBERS + TRAVERSALS + TEXTS + FILE_NAMES
 ABSENT = "999999999"  # the other path parameters of a probe: an id and a name nothing has
 
 
@@ -42,10 +44,13 @@ def _cursor(raw: str) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-QUERIES = [
-    "q=" + "a" * 60_000, "q=" + "x%20" * 120, "q=" + "a%7C" * 200, "q=%ED%A0%80", "q=%00", "q=%22unclosed",
+# Search filters with hostile numbers: asked of the routes without path parameters (the listings and their APIs).
+FILTERS = [
     "q=person:%D9%A3", "q=face:%C2%B2", "q=album:18446744073709551616", "q=year:%D9%A3", "q=day:9999999999999999999999",
     "q=face:18446744073709551616", "q=taken:9999-99-99..0000-00-00", "q=lookalike:p%00",
+]
+QUERIES = [
+    "q=" + "a" * 60_000, "q=" + "x%20" * 120, "q=" + "a%7C" * 200, "q=%ED%A0%80", "q=%00", "q=%22unclosed",
     "cursor=" + _cursor("k:-:18446744073709551616"), "cursor=" + _cursor("o:-1"),
     "cursor=" + _cursor("r:99999999999999999999999:abc"), "cursor=" + _cursor("k:9999-99-99:1"),
     "cursor=" + _cursor("o:%D9%A3".replace("%D9%A3", "\u0663")), "cursor=%ED%A0%80", "cursor=" + "A" * 10_000,
@@ -124,7 +129,8 @@ def probes(routes: list[object]) -> list[Probe]:
                 url = _fill(route.path, {name: value})
                 probed += [Probe(method, url, b"{}" if method in writes else None, JSON) for method in allowed]
         wrong = [Probe(method, base) for method in METHODS if method not in allowed]
-        queried = [Probe("GET", f"{base}?{query}") for query in QUERIES if "GET" in allowed]
+        asked = QUERIES + (FILTERS if not route.param_convertors else [])
+        queried = [Probe("GET", f"{base}?{query}") for query in asked if "GET" in allowed]
         bodied = [Probe(method, base, body, ctype) for method in writes for body, ctype in BODIES]
         out += probed + wrong + queried + bodied
     return sorted(out, key=lambda p: p.url.split("?")[0].startswith(LOGOUTS))

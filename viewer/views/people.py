@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from photoshelf import search
 from photoshelf.errors import NotFound, QueryError
+from photoshelf.ids import parse_id
 from photoshelf.viewer import people
 from photoshelf.viewer.audience import audience
 from photoshelf.viewer.errors import InvalidInput
@@ -157,10 +158,11 @@ async def face_crop(request: Request) -> Response:
     """/faces/{id}.jpg: the face cut from its photo's thumbnail, cached in storage, with an ETag."""
     name = request.path_params["name"]
     stem, _, ext = name.partition(".")
-    if ext != "jpg" or not stem.isdigit():
-        raise NotFound(f"no face crop {name}")
+    face_id = parse_id(stem)
+    if ext != "jpg" or face_id is None:
+        raise NotFound(f"no face crop {name[:60]}")
     files = media(request)
-    crop = await catalog(request).read(people.face_crop, config(request), files.cache, int(stem), audience(request))
+    crop = await catalog(request).read(people.face_crop, config(request), files.cache, face_id, audience(request))
     etag = f'"face-{crop.digest}"'
     cache = CROP_CACHE if request.query_params.get("v") == crop.digest else CROP_REVALIDATE
     if etag in request.headers.get("if-none-match", ""):
