@@ -765,7 +765,7 @@ def _luminance(css: str) -> float:
 
 
 @pytest.mark.parametrize("path", ["/albums", "/people", "/folders", "/calendar", "/places", "/duplicates", "/status",
-                                  "/videos", "/archive", "/search"])
+                                  "/videos", "/archive", "/search", "/account", "/admin"])
 def test_other_pages(open_page: Callable[..., Watched], path: str) -> None:
     w = open_page()
     w.goto(path)
