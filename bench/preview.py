@@ -23,7 +23,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from PIL import Image, ImageDraw
 
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(env=env)
         db = open_catalog(config)
         index_library(config, db)
-        sha1 = {f.path: f.photo.sha1 for f in File.select(File, Photo).join(Photo)}
+        sha1: dict[str, str] = {path: digest for path, digest in cast(Any, File.select(File.path, Photo.sha1).join(Photo).tuples())}
         db.close()
         for case in cases:
             out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(env),

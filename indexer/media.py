@@ -155,7 +155,7 @@ def decode_image(data: bytes, target: int, max_megapixels: int, *, decode_limit:
     _register_heif()
     warning = None
     try:
-        image = Image.open(io.BytesIO(data))
+        image: Image.Image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
         raise MediaError(f"decompression bomb: {exc}") from None
     except Image.UnidentifiedImageError:
