@@ -14,13 +14,12 @@ The rules (issue #11):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-import peewee as pw
+from typing import Any, TypeVar, cast
 
 from photoshelf.db.schema import AlbumPhoto, Photo
 
 ROLES_WITH_ARCHIVE = ("admin", "member")
+Select = TypeVar("Select")  # a peewee ModelSelect of any model (peewee's stubs make each model's its own type)
 
 
 @dataclass(frozen=True)
@@ -90,9 +89,9 @@ def condition(audience: Audience, *, archive_view: bool = False) -> Any:
     return cond if cond is not None else Photo.id.is_null(False)
 
 
-def visible(select: pw.ModelSelect, audience: Audience, *, archive_view: bool = False) -> pw.ModelSelect:
+def visible(select: Select, audience: Audience, *, archive_view: bool = False) -> Select:
     """`select` (whose FROM or joins include Photo) narrowed to the photos `audience` may see."""
-    return select.where(condition(audience, archive_view=archive_view))
+    return cast(Select, cast(Any, select).where(condition(audience, archive_view=archive_view)))
 
 
 def can_see(photo: Photo, audience: Audience, *, archive_view: bool = True) -> bool:

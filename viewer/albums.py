@@ -78,7 +78,7 @@ def summary(album: Album, count: int, cover_sha1: str | None) -> dict[str, Any]:
     }
 
 
-def _entries(audience: Audience, *columns: Any) -> pw.ModelSelect:
+def _entries(audience: Audience, *columns: Any) -> Any:
     """Album entries whose photo `audience` may see (counts and covers show only those)."""
     return visible(AlbumPhoto.select(*columns).join(Photo, on=(AlbumPhoto.photo == Photo.id)), audience)
 

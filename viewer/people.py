@@ -155,7 +155,7 @@ def _covers(person_ids: list[int], audience: Audience) -> dict[int, dict[str, An
     return out
 
 
-def _seen_faces(audience: Audience) -> pw.ModelSelect:
+def _seen_faces(audience: Audience) -> Any:
     return visible(Face.select().join(Photo, on=(Face.photo == Photo.id)), audience)
 
 
