@@ -72,7 +72,13 @@ ProgressFn = Callable[[str, int, int], None]  # (phase, done, total)
 
 
 def path_hash(rel: str) -> str:
-    return hashlib.sha1(rel.encode("utf-8")).hexdigest()
+    """The key of a path in the catalog. A name that is not valid UTF-8 (surrogate-escaped, as os.scandir and inotify
+    give it) hashes as its display form, the way the catalog stores it."""
+    try:
+        data = rel.encode("utf-8")
+    except UnicodeEncodeError:
+        data = display_path(rel).encode("utf-8")
+    return hashlib.sha1(data).hexdigest()
 
 
 def new_uid() -> str:

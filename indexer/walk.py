@@ -127,7 +127,7 @@ class Walker:
         if not stat_mod.S_ISREG(st.st_mode):
             return None
         return Entry(rel=rel, size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino, dev=st.st_dev,
-                     role="media" if media else "sidecar", bad_name=_has_surrogates(rel))
+                     role="media" if media else "sidecar", bad_name=not_utf8(rel))
 
     def _load_ignore(self, folder: Path) -> pathspec.PathSpec | None:
         try:
@@ -205,7 +205,7 @@ class Walker:
                 continue
             if not stat_mod.S_ISREG(fst.st_mode):
                 continue
-            bad_name = _has_surrogates(child)
+            bad_name = not_utf8(child)
             yield Entry(
                 rel=child, size=fst.st_size, mtime_ns=fst.st_mtime_ns, inode=fst.st_ino, dev=fst.st_dev,
                 role="media" if media else "sidecar", bad_name=bad_name,
@@ -214,7 +214,7 @@ class Walker:
             yield from self._walk_dir(path, child, specs, seen)
 
 
-def _has_surrogates(text: str) -> bool:
+def not_utf8(text: str) -> bool:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

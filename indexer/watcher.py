@@ -23,7 +23,7 @@ from photoshelf.errors import DatabaseError, OriginalsUnavailable, PhotoshelfErr
 from photoshelf.indexer.mounts import identity, mount_fstype, network_mounts_under  # noqa: F401 - re-exported
 from photoshelf.indexer.originals import NOTHING_MARKED
 from photoshelf.indexer.pipeline import Indexer, IndexReport
-from photoshelf.indexer.walk import Walker
+from photoshelf.indexer.walk import Walker, not_utf8
 
 log = logging.getLogger(__name__)
 
@@ -300,6 +300,9 @@ class Watcher:
             rel = Path(path).relative_to(self.config.originals_path).as_posix()
         except ValueError:
             return None
+        # A name that is not valid UTF-8 cannot be a job's key: its folder is rescanned instead, which records it.
+        while rel not in ("", ".") and not_utf8(rel):
+            rel = rel.rpartition("/")[0]
         return "" if rel == "." else rel
 
     def _persist(self, rels: list[str]) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from photoshelf.db.schema import File, Folder, IndexIssue, Photo
+from photoshelf.errors import ConfigError
 from photoshelf.indexer.pipeline import index_library
 
 from conftest import SMALL_CORPUS, Library
@@ -126,7 +127,6 @@ def test_exact_duplicates_are_one_photo_with_several_files(empty_library: Librar
     assert Photo.get().missing_since is None
 
 
-@pytest.mark.originals_may_grow("storage-inside")  # the catalog's thumbnails land there: the user put them there
 def test_ignored_folders_and_files(empty_library: Library) -> None:
     lib = empty_library
     keep = ["ok/a.jpg"]
@@ -140,11 +140,11 @@ def test_ignored_folders_and_files(empty_library: Library) -> None:
     with lib.user_changes():
         (lib.originals / ".photoshelfignore").write_text("private/\n")
         (lib.originals / "ok/.photoshelfignore").write_text("skip-*.jpg\n")
-    # The storage folder inside the originals is never indexed.
-    lib.reconfigure(PHOTOSHELF_STORAGE=str(lib.originals / "storage-inside"))
-    _put(lib, "storage-inside/thumbs/aa/aa/x.jpg")
     index_library(lib.config, lib.db)
     assert {f.path for f in File.select()} == set(keep)
+    # A storage folder inside the originals is refused outright (the catalog would be written into them).
+    with pytest.raises(ConfigError, match="library.storage"):
+        lib.reconfigure(PHOTOSHELF_STORAGE=str(lib.originals / "storage-inside"))
 
 
 def test_symlink_loops_are_not_followed_forever(empty_library: Library) -> None:

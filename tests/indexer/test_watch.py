@@ -140,6 +140,21 @@ def test_watch_follows_uploads_moves_renames_and_deletes(empty_library: Library,
         assert beat is not None and beat["state"] == "running" and beat["mode"] == mode
 
 
+def test_a_name_that_is_not_utf8_does_not_stop_the_watcher(empty_library: Library, mode: str) -> None:
+    """A CP1252 name from an old Samba share arrives as surrogate-escaped text: recorded, and the watcher goes on
+    (Running's exit fails the test if the watcher thread died)."""
+    lib = empty_library
+    with Running(lib, mode) as watcher:
+        wait_for(lambda: watcher.idle, what="watcher idle")
+        with lib.user_changes():
+            (lib.originals / "Old").mkdir()
+            with open(os.fsencode(lib.originals / "Old") + b"/Caf\xe9.jpg", "wb") as fh:
+                fh.write(CAT.read_bytes())
+            (lib.originals / "Old/after.jpg").write_bytes(DOG.read_bytes())
+        wait_for(lambda: (f := _file("Old/after.jpg")) is not None and f.photo_id is not None, what="next upload")
+        wait_for(lambda: _file("Old/Caf\\xe9.jpg") is not None, what="the odd name recorded")
+
+
 def test_drop_of_2000_files_is_batched(tmp_path: Path, empty_library: Library, mode: str) -> None:
     lib = empty_library
     if lib.database_url.startswith("mysql") and mode == "poll":
