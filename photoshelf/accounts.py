@@ -320,8 +320,9 @@ def login_blocked(ip: str, name: str, *, per_ip: int, per_user: int, window_minu
 
 
 def clear_login_failures(ip: str, name: str) -> None:
-    LoginFailure.delete().where((LoginFailure.name == (name or "")[:64].lower())
-                                | (LoginFailure.ip == (ip or "")[:64])).execute()
+    """A successful login clears the failures against that user name, not the address's count: logging in to one's
+    own account between guesses at others must not reset the per-address limit."""
+    LoginFailure.delete().where(LoginFailure.name == (name or "")[:64].lower()).execute()
 
 
 # --- the backup file ---

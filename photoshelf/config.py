@@ -308,6 +308,13 @@ def _validate(config: Config) -> None:
     upload = config.webdav.upload_dir
     if not upload or upload.startswith(("/", "\\")) or any(p in ("", ".", "..") for p in upload.replace("\\", "/").split("/")):
         raise ConfigError("webdav.upload_dir", f"must be a relative folder inside the originals, got {upload!r}")
+    import ipaddress
+
+    for value in config.server.trusted_proxies:
+        try:
+            ipaddress.ip_network(value.strip(), strict=False)
+        except ValueError:
+            raise ConfigError("server.trusted_proxies", f"{value!r} is not an address or a network (CIDR)") from None
     base = config.server.base_url
     if base and not (base.startswith("http://") or base.startswith("https://")):
         raise ConfigError("server.base_url", f"must start with http:// or https://, got {base!r}")

@@ -62,6 +62,14 @@ def test_database_url_defaults_to_sqlite_under_storage(tmp_path: Path) -> None:
         ("", {"PHOTOSHELF_NOPE_KEY": "1"}, "nope.key"),
         ("", {"PHOTOSHELF_INDEX_FOLLOW_SYMLINKS": "maybe"}, "index.follow_symlinks"),
         ("index = 3\n", {}, "index"),
+        ("[auth]\nmode = \"open\"\n", {}, "auth.mode"),
+        ("", {"PHOTOSHELF_AUTH_MODE": "none"}, "auth.mode"),
+        ("[auth]\nsession_days = 0\n", {}, "auth.session_days"),
+        ("[server]\ntrusted_proxies = [\"10.0.0.0/33\"]\n", {}, "server.trusted_proxies"),
+        ("[server]\nbase_url = \"photos.example.org\"\n", {}, "server.base_url"),
+        ("[webdav]\nupload_dir = \"../elsewhere\"\n", {}, "webdav.upload_dir"),
+        ("[webdav]\nupload_dir = \"/abs\"\n", {}, "webdav.upload_dir"),
+        ("[webdav]\nquota_mb = -5\n", {}, "webdav.quota_mb"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, toml: str, env: dict[str, str], key: str) -> None:

@@ -237,11 +237,12 @@ def test_rclone_uploads_are_indexed_once_complete_and_owned(srv: Server, tmp_pat
     assert len(list(folder.iterdir())) == len(UPLOADS)
 
 
-def test_litmus(srv: Server) -> None:
+def test_litmus(srv: Server, tmp_path: Path) -> None:
     """basic and copymove must pass in full; the other groups are reported (docs/webdav.md has the table)."""
     env = {**os.environ, "TESTS": "basic copymove props locks http"}
+    # litmus writes debug.log and child.log into its working folder.
     done = subprocess.run(["litmus", srv.url, "lit", PASSWORDS["lit"]], env=env, capture_output=True, text=True,
-                          timeout=300)
+                          timeout=300, cwd=tmp_path)
     summary = {m[0]: (int(m[1]), int(m[2]), int(m[3])) for m in re.findall(
         r"summary for `(\w+)': of (\d+) tests run: (\d+) passed, (\d+) failed", done.stdout)}
     print("litmus against /webdav/:")
