@@ -1,7 +1,7 @@
 # photoshelf developer commands. CI runs the same ones (.ci/run → make test).
 #
 #   make run     install exiftool/ffmpeg, build .venv, index the demo library in examples/, print stats,
-#                then serve the viewer (and the watcher) on http://127.0.0.1:2468/
+#                then serve the viewer (and the watcher) on http://127.0.0.1:2468/ (login admin / photoshelf-demo)
 #   make test    also install MariaDB + Chromium and start MariaDB, then run the test suite
 #   make bench   benchmarks (never part of the test run)
 #   make lint    ruff + mypy
@@ -16,7 +16,9 @@ PYTEST_ARGS ?=
 VENV := .venv
 BIN := $(VENV)/bin
 
-# The demo indexes the small library shipped in examples/ into a throwaway storage folder.
+# The demo indexes the small library shipped in examples/ into a throwaway storage folder. Its first `serve` makes
+# the user `admin` with DEMO_PASSWORD (a demo on 127.0.0.1 only; on a real library use `photoshelf users add`).
+DEMO_PASSWORD ?= photoshelf-demo
 DEMO_ENV := PHOTOSHELF_ORIGINALS=examples/originals PHOTOSHELF_STORAGE=.photoshelf-demo
 
 # Folders with Python code; mypy is given only those that hold .py files yet (it rejects empty ones).
@@ -47,10 +49,11 @@ system-test:
 run: system venv
 	$(DEMO_ENV) $(BIN)/photoshelf index
 	$(DEMO_ENV) $(BIN)/photoshelf stats
-	$(DEMO_ENV) $(BIN)/photoshelf serve
+	@echo "demo login: admin / $(DEMO_PASSWORD) (made on the first start; change it under Account)"
+	$(DEMO_ENV) PHOTOSHELF_ADMIN_PASSWORD='$(DEMO_PASSWORD)' $(BIN)/photoshelf serve
 
 serve: venv
-	$(DEMO_ENV) $(BIN)/photoshelf serve
+	$(DEMO_ENV) PHOTOSHELF_ADMIN_PASSWORD='$(DEMO_PASSWORD)' $(BIN)/photoshelf serve
 
 test: system-test venv
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
