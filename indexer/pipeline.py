@@ -19,7 +19,7 @@ from typing import Any
 
 import peewee as pw
 
-from photoshelf import jobs
+from photoshelf import jobs, tempfiles
 from photoshelf.config import Config
 from photoshelf.db.schema import File, Folder, IndexIssue, Photo, Thumbnail, utcnow
 from photoshelf.db.transactions import write_transaction
@@ -182,6 +182,7 @@ class Indexer:
         Raises OriginalsUnavailable, having changed nothing, when the originals cannot be read as a whole.
         """
         originals.check_root(self.root, allow_empty=allow_empty)
+        tempfiles.recover_storage(self.config)  # thumbnails and sidecars half-written by a killed process
         started = time.monotonic()
         report = IndexReport()
         scopes = self._scopes(paths)

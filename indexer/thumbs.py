@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
+from photoshelf import tempfiles
 from photoshelf.config import ThumbnailsConfig
 from photoshelf.indexer.media import render_fit, render_tile
 
@@ -44,7 +44,7 @@ class ThumbCache:
         """Write atomically (temp file + rename) so a crash never leaves a half thumbnail behind."""
         target = self.path(sha1, size)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+        fd, tmp = tempfiles.mkstemp(target.parent, self.root.parent)  # swept after a crash (tempfiles.recover)
         try:
             with os.fdopen(fd, "wb") as fh:
                 if self.ext == "webp":

@@ -22,7 +22,7 @@ from typing import Any, cast
 
 import peewee as pw
 
-from photoshelf import jobs
+from photoshelf import jobs, tempfiles
 from photoshelf.config import Config
 from photoshelf.db.schema import Job, Photo, PhotoStage, Setting, Vector, utcnow
 from photoshelf.db.transactions import write_transaction
@@ -289,6 +289,7 @@ class Enricher:
         report = EnrichReport()
         started = time.monotonic()
         deadline = started + max_seconds if max_seconds is not None else None
+        tempfiles.recover_storage(self.config)  # sidecars half-written by a killed run
         for job in jobs.interrupted_runs(JOB_KIND):
             jobs.mark_interrupted(job)
         stages = self.available()

@@ -12,6 +12,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 
+from photoshelf import tempfiles
 from photoshelf.errors import PhotoshelfError
 
 
@@ -115,16 +116,20 @@ def plain(data: Any) -> Any:
     return data
 
 
-def write_atomic(path: Path, text: str) -> bool:
+def write_atomic(path: Path, text: str, storage: Path | None = None) -> bool:
     """Write `text` to `path` atomically (temp file in the same folder, fsync, rename). Returns False, writing
-    nothing, when the file already holds exactly this text."""
+    nothing, when the file already holds exactly this text. With `storage`, the temp file is one that
+    tempfiles.recover sweeps if this process is killed mid-write."""
     try:
         if path.read_text(encoding="utf-8") == text:
             return False
     except (FileNotFoundError, UnicodeDecodeError):
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".yml", dir=path.parent)
+    if storage is not None:
+        fd, tmp = tempfiles.mkstemp(path.parent, storage, ".yml")
+    else:
+        fd, tmp = tempfile.mkstemp(prefix=tempfiles.PREFIX, suffix=".yml", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)

@@ -197,7 +197,7 @@ def write_sidecars(config: Config, photos: Iterable[Photo]) -> SyncReport:
             if len(_written) > 10000:
                 _written.clear()
             try:
-                written = write_atomic(path, text)
+                written = write_atomic(path, text, config.storage_path)
             except OSError as exc:
                 if exc.errno != errno.ENAMETOOLONG:
                     log.error("sidecars: cannot write %s: %s", path, exc)
@@ -205,7 +205,7 @@ def write_sidecars(config: Config, photos: Iterable[Photo]) -> SyncReport:
                     continue
                 # A name near the 255-byte limit has no room for ".yml": name the sidecar by its content hash.
                 path = path.with_name(f"{photo.sha1}.yml")
-                written = write_atomic(path, text)
+                written = write_atomic(path, text, config.storage_path)
             states.append({"photo": photo.id, "written_at": utcnow(),
                            "digest": _content_digest(photo, albums, rotations, stack, members, path, ml)})
             if written:

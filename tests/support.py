@@ -5,9 +5,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 def checksums(root: Path) -> dict[str, str]:
@@ -41,3 +45,38 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def cli_env(lib: Any, **env: str) -> dict[str, str]:
+    """The environment of a `photoshelf` subprocess on a test library (conftest.Library), plus PHOTOSHELF_* keys."""
+    return dict(os.environ, PHOTOSHELF_ORIGINALS=str(lib.originals), PHOTOSHELF_STORAGE=str(lib.storage),
+                PHOTOSHELF_DATABASE=lib.database_url, **env)
+
+
+def start_cli(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
+    """`photoshelf ARGS` in its own session, so kill_9 takes its children (exiftool) with it."""
+    return subprocess.Popen([sys.executable, "-m", "photoshelf.cli", *args], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)
+
+
+def kill_9(proc: subprocess.Popen[bytes]) -> bool:
+    """SIGKILL the process and its session; False if it had already ended by itself."""
+    if proc.poll() is not None:
+        return False
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return True
+
+
+def count_rows(url: str, table: str = "file") -> int:
+    """Rows in a catalog table, on a connection of its own (0 before the table exists)."""
+    from photoshelf.db.backends import make_database
+
+    db = make_database(url)
+    try:
+        db.connect()
+        return int(db.execute_sql(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+    except Exception:  # noqa: BLE001 - the table may not exist yet
+        return 0
+    finally:
+        db.close()
