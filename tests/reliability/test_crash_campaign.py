@@ -14,9 +14,10 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -48,6 +49,10 @@ def add_photos(lib: Library, folder: str, count: int) -> int:
         for i in range(start, start + count):
             (root / f"IMG_{i:05d}.jpg").write_bytes(unique_jpeg(CAT, f"{folder}-{i}"))
     return count
+
+
+def _count(lib: Library, table: str) -> int:
+    return int(lib.db.execute_sql(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
 
 
 def _rows(lib: Library, sql: str) -> list[str]:
@@ -141,37 +146,47 @@ def kill_at_a_random_moment(lib: Library, proc: subprocess.Popen[bytes], rng: ra
         while time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.01)
     else:
-        target = count_rows(lib.database_url, table) + rng.randint(1, 20)
+        target = _count(lib, table) + rng.randint(1, 20)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None and count_rows(lib.database_url, table) < target:
+        while time.monotonic() < deadline and proc.poll() is None and _count(lib, table) < target:
             time.sleep(0.005)
         time.sleep(rng.uniform(0, 0.05))
     killed = kill_9(proc)
     print(f"  {'killed' if killed else 'finished first'} at {time.monotonic() - started:.2f}s "
-          f"({'a row count' if by_rows else 'a delay'}), {count_rows(lib.database_url, table)} {table} rows")
+          f"({'a row count' if by_rows else 'a delay'}), {_count(lib, table)} {table} rows")
     return killed
 
 
 INDEX_KILLS, WATCH_KILLS, ENRICH_KILLS = 8, 7, 6
 
 
+def kill_rounds(lib: Library, rng: random.Random, what: str, wanted: int, prepare: Callable[[int], int],
+                args: tuple[str, ...], env: dict[str, str], **moment: Any) -> tuple[int, int]:
+    """Rounds of: `prepare(round)` (new work; returns how many originals it added), `photoshelf ARGS`, kill -9 at
+    a random moment, check, until `wanted` kills. A round that finishes before its kill must exit 0 and leave
+    the catalog settled. Returns (originals added, kills); the caller runs the last, complete run."""
+    total = kills = rounds = 0
+    while kills < wanted:
+        rounds += 1
+        assert rounds <= 3 * wanted, f"{what} kept finishing before its kill ({kills} kills, seed {SEED})"
+        total += prepare(rounds)
+        proc = start_cli(env, *args)
+        if kill_at_a_random_moment(lib, proc, rng, **moment):
+            kills += 1
+            assert_consistent(lib, f"kill {kills} of {what}")
+        else:
+            finish(proc)
+            assert_consistent(lib, f"{what}, round {rounds}", settled=True, originals=total)
+    return total, kills
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_kill_9_the_indexer_at_random_moments(empty_library: Library) -> None:
-    lib, rng = empty_library, rng_for("index")
+    lib = empty_library
     env = cli_env(lib, **NO_ML)
-    total = kills = rounds = 0
-    while kills < INDEX_KILLS:
-        rounds += 1
-        assert rounds <= 3 * INDEX_KILLS, f"the index kept finishing before its kill ({kills} kills, seed {SEED})"
-        total += add_photos(lib, f"roll{rounds % 4}", 20)
-        proc = start_cli(env, "index", "--quiet")
-        if kill_at_a_random_moment(lib, proc, rng):
-            kills += 1
-            assert_consistent(lib, f"kill {kills} of the indexer")
-        else:
-            finish(proc)
-            assert_consistent(lib, f"index round {rounds}", settled=True, originals=total)
+    total, kills = kill_rounds(lib, rng_for("index"), "the indexer", INDEX_KILLS,
+                               lambda n: add_photos(lib, f"roll{n % 4}", 20), ("index", "--quiet"), env)
     finish(start_cli(env, "index", "--quiet"))
     assert_consistent(lib, f"the indexer's {kills} kills and a last run", settled=True, originals=total)
 
@@ -191,7 +206,7 @@ def test_kill_9_the_watcher_under_a_trickle_of_uploads(empty_library: Library) -
             time.sleep(rng.uniform(0.02, 0.2))
         assert kill_9(proc), f"the watcher exited by itself: {proc.stderr.read()!r}"  # type: ignore[union-attr]
         kills += 1
-        print(f"  killed after {total} uploads, {count_rows(lib.database_url)} file rows")
+        print(f"  killed after {total} uploads, {_count(lib, 'file')} file rows")
         assert_consistent(lib, f"kill {kills} of the watcher")
     proc = start_cli(env, "watch")
     try:
@@ -214,18 +229,14 @@ def test_kill_9_the_enrichment_at_random_moments(empty_library: Library) -> None
     lib, rng = empty_library, rng_for("enrich")
     env = cli_env(lib, PHOTOSHELF_MODELS_FACES="false", PHOTOSHELF_MODELS_CLIP_MODEL="",
                   PHOTOSHELF_MODELS_BATCH_SIZE="4", **QUIET)
-    total = kills = rounds = 0
-    while kills < ENRICH_KILLS:
-        rounds += 1
-        assert rounds <= 3 * ENRICH_KILLS, f"enrich kept finishing before its kill ({kills} kills, seed {SEED})"
-        total += add_photos(lib, "Pets", 12)
-        index_library(lib.config, lib.db)
-        proc = start_cli(env, "enrich", "--quiet")
-        if kill_at_a_random_moment(lib, proc, rng, at_most=5.0, table="photo_stage"):
-            kills += 1
-            assert_consistent(lib, f"kill {kills} of the enrichment")
-        else:
-            finish(proc)
+
+    def more_photos(n: int) -> int:
+        added = add_photos(lib, "Pets", 12)
+        index_library(lib.config, lib.db)  # the metadata pass: the photos are pending for the stages
+        return added
+
+    total, kills = kill_rounds(lib, rng, "the enrichment", ENRICH_KILLS, more_photos, ("enrich", "--quiet"), env,
+                               at_most=5.0, table="photo_stage")
     finish(start_cli(env, "enrich", "--quiet"))
     assert_consistent(lib, f"the enrichment's {kills} kills and a last run", settled=True, originals=total)
     pending = lib.db.execute_sql(
