@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
+import signal
 import socket
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import click
@@ -90,9 +93,9 @@ def _serve(state: Any, host: str | None, port: int | None, root_path: str | None
     click.echo(f"photoshelf viewer on {where} (Ctrl+C stops)", err=True)
     try:
         # Proxy headers are read by the viewer itself, only from server.trusted_proxies (viewer/security.py).
-        server = uvicorn.Server(uvicorn.Config(app, host=config.server.host, port=config.server.port,
-                                               log_level=config.log.level, proxy_headers=False,
-                                               server_header=False, root_path=root))
+        server = _server_class(uvicorn)(uvicorn.Config(app, host=config.server.host, port=config.server.port,
+                                                       log_level=config.log.level, proxy_headers=False,
+                                                       server_header=False, root_path=root))
         server.run(sockets=[sock])
         if not server.started:
             from photoshelf.errors import PhotoshelfError
@@ -103,6 +106,27 @@ def _serve(state: Any, host: str | None, port: int | None, root_path: str | None
         if watcher is not None and thread is not None:
             watcher.stop()  # finish the current batch, then exit
             thread.join(timeout=60)
+
+
+def _server_class(uvicorn: Any) -> Any:
+    """uvicorn.Server that returns from run() after a SIGTERM/SIGINT shutdown. uvicorn itself raises the signal
+    again once it has shut down, which ends the process before serve's own clean-up: the watcher was killed
+    mid-batch and `serve` exited by signal (-15) instead of 0 (found by bench/soak.py)."""
+
+    class Server(uvicorn.Server):  # type: ignore[misc, name-defined]
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            old = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in old.items():
+                    signal.signal(sig, handler)
+
+    return Server
 
 
 def listen(host: str, port: int) -> socket.socket:
