@@ -12,6 +12,7 @@ from photoshelf import ids, values
 from photoshelf.db.schema import Album, AlbumPhoto, Photo, utcnow
 from photoshelf.errors import NotFound
 from photoshelf.viewer.errors import InvalidInput
+from photoshelf.viewer.urls import thumb_url
 from photoshelf.visibility import Audience, visible
 
 TITLE_MAX = values.ALBUM_TITLE
@@ -72,7 +73,7 @@ def summary(album: Album, count: int, cover_sha1: str | None) -> dict[str, Any]:
         "description": album.description,
         "count": count,
         "cover": album.cover_id,
-        "cover_tile": f"/thumb/tile/{cover_sha1}.jpg" if cover_sha1 else None,
+        "cover_tile": thumb_url(cover_sha1, "tile") if cover_sha1 else None,
         "created_at": album.created_at.isoformat(),
         "updated_at": album.updated_at.isoformat(),
     }

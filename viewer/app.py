@@ -21,6 +21,7 @@ from photoshelf.viewer.auth import Auth
 from photoshelf.viewer.catalog import CatalogAccess
 from photoshelf.viewer.media import MediaFiles
 from photoshelf.viewer.security import FrontDoor
+from photoshelf.viewer.urls import RootPath
 from photoshelf.viewer.views import (
     account,
     admin,
@@ -82,9 +83,10 @@ def create_app(config: Config, db: pw.Database | None = None) -> Starlette:
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        # Outermost first: Host check and safety headers on everything; then who is asking (the thumbnail fast
-        # path answers only those the login middleware let through).
-        middleware=[Middleware(FrontDoor, config=config), Middleware(Auth, config=config),
+        # Outermost first: the root path every URL is built under (viewer/urls.py); Host check and safety headers
+        # on everything; then who is asking (the thumbnail fast path answers only those the login middleware let
+        # through).
+        middleware=[Middleware(RootPath), Middleware(FrontDoor, config=config), Middleware(Auth, config=config),
                     Middleware(files.CachedThumbnails, files=media)],
         exception_handlers={PhotoshelfError: common.error_response, pw.PeeweeException: common.error_response,
                             404: common.not_found, 405: common.not_found},

@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from photoshelf import accounts
 from photoshelf.config import Config
 from photoshelf.db.schema import utcnow
+from photoshelf.viewer.urls import root_path, route_path
 
 log = logging.getLogger(__name__)
 
@@ -215,16 +216,6 @@ def header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return value.decode("latin-1")
     return None
-
-
-def root_path(scope: Scope) -> str:
-    return str(scope.get("root_path", "")).rstrip("/")
-
-
-def route_path(scope: Scope) -> str:
-    """The path without the root path (what the routes see)."""
-    path, root = scope["path"], root_path(scope)
-    return path[len(root):] or "/" if root and path.startswith(root) else path
 
 
 def client_ip(scope: Scope) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -42,7 +43,9 @@ class CatalogAccess:
 
     async def write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writer, functools.partial(self._write, fn, args, kwargs))
+        # In the request's context, as reads are (run_in_threadpool): the URLs it builds carry the root path.
+        context = contextvars.copy_context()
+        return await loop.run_in_executor(self._writer, context.run, functools.partial(self._write, fn, args, kwargs))
 
     def write_now(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """A write from a thread that is not the event loop (e.g. a preview made on a read thread)."""

@@ -10,6 +10,7 @@ import peewee as pw
 from photoshelf.db.schema import Photo
 from photoshelf.viewer.errors import InvalidInput
 from photoshelf.viewer.listing import Scope, base_select
+from photoshelf.viewer.urls import thumb_url
 from photoshelf.visibility import Audience
 
 CELL_PIXELS = 60  # a cluster covers about this many screen pixels at the requested zoom
@@ -81,7 +82,7 @@ def clusters(text: str, zoom: int, bbox: BBox | None, audience: Audience) -> dic
             "type": "Feature",
             "geometry": {"type": "Point", "coordinates": [round(float(lon), 6), round(float(lat), 6)]},
             "properties": {"count": int(count), "photo": pid,
-                           "tile": f"/thumb/tile/{sha1}.jpg" if sha1 and has else None},
+                           "tile": thumb_url(sha1, "tile") if sha1 and has else None},
         })
     return {"type": "FeatureCollection", "features": features, "count": total, "zoom": zoom}
 

@@ -24,6 +24,7 @@ from photoshelf.indexer.thumbs import ThumbCache
 from photoshelf.viewer import listing
 from photoshelf.viewer.errors import InvalidInput
 from photoshelf.viewer.photos import get_photo
+from photoshelf.viewer.urls import thumb_url, url
 from photoshelf.visibility import Audience, condition, visible
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def crop_digest(sha1: str, box: tuple[float, float, float, float], rotation: int
 
 
 def crop_url(face_id: int, sha1: str, box: tuple[float, float, float, float], rotation: int) -> str:
-    return f"/faces/{face_id}.jpg?v={crop_digest(sha1, box, rotation)}"
+    return url(f"/faces/{face_id}.jpg?v={crop_digest(sha1, box, rotation)}")
 
 
 # A face row with what its crop is made from: {id, photo, x, y, w, h, score, person, assigned_by, sha1, has_thumbs}
@@ -131,7 +132,7 @@ def summary(person: Person, faces: int, photos: int, cover: dict[str, Any] | Non
         "faces": faces,
         "photos": photos,
         "cover": cover,
-        "url": f"/people/{person.uid}",
+        "url": url(f"/people/{person.uid}"),
     }
 
 
@@ -452,7 +453,7 @@ def photo_extras(config: Config, db: pw.Database, photo_id: int, audience: Audie
         "rotation": listing.rotations([photo_id]).get(photo_id, 0),
         "labels": photo_labels(photo_id),
         "similar": [{"id": p.id, "title": p.title or "", "score": s,
-                     "tile": f"/thumb/tile/{p.sha1}.jpg" if p.has_thumbs else None} for p, s in found["photos"]],
+                     "tile": thumb_url(p.sha1, "tile") if p.has_thumbs else None} for p, s in found["photos"]],
         "names": [r["name"] for r in _dicts(Person.select(Person.name).where(Person.name.is_null(False))
                                             .order_by(Person.name).limit(MERGE_CHOICES))] if faces else [],
     }

@@ -11,6 +11,7 @@ from photoshelf.errors import NotFound
 from photoshelf.records import records
 from photoshelf.viewer.errors import InvalidInput
 from photoshelf.viewer.listing import Scope, neighbours, rotations
+from photoshelf.viewer.urls import thumb_url, url
 from photoshelf.visibility import Audience, can_see, visible
 
 FLAGS = ("favorite", "private", "archived")
@@ -31,10 +32,6 @@ def get_photo(photo_id: int | str, audience: Audience) -> Photo:
     return photo
 
 
-def thumb_url(sha1: str, size: str) -> str:
-    return f"/thumb/{size}/{sha1}.jpg"
-
-
 def viewer_records(photos: list[Photo]) -> list[dict[str, Any]]:
     """`photoshelf export` records, plus what a client of the viewer needs: the user's rotation and URLs."""
     rots = rotations(p.id for p in photos)
@@ -45,8 +42,8 @@ def viewer_records(photos: list[Photo]) -> list[dict[str, Any]]:
             "tile": thumb_url(photo.sha1, "tile") if photo.has_thumbs else None,
             "fit": thumb_url(photo.sha1, "fit") if photo.has_thumbs else None,
             "preview": thumb_url(photo.sha1, "preview"),
-            "original": f"/photos/{photo.id}/original",
-            "page": f"/photos/{photo.id}",
+            "original": url(f"/photos/{photo.id}/original"),
+            "page": url(f"/photos/{photo.id}"),
         }
         out.append(record)
     return out

@@ -65,12 +65,12 @@ def visible_shares(user: Any, base_url: str) -> list[dict[str, Any]]:
     return [shares.describe(s, base_url) for s in found]
 
 
-def revoke(token: str, user: Any) -> dict[str, Any]:
-    """Revoke a link (its creator or an admin; run it in the writer)."""
+def revoke(token: str, user: Any, base_url: str = "") -> dict[str, Any]:
+    """Revoke a link (its creator or an admin; run it in the writer); its `url` starts with `base_url`."""
     share = shares.get_share(token)
     if user.role != "admin" and share.created_by_id != user.id:
         raise Forbidden("only the link's creator or an admin can revoke it")
-    return shares.describe(shares.revoke(token))
+    return shares.describe(shares.revoke(token), base_url)
 
 
 def unlock_value(share: Share) -> str:

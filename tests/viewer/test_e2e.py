@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from logins import PASSWORD, browser_log_in
 from PIL import Image, ImageDraw
+from proxies import stripping_proxy
 
 from conftest import REPO, SMALL_CORPUS, Library, make_library
 
@@ -92,8 +93,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _serve(lib: Library, log_path: Path) -> Iterator[str]:
-    """`photoshelf serve --no-watch` in its own process, as a user starts it; no tile server (no network)."""
+def _serve(lib: Library, log_path: Path, *options: str) -> Iterator[str]:
+    """`photoshelf serve --no-watch [options]` in its own process, as a user starts it; no tile server (no
+    network). Yields the address it listens on."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTOSHELF_")}
     env.update({
@@ -104,7 +106,8 @@ def _serve(lib: Library, log_path: Path) -> Iterator[str]:
     })
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "photoshelf.cli", "serve", "--no-watch", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "photoshelf.cli", "serve", "--no-watch", "--host", "127.0.0.1", "--port", str(port),
+             *options],
             env=env, stdout=log, stderr=subprocess.STDOUT, cwd=lib.storage.parent,
         )
     base = f"http://127.0.0.1:{port}"
@@ -279,6 +282,15 @@ class Watched:
                 continue
             self.page.mouse.wheel(0, 700)
             self.page.wait_for_timeout(60)
+
+    def every_tile_loaded(self, total: int) -> dict[str, Any]:
+        """Scroll the grid to its end until it holds `total` tiles, load every thumbnail (the lazy ones too), and
+        say how many loaded and which broke (all_thumbnails_loaded)."""
+        self.scroll_to_end()
+        self.page.wait_for_function(f"() => document.querySelectorAll('.tile').length >= {total}")
+        self.page.evaluate("document.querySelectorAll('.tile img').forEach(i => { i.loading = 'eager'; })")
+        self.page.wait_for_function("() => [...document.querySelectorAll('.tile img')].every(i => i.complete)")
+        return self.all_thumbnails_loaded()
 
     def all_thumbnails_loaded(self) -> dict[str, Any]:
         return self.page.evaluate("""() => {
@@ -879,6 +891,50 @@ def test_share_a_photo_and_open_the_link(open_page: Callable[..., Watched], base
     phone.shot("visitor-phone")
 
 
+def test_under_a_root_path_behind_a_proxy(lib: Library, browser: Any, shots: Path, tmp_path: Path) -> None:
+    """`serve --root-path /shelf` behind a proxy that strips the prefix (packaging/Caddyfile, nginx.conf): the
+    timeline's thumbnails and infinite scroll, selecting, a photo, sharing it, the next photo and the map all stay
+    under /shelf, with no failed request and no console error (tests/viewer/test_root_path.py crawls every link)."""
+    with _serve(lib, tmp_path / "serve.log", "--root-path", "/shelf") as direct, \
+            stripping_proxy(int(direct.rsplit(":", 1)[1]), "/shelf") as base:
+        total = api(base, "/api/v1/search?limit=1")["count"]
+        context = browser.new_context(viewport=DESKTOP, color_scheme="light", storage_state=_log_in(browser, base))
+        try:
+            w = Watched(context.new_page(), base, shots, "root-path-")
+            w.page.set_default_timeout(15000)
+            w.goto("/")
+            loaded = w.every_tile_loaded(total)
+            assert loaded["count"] >= total - 5 and not loaded["broken"], loaded
+            with w.page.expect_response(lambda r: r.url == f"{base}/api/v1/albums") as albums:
+                w.page.keyboard.press("s")  # selecting lists the albums (app.js)
+            assert albums.value.status == 200
+            w.page.keyboard.press("Escape")
+            w.page.evaluate("window.scrollTo(0, 0)")
+            w.page.locator(".tile").first.click()
+            w.page.wait_for_url(re.compile(re.escape(base) + r"/photos/\d+"))
+            w.page.wait_for_function("() => { const i = document.getElementById('photo');"
+                                     " return i && i.complete && i.naturalWidth > 0; }")
+            w.page.locator(".share-open").click()  # share.js
+            w.page.locator(".share-create").click()
+            w.page.wait_for_function("() => document.querySelector('.shareurl').value !== ''")
+            assert w.page.input_value(".shareurl").startswith(f"{base}/s/")
+            w.page.locator(".share-close").click()
+            first = w.page.url
+            w.page.keyboard.press("ArrowRight")  # photo.js follows data-next
+            w.page.wait_for_function(f"() => location.href !== {json.dumps(first)}")
+            w.page.wait_for_load_state("load")
+            assert w.path().startswith("/photos/"), w.page.url
+            w.shot("photo")
+            w.goto("/map")  # map.js asks /shelf/api/v1/map and links markers under /shelf
+            w.page.wait_for_function("() => Number(document.getElementById('map').dataset.markers || 0) > 0")
+            w.settle_images()
+            w.shot("map")
+            w.check()
+            assert all(u.startswith((f"{base}/", "data:", "blob:")) for u in w.requests), w.requests
+        finally:
+            context.close()
+
+
 # --- the full corpus ----------------------------------------------------------------------------------------
 
 
@@ -891,11 +947,7 @@ def test_full_corpus_timeline_loads_cleanly(full_corpus: Path, tmp_path: Path, b
         try:
             w = Watched(context.new_page(), base, tmp_path, "corpus-")
             w.goto("/")
-            w.scroll_to_end()
-            w.page.wait_for_function(f"() => document.querySelectorAll('.tile').length >= {total}")
-            w.page.evaluate("document.querySelectorAll('.tile img').forEach(i => { i.loading = 'eager'; })")
-            w.page.wait_for_function("() => [...document.querySelectorAll('.tile img')].every(i => i.complete)")
-            loaded = w.all_thumbnails_loaded()
+            loaded = w.every_tile_loaded(total)
             assert loaded["count"] >= total * 0.8 and not loaded["broken"], loaded
             w.page.evaluate("window.scrollTo(0, 0)")
             w.shot("timeline")

@@ -5,6 +5,12 @@
 // The page's CSRF token (viewer/auth.py): every fetch() sends it, and every write needs it.
 const CSRF_HEADERS = { "X-CSRF-Token": (document.querySelector('meta[name="csrf-token"]') || {}).content || "" };
 
+// The path the viewer is served under behind a reverse proxy ("" at the root of a host; viewer/urls.py). Every
+// URL a script makes goes through appUrl(): appUrl("/api/v1/albums") is "/shelf/api/v1/albums" under /shelf.
+// The page scripts (map.js, people.js, share.js, ...) load after this one and use it too.
+const ROOT_PATH = (document.querySelector('meta[name="root-path"]') || {}).content || "";
+function appUrl(path) { return ROOT_PATH + path; }
+
 (function theme() {
   const root = document.documentElement;
   const saved = localStorage.getItem("photoshelf-theme");
@@ -102,7 +108,7 @@ const CSRF_HEADERS = { "X-CSRF-Token": (document.querySelector('meta[name="csrf-
   async function loadAlbums() {
     if (!choice || albumsLoaded) return;
     albumsLoaded = true;
-    const response = await fetch("/api/v1/albums", { headers: CSRF_HEADERS });
+    const response = await fetch(appUrl("/api/v1/albums"), { headers: CSRF_HEADERS });
     if (!response.ok) return;
     for (const album of (await response.json()).albums) {
       const option = document.createElement("option");

@@ -32,7 +32,7 @@
       q, zoom: String(Math.round(map.getZoom())),
       bbox: [Math.max(-90, b.getSouth()), b.getWest(), Math.min(90, b.getNorth()), b.getEast()].map((v) => v.toFixed(5)).join(","),
     });
-    const response = await fetch(`/api/v1/map?${params}`, {
+    const response = await fetch(appUrl(`/api/v1/map?${params}`), {
       headers: { "X-CSRF-Token": (document.querySelector('meta[name="csrf-token"]') || {}).content || "" },
     });
     if (!response.ok || mine !== seq) return;
@@ -50,7 +50,7 @@
         title: m.count === 1 ? "1 photo" : `${m.count} photos`,
       });
       marker.on("click", () => {
-        if (m.count === 1) { location.href = `/photos/${m.photo}${q ? `?q=${encodeURIComponent(q)}` : ""}`; return; }
+        if (m.count === 1) { location.href = appUrl(`/photos/${m.photo}${q ? `?q=${encodeURIComponent(q)}` : ""}`); return; }
         // A merged marker zooms to what it holds; one cell of the server's grid splits in about three steps.
         const zoom = map.getZoom();
         const point = m.bounds.getSouthWest().equals(m.bounds.getNorthEast());

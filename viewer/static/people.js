@@ -26,7 +26,7 @@
     const uid = form.closest("[data-uid]") ? form.closest("[data-uid]").dataset.uid : null;
     try {
       if (form.matches(".js-person.merge")) {
-        const result = await post(`/api/v1/people/${uid}/merge`, { into: form.elements.into.value });
+        const result = await post(appUrl(`/api/v1/people/${uid}/merge`), { into: form.elements.into.value });
         location.href = result.url;
       } else if (form.matches(".js-person")) {
         const result = await post(form.dataset.api, { name: form.elements.name.value });

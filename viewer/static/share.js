@@ -31,7 +31,7 @@
     };
     create.disabled = true;
     try {
-      const response = await fetch("/api/v1/shares", {
+      const response = await fetch(appUrl("/api/v1/shares"), {
         method: "POST", credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRF-Token": token },
         body: JSON.stringify(body),

@@ -7,14 +7,14 @@ import logging
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from photoshelf import accounts
 from photoshelf.accounts import AccountError
 from photoshelf.viewer import auth
 from photoshelf.viewer.errors import Forbidden, InvalidInput
-from photoshelf.viewer.views.common import catalog, config, json_body, render
+from photoshelf.viewer.views.common import catalog, config, json_body, redirect, render
 from photoshelf.viewer.views.session import attempt
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ async def account_page(request: Request) -> Response:
         else:
             try:
                 token = await change_password(request, form.get("current_password"), new)
-                return await _with_session(request, RedirectResponse("/account?changed=1", status_code=303), token)
+                return await _with_session(request, redirect("/account?changed=1"), token)
             except (InvalidInput, Forbidden) as exc:
                 error, code = str(exc)[0].upper() + str(exc)[1:] + ".", 400 if isinstance(exc, InvalidInput) else 403
     return render(request, "account.html", {"title": "Account", "error": error, "min_password": accounts.MIN_PASSWORD,

@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from photoshelf import accounts
@@ -18,7 +18,8 @@ from photoshelf.db.schema import User
 from photoshelf.errors import NotFound
 from photoshelf.viewer import sharing
 from photoshelf.viewer.errors import Forbidden, InvalidInput
-from photoshelf.viewer.views.common import catalog, json_body, render
+from photoshelf.viewer.urls import route_path
+from photoshelf.viewer.views.common import catalog, json_body, redirect, render
 from photoshelf.viewer.views.shares import links_base
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ async def admin_action(request: Request) -> Response:
     action = request.path_params.get("action", "add")
     name = request.path_params.get("name") or str(form.get("name", ""))
     try:
-        if request.url.path.startswith("/admin/shares/"):
+        if route_path(request.scope).startswith("/admin/shares/"):
             await write(sharing.revoke, request.path_params["token"], request.state.user)
             done = "Link revoked."
         elif action == "add":
@@ -99,7 +100,7 @@ async def admin_action(request: Request) -> Response:
     except (AccountError, InvalidInput, Forbidden) as exc:
         return await admin_page(request, str(exc), 400)
     log.info("admin %s: %s", request.state.user.name, done)
-    return RedirectResponse("/admin?" + urlencode({"done": done}), status_code=303)
+    return redirect("/admin?" + urlencode({"done": done}))
 
 
 # --- the API ---

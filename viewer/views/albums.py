@@ -5,14 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from photoshelf.viewer import albums, listing
 from photoshelf.viewer.audience import audience
 from photoshelf.viewer.errors import InvalidInput
 from photoshelf.viewer.photos import viewer_records
-from photoshelf.viewer.views.common import catalog, form_ids, grid_page, int_param, json_body, render
+from photoshelf.viewer.views.common import (
+    catalog,
+    form_ids,
+    grid_page,
+    int_param,
+    json_body,
+    redirect,
+    render,
+)
 from photoshelf.visibility import Audience
 
 
@@ -21,7 +29,7 @@ async def album_list(request: Request) -> Response:
         form = await request.form()
         created = await catalog(request).write(albums.create_album, str(form.get("title", "")),
                                                str(form.get("description", "")), [], audience(request))
-        return RedirectResponse(f"/albums/{created['id']}", status_code=303)
+        return redirect(f"/albums/{created['id']}")
     items = await catalog(request).read(albums.list_albums, audience(request))
     return render(request, "albums.html", {"title": "Albums", "albums": items})
 
@@ -47,7 +55,7 @@ async def album_action(request: Request) -> Response:
                                                "description": str(form.get("description", ""))}, who)
     elif action == "delete":
         await write(albums.delete_album, ref)
-        return RedirectResponse("/albums", status_code=303)
+        return redirect("/albums")
     elif action == "remove":
         await write(albums.remove_photos, ref, ids, who)
     elif action == "cover":
@@ -56,7 +64,7 @@ async def album_action(request: Request) -> Response:
         await write(albums.update_album, ref, {"cover": ids[0]}, who)
     else:
         raise InvalidInput(f"unknown album action {action!r}")
-    return RedirectResponse(f"/albums/{ref}", status_code=303)
+    return redirect(f"/albums/{ref}")
 
 
 def _photo_ids(body: dict[str, Any]) -> list[Any]:

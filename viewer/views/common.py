@@ -15,7 +15,7 @@ from markupsafe import Markup, escape
 from starlette.datastructures import URL
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from photoshelf import __version__, ids
@@ -28,6 +28,7 @@ from photoshelf.viewer.catalog import CatalogAccess
 from photoshelf.viewer.errors import BodyTooLarge, Forbidden, InvalidInput
 from photoshelf.viewer.listing import Page
 from photoshelf.viewer.media import MediaFiles
+from photoshelf.viewer.urls import root, route_path, url
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,23 @@ def render(request: Request, name: str, context: dict[str, Any], status_code: in
     state = request.scope.get("state") or {}
     csrf = state.get("csrf_token") or ""
     context = {"config": cfg, "theme": cfg.viewer.dark_mode, "q": request.query_params.get("q", ""),
+               # the path the app is served under: every link in a template starts with {{ root }} (viewer/urls.py)
+               "root": root(),
                # who is asking (viewer/auth.py) and the token every form and fetch() sends back
                "user": state.get("user"), "role": state.get("role"), "csrf_token": csrf,
                "csrf_input": Markup(f'<input type="hidden" name="csrf_token" value="{escape(csrf)}">'), **context}
     return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def redirect(path: str) -> RedirectResponse:
+    """303 to `path` of this app (a route path: "/albums/3"), under the root path it is served at."""
+    return RedirectResponse(url(path), status_code=303)
+
+
+def back_path(form: Any, default: str) -> str:
+    """Where a form goes back to: its `back` field, a route path of this site ("/duplicates"), else `default`."""
+    back = str(form.get("back", ""))
+    return back if back.startswith("/") and not back.startswith(("//", "/\\")) else default
 
 
 def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -134,7 +148,8 @@ def tiles(page: Page) -> list[Tile]:
 
 
 def with_query(url: URL | str, **params: Any) -> str:
-    """`url` with these query parameters set (None removes one)."""
+    """`url` with these query parameters set (None removes one). `url` is what the browser asked for
+    (request.url: its path carries the root path), or a path made with viewer.urls.url()."""
     u = URL(str(url))
     current = dict(parse_qsl(u.query, keep_blank_values=True))
     for k, v in params.items():
@@ -174,7 +189,7 @@ async def error_response(request: Request, exc: Exception) -> Response:
     body: dict[str, Any] = {"error": message}
     if isinstance(exc, QueryError):
         body["position"] = exc.position
-    if request.url.path.startswith("/api/"):
+    if route_path(request.scope).startswith("/api/"):
         return JSONResponse(body, status_code=code)
     return render(request, "error.html", {"code": code, "message": message,
                                           "position": body.get("position")}, status_code=code)
@@ -183,7 +198,7 @@ async def error_response(request: Request, exc: Exception) -> Response:
 async def not_found(request: Request, exc: Exception) -> Response:
     code = exc.status_code if isinstance(exc, HTTPException) else 404
     message = "no such page" if code == 404 else (exc.detail if isinstance(exc, HTTPException) else str(exc))
-    if request.url.path.startswith(("/api/", "/thumb/", "/static/")):
+    if route_path(request.scope).startswith(("/api/", "/thumb/", "/static/")):
         return JSONResponse({"error": message}, status_code=code)
     return render(request, "error.html", {"code": code, "message": message, "position": None}, status_code=code)
 

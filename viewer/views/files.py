@@ -16,6 +16,7 @@ from photoshelf.db.schema import Photo
 from photoshelf.errors import NotFound
 from photoshelf.viewer.audience import audience
 from photoshelf.viewer.media import MediaFiles, shown
+from photoshelf.viewer.urls import route_path
 from photoshelf.viewer.views.common import catalog, media, path_int
 from photoshelf.visibility import Audience
 
@@ -86,10 +87,10 @@ class CachedThumbnails:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="photoshelf-thumbs")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "GET" or not scope["path"].startswith(self.PREFIX):
+        if scope["type"] != "http" or scope["method"] != "GET" or not route_path(scope).startswith(self.PREFIX):
             await self.app(scope, receive, send)
             return
-        size, _, name = scope["path"][len(self.PREFIX):].partition("/")
+        size, _, name = route_path(scope)[len(self.PREFIX):].partition("/")
         sha1 = name.split(".", 1)[0].lower()
         if size not in ("tile", "fit"):
             await self.app(scope, receive, send)

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from photoshelf import search
@@ -20,6 +20,7 @@ from photoshelf.viewer.errors import InvalidInput
 from photoshelf.viewer.listing import MAX_LIMIT
 from photoshelf.viewer.photos import viewer_records
 from photoshelf.viewer.views.common import (
+    back_path,
     catalog,
     config,
     days,
@@ -27,6 +28,7 @@ from photoshelf.viewer.views.common import (
     json_body,
     media,
     path_int,
+    redirect,
     render,
     with_query,
 )
@@ -90,15 +92,10 @@ async def person_page(request: Request) -> Response:
         return render(request, "grid_partial.html", context)
     person = data["person"]
     if person["uid"] != ref:  # reached by id or name: the page's address is its uid
-        return RedirectResponse(with_query(request.url.replace(path=f"/people/{person['uid']}")), status_code=303)
+        return redirect(f"/people/{person['uid']}" + (f"?{request.url.query}" if request.url.query else ""))
     title = person["name"] or "Unnamed person"
     return render(request, "person.html", {**context, **data, "title": title,
                                            "how_to_enable": people.HOW_TO_ENABLE})
-
-
-def _back(form: Any, default: str) -> str:
-    back = str(form.get("back", ""))
-    return back if back.startswith("/") and not back.startswith("//") else default  # only back into this site
 
 
 async def person_action(request: Request) -> Response:
@@ -116,7 +113,7 @@ async def person_action(request: Request) -> Response:
         result = await access.write(people.update_person, access.db, ref, {"hidden": action == "hide"}, who)
     else:
         raise InvalidInput(f"unknown person action {action!r}")
-    return RedirectResponse(_back(form, result["url"]), status_code=303)
+    return redirect(back_path(form, f"/people/{result['uid']}"))
 
 
 async def face_action(request: Request) -> Response:
@@ -137,10 +134,10 @@ async def face_action(request: Request) -> Response:
             result = await access.write(people.move_face, access.db, face_id, who, "new")
         else:
             result = await access.write(_move_by_text, access.db, face_id, to, who)
-        default = result["person"]["url"]
+        default = f"/people/{result['person']['uid']}"
     else:
         raise InvalidInput(f"unknown face action {action!r}")
-    return RedirectResponse(_back(form, default), status_code=303)
+    return redirect(back_path(form, default))
 
 
 def _move_by_text(db: Any, face_id: int, text: str, who: Audience) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from photoshelf.ids import parse_id
@@ -14,7 +14,17 @@ from photoshelf.viewer import albums, people, photos
 from photoshelf.viewer.audience import audience
 from photoshelf.viewer.errors import InvalidInput
 from photoshelf.viewer.listing import Scope
-from photoshelf.viewer.views.common import catalog, config, form_ids, json_body, path_int, render
+from photoshelf.viewer.urls import url
+from photoshelf.viewer.views.common import (
+    back_path,
+    catalog,
+    config,
+    form_ids,
+    json_body,
+    path_int,
+    redirect,
+    render,
+)
 
 ACTIONS: dict[str, dict[str, Any]] = {
     "rotate-left": {"rotate": "left"},
@@ -46,11 +56,11 @@ async def photo_page(request: Request) -> Response:
     data["ml"] = await catalog(request).read(people.photo_extras, config(request), catalog(request).db, photo_id,
                                              scope.audience)
     if scope.album_id is not None:
-        back = f"/albums/{scope.album_id}"
+        back = url(f"/albums/{scope.album_id}")
     elif scope.folder_id is not None:
-        back = f"/folders/{scope.folder_id}"
+        back = url(f"/folders/{scope.folder_id}")
     else:
-        back = "/" + (("?" + urlencode({"q": q})) if q else "")
+        back = url("/") + (("?" + urlencode({"q": q})) if q else "")
     return render(request, "photo.html", {**data, "title": data["photo"]["title"] or data["photo"]["path"] or "Photo",
                                           "keep": keep, "back": back,
                                           "exif": _exif_rows(data["photo"])})
@@ -117,10 +127,7 @@ async def edit(request: Request) -> Response:
     else:
         raise InvalidInput(f"unknown action {action!r}")
     await catalog(request).write(photos.update, photo_id, changes, audience(request))
-    back = str(form.get("back", ""))
-    if not back.startswith("/") or back.startswith("//"):  # only back into this site
-        back = f"/photos/{photo_id}" + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(back, status_code=303)
+    return redirect(back_path(form, f"/photos/{photo_id}" + (f"?{request.url.query}" if request.url.query else "")))
 
 
 async def add_to_album(request: Request) -> Response:
@@ -137,10 +144,7 @@ async def add_to_album(request: Request) -> Response:
     else:
         created = await catalog(request).write(albums.create_album, title, "", ids, audience(request))
         target = str(created["id"])
-    back = str(form.get("back", ""))
-    if not back.startswith("/") or back.startswith("//"):  # only back into this site
-        back = f"/albums/{target}"
-    return RedirectResponse(back, status_code=303)
+    return redirect(back_path(form, f"/albums/{target}"))
 
 
 async def api_photo(request: Request) -> Response:

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from photoshelf import accounts
 from photoshelf.viewer import auth
-from photoshelf.viewer.views.common import catalog, config, json_body, render
+from photoshelf.viewer.views.common import catalog, config, json_body, redirect, render
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +74,8 @@ async def _end(request: Request, response: Response) -> Response:
 async def login_page(request: Request) -> Response:
     """GET: the form (or straight on when already logged in). POST: check the form's token, then the password."""
     target = auth.safe_next(request.query_params.get("next"))
-    root = auth.root_path(request.scope)
     if request.state.role is not None:  # logged in already, or public mode: nothing to log into
-        return RedirectResponse(root + target, status_code=303)
+        return redirect(target)
     key = await auth.secret(request.app)
     nonce = auth.unsign(key, request.cookies.get(auth.LOGIN_COOKIE), salt=auth.LOGIN_COOKIE)
     fresh = nonce is None
@@ -91,7 +90,7 @@ async def login_page(request: Request) -> Response:
         else:
             outcome = await attempt(request, username, form.get("password", ""))
             if outcome.status == 200:
-                return await _logged_in(request, outcome, RedirectResponse(root + target, status_code=303))
+                return await _logged_in(request, outcome, redirect(target))
             error, code = (outcome.message[0].upper() + outcome.message[1:] + "."), outcome.status
     users = await catalog(request).read(accounts.count_users)
     response = render(request, "login.html", {
@@ -104,7 +103,7 @@ async def login_page(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
-    return await _end(request, RedirectResponse(auth.root_path(request.scope) + "/login", status_code=303))
+    return await _end(request, redirect("/login"))
 
 
 # --- the API ---

@@ -16,6 +16,7 @@ from photoshelf.viewer import auth, sharing
 from photoshelf.viewer.audience import audience
 from photoshelf.viewer.errors import Forbidden
 from photoshelf.viewer.listing import MAX_LIMIT
+from photoshelf.viewer.urls import url
 from photoshelf.viewer.views.common import (
     catalog,
     config,
@@ -37,7 +38,8 @@ UNLOCK_SECONDS = 7 * 86400
 
 
 def _prefix(share: Share) -> str:
-    return f"/s/{share.token}"
+    """Where the link's pages, thumbnails and originals are, as the browser asks for them (with the root path)."""
+    return url(f"/s/{share.token}")
 
 
 async def _open(request: Request) -> Share:
@@ -118,10 +120,9 @@ async def _unlock(request: Request, share: Share) -> Response:
         log.info("wrong password for share %s… from %s", share.token[:6], ip)
         return _render(request, {**context, "error": "wrong password"}, 401)
     key = await auth.secret(request.app)
-    root = auth.root_path(request.scope)
-    response = RedirectResponse(f"{root}{_prefix(share)}", status_code=303)
+    response = RedirectResponse(_prefix(share), status_code=303)
     response.set_cookie(UNLOCK_COOKIE, auth.sign(key, sharing.unlock_value(share), salt=UNLOCK_SALT),
-                        max_age=UNLOCK_SECONDS, path=f"{root}{_prefix(share)}", httponly=True, samesite="lax",
+                        max_age=UNLOCK_SECONDS, path=_prefix(share), httponly=True, samesite="lax",
                         secure=auth.secure_cookies(request.scope, config(request)))
     return response
 
@@ -140,7 +141,7 @@ async def share_photo(request: Request) -> Response:
     """/s/<token>/photos/<id>: a photo of the shared album (404 for any photo the link does not show)."""
     share = await _open(request)
     if not await _unlocked(request, share):
-        return RedirectResponse(f"{auth.root_path(request.scope)}{_prefix(share)}", status_code=303)
+        return RedirectResponse(_prefix(share), status_code=303)
     return await _photo(request, share, path_int(request, "photo_id"))
 
 
@@ -179,7 +180,8 @@ async def api_shares(request: Request) -> Response:
 
 async def api_share(request: Request) -> Response:
     """DELETE: revoke the link (its creator or an admin) → the link as it is now (state "revoked")."""
-    revoked = await catalog(request).write(sharing.revoke, request.path_params["token"], request.state.user)
+    revoked = await catalog(request).write(sharing.revoke, request.path_params["token"], request.state.user,
+                                           links_base(request))
     return JSONResponse(revoked)
 
 

@@ -11,6 +11,7 @@ from photoshelf.viewer import listing
 from photoshelf.viewer.audience import audience
 from photoshelf.viewer.listing import Scope
 from photoshelf.viewer.photos import viewer_records
+from photoshelf.viewer.urls import route_path
 from photoshelf.viewer.views.common import catalog, config, grid_page, int_param
 
 LISTINGS = {
@@ -38,7 +39,7 @@ async def search_page(request: Request) -> Response:
 
 
 async def fixed_listing(request: Request) -> Response:
-    title, fixed = LISTINGS[request.url.path]
+    title, fixed = LISTINGS[route_path(request.scope)]
     request.scope["fixed_filter"] = fixed
     return await grid_page(request, title=title, fixed=fixed, scope=ranked(request))
 
