@@ -80,3 +80,8 @@ def count_rows(url: str, table: str = "file") -> int:
         return 0
     finally:
         db.close()
+
+
+def stderr_of(proc: subprocess.Popen[bytes]) -> str:
+    """What a start_cli process wrote to stderr (read once it has ended)."""
+    return proc.stderr.read().decode(errors="replace") if proc.stderr is not None else ""

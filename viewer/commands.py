@@ -113,7 +113,7 @@ def _server_class(uvicorn: Any) -> Any:
     again once it has shut down, which ends the process before serve's own clean-up: the watcher was killed
     mid-batch and `serve` exited by signal (-15) instead of 0 (found by bench/soak.py)."""
 
-    class Server(uvicorn.Server):  # type: ignore[misc, name-defined]
+    class Server(uvicorn.Server):
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
             if threading.current_thread() is not threading.main_thread():

@@ -27,7 +27,7 @@ from photoshelf.indexer.pipeline import index_library
 from photoshelf.indexer.thumbs import ThumbCache
 
 from conftest import SMALL_CORPUS, Library, make_library
-from support import cli_env, count_rows, kill_9, start_cli, unique_jpeg, wait_for
+from support import cli_env, count_rows, kill_9, start_cli, stderr_of, unique_jpeg, wait_for
 
 SEED = int(os.environ.get("CRASH_SEED") or random.SystemRandom().randrange(1_000_000))
 CAT = (SMALL_CORPUS / "2016/Pets/cat_brown.jpg").read_bytes()
@@ -131,7 +131,7 @@ def finish(proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
     except subprocess.TimeoutExpired:
         kill_9(proc)
         raise AssertionError(f"the run did not complete in {timeout}s (seed {SEED})") from None
-    stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    stderr = stderr_of(proc)
     assert rc == 0, f"exit {rc} (seed {SEED}): {stderr[-2000:]}"
 
 
@@ -204,7 +204,7 @@ def test_kill_9_the_watcher_under_a_trickle_of_uploads(empty_library: Library) -
         while time.monotonic() < deadline:
             total += add_photos(lib, "Phone", rng.randint(1, 3))
             time.sleep(rng.uniform(0.02, 0.2))
-        assert kill_9(proc), f"the watcher exited by itself: {proc.stderr.read()!r}"  # type: ignore[union-attr]
+        assert kill_9(proc), f"the watcher exited by itself: {stderr_of(proc)}"
         kills += 1
         print(f"  killed after {total} uploads, {_count(lib, 'file')} file rows")
         assert_consistent(lib, f"kill {kills} of the watcher")
@@ -329,12 +329,15 @@ def test_mariadb_stops_mid_index_and_comes_back(own_mariadb: OwnMariaDB, tmp_pat
             total += add_photos(lib, f"roll{round_}", 120)
             proc = start_cli(env, "index", "--quiet")
             target = count_rows(lib.database_url) + rng.randint(8, 80)
-            wait_for(lambda t=target, p=proc: count_rows(lib.database_url) >= t or p.poll() is not None,
-                     timeout=120, what=f"{target} files committed")
+
+            def committed(target: int = target, proc: subprocess.Popen[bytes] = proc) -> bool:
+                return count_rows(lib.database_url) >= target or proc.poll() is not None
+
+            wait_for(committed, timeout=120, what=f"{target} files committed")
             assert proc.poll() is None, f"the index finished before the server stopped (seed {SEED})"
             own_mariadb.stop(sig)
             rc = proc.wait(timeout=120)
-            stderr = proc.stderr.read().decode(errors="replace")  # type: ignore[union-attr]
+            stderr = stderr_of(proc)
             assert rc == 1 and "Error: " in stderr and "Traceback" not in stderr, (rc, stderr[-2000:])
             print(f"index with MariaDB stopped by signal {sig}: exit {rc}: {stderr.strip().splitlines()[-1]}")
             own_mariadb.start()

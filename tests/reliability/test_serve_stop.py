@@ -13,7 +13,7 @@ import pytest
 from photoshelf.indexer.watcher import heartbeat
 
 from conftest import Library
-from support import cli_env, start_cli, wait_for
+from support import cli_env, start_cli, stderr_of, wait_for
 
 
 def _free_port() -> int:
@@ -45,5 +45,6 @@ def test_sigterm_stops_the_watcher_and_exits_0(library: Library) -> None:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
     rc = proc.wait(timeout=90)
-    assert rc == 0, proc.stderr.read().decode(errors="replace")[-2000:]  # type: ignore[union-attr]
-    assert heartbeat()["state"] == "stopped"  # type: ignore[index]
+    assert rc == 0, stderr_of(proc)[-2000:]
+    beat = heartbeat()
+    assert beat is not None and beat["state"] == "stopped"
