@@ -97,6 +97,7 @@ def test_bad_takeout_json_is_indexed_cleanly(tmp_path: Path, database_url: str) 
         lines = _run(lib, "export").stdout.splitlines()
         assert len(lines) == len(TAKEOUTS) + 1 and all(strict_json(line) for line in lines)
         lib.config.auth.mode = "public"  # reading is all this needs
+        lib.config.server.allowed_hosts = ["photoshelf.test"]
         with TestClient(create_app(lib.config, lib.db), base_url="http://photoshelf.test") as client:
             for url in ("/api/v1/search?q=", "/api/v1/search?q=ttt", "/api/v1/duplicates",
                         f"/api/v1/photos/{huge.id}"):

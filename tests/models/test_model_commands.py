@@ -139,7 +139,7 @@ def tinyclip_files() -> tuple[str, ...]:
 
 def test_pull_resumes_and_rejects_bad_checksums(hub: FakeHub, tmp_path: Path) -> None:
     config = load_config(env={"PHOTOSHELF_STORAGE": str(tmp_path / "storage"),
-                              "PHOTOSHELF_ORIGINALS": str(tmp_path)})
+                              "PHOTOSHELF_ORIGINALS": str(tmp_path / "originals")})
     # A corrupt download stops the pull; nothing is installed and the bad part is not kept to resume from.
     hub.corrupt.add("textual/model.onnx")
     with pytest.raises(registry.ModelError, match="sha256"):

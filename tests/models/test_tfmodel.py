@@ -119,7 +119,7 @@ def test_bad_model_folders(tmp_path: Path, models: dict[str, Path]) -> None:
     with pytest.raises(ModelError, match="saved_model.pb is not a SavedModel"):
         inspect(broken)
     (broken / "photoshelf.json").write_text('{"colour": 1}')
-    config = make_config(tmp_path, tmp_path / "s", f"sqlite:///{tmp_path / 'c.db'}",
+    config = make_config(tmp_path / "o", tmp_path / "s", f"sqlite:///{tmp_path / 'c.db'}",
                          PHOTOSHELF_MODELS_TF_LABELS_MODEL=str(tmp_path / "nowhere"))
     assert "nowhere/saved_model.pb is missing" in (TFLabelsStage(config, None).unavailable() or "")
     config.models.tf_labels_model = ""
@@ -216,7 +216,7 @@ def test_photoprism_rules_format() -> None:
 def test_a_photoprism_rules_file_beside_the_model_gives_its_labels(tmp_path: Path, models: dict[str, Path]) -> None:
     folder = tmp_path / "nasnet"
     shutil.copytree(models["nasnet"], folder)
-    config = make_config(tmp_path, tmp_path / "s", f"sqlite:///{tmp_path / 'c.db'}",
+    config = make_config(tmp_path / "o", tmp_path / "s", f"sqlite:///{tmp_path / 'c.db'}",
                          PHOTOSHELF_MODELS_TF_LABELS_MODEL=str(folder))
     before = TFLabelsStage(config, None).version()
     (folder / "rules.yml").write_text(PHOTOPRISM_RULES)
