@@ -3,6 +3,8 @@ answers 500 (hypothesis)."""
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -64,3 +66,35 @@ def test_search_api_never_fails_on_mariadb(client: TestClient, lib: Library, tex
         return
     r = client.get("/api/v1/search", params={"q": text, "limit": "5"})
     assert r.status_code in (200, 400), (text, r.text)
+
+
+# Cursors as a client may send them: random text, and encodings of near-valid payloads (kinds, dates, huge and
+# negative numbers, non-ASCII digits, surrogates).
+_PARTS = st.sampled_from(["k", "o", "r", ":", "-", "0", "1", "9" * 25, "-5", "²", "٣", "2019-07-04T12:00:00",
+                          "9999-12-31T23:59:59", "0000-01-01", "\ud800", "a" * 40, "nan", "inf", " "])
+CURSORS = st.one_of(
+    st.text(max_size=80),
+    st.lists(_PARTS, max_size=8).map(lambda parts: base64.urlsafe_b64encode(
+        "".join(parts).encode("utf-8", "surrogatepass")).decode().rstrip("=")),
+)
+
+
+@given(CURSORS)
+@settings(max_examples=400, deadline=None)
+def test_any_cursor_decodes_or_is_a_query_error(text: str) -> None:
+    from photoshelf.viewer.listing import Cursor
+
+    try:
+        cursor = Cursor.decode(text)
+    except QueryError:
+        return
+    # What decodes encodes back to a cursor that decodes the same.
+    assert Cursor.decode(cursor.encode()) == cursor
+    assert cursor.photo_id >= 0 and (cursor.offset is None or 0 <= cursor.offset < 2**63)
+
+
+@given(CURSORS)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_search_api_never_fails_on_a_cursor(sqlite_client: TestClient, text: str) -> None:
+    response = sqlite_client.get("/api/v1/search", params={"cursor": text})
+    assert response.status_code in (200, 400), response.text[:300]
