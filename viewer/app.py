@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 
 
-def create_app(config: Config, db: pw.Database | None = None) -> Starlette:
+def create_app(config: Config, db: pw.Database | None = None, *, root_path: str | None = None) -> Starlette:
     """The viewer over the catalog of `config` (opened and migrated here unless an open `db` is given)."""
     if db is None:
         from photoshelf.db.catalog import open_catalog
@@ -78,7 +78,7 @@ def create_app(config: Config, db: pw.Database | None = None) -> Starlette:
         *admin.routes,
         *account.routes,
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
-        *filter(None, [webdav.mount(config, db, catalog.write_now)]),  # /webdav/: None when off
+        *filter(None, [webdav.mount(config, db, catalog.write_now, root_path)]),  # /webdav/: None when off
     ]
     app = Starlette(
         routes=routes,

@@ -75,11 +75,11 @@ def _serve(state: Any, host: str | None, port: int | None, root_path: str | None
     state.overrides.update({"server.host": host, "server.port": port})
     config = state.config
     sock = listen(config.server.host, config.server.port)  # a taken port fails before anything starts
-    app = create_app(config, state.db())
+    root = root_path_of(config, root_path)
+    app = create_app(config, state.db(), root_path=root)
     note = first_admin(config, os.environ)
     if note:
         click.echo(f"photoshelf: {note}", err=True)
-    root = root_path_of(config, root_path)
     watcher, thread = None, None
     if not no_watch:
         import threading

@@ -33,25 +33,29 @@ WORKERS = 16  # WSGI threads: each upload holds one for its whole transfer
 BLOCK_SIZE = 1 << 20  # bytes read from a request body at a time
 
 
-def mount(config: Config, db: pw.Database, write: Callable[..., Any] | None = None) -> Mount | None:
+def mount(config: Config, db: pw.Database, write: Callable[..., Any] | None = None,
+          root_path: str | None = None) -> Mount | None:
     """The /webdav mount for the viewer's routes; None when WebDAV is off (webdav.enabled = false, or a public
     viewer: auth.mode = "public" has no logins and writes nothing). `write` runs one catalog write (the
     viewer's writer thread: failed logins are counted there)."""
     if not config.webdav.enabled or config.auth.mode == "public":
         return None
-    dav = dav_app(config, db, write)
+    dav = dav_app(config, db, write, root_path)
     wsgi: Any = WSGIMiddleware(dav, workers=WORKERS)  # a2wsgi types its ASGI side more narrowly than Starlette
     return Mount(PREFIX, app=Entrance(wsgi), name="webdav")
 
 
-def dav_app(config: Config, db: pw.Database, write: Callable[..., Any] | None = None) -> WsgiDAVApp:
+def dav_app(config: Config, db: pw.Database, write: Callable[..., Any] | None = None,
+            root_path: str | None = None) -> WsgiDAVApp:
+    """wsgidav over the upload folders (and the originals, read-only, for admins); `root_path` is the path the
+    viewer is served under (`serve --root-path`; default: the path of server.base_url), for the hrefs it writes."""
     originals = OriginalsProvider(config.originals_path) if config.webdav.browse_originals else None
     uploads = UploadProvider(config.originals_path / config.webdav.upload_dir.strip("/"),
                              quota_bytes=config.webdav.quota_mb * (1 << 20), originals=originals)
     providers: dict[str, Any] = {"/": uploads}
     if originals is not None:
         providers[f"/{ORIGINALS}"] = originals
-    base = urlsplit(config.server.base_url).path.rstrip("/")
+    base = (urlsplit(config.server.base_url).path if root_path is None else root_path).rstrip("/")
     _wsgidav_logging(debug=config.log.level == "debug")
     return WsgiDAVApp({
         "provider_mapping": providers,
