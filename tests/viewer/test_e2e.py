@@ -36,6 +36,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 PAGE_SIZE = 100  # the first page of the timeline is exactly the "page of 100 thumbnails"
 GENERATED = 95  # photos made for this test beside the small corpus, so there is more than one page
 DESKTOP = {"width": 1280, "height": 860}
+LAPTOP = {"width": 1366, "height": 850}
 PHONE = {"width": 390, "height": 844}
 SHOTS = REPO / "test-output" / "e2e"
 
@@ -336,11 +337,12 @@ def open_page(browser: Any, base_url: str, shots: Path, logged_in: dict[str, Any
             c.close()
 
 
-_openers: dict[str, Any] = {}
+_openers: dict[str, tuple[Any, str]] = {}  # per server: the admin's cookie jar opener and CSRF token
 
 
-def api(base: str, path: str) -> Any:
-    """GET a JSON API path as the admin (logged in once per server through POST /api/v1/session)."""
+def api(base: str, path: str, method: str = "GET", body: Any = None) -> Any:
+    """A JSON API call as the admin (logged in once per server through POST /api/v1/session); a write sends
+    `body` as JSON with the session's CSRF token."""
     if base not in _openers:
         import http.cookiejar
 
@@ -350,8 +352,11 @@ def api(base: str, path: str) -> Any:
                                        headers={"Content-Type": "application/json"})
         with opener.open(login, timeout=30) as r:
             assert r.status == 200
-        _openers[base] = opener
-    with _openers[base].open(base + path, timeout=30) as r:
+            _openers[base] = (opener, json.loads(r.read())["csrf_token"])
+    opener, token = _openers[base]
+    request = urllib.request.Request(base + path, method=method, data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json", "X-CSRF-Token": token})
+    with opener.open(request, timeout=30) as r:
         return json.loads(r.read())
 
 
@@ -865,6 +870,44 @@ def test_user_menu_and_admin_page(open_page: Callable[..., Watched], base_url: s
     phone.goto("/account")
     assert phone.page.evaluate(fits) and phone.page.locator("input[name=current_password]").is_visible()
     phone.shot("account-phone")
+
+
+def test_a_viewer_gets_no_editing_controls_and_the_keys_change_nothing(open_page: Callable[..., Watched],
+                                                                      base_url: str) -> None:
+    """A viewer (browse only) sees no button that would answer 403, reads the title as text, and f, l, r and s
+    send nothing (viewer/static: they act only with <body data-can-edit>)."""
+    api(base_url, "/api/v1/users", "POST", {"name": "reader", "role": "viewer", "password": PASSWORD})
+    pid = photo_id(base_url, "path:gen_013")
+    before = api(base_url, f"/api/v1/photos/{pid}")["photo"]
+    api(base_url, f"/api/v1/photos/{pid}", "PATCH", {"title": "Read, not written", "description": "A viewer's view"})
+    writes: list[str] = []  # every request but a GET, from either page
+    try:
+        for size, viewport in (("laptop", LAPTOP), ("phone", PHONE)):
+            options = {"is_mobile": True, "has_touch": True} if viewport is PHONE else {}
+            w = open_page(viewport=viewport, storage_state=None, **options)
+            w.page.on("request", lambda r: writes.append(f"{r.method} {r.url}") if r.method != "GET" else None)
+            browser_log_in(w.page, base_url, "reader")
+            writes.clear()  # the login itself
+            assert w.page.get_attribute("body", "data-can-edit") is None
+            assert w.page.locator(".selstart, #selbar").count() == 0
+            w.page.keyboard.press("s")
+            w.shot(f"timeline-{size}")
+            w.goto(f"/photos/{pid}")
+            for control in ("#fav", "#rotl", "#rotr", ".textedit", ".addalbum", "form[method=post]:not(.logout)"):
+                assert w.page.locator(control).count() == 0, control
+            assert w.page.locator(".phototitle").inner_text() == "Read, not written"
+            assert w.page.locator("#download").is_visible()
+            for key in ("f", "l", "r", "s"):
+                w.page.keyboard.press(key)
+            w.page.wait_for_timeout(500)  # what a key would have sent has left by now
+            assert not writes, writes
+            assert w.path() == f"/photos/{pid}" and w.page.locator("#stage.rot0").count() == 1
+            w.shot(f"photo-{size}")
+        after = api(base_url, f"/api/v1/photos/{pid}")["photo"]
+        assert (after["favorite"], after["rotation"]) == (before["favorite"], before["rotation"])
+    finally:
+        api(base_url, f"/api/v1/photos/{pid}", "PATCH",
+            {"title": before["title"] or "", "description": before["description"] or ""})
 
 
 def test_share_a_photo_and_open_the_link(open_page: Callable[..., Watched], base_url: str) -> None:

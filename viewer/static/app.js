@@ -11,6 +11,10 @@ const CSRF_HEADERS = { "X-CSRF-Token": (document.querySelector('meta[name="csrf-
 const ROOT_PATH = (document.querySelector('meta[name="root-path"]') || {}).content || "";
 function appUrl(path) { return ROOT_PATH + path; }
 
+// Whether this visitor may change anything (admins and members: <body data-can-edit="1">, base.html). Without it
+// the editing shortcuts and handlers here and in the page scripts do nothing (the server would answer 403).
+const CAN_EDIT = document.body.dataset.canEdit === "1";
+
 (function theme() {
   const root = document.documentElement;
   const saved = localStorage.getItem("photoshelf-theme");
@@ -88,7 +92,7 @@ function appUrl(path) { return ROOT_PATH + path; }
 (function selection() {
   const bar = document.getElementById("selbar");
   const start = document.querySelector(".selstart");
-  if (!bar || !start) return;
+  if (!CAN_EDIT || !bar || !start) return;
   const selected = new Set();
   const count = bar.querySelector(".selcount");
   const choice = bar.querySelector(".album-choice");

@@ -3,6 +3,7 @@
 "use strict";
 
 (function peopleForms() {
+  if (!CAN_EDIT) return;  // viewers and public visitors get no forms to send (app.js)
   // Every write sends the page's CSRF token (viewer/auth.py).
   const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   async function post(url, body) {

@@ -23,13 +23,14 @@
   document.addEventListener("keydown", (event) => {
     if (event.target.closest("input, textarea, select") || event.metaKey || event.ctrlKey || event.altKey) return;
     const click = (id) => { const el = document.getElementById(id); if (el) el.click(); };
+    const edit = (id) => { if (CAN_EDIT) click(id); };  // viewers and public visitors change nothing (app.js)
     switch (event.key) {
       case "ArrowLeft": if (prev) location.href = prev; break;
       case "ArrowRight": if (next) location.href = next; break;
       case "Escape": location.href = back; break;
-      case "f": click("fav"); break;
-      case "r": click("rotr"); break;
-      case "l": click("rotl"); break;
+      case "f": edit("fav"); break;
+      case "r": edit("rotr"); break;
+      case "l": edit("rotl"); break;
       case "d": click("download"); break;
       default: return;
     }

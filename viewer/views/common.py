@@ -58,6 +58,9 @@ def render(request: Request, name: str, context: dict[str, Any], status_code: in
                # who is asking (viewer/auth.py) and the token every form and fetch() sends back
                "user": state.get("user"), "role": state.get("role"), "csrf_token": csrf,
                "csrf_input": Markup(f'<input type="hidden" name="csrf_token" value="{escape(csrf)}">'), **context}
+    # whether to draw the editing controls: for the roles whose writes viewer/auth.py lets through (after the
+    # context, so a share link's page, which says role None, gets none whoever opens it)
+    context["can_edit"] = context["role"] in ("admin", "member")
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
