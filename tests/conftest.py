@@ -78,21 +78,31 @@ def _mariadb_admin() -> pw.MySQLDatabase:
     )
 
 
-@pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty catalog database URL on each backend (SQLite file, or a new MariaDB database)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'catalog.db'}"
-        return
+def catalog_url(backend: str, folder: Path, label: str) -> str:
+    """A new, empty catalog on `backend`: a SQLite file in `folder`, or a new MariaDB database named after `label`
+    (skips the test when no MariaDB answers). The caller drops a MariaDB database it no longer needs."""
+    if backend == "sqlite":
+        return f"sqlite:///{folder / 'catalog.db'}"
     if not _mariadb_reachable():
         pytest.skip(f"MariaDB not reachable at {MARIADB_URL} (scripts/setup-system.sh --test starts one)")
-    name = f"photoshelf_test_{secrets.token_hex(4)}"
+    name = f"photoshelf_{label}_{secrets.token_hex(4)}"
     admin = _mariadb_admin()
     admin.connect()
     admin.execute_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
     admin.close()
+    return f"{MARIADB_URL.rstrip('/')}/{name}"
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty catalog database URL on each backend (SQLite file, or a new MariaDB database)."""
+    url = catalog_url(request.param, tmp_path, "test")
+    if request.param == "sqlite":
+        yield url
+        return
+    name = url.rsplit("/", 1)[1]
     try:
-        yield f"{MARIADB_URL.rstrip('/')}/{name}"
+        yield url
     finally:
         from photoshelf.db.schema import database_proxy
 

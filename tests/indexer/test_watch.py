@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,19 +20,11 @@ from photoshelf.db.schema import File, Job, Photo
 from photoshelf.indexer.watcher import Watcher, heartbeat, mount_fstype, network_mounts_under
 
 from conftest import SMALL_CORPUS, Library, make_config
+from support import wait_for
 
 CAT = SMALL_CORPUS / "2016/Pets/cat_brown.jpg"
 DOG = SMALL_CORPUS / "2019/Pets/dog_orange.jpg"
 MODES = ["inotify", "poll"]
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def tiny_jpeg(i: int) -> bytes:

@@ -3,7 +3,6 @@ reads it, and tests that write make their own albums and restore flags), and the
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 
 import pytest
@@ -13,11 +12,10 @@ from starlette.testclient import TestClient
 from photoshelf.db.schema import database_proxy
 
 from conftest import (  # tests/conftest.py: the shared fixtures' helpers
-    MARIADB_URL,
     SMALL_CORPUS,
     Library,
     _mariadb_admin,
-    _mariadb_reachable,
+    catalog_url,
     keep_for_session,
     make_library,
 )
@@ -29,17 +27,7 @@ def _indexed(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Library:
     if backend in _libraries:
         return _libraries[backend]
     root = tmp_path_factory.mktemp(f"viewer-{backend}")
-    if backend == "sqlite":
-        url = f"sqlite:///{root / 'catalog.db'}"
-    else:
-        if not _mariadb_reachable():
-            pytest.skip(f"MariaDB not reachable at {MARIADB_URL} (scripts/setup-system.sh --test starts one)")
-        name = f"photoshelf_viewer_{secrets.token_hex(4)}"
-        admin = _mariadb_admin()
-        admin.connect()
-        admin.execute_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-        admin.close()
-        url = f"{MARIADB_URL.rstrip('/')}/{name}"
+    url = catalog_url(backend, root, "viewer")
     lib = make_library(root, url, SMALL_CORPUS)
     keep_for_session(lib)  # its originals are audited after every test that uses it, and in full at the end
     lib.config.viewer.tile_url = ""  # no network in tests: the map must work without background tiles

@@ -13,7 +13,6 @@ import http.client
 import json
 import os
 import re
-import secrets
 import shutil
 import signal
 import socket
@@ -34,11 +33,10 @@ from photoshelf.viewer.app import create_app
 from photoshelf.viewer.webdav_files import TEMP_PREFIX
 
 from conftest import (  # tests/conftest.py: the shared fixtures' helpers
-    MARIADB_URL,
     SMALL_CORPUS,
     Library,
     _mariadb_admin,
-    _mariadb_reachable,
+    catalog_url,
     make_config,
     make_library,
 )
@@ -131,17 +129,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     """`photoshelf serve` (viewer + watcher) over a library of two photos, with users of every role; admins may
     browse the originals; a 2 MB quota; 3 failed logins per user name."""
     root = tmp_path_factory.mktemp(f"webdav-{request.param}")
-    if request.param == "sqlite":
-        url = f"sqlite:///{root / 'catalog.db'}"
-    else:
-        if not _mariadb_reachable():
-            pytest.skip(f"MariaDB not reachable at {MARIADB_URL} (scripts/setup-system.sh --test starts one)")
-        name = f"photoshelf_webdav_{secrets.token_hex(4)}"
-        admin = _mariadb_admin()
-        admin.connect()
-        admin.execute_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-        admin.close()
-        url = f"{MARIADB_URL.rstrip('/')}/{name}"
+    url = catalog_url(request.param, root, "webdav")
     source = root / "source"
     for rel in ORIGINALS:
         (source / rel).parent.mkdir(parents=True, exist_ok=True)
