@@ -43,7 +43,7 @@ class Running:
 
     def __init__(self, lib: Library, mode: str) -> None:
         self.config = make_config(lib.originals, lib.storage, lib.database_url, PHOTOSHELF_WATCH_MODE=mode,
-                                  PHOTOSHELF_WATCH_POLL_INTERVAL="1", PHOTOSHELF_WATCH_SETTLE_SECONDS="0.6",
+                                  PHOTOSHELF_WATCH_POLL_INTERVAL="1", PHOTOSHELF_WATCH_SETTLE_SECONDS="1.5",
                                   PHOTOSHELF_WATCH_HEARTBEAT_SECONDS="1")
         self.watcher = Watcher(self.config, lib.db)
         self.error: BaseException | None = None
