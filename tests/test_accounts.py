@@ -231,7 +231,7 @@ def test_users_and_share_commands(library: Library) -> None:
 
 def test_uploads_belong_to_their_uploader(empty_library: Library) -> None:
     """A photo under <originals>/<webdav.upload_dir>/<user>/ is that user's; the rest belongs to the first admin."""
-    from photoshelf.indexer.pipeline import Indexer
+    from photoshelf.indexer.pipeline import index_library
 
     lib = empty_library
     accounts.add_user("alice", "admin", PW)
@@ -241,11 +241,7 @@ def test_uploads_belong_to_their_uploader(empty_library: Library) -> None:
         (lib.originals / "2016").mkdir()
         shutil.copy(SMALL_CORPUS / "2016/Pets/cat_brown.jpg", lib.originals / "Upload/bob/cat.jpg")
         shutil.copy(SMALL_CORPUS / "2004/Fiji/smallFiji.JPG", lib.originals / "2016/fiji.jpg")
-    indexer = Indexer(lib.config, lib.db)
-    try:
-        indexer.run()
-    finally:
-        indexer.close()
+    index_library(lib.config, lib.db)
     from photoshelf.records import find_photo
 
     assert find_photo("Upload/bob/cat.jpg").owner == bob.id

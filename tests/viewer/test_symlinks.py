@@ -13,20 +13,12 @@ import pytest
 from logins import viewer_client
 
 from photoshelf.db.schema import File, Photo
-from photoshelf.indexer.pipeline import Indexer
+from photoshelf.indexer.pipeline import index_library
 
 from conftest import SMALL_CORPUS, Library, make_library
 
 DOG = SMALL_CORPUS / "2019/Pets/dog_orange.jpg"
 CAT = SMALL_CORPUS / "2016/Pets/cat_brown.jpg"
-
-
-def _index(lib: Library) -> None:
-    indexer = Indexer(lib.config, lib.db)
-    try:
-        indexer.run()
-    finally:
-        indexer.close()
 
 
 @pytest.fixture
@@ -50,7 +42,7 @@ def _urls(path: str) -> list[str]:
 
 def test_a_file_reached_through_a_link_is_served_whole(linked: Library) -> None:
     """follow_symlinks (the default): the linked disk is part of the library; nothing about it is refused."""
-    _index(linked)
+    index_library(linked.config, linked.db)
     with viewer_client(linked.config, linked.db) as client:
         for path in ("disk2/dog.jpg", "home/cat.jpg"):
             for url in _urls(path):
@@ -61,14 +53,14 @@ def test_a_file_reached_through_a_link_is_served_whole(linked: Library) -> None:
 
 def test_without_follow_symlinks_nothing_behind_a_link_is_indexed(linked: Library) -> None:
     linked.config.index.follow_symlinks = False
-    _index(linked)
+    index_library(linked.config, linked.db)
     assert [f.path for f in File.select()] == ["home/cat.jpg"]
 
 
 def test_a_folder_replaced_by_a_link_after_indexing(linked: Library, tmp_path: Path) -> None:
     """Indexed as a real folder, then moved away and linked back: with follow_symlinks the link is followed as the
     indexer would; without it, the original is refused (404) like the indexer would skip it."""
-    _index(linked)
+    index_library(linked.config, linked.db)
     moved = tmp_path / "moved-home"
     (linked.originals / "home").rename(moved)
     os.symlink(moved, linked.originals / "home")
@@ -81,7 +73,7 @@ def test_a_folder_replaced_by_a_link_after_indexing(linked: Library, tmp_path: P
 
 def test_a_catalog_path_leaving_the_originals_is_never_served(linked: Library, tmp_path: Path) -> None:
     """A path in the catalog that climbs out (a damaged or hand-edited catalog) is refused, links or not."""
-    _index(linked)
+    index_library(linked.config, linked.db)
     (tmp_path / "secret.jpg").write_bytes(CAT.read_bytes())
     File.update(path="../secret.jpg").where(File.path == "home/cat.jpg").execute()
     with viewer_client(linked.config, linked.db) as client:
