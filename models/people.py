@@ -363,6 +363,25 @@ def move_faces(db: pw.Database, face_ids: list[int], to: str | int | None = None
     return Person.get_by_id(target.id)
 
 
+def name_group_of_face(db: pw.Database, face_id: int, name: str) -> Person:
+    """Name the group a face belongs to: its whole cluster (or person) takes the name, as `name_person` does
+    (naming it like an existing person merges the two). A face in no group yet becomes that person on its own.
+    Moving one face out of its group is `move_faces`, a separate, explicit edit."""
+    name = name.strip()
+    if not name:
+        raise PeopleError("a name cannot be empty")
+    face = Face.get_or_none(Face.id == face_id)
+    if face is None:
+        raise NotFound(f"no face with id {face_id}")
+    if face.person_id is not None:
+        return name_person(db, face.person_id, name)
+    existing = Person.get_or_none(pw.fn.LOWER(Person.name) == name.lower())
+    if existing is not None:
+        return move_faces(db, [face_id], existing.id)
+    person = move_faces(db, [face_id], None)
+    return name_person(db, person.id, name)
+
+
 def reject_face(db: pw.Database, face_id: int, person: str | int | None = None, distance: float = 0.5) -> Face:
     """"Not this person": take the face out of its person (or `person`) for good; it may join another."""
     face = Face.get_or_none(Face.id == face_id)

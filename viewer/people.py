@@ -364,6 +364,18 @@ def move_face(db: pw.Database, face_id: int, audience: Audience, to: Any = None,
     return {"face": face_id, "person": person_summary(find(person.uid), audience)}
 
 
+def name_group(db: pw.Database, face_id: int, audience: Audience, name: Any) -> dict[str, Any]:
+    """"Name this group" on the photo page: the face's whole cluster takes the name (models.people owns the
+    rule); moving only this face is move_face."""
+    ops = _ops()
+    _face(face_id, audience)
+    try:
+        person = ops.name_group_of_face(db, face_id, _clean_name(name))
+    except PhotoshelfError as exc:
+        raise _people_error(exc) from exc
+    return {"face": face_id, "person": person_summary(find(person.uid), audience)}
+
+
 def reject_face(db: pw.Database, face_id: int, audience: Audience, person: Any = None,
                 distance: float = 0.5) -> dict[str, Any]:
     """"Not this person": the face leaves its person (or `person`) for good; it may join someone else."""

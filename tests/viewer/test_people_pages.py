@@ -265,6 +265,41 @@ def test_forms_rename_merge_hide_reject_move(client: TestClient, cast: Cast) -> 
     assert r.status_code == 403 and not Person.get_by_id(cast.anna.id).hidden
 
 
+def test_naming_a_face_on_the_photo_page_names_its_whole_group(client: TestClient, cast: Cast) -> None:
+    """The naming trap (issue 15): "Name this group" under one face names the cluster, every face in it; moving
+    only that face is the separate "Move this face" form."""
+    first, second = cast.faces["cluster"]
+    page = client.get(f"/photos/{first.photo_id}").text
+    assert f'action="/faces/{first.id}/name"' in page and 'placeholder="Name this group"' in page
+    assert f'action="/faces/{first.id}/move"' in page and "Move this face" in page
+    r = client.post(f"/faces/{first.id}/name", data={"name": f"Joe {cast.tag}", "back": f"/photos/{first.photo_id}"},
+                    follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/photos/{first.photo_id}"
+    assert Person.get_by_id(cast.cluster.id).name == f"Joe {cast.tag}"  # the cluster itself, not a new person
+    assert {Face.get_by_id(f.id).person_id for f in (first, second)} == {cast.cluster.id}
+    assert client.get(f"/api/v1/people/{cast.cluster.uid}").json()["photos"] == 2
+    # naming a group like someone who exists merges it into them (both faces go)
+    r = client.post(f"/api/v1/faces/{second.id}", json={"group_name": cast.anna.name.upper()})
+    assert r.status_code == 200 and r.json()["person"]["uid"] == cast.anna.uid
+    assert {Face.get_by_id(f.id).person_id for f in (first, second)} == {cast.anna.id}
+    # moving one face is explicit and moves only it
+    r = client.post(f"/faces/{second.id}/move", data={"to": cast.ben.uid}, follow_redirects=False)
+    assert r.status_code == 303
+    assert Face.get_by_id(second.id).person_id == cast.ben.id and Face.get_by_id(first.id).person_id == cast.anna.id
+    # a face in no group becomes the named person alone
+    loose = _face(cast.photos[5], None, x=0.6)
+    try:
+        r = client.post(f"/api/v1/faces/{loose.id}", json={"group_name": f"Kim {cast.tag}"})
+        assert r.status_code == 200 and r.json()["person"]["name"] == f"Kim {cast.tag}"
+        assert r.json()["person"]["faces"] == 1
+    finally:
+        kim = Face.get_by_id(loose.id).person_id
+        loose.delete_instance()
+        Person.delete().where(Person.id == kim).execute()
+    assert client.post(f"/faces/{first.id}/name", data={"name": "  "}).status_code == 400
+    assert client.post("/api/v1/faces/999999999", json={"group_name": "X"}).status_code == 404
+
+
 def test_photo_page_shows_faces_labels_and_no_similar_without_embeddings(client: TestClient, cast: Cast) -> None:
     photo = cast.photos[2]
     label = PhotoLabel.create(photo=photo.id, name=f"dog{cast.tag}", category="animal", confidence=0.8,

@@ -128,6 +128,9 @@ async def face_action(request: Request) -> Response:
         result = await access.write(people.reject_face, access.db, face_id, who, person,
                                     config(request).models.face_distance)
         default = f"/people/{result['rejected']}" if result["person"] is not None else "/people"
+    elif action == "name":
+        result = await access.write(people.name_group, access.db, face_id, who, str(form.get("name", "")))
+        default = f"/people/{result['person']['uid']}"
     elif action == "move":
         to = str(form.get("to", "")).strip()
         if to == "new":
@@ -215,14 +218,17 @@ async def api_merge(request: Request) -> Response:
 
 
 async def api_face(request: Request) -> Response:
-    """POST {"person": ref | "new"} or {"name": "Anna"}: move the face; {"reject": true | ref}: not this person."""
+    """POST {"person": ref | "new"} or {"name": "Anna"}: move the face; {"group_name": "Anna"}: name its whole
+    group; {"reject": true | ref}: not this person."""
     face_id = path_int(request, "face_id")
     body = await json_body(request)
     access = catalog(request)
     who = audience(request)
-    unknown = set(body) - {"person", "name", "reject"}
+    unknown = set(body) - {"person", "name", "reject", "group_name"}
     if unknown:
-        raise InvalidInput(f"unknown face field {sorted(unknown)[0]!r} (known: person, name, reject)")
+        raise InvalidInput(f"unknown face field {sorted(unknown)[0]!r} (known: person, name, group_name, reject)")
+    if "group_name" in body:
+        return JSONResponse(await access.write(people.name_group, access.db, face_id, who, body["group_name"]))
     if "reject" in body:
         reject = body["reject"]
         if reject is False:
