@@ -6,7 +6,7 @@ import peewee as pw
 
 from photoshelf.config import Config
 from photoshelf.db.backends import connect
-from photoshelf.db.migrations import migrate
+from photoshelf.db.upgrade import upgrade
 from photoshelf.errors import ConfigError, DatabaseError
 
 
@@ -25,7 +25,7 @@ def open_catalog(config: Config, *, create: bool = True) -> pw.Database:
         db.connect(reuse_if_open=True)
     except pw.OperationalError as exc:
         raise DatabaseError(f"cannot open the catalog at {config.database_url}: {exc}") from None
-    migrate(db)
+    upgrade(db, config.database_url, storage)  # a catalog that holds data is copied first
     from photoshelf import accounts
 
     # Users are backed up beside the catalog; a catalog rebuilt without them takes them back from there.

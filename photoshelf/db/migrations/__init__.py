@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 
 import peewee as pw
@@ -47,21 +48,37 @@ def current_version(db: pw.Database) -> int:
     return int(row or 0)
 
 
-def migrate(db: pw.Database) -> list[int]:
-    """Apply every pending migration; returns the versions applied."""
-    db.create_tables([SchemaVersion], safe=True)
+def describe(version: int) -> str:
+    """What a migration does: the first line of its module's docstring."""
+    step = dict(MIGRATIONS)[version]
+    doc = sys.modules[step.__module__].__doc__ or f"Migration {version}."
+    return doc.strip().splitlines()[0]
+
+
+def pending(db: pw.Database) -> list[int]:
+    """The migrations this catalog has not had yet (all of them for an empty database), in order."""
     have = current_version(db)
     if have > LATEST:
         from photoshelf.errors import DatabaseError
 
         raise DatabaseError(f"the catalog has schema version {have}, newer than this photoshelf ({LATEST}): upgrade photoshelf")
+    if not db.table_exists(SchemaVersion._meta.table_name):
+        return [version for version, _ in MIGRATIONS]
     # A step numbered below the newest recorded one (added on a parallel branch) still runs once.
     done = {int(v) for (v,) in SchemaVersion.select(SchemaVersion.version).tuples()}
+    return [version for version, _ in MIGRATIONS if version not in done]
+
+
+def migrate(db: pw.Database) -> list[int]:
+    """Apply every pending migration; returns the versions applied. (photoshelf.db.upgrade backs the catalog up
+    first: call that, not this, on a catalog that may hold data.)"""
+    todo = pending(db)
+    db.create_tables([SchemaVersion], safe=True)
     applied = []
     for version, step in MIGRATIONS:
-        if version in done:
+        if version not in todo:
             continue
-        log.info("applying catalog migration %s", version)
+        log.info("applying catalog migration %s: %s", version, describe(version))
         with write_transaction(db):
             step(db)
             SchemaVersion.create(version=version)
