@@ -458,14 +458,17 @@ def similar(config: Config, db: pw.Database, photo: Photo, audience: Audience, k
 
 def photo_extras(config: Config, db: pw.Database, photo_id: int, audience: Audience) -> dict[str, Any]:
     """What the photo page adds from the ML pass: faces with their people, labels, similar photos."""
-    found = similar(config, db, get_photo(photo_id, audience), audience, 8)
+    found = similar(config, db, get_photo(photo_id, audience), audience, 16)
+    # Only photos with a tile, in whole rows of the strip's four columns: no blank slots (issue 15).
+    shown = [(p, s) for p, s in found["photos"] if p.has_thumbs][:8]
+    shown = shown[: len(shown) // 4 * 4] if len(shown) >= 4 else shown
     faces = photo_faces([photo_id], audience).get(photo_id, [])
     return {
         "faces": faces,
         "rotation": listing.rotations([photo_id]).get(photo_id, 0),
         "labels": photo_labels(photo_id),
-        "similar": [{"id": p.id, "title": p.title or "", "score": s,
-                     "tile": thumb_url(p.sha1, "tile") if p.has_thumbs else None} for p, s in found["photos"]],
+        "similar": [{"id": p.id, "title": p.title or "", "score": s, "tile": thumb_url(p.sha1, "tile")}
+                    for p, s in shown],
         "names": [r["name"] for r in _dicts(Person.select(Person.name).where(Person.name.is_null(False))
                                             .order_by(Person.name).limit(MERGE_CHOICES))] if faces else [],
     }

@@ -52,7 +52,12 @@
 // Face boxes on the photo page: the boxes are fractions of the upright picture. The picture is drawn inside
 // its element with object-fit: contain (letterboxed), and the user's rotation turns the element about its
 // centre, so each box is placed in the element's own coordinates and then turned the same way.
-(function faceBoxes() {
+// photo.js replaces the page's picture when it steps to the next photo ("photoshelf:photo"): bind that one too.
+let placeFaceBoxes = null;
+window.addEventListener("resize", () => { if (placeFaceBoxes) placeFaceBoxes(); });
+document.addEventListener("photoshelf:photo", () => { placeFaceBoxes = null; faceBoxes(); });
+faceBoxes();
+function faceBoxes() {
   const layer = document.getElementById("faceboxes");
   const img = document.getElementById("photo");
   const stage = document.getElementById("stage");
@@ -89,7 +94,7 @@
   }
   img.addEventListener("load", place);
   img.addEventListener("transitionend", place);
-  window.addEventListener("resize", place);
+  placeFaceBoxes = place;
   if (img.complete) place();
   // Pointing at a face in the list lights up its box.
   document.querySelectorAll("[data-face-item]").forEach((item) => {
@@ -98,4 +103,4 @@
     item.addEventListener("mouseenter", () => el.classList.add("lit"));
     item.addEventListener("mouseleave", () => el.classList.remove("lit"));
   });
-})();
+}

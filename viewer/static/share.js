@@ -2,7 +2,10 @@
 // token), then shows it with a copy button. Without JavaScript the button does nothing; the API stays.
 "use strict";
 
-(function shareDialog() {
+// photo.js swaps in the next photo's page without a reload ("photoshelf:photo"): its button is bound then.
+document.addEventListener("photoshelf:photo", shareDialog);
+shareDialog();
+function shareDialog() {
   const open = document.querySelector(".share-open");
   const dialog = document.getElementById("sharedialog");
   if (!open || !dialog) return;
@@ -60,4 +63,4 @@
     }
     event.target.textContent = "Copied";
   });
-})();
+}

@@ -89,14 +89,38 @@ def _place(place: dict[str, Any] | None) -> str | None:
     return ", ".join(dict.fromkeys(n for n in names if n))
 
 
+# Where a capture time came from when it is only a guess: the file's modification time (indexer/metadata.py).
+GUESSED_DATE_SOURCES = ("mtime", "")
+
+
+def date_is_guess(r: dict[str, Any]) -> bool:
+    """Whether the record's date is the file's date, not the capture time (no EXIF, XMP, name or Takeout date)."""
+    return r.get("taken_at_source", "") in GUESSED_DATE_SOURCES
+
+
+def _taken(r: dict[str, Any]) -> tuple[str, str]:
+    """"Taken 2019-06-06 07:29:51 (Europe/Berlin)", or for a guess "Date: unknown (file date: 2026-12-03)"."""
+    when = (r["taken_at_local"] or "").replace("T", " ")[:19]
+    if date_is_guess(r):
+        return ("Date", f"Date unknown (file date: {when[:10]})" if when else "Date unknown")
+    return ("Taken", when + (f" ({r['timezone']})" if r["timezone"] else ""))
+
+
+def _exposure(text: str | None) -> str:
+    """"1/250" → "1/250 s"; "30s" (how the indexer writes long exposures) → "30 s", not "30s s"."""
+    if not text:
+        return ""
+    return f"{text.removesuffix('s').strip()} s"
+
+
 def _exif_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
     rows: list[tuple[str, Any]] = [
-        ("Taken", (r["taken_at_local"] or "").replace("T", " ")[:19] + (f" ({r['timezone']})" if r["timezone"] else "")),
+        _taken(r),
         ("Camera", _camera(r)),
         ("Lens", r["lens"]),
         ("Exposure", " · ".join(x for x in (
             f"ƒ/{r['f_number']:g}" if r["f_number"] else "",
-            f"{r['exposure']} s" if r["exposure"] else "",
+            _exposure(r["exposure"]),
             f"ISO {r['iso']}" if r["iso"] else "",
             f"{r['focal_length']:g} mm" if r["focal_length"] else "") if x)),
         ("Size", f"{r['width']} × {r['height']}" if r["width"] else None),
