@@ -635,7 +635,8 @@ def _register_optional_commands(group: click.Group) -> None:
                                ("photoshelf.models.commands", ("commands", "models")),
                                ("photoshelf.models.people_cli", ("commands", "people")),
                                ("photoshelf.accounts_cli", ("users",)),
-                               ("photoshelf.accounts_cli", ("share",))):
+                               ("photoshelf.accounts_cli", ("share",)),
+                               ("photoshelf.ops_cli", ("commands",))):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
