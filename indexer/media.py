@@ -23,7 +23,7 @@ ImageFile.LOAD_TRUNCATED_IMAGES = True
 
 IMAGE_EXTENSIONS = {
     ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".webp", ".tif", ".tiff", ".bmp",
-    ".heic", ".heif", ".hif", ".avif",
+    ".heic", ".heif", ".hif", ".avif", ".mpo",
 }
 RAW_EXTENSIONS = {
     ".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf", ".rw2",
@@ -41,7 +41,8 @@ RAW_FILETYPES = {
     "DNG", "CR2", "CR3", "CRW", "NEF", "NRW", "ARW", "SRF", "SR2", "RAF", "ORF", "RW2", "PEF", "SRW",
     "X3F", "3FR", "ERF", "KDC", "MEF", "MOS", "MRW", "IIQ", "RAW", "RWL",
 }
-IMAGE_FILETYPES = {"JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP", "HEIC", "HEIF", "AVIF", "JXL"}
+# MPO: a multi-picture JPEG (3D cameras, some phones); the first picture is the photo.
+IMAGE_FILETYPES = {"JPEG", "MPO", "PNG", "GIF", "WEBP", "TIFF", "BMP", "HEIC", "HEIF", "AVIF", "JXL"}
 VIDEO_FILETYPES = {"MP4", "M4V", "MOV", "AVI", "MKV", "WEBM", "3GP", "3G2", "M2TS", "MPEG", "WMV", "FLV", "OGV", "MTS"}
 
 
@@ -94,6 +95,35 @@ class Decoded:
     width: int  # full size of the original after orientation
     height: int
     warning: str | None = None
+    duration: float | None = None  # an animated GIF/WebP's length in seconds
+
+
+# An animation longer than this many frames is not walked to sum its length (each frame is decoded to read it).
+MAX_FRAMES_TIMED = 2000
+
+
+def animation_duration(image: Image.Image) -> float | None:
+    """The length of an animated GIF/WebP in seconds (its frames' durations summed), None for a still picture.
+
+    Pillow gives a frame's duration only once it has seeked to it, so this decodes every frame (up to
+    MAX_FRAMES_TIMED); the image is left at its first frame."""
+    if not getattr(image, "is_animated", False):
+        return None
+    frames = int(getattr(image, "n_frames", 1) or 1)
+    if frames < 2 or frames > MAX_FRAMES_TIMED:
+        return None
+    total = 0.0
+    try:
+        for i in range(frames):
+            image.seek(i)
+            image.load()  # WebP sets a frame's duration when it decodes it
+            total += float(image.info.get("duration") or 0)
+    except (EOFError, OSError, ValueError) as exc:
+        log.debug("animation length not read: %s", exc)
+        return None
+    finally:
+        image.seek(0)
+    return values.duration(total / 1000) if total > 0 else None
 
 
 def _check_pixels(width: int, height: int, max_megapixels: int) -> None:
@@ -163,7 +193,7 @@ def decode_image(data: bytes, target: int, max_megapixels: int, *, decode_limit:
     _check_pixels(image.width, image.height, max_megapixels)
     full_w, full_h = image.size
     fmt = image.format or ""
-    if fmt == "JPEG":
+    if fmt in ("JPEG", "MPO"):
         image.draft("RGB", (target, target))
     # Before getexif(): Pillow's PNG reader decodes the whole image there (to find an eXIf chunk after the pixels).
     if decode_limit is not None and image.width * image.height > decode_limit:
@@ -189,7 +219,9 @@ def decode_image(data: bytes, target: int, max_megapixels: int, *, decode_limit:
         raise MediaError(f"cannot decode the image: {exc}") from None
     except (ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise MediaError(f"cannot decode the image: {exc}") from None
+    duration = None
     if getattr(image, "is_animated", False):
+        duration = animation_duration(image) if fmt in ("GIF", "WEBP", "PNG") and decode_limit is None else None
         image.seek(0)
     if decode_limit is not None:
         image = _reduced(image, target)
@@ -198,7 +230,7 @@ def decode_image(data: bytes, target: int, max_megapixels: int, *, decode_limit:
         image = _apply_orientation(image, orientation)
     if orientation in (5, 6, 7, 8):
         full_w, full_h = full_h, full_w
-    return Decoded(image=image, width=full_w, height=full_h, warning=warning)
+    return Decoded(image=image, width=full_w, height=full_h, warning=warning, duration=duration)
 
 
 def _reduced(image: Image.Image, target: int) -> Image.Image:
@@ -216,7 +248,7 @@ def _reduced(image: Image.Image, target: int) -> Image.Image:
 def _looks_truncated(fmt: str, data: bytes) -> bool:
     """Whether the file stops before its format's end marker (Pillow decodes what is there, see below)."""
     tail = data[-4096:].rstrip(b"\x00\r\n ")
-    if fmt == "JPEG":
+    if fmt in ("JPEG", "MPO"):
         return b"\xff\xd9" not in tail
     if fmt == "PNG":
         return b"IEND" not in tail

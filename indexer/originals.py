@@ -8,14 +8,16 @@ import logging
 import os
 from collections.abc import Collection, Iterable
 from pathlib import Path
+from typing import Any
 
 from photoshelf.db.schema import File, Setting, utcnow
 from photoshelf.errors import OriginalsUnavailable
-from photoshelf.indexer.walk import WalkProblem, display_path
+from photoshelf.indexer.walk import OtherFiles, WalkProblem, display_path
 
 log = logging.getLogger(__name__)
 
 UNREADABLE_KEY = "index.unreadable"  # Setting: {path: {"reason": ..., "since": ...}} of the last scans
+OTHER_KEY = "index.other_files"  # Setting: {extension: {"count": n, "examples": [path, ...]}} of the last full scan
 NOTHING_MARKED = "nothing was marked missing"
 
 
@@ -95,3 +97,26 @@ def _load() -> dict[str, dict[str, str]]:
         log.warning("ignoring an unreadable %s setting", UNREADABLE_KEY)
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def record_other(other: dict[str, OtherFiles]) -> None:
+    """Keep, for doctor, the files the last full scan passed over as neither media nor sidecar (by extension)."""
+    data = {ext: {"count": o.count, "examples": o.examples} for ext, o in sorted(other.items())}
+    if data:
+        Setting.insert(key=OTHER_KEY, value=json.dumps(data, sort_keys=True)).on_conflict_replace().execute()
+    else:
+        Setting.delete().where(Setting.key == OTHER_KEY).execute()
+
+
+def other_files() -> list[dict[str, Any]]:
+    """What the last full scan passed over: [{"extension", "count", "examples"}], most numerous first."""
+    row = Setting.get_or_none(Setting.key == OTHER_KEY)
+    try:
+        data = json.loads(row.value) if row is not None else {}
+    except ValueError:
+        return []
+    if not isinstance(data, dict):
+        return []
+    out = [{"extension": ext, "count": int(v.get("count", 0)), "examples": list(v.get("examples", []))}
+           for ext, v in data.items() if isinstance(v, dict)]
+    return sorted(out, key=lambda o: (-o["count"], o["extension"]))

@@ -288,6 +288,8 @@ class Indexer:
         self._reconcile([e for rel, e in entries.items() if rel not in fresh], known, report, force, fresh,
                         unreadable)
         originals.record_unreadable(walker.problems, scopes)
+        if scopes == [""]:
+            originals.record_other(walker.other)
         report.ignored = walker.ignored
 
     def _scope_entries(self, walker: Walker, scope: str) -> Iterable[Entry]:
@@ -796,7 +798,8 @@ class Indexer:
             photo.lat, photo.lon, photo.altitude = md.lat, md.lon, md.altitude
         photo.camera_make, photo.camera_model, photo.lens = md.camera_make, md.camera_model, md.lens
         photo.iso, photo.exposure, photo.fnumber, photo.focal_length = md.iso, md.exposure, md.fnumber, md.focal_length
-        photo.duration = result.video.duration if result.video and result.video.duration else md.duration
+        photo.duration = result.video.duration if result.video and result.video.duration else (
+            result.duration or md.duration)
         photo.codec = (result.video.codec if result.video else None) or md.codec
         if "title" not in locked:
             photo.title = md.title

@@ -8,7 +8,7 @@ import os
 import re
 import stat as stat_mod
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pathspec
@@ -51,6 +51,18 @@ class Entry:
 
 
 @dataclass
+class OtherFiles:
+    """Files the walk passed over because their name says they are neither media nor a sidecar, by extension:
+    how many, and the first few paths (so doctor can list them: nothing the scan sees goes unaccounted)."""
+
+    count: int = 0
+    examples: list[str] = field(default_factory=list)
+
+
+EXAMPLES_KEPT = 5
+
+
+@dataclass
 class WalkProblem:
     """A path the walk could not read: what was catalogued under it is unknown now, not gone."""
 
@@ -77,6 +89,7 @@ class Walker:
         self.exclude = pathspec.GitIgnoreSpec.from_lines(exclude or [])
         self.problems: list[WalkProblem] = []
         self.ignored = 0
+        self.other: dict[str, OtherFiles] = {}  # by lower-case extension ('' for none)
 
     def walk(self, start: str = "") -> Iterator[Entry]:
         """Yield every media and sidecar file under `start` (relative path, '' for the root)."""
@@ -128,6 +141,13 @@ class Walker:
             return None
         return Entry(rel=rel, size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino, dev=st.st_dev,
                      role="media" if media else "sidecar", bad_name=not_utf8(rel))
+
+    def _note_other(self, name: str, rel: str) -> None:
+        ext = os.path.splitext(name)[1].lower()
+        other = self.other.setdefault(ext, OtherFiles())
+        other.count += 1
+        if len(other.examples) < EXAMPLES_KEPT:
+            other.examples.append(display_path(rel))
 
     def _load_ignore(self, folder: Path) -> pathspec.PathSpec | None:
         try:
@@ -194,6 +214,8 @@ class Walker:
             media, sidecar = is_media(name), is_sidecar(name)
             if not (media or sidecar):
                 self.ignored += 1
+                if not self._ignored(child, False, specs):
+                    self._note_other(name, child)
                 continue
             if self._ignored(child, False, specs):
                 self.ignored += 1

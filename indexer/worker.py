@@ -32,6 +32,7 @@ class FileResult:
     thumbs_cached: bool = False
     phash: str | None = None
     video: VideoInfo | None = None
+    duration: float | None = None  # an animated image's length, from its frames
     fatal: str | None = None
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (stage, reason)
 
@@ -117,6 +118,7 @@ def process_file(path: Path, size: int, thumbs: ThumbCache, max_megapixels: int)
         result.warnings.append(("thumbnail", f"cannot decode the picture: {exc}"))
         return result
     result.width, result.height = decoded.width, decoded.height
+    result.duration = decoded.duration
     if decoded.warning:
         result.warnings.append(("thumbnail", decoded.warning))
     if result.thumbs_cached:

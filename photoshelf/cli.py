@@ -590,6 +590,10 @@ def doctor(state: State, as_json: bool, audit: bool) -> None:
                        "marked missing):")
             for u in report["unreadable"]:
                 click.echo(f"  {u['path'] or '.'}: {u['reason']} (since {u['since'][:19]})")
+        for o in report["other_files"]:
+            more = f" and {o['count'] - len(o['examples'])} more" if o["count"] > len(o["examples"]) else ""
+            click.echo(f"  not indexed ({o['extension'] or 'no extension'}: not a photo or video type): "
+                       f"{', '.join(o['examples'])}{more}")
     if not report["ok"]:
         sys.exit(EXIT_ERROR)
 

@@ -130,13 +130,24 @@ def _unreadable(paths: list[dict[str, str]]) -> Check:
                  "fix their permissions for the user photoshelf runs as (or mount them), then index again")
 
 
+def _other(other: list[dict[str, Any]]) -> Check:
+    total = sum(o["count"] for o in other)
+    if not total:
+        return Check("other files", True, "every file of the last full scan is a photo, a video or a sidecar")
+    kinds = ", ".join(f"{o['count']} {o['extension'] or '(no extension)'}" for o in other[:8])
+    return Check("other files", True, f"{total} files not indexed, by their extension not photos, videos or "
+                 f"sidecars: {kinds} (listed below)")
+
+
 def run_checks(config: Config, db: pw.Database) -> dict[str, Any]:
-    from photoshelf.indexer.originals import unreadable
+    from photoshelf.indexer.originals import other_files, unreadable
 
     folders = Folder.select().count()
     cannot_read = unreadable()
     checks = [_originals(config), _exiftool(config), _images(), _video(), _database(db), _inotify(folders),
               _disk(config.storage_path), _watcher(), _unreadable(cannot_read)]
+    other = other_files()
+    checks.append(_other(other))
     failed = [
         {"path": f.path, "reason": f.error}
         for f in File.select().where(File.error.is_null(False) & File.missing_since.is_null()).order_by(File.path)
@@ -158,5 +169,6 @@ def run_checks(config: Config, db: pw.Database) -> dict[str, Any]:
         "failed_files": failed,
         "warnings": warnings,
         "unreadable": cannot_read,
+        "other_files": other,
         "last_index": last_run,
     }

@@ -125,7 +125,7 @@ def tile(photo: Photo, rotation: int) -> Tile:
         w, h = h, w
     ratio = max(0.3, min(4.0, w / h))
     duration = None
-    if photo.kind == "video" and photo.duration:
+    if photo.kind in ("video", "image") and photo.duration:  # an image with a length is an animated GIF/WebP
         secs = max(1, int(round(photo.duration)))  # a clip under half a second is not "0:00"
         duration = f"{secs // 60}:{secs % 60:02d}"
     return Tile(photo=photo, rotation=rotation, ratio=round(ratio, 3), duration=duration)
