@@ -102,6 +102,12 @@ class Photo(BaseModel):
     rating = pw.SmallIntegerField(null=True)
     content_id = pw.CharField(max_length=64, null=True, index=True)  # Apple ContentIdentifier (Live Photos)
     phash = pw.CharField(max_length=16, null=True, index=True)
+    # The second look for near-duplicates (photoshelf/dupsig.py, migration 12): a dHash of the whole frame and
+    # a 3×3 colour layout; "" when the thumbnail could not be read. And, once a person resolved a duplicate
+    # group, the photo this one is a copy of (a plain id: the keeper may be purged; it is archived meanwhile).
+    dhash = pw.CharField(max_length=16, null=True)
+    colors = pw.CharField(max_length=54, null=True)
+    duplicate_of = pw.IntegerField(null=True, index=True)
     stack = pw.ForeignKeyField(Stack, null=True, backref="photos", on_delete="SET NULL")
     has_thumbs = pw.BooleanField(default=False)
     favorite = pw.BooleanField(default=False)

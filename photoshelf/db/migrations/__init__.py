@@ -19,6 +19,7 @@ from photoshelf.db.migrations import (
     m0008_lookalike,
     m0009_accounts,
     m0010_clean_numbers,
+    m0012_duplicates,
 )
 from photoshelf.db.schema import SchemaVersion
 from photoshelf.db.transactions import write_transaction
@@ -36,6 +37,7 @@ MIGRATIONS: list[tuple[int, Callable[[pw.Database], None]]] = [
     (8, m0008_lookalike.apply),
     (9, m0009_accounts.apply),
     (10, m0010_clean_numbers.apply),
+    (12, m0012_duplicates.apply),
 ]
 
 LATEST = MIGRATIONS[-1][0]
@@ -51,8 +53,9 @@ def current_version(db: pw.Database) -> int:
 def describe(version: int) -> str:
     """What a migration does: the first line of its module's docstring."""
     step = dict(MIGRATIONS)[version]
-    doc = sys.modules[step.__module__].__doc__ or f"Migration {version}."
-    return doc.strip().splitlines()[0]
+    doc = sys.modules[step.__module__].__doc__ or ""
+    line = doc.strip().splitlines()[0] if doc.strip() else ""
+    return line.removeprefix(f"Migration {version}:").strip() or f"migration {version}"
 
 
 def pending(db: pw.Database) -> list[int]:
