@@ -332,7 +332,8 @@ def enrich(state: State, stages: tuple[str, ...], limit: int | None, status: boo
 
 @cli.command()
 @click.option("--stage", "stages", multiple=True, required=True,
-              help="The stage to redo (faces, labels, clip, text); repeatable.")
+              help="The stage to redo (faces, labels, clip, text, or thumbs: the RAW files' thumbnails); "
+                   "repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_obj
@@ -341,8 +342,20 @@ def reindex(state: State, stages: tuple[str, ...], as_json: bool, quiet: bool) -
     """Run a stage again on every photo (e.g. after changing face settings); its results are replaced photo by
     photo, and faces keep the people a user named or corrected.
     A new model version re-runs by itself: `photoshelf enrich` is enough for that."""
-    report = _run_enrichment(state, stages=list(stages), quiet=quiet or as_json, reindex=True)
-    _after_enrichment(state, report, as_json)
+    ml = [s for s in stages if s != "thumbs"]
+    if "thumbs" in stages:
+        from photoshelf.indexer.rethumb import redo_thumbnails
+
+        done = redo_thumbnails(state.config, state.db())
+        if as_json and not ml:
+            _echo_json({"thumbs": done.as_dict()})
+            return
+        if not as_json:
+            click.echo(f"thumbs     {done.done} RAW photos rendered again" + (f", {done.failed} failed" if done.failed
+                                                                              else ""))
+    if ml:
+        report = _run_enrichment(state, stages=ml, quiet=quiet or as_json, reindex=True)
+        _after_enrichment(state, report, as_json)
 
 
 @cli.command()

@@ -8,7 +8,7 @@ import re
 from starlette.testclient import TestClient
 
 from photoshelf.db.schema import Photo
-from photoshelf.viewer.views.photo import _exposure, _exif_rows, _taken
+from photoshelf.viewer.views.photo import _exif_rows, _exposure, _taken
 
 from conftest import Library
 
