@@ -653,7 +653,8 @@ def _register_optional_commands(group: click.Group) -> None:
                                ("photoshelf.models.people_cli", ("commands", "people")),
                                ("photoshelf.accounts_cli", ("users",)),
                                ("photoshelf.accounts_cli", ("share",)),
-                               ("photoshelf.ops_cli", ("commands",))):
+                               ("photoshelf.ops_cli", ("commands",)),
+                               ("photoshelf.duplicates_cli", ("duplicates",))):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
