@@ -32,6 +32,7 @@ from photoshelf.viewer.views import (
     map,
     people,
     photo,
+    selection,
     session,
     shares,
     status,
@@ -67,6 +68,7 @@ def create_app(config: Config, db: pw.Database | None = None, *, root_path: str 
     routes = [
         *timeline.routes,
         *photo.routes,
+        *selection.routes,
         *albums.routes,
         *people.routes,
         *map.routes,

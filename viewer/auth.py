@@ -79,6 +79,7 @@ ACCESS: dict[str, Rule] = {
     "/albums/{ref}": PAGE,
     "/albums/{ref}/{action}": MEMBER_POST,
     "/folders": PAGE, "/folders/{folder_id}": PAGE, "/calendar": PAGE, "/places": PAGE, "/duplicates": PAGE,
+    "/things": PAGE, "/api/v1/things": PAGE,
     "/map": PAGE,
     "/people": PAGE, "/people/{ref}": PAGE,
     "/people/{ref}/{action}": MEMBER_POST,
@@ -93,6 +94,11 @@ ACCESS: dict[str, Rule] = {
     "/api/v1/search": PAGE,
     "/api/v1/photos/{photo_id}": Rule(USER, MEMBER),
     "/api/v1/photos/{ref}/similar": PAGE,
+    # the selection bar: flags on many photos (members), a zip of originals (anyone who may browse: a read, sent as a
+    # form POST so the browser saves it), and the state an open timeline polls for new photos
+    "/api/v1/photos": Rule(USER, MEMBER),
+    "/download": Rule(USER, USER),
+    "/api/v1/state": PAGE,
     "/api/v1/albums": Rule(USER, MEMBER),
     "/api/v1/albums/{ref}": Rule(USER, MEMBER),
     "/api/v1/albums/{ref}/photos": Rule(USER, MEMBER),
