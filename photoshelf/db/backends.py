@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import ParseResult, unquote, urlparse
 
@@ -43,6 +45,27 @@ class _SqliteWithVec(pw.SqliteDatabase):
 
 def is_sqlite(db: pw.Database) -> bool:
     return isinstance(db, pw.SqliteDatabase)
+
+
+@contextmanager
+def table_rebuilds_allowed(db: pw.Database) -> Iterator[None]:
+    """Foreign keys off on SQLite while migrations run, then checked once.
+
+    SQLite cannot alter most of a column in place: peewee's migrator copies the table, drops the old one and
+    renames the copy. With foreign keys on, that DROP is a DELETE of every row, so ON DELETE SET NULL and CASCADE
+    fire: migration 4 on an old catalog nulled every file's photo_id and would have deleted every album entry and
+    face (found by tests/test_upgrade.py). SQLite's documented procedure for such a change is this one."""
+    if not is_sqlite(db):
+        yield
+        return
+    db.execute_sql("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction: called between them
+    try:
+        yield
+        broken = db.execute_sql("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise DatabaseError(f"the catalog's references are broken after migrating: {broken[:5]}")
+    finally:
+        db.execute_sql("PRAGMA foreign_keys = ON")
 
 
 def _mysql_database() -> type[pw.MySQLDatabase]:

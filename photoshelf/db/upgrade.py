@@ -54,10 +54,7 @@ def upgrade(db: pw.Database, url: str, storage: Path, *, backup: bool = True,
         return report
     if backup and before > 0:  # a new, empty catalog has nothing to lose
         report.backup, report.backup_skipped = _backup(db, url, storage, before, todo[-1])
-    for version in todo:
-        if on_step is not None:
-            on_step(version, migrations.describe(version))
-    report.applied = migrations.migrate(db)
+    report.applied = migrations.migrate(db, on_step)
     report.after = migrations.current_version(db)
     return report
 

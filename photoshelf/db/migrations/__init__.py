@@ -21,6 +21,7 @@ from photoshelf.db.migrations import (
     m0010_clean_numbers,
     m0012_duplicates,
 )
+from photoshelf.db.backends import table_rebuilds_allowed
 from photoshelf.db.schema import SchemaVersion
 from photoshelf.db.transactions import write_transaction
 
@@ -72,18 +73,21 @@ def pending(db: pw.Database) -> list[int]:
     return [version for version, _ in MIGRATIONS if version not in done]
 
 
-def migrate(db: pw.Database) -> list[int]:
-    """Apply every pending migration; returns the versions applied. (photoshelf.db.upgrade backs the catalog up
-    first: call that, not this, on a catalog that may hold data.)"""
+def migrate(db: pw.Database, on_step: Callable[[int, str], None] | None = None) -> list[int]:
+    """Apply every pending migration (telling `on_step` each one as it starts); returns the versions applied.
+    (photoshelf.db.upgrade backs the catalog up first: call that, not this, on a catalog that may hold data.)"""
     todo = pending(db)
     db.create_tables([SchemaVersion], safe=True)
-    applied = []
-    for version, step in MIGRATIONS:
-        if version not in todo:
-            continue
-        log.info("applying catalog migration %s: %s", version, describe(version))
-        with write_transaction(db):
-            step(db)
-            SchemaVersion.create(version=version)
-        applied.append(version)
+    applied: list[int] = []
+    with table_rebuilds_allowed(db):
+        for version, step in MIGRATIONS:
+            if version not in todo:
+                continue
+            log.info("applying catalog migration %s: %s", version, describe(version))
+            if on_step is not None:
+                on_step(version, describe(version))
+            with write_transaction(db):
+                step(db)
+                SchemaVersion.create(version=version)
+            applied.append(version)
     return applied
