@@ -10,6 +10,7 @@ import peewee as pw
 from photoshelf.db.schema import File, Folder, Photo
 from photoshelf.errors import NotFound
 from photoshelf.models import lookalike
+from photoshelf.viewer import covers
 from photoshelf.viewer.listing import Scope, base_select
 from photoshelf.visibility import Audience, visible
 
@@ -37,24 +38,37 @@ def folder(folder_id: int | None, audience: Audience) -> dict[str, Any]:
     crumbs.reverse()
     children = list(Folder.select().where((Folder.parent == row.id) & Folder.missing_since.is_null())
                     .order_by(Folder.name))
-    counts = _photo_counts([row.id] + [c.id for c in children], audience)
+    counts, scores = _photo_counts([row.id] + [c.id for c in children], audience)
     subfolders = _subfolder_counts([c.id for c in children])
+    picks = {c.id: covers.cover_id(scores.get(c.id)) or _nested_cover(c.path, audience) for c in children}
+    urls = covers.tiles(picks.values())
     return {
         "folder": {"id": row.id, "name": row.name or "Originals", "path": row.path},
         "crumbs": crumbs,
         "children": [{"id": c.id, "name": c.name, "path": c.path, "photos": counts.get(c.id, 0),
-                      "folders": subfolders.get(c.id, 0)} for c in children],
+                      "folders": subfolders.get(c.id, 0), "cover": urls.get(picks[c.id] or 0)} for c in children],
         "photos": counts.get(row.id, 0),
     }
 
 
-def _photo_counts(folder_ids: list[int], audience: Audience) -> dict[int, int]:
+def _nested_cover(path: str, audience: Audience) -> int | None:
+    """A cover for a folder that holds only folders: the best photo anywhere below it (one query)."""
+    q = (visible(File.select(covers.cover_score()).join(Photo, on=(File.photo == Photo.id)), audience)
+         .where(File.path.startswith(path + "/") & (File.role == "media") & File.missing_since.is_null()))
+    row = q.tuples().first()
+    return covers.cover_id(row[0]) if row else None
+
+
+def _photo_counts(folder_ids: list[int], audience: Audience) -> tuple[dict[int, int], dict[int, Any]]:
+    """How many photos each folder holds directly, and the cover score of each (viewer/covers.py)."""
     if not folder_ids:
-        return {}
-    q = (visible(File.select(File.folder, pw.fn.COUNT(File.id)).join(Photo, on=(File.photo == Photo.id)), audience)
+        return {}, {}
+    q: Any = (visible(File.select(File.folder, pw.fn.COUNT(File.id), covers.cover_score())
+                 .join(Photo, on=(File.photo == Photo.id)), audience)
          .where(File.folder.in_(folder_ids) & (File.role == "media") & File.missing_since.is_null())
          .group_by(File.folder))
-    return dict(q.tuples())
+    rows: list[tuple[int, int, Any]] = list(q.tuples())
+    return {f: n for f, n, _s in rows}, {f: s for f, _n, s in rows}
 
 
 def _subfolder_counts(folder_ids: list[int]) -> dict[int, int]:
@@ -68,38 +82,56 @@ def _subfolder_counts(folder_ids: list[int]) -> dict[int, int]:
 def calendar(audience: Audience) -> list[dict[str, Any]]:
     """Years, newest first, each with its months and how many photos (that `audience` sees) each month has."""
     t = Photo.taken_at_local
-    q = (base_select("", Scope(audience=audience)).select(t.year.alias("y"), t.month.alias("m"), pw.fn.COUNT(Photo.id))
-         .where(t.is_null(False)).group_by(t.year, t.month).order_by())
+    q = (base_select("", Scope(audience=audience)).select(t.year.alias("y"), t.month.alias("m"), pw.fn.COUNT(Photo.id),
+                                                          covers.cover_score())
+         .where(t.is_null(False) & _dated()).group_by(t.year, t.month).order_by())
     years: dict[int, dict[int, int]] = defaultdict(dict)
-    for y, m, n in q.tuples():
+    scores: dict[tuple[int, int], Any] = {}
+    for y, m, n, score in q.tuples():
         years[int(y)][int(m)] = int(n)
-    return [{"year": y, "count": sum(ms.values()),
-             "months": [{"month": m, "count": ms[m]} for m in sorted(ms, reverse=True)]}
+        scores[int(y), int(m)] = score
+    year_scores: dict[int, Any] = {}
+    for (y, _m), score in scores.items():
+        year_scores[y] = covers.best(year_scores.get(y), score)
+    urls = covers.tiles([covers.cover_id(s) for s in (*scores.values(), *year_scores.values())])
+    return [{"year": y, "count": sum(ms.values()), "cover": urls.get(covers.cover_id(year_scores[y]) or 0),
+             "months": [{"month": m, "count": ms[m], "cover": urls.get(covers.cover_id(scores[y, m]) or 0)}
+                        for m in sorted(ms, reverse=True)]}
             for y, ms in sorted(years.items(), reverse=True)]
+
+
+def _dated() -> Any:
+    """Photos whose date is a capture time, not a file's date (those are the timeline's "Unknown date")."""
+    return Photo.taken_src.not_in(["", "mtime"])
 
 
 def places(audience: Audience) -> list[dict[str, Any]]:
     """Countries with photos, most photos first, each with its cities (a city name is its state's too when
     another city in the library has the same name); every entry carries the search that finds its photos."""
-    q = (base_select("", Scope(audience=audience)).select(Photo.country_code, Photo.country, Photo.state, Photo.city, pw.fn.COUNT(Photo.id))
+    q = (base_select("", Scope(audience=audience)).select(Photo.country_code, Photo.country, Photo.state, Photo.city,
+                                                          pw.fn.COUNT(Photo.id), covers.cover_score())
          .where(Photo.country_code.is_null(False))
          .group_by(Photo.country_code, Photo.country, Photo.state, Photo.city).order_by())
-    rows = [(code, country, state, city, int(n)) for code, country, state, city, n in q.tuples()]
-    homonyms = Counter(city for _code, _country, _state, city, _n in rows if city)
+    rows = [(code, country, state, city, int(n), score) for code, country, state, city, n, score in q.tuples()]
+    homonyms = Counter(city for _code, _country, _state, city, _n, _s in rows if city)
     countries: dict[str, dict[str, Any]] = {}
-    for code, country, state, city, n in rows:
+    for code, country, state, city, n, score in rows:
         entry = countries.setdefault(code, {"code": code, "name": country or code, "count": 0, "cities": [],
-                                            "query": f"country:{code.lower()}"})
+                                            "query": f"country:{code.lower()}", "score": None})
         entry["count"] += n
+        entry["score"] = covers.best(entry["score"], score)
         if not city:
             continue
         query = f"city:{_quoted(city)}"
         if homonyms[city] > 1 and state:
             query += f" state:{_quoted(state)} country:{code.lower()}"
-        entry["cities"].append({"name": city, "state": state, "count": n, "query": query})
+        entry["cities"].append({"name": city, "state": state, "count": n, "query": query, "score": score})
     out = sorted(countries.values(), key=lambda c: (-c["count"], c["name"]))
+    urls = covers.tiles([covers.cover_id(e["score"]) for c in out for e in (c, *c["cities"])])
     for entry in out:
         entry["cities"].sort(key=lambda c: (-c["count"], c["name"]))
+        for e in (entry, *entry["cities"]):
+            e["cover"] = urls.get(covers.cover_id(e.pop("score")) or 0)
     return out
 
 

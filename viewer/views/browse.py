@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from photoshelf.viewer import browse, listing
+from photoshelf.viewer import browse, listing, things
 from photoshelf.viewer.audience import audience
 from photoshelf.viewer.photos import viewer_records
 from photoshelf.viewer.views.common import catalog, grid_page, path_int, render, tile
@@ -30,6 +30,16 @@ async def calendar_page(request: Request) -> Response:
 async def places_page(request: Request) -> Response:
     countries = await catalog(request).read(browse.places, audience(request))
     return render(request, "places.html", {"title": "Places", "countries": countries})
+
+
+async def things_page(request: Request) -> Response:
+    data = await catalog(request).read(things.things, audience(request))
+    return render(request, "things.html", {"title": "Things", **data})
+
+
+async def api_things(request: Request) -> Response:
+    data = await catalog(request).read(things.things, audience(request))
+    return JSONResponse({"things": data["things"]})
 
 
 async def duplicates_page(request: Request) -> Response:
@@ -68,6 +78,8 @@ routes = [
     Route("/folders/{folder_id}", folders_page, name="folder"),
     Route("/calendar", calendar_page, name="calendar"),
     Route("/places", places_page, name="places"),
+    Route("/things", things_page, name="things"),
+    Route("/api/v1/things", api_things),
     Route("/duplicates", duplicates_page, name="duplicates"),
     Route("/api/v1/folders", api_folder),
     Route("/api/v1/folders/{folder_id}", api_folder),
