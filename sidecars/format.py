@@ -12,11 +12,11 @@ SCHEMA_VERSION = 1
 SECTION = "Photoshelf"
 # Keys of our section that photoshelf writes (a key we own but no longer have is removed from the file).
 OWNED_KEYS = ("Version", "Sha1", "Archived", "Rating", "Locked", "Rotation", "Albums", "Stack", "Labels", "Faces",
-              "Stages")
+              "Stages", "DuplicateOf")
 
 # PhotoPrism's TakenSrc values for our taken_at_source values.
-_SRC_TO_PP = {"exif": "meta", "xmp": "xmp", "quicktime": "meta", "gps": "meta", "takeout": "meta", "name": "name",
-              "mtime": "auto", "manual": "manual"}
+_SRC_TO_PP = {"exif": "meta", "makernotes": "meta", "iptc": "meta", "xmp": "xmp", "quicktime": "meta", "gps": "meta",
+              "takeout": "meta", "name": "name", "mtime": "auto", "manual": "manual"}
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -61,11 +61,13 @@ class UserData:
     labels: list[dict[str, Any]] = field(default_factory=list)
     faces: list[dict[str, Any]] = field(default_factory=list)
     stages: dict[str, str] = field(default_factory=dict)
+    duplicate_of: str | None = None  # the SHA-1 of the photo this one was resolved as a copy of (photoshelf/dupresolve.py)
     extra: dict[str, Any] = field(default_factory=dict)  # keys of our section this version does not know
 
 
 def build(photo: Any, *, albums: list[dict[str, str]], rotation: int = 0, stack: dict[str, Any] | None = None,
-          extra: dict[str, Any] | None = None, ml: dict[str, Any] | None = None) -> dict[str, Any]:
+          extra: dict[str, Any] | None = None, ml: dict[str, Any] | None = None,
+          duplicate_of: str | None = None) -> dict[str, Any]:
     """The sidecar's content for a catalog photo, in PhotoPrism's field names, plus our own section."""
     local = photo.taken_at_local
     keywords = photo.keywords or ""
@@ -105,6 +107,8 @@ def build(photo: Any, *, albums: list[dict[str, str]], rotation: int = 0, stack:
     }
     if stack:
         section["Stack"] = stack
+    if duplicate_of:
+        section["DuplicateOf"] = duplicate_of
     for key in ("Labels", "Faces", "Stages"):
         if ml and ml.get(key):
             section[key] = ml[key]
@@ -173,6 +177,7 @@ def parse(data: Any) -> UserData:
     stages = ours.get("Stages") or {}
     if isinstance(stages, dict):
         out.stages = {str(k): str(v) for k, v in stages.items() if v}
+    out.duplicate_of = values.identifier(ours.get("DuplicateOf"), 40)
     out.extra = {k: v for k, v in ours.items() if k not in OWNED_KEYS}
     return out
 

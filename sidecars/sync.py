@@ -32,6 +32,7 @@ from photoshelf.db.schema import (
 )
 from photoshelf.db.transactions import write_transaction
 from photoshelf.sidecars import format as fmt
+from photoshelf.sidecars.edits import REREAD_REQUESTED, hand_edits
 from photoshelf.sidecars.io import SidecarError, dumps, load, load_plain, merge, plain, write_atomic
 from photoshelf.sidecars.ml import Restorer, ml_of
 
@@ -142,6 +143,7 @@ def write_sidecars(config: Config, photos: Iterable[Photo]) -> SyncReport:
         members: dict[int, list[dict[str, str]]] = defaultdict(list)
         for m in Photo.select(Photo.stack, Photo.sha1, Photo.uid).where(Photo.stack.in_(list(stacks) or [0])):
             members[m.stack_id].append({"Sha1": m.sha1, "UID": m.uid})
+        keepers = _keepers(chunk)
         digests = {row.photo_id: row.digest for row in SidecarState.select().where(SidecarState.photo.in_(ids))}
         states: list[dict[str, Any]] = []
         for photo in chunk:
@@ -152,7 +154,8 @@ def write_sidecars(config: Config, photos: Iterable[Photo]) -> SyncReport:
             if stack is not None and stack.primary_photo_id != photo.id:
                 continue  # one sidecar per stack: the primary's
             content = fmt.build(photo, albums=albums.get(photo.id, []), rotation=rotations.get(photo.id, 0),
-                                stack=_stack_info(stack, members), ml=ml.get(photo.id))
+                                stack=_stack_info(stack, members), ml=ml.get(photo.id),
+                                duplicate_of=keepers.get(photo.id))
             digest = _digest(json.dumps(content, sort_keys=True, default=str) + str(path))
             if digests.get(photo.id) == digest and path.exists():
                 report.unchanged += 1  # what we wrote last time, and still there: no need to read it
@@ -176,13 +179,15 @@ def write_sidecars(config: Config, photos: Iterable[Photo]) -> SyncReport:
                 ml.update(ml_of([photo.id]))
                 report.applied += 1
                 photo = Photo.get_by_id(photo.id)
+                keepers.update(_keepers([photo]))
                 albums[photo.id] = _albums_of([photo.id]).get(photo.id, [])
                 rotations.update(_rotations([photo.id]))
                 if stack is not None:
                     members[stack.id] = [{"Sha1": m.sha1, "UID": m.uid} for m in
                                          Photo.select(Photo.sha1, Photo.uid).where(Photo.stack == stack.id)]
                 content = fmt.build(photo, albums=albums.get(photo.id, []), rotation=rotations.get(photo.id, 0),
-                                    stack=_stack_info(stack, members), ml=ml.get(photo.id))
+                                    stack=_stack_info(stack, members), ml=ml.get(photo.id),
+                                    duplicate_of=keepers.get(photo.id))
             if existing is not None:
                 before = plain(existing)
                 merged = merge(existing, content)
@@ -207,7 +212,8 @@ def write_sidecars(config: Config, photos: Iterable[Photo]) -> SyncReport:
                 path = path.with_name(f"{photo.sha1}.yml")
                 written = write_atomic(path, text, config.storage_path)
             states.append({"photo": photo.id, "written_at": utcnow(),
-                           "digest": _content_digest(photo, albums, rotations, stack, members, path, ml)})
+                           "digest": _content_digest(photo, albums, rotations, stack, members, path, ml,
+                                                     keepers.get(photo.id))})
             if written:
                 report.written += 1
             else:
@@ -215,6 +221,16 @@ def write_sidecars(config: Config, photos: Iterable[Photo]) -> SyncReport:
         if states:
             SidecarState.insert_many(states).on_conflict_replace().execute()
     return report
+
+
+def _keepers(photos: list[Photo]) -> dict[int, str]:
+    """The SHA-1 of the photo each of these was resolved as a copy of (a content hash: it survives a rebuild)."""
+    wanted = {p.id: p.duplicate_of for p in photos if p.duplicate_of}
+    if not wanted:
+        return {}
+    rows: Any = Photo.select(Photo.id, Photo.sha1).where(Photo.id.in_(list(set(wanted.values())))).tuples()
+    sha: dict[int, str] = dict(rows)
+    return {pid: sha[k] for pid, k in wanted.items() if k in sha}
 
 
 def _stack_info(stack: Stack | None, members: dict[int, list[dict[str, str]]]) -> dict[str, Any] | None:
@@ -225,9 +241,9 @@ def _stack_info(stack: Stack | None, members: dict[int, list[dict[str, str]]]) -
 
 def _content_digest(photo: Photo, albums: dict[int, list[dict[str, str]]], rotations: dict[int, int],
                     stack: Stack | None, members: dict[int, list[dict[str, str]]], path: Path,
-                    ml: dict[int, dict[str, Any]]) -> str:
+                    ml: dict[int, dict[str, Any]], duplicate_of: str | None = None) -> str:
     content = fmt.build(photo, albums=albums.get(photo.id, []), rotation=rotations.get(photo.id, 0),
-                        stack=_stack_info(stack, members), ml=ml.get(photo.id))
+                        stack=_stack_info(stack, members), ml=ml.get(photo.id), duplicate_of=duplicate_of)
     return _digest(json.dumps(content, sort_keys=True, default=str) + str(path))
 
 
@@ -323,6 +339,8 @@ def apply_user_data(photo: Photo, ud: fmt.UserData, report: SyncReport, *, keep_
         fields["taken_at_local"] = ud.taken_at_local or ud.taken_at
     if "location" in locked:
         fields["lat"], fields["lon"] = ud.lat, ud.lon
+    keeper = Photo.get_or_none(Photo.sha1 == ud.duplicate_of) if ud.duplicate_of else None
+    fields["duplicate_of"] = keeper.id if keeper is not None and keeper.id != photo.id else None
     if keep_uid and ud.uid and ud.uid != photo.uid and not _uid_taken(ud.uid, known):
         fields["uid"] = ud.uid  # share links and albums elsewhere keep pointing at the same photo
         if known is not None:
@@ -410,15 +428,20 @@ def apply_file(config: Config, path: Path, *, force: bool = False) -> str:
     photo = _find_photo(ud)
     if photo is None:
         return "unknown"
-    if not force and _same_user_data(photo, ud):
+    edits = hand_edits(photo, ud)  # what differs from the catalog locks; what was emptied unlocks
+    if not force and not edits and _same_user_data(photo, ud):
         return "same"  # e.g. the file photoshelf itself wrote in an earlier run
     mtime = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).replace(tzinfo=None)
     if not force and photo.updated_at and photo.updated_at > mtime:
         log.info("sidecars: %s is older than the catalog's photo %s: the catalog wins", path, photo.uid)
         return "older"
     if not force:
-        log.info("sidecars: %s was edited after the catalog: applying it to photo %s", path, photo.uid)
+        log.info("sidecars: %s was edited after the catalog: applying it to photo %s (locks %s, unlocks %s)", path,
+                 photo.uid, ",".join(sorted(edits.locked)) or "-", ",".join(sorted(edits.unlocked)) or "-")
     apply_user_data(photo, ud, SyncReport())
+    if edits.unlocked:
+        # The file's own values come back: the next index run (or reindex --metadata) reads them again.
+        Photo.update(meta_version=REREAD_REQUESTED).where(Photo.id == photo.id).execute()
     return "applied"
 
 
@@ -455,6 +478,8 @@ def _same_user_data(photo: Photo, ud: fmt.UserData) -> bool:
             ud.favorite, ud.private, ud.archived, ud.rating):
         return False
     if sorted(x for x in (photo.locked or "").split(",") if x) != sorted(ud.locked):
+        return False
+    if _keepers([photo]).get(photo.id) != ud.duplicate_of:
         return False
     edit = PhotoEdit.get_or_none(PhotoEdit.photo == photo.id)
     if (edit.rotation if edit else 0) != ud.rotation:
