@@ -222,6 +222,12 @@ def components(n: int, edges: Iterable[tuple[int, int]]) -> list[list[int]]:
     return [g for g in groups.values() if len(g) > 1]
 
 
+def _originality(c: Candidate) -> int:
+    """A file that still names its camera is the camera's (or a faithful copy); among those, and among the
+    others, a RAW or HEIC beats a JPEG, which beats a web format."""
+    return (10 if c.camera else 0) + _format_rank(c)
+
+
 def _format_rank(c: Candidate) -> int:
     if c.kind == "raw":
         return 4
@@ -230,7 +236,7 @@ def _format_rank(c: Candidate) -> int:
 
 def choose_keeper(members: Sequence[Candidate]) -> tuple[int, str]:
     """The index of the photo to keep and why: a photo a person already kept (resolved), then favorites first,
-    the original format over a derived one, the most pixels, the earliest date, the most metadata."""
+    the camera's original format over a derived one, the most pixels, the earliest date, the most metadata."""
     ids = {c.id for c in members}
     kept = {c.duplicate_of for c in members if c.duplicate_of in ids}
     if len(kept) == 1:
@@ -238,7 +244,7 @@ def choose_keeper(members: Sequence[Candidate]) -> tuple[int, str]:
         return next(i for i, c in enumerate(members) if c.id == k), "kept when this group was resolved"
     criteria: list[tuple[str, Any]] = [
         ("a favorite", lambda c: c.favorite),
-        ("original format ({fmt}) over derived copies", _format_rank),
+        ("the camera's original ({fmt}) over derived copies", _originality),
         ("most pixels ({px})", lambda c: (c.width or 0) * (c.height or 0)),
         ("earliest date", _earliness),
         ("most metadata", lambda c: c.metadata),

@@ -87,8 +87,9 @@ def unresolve(db: Any, photo_ids: Iterable[int]) -> Outcome:
     out = Outcome()
 
     def write() -> list[int]:
-        rows = [pid for (pid,) in Photo.select(Photo.id).where(
-            Photo.duplicate_of.is_null(False) & (Photo.id.in_(ids) | Photo.duplicate_of.in_(ids))).tuples()]
+        found: Any = Photo.select(Photo.id).where(
+            Photo.duplicate_of.is_null(False) & (Photo.id.in_(ids) | Photo.duplicate_of.in_(ids))).tuples()
+        rows = [int(pid) for (pid,) in found]
         if rows:
             Photo.update(duplicate_of=None, archived=False, updated_at=utcnow()).where(Photo.id.in_(rows)).execute()
         return rows
