@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from photoshelf.viewer import browse, listing, things
+from photoshelf.viewer import browse, listing, memories, things
 from photoshelf.viewer.audience import audience
 from photoshelf.viewer.photos import viewer_records
 from photoshelf.viewer.views.common import catalog, grid_page, path_int, render, tile
@@ -40,6 +40,16 @@ async def things_page(request: Request) -> Response:
 async def api_things(request: Request) -> Response:
     data = await catalog(request).read(things.things, audience(request))
     return JSONResponse({"things": data["things"]})
+
+
+async def memories_fragment(request: Request) -> Response:
+    """The home page's memories strip, as HTML for static/memories.js (empty when there are none)."""
+    data = await catalog(request).read(memories.memories, audience(request))
+    return render(request, "_memories.html", {"memories": data})
+
+
+async def api_memories(request: Request) -> Response:
+    return JSONResponse(await catalog(request).read(memories.memories, audience(request)))
 
 
 async def duplicates_page(request: Request) -> Response:
@@ -80,6 +90,8 @@ routes = [
     Route("/places", places_page, name="places"),
     Route("/things", things_page, name="things"),
     Route("/api/v1/things", api_things),
+    Route("/memories", memories_fragment, name="memories"),
+    Route("/api/v1/memories", api_memories),
     Route("/duplicates", duplicates_page, name="duplicates"),
     Route("/api/v1/folders", api_folder),
     Route("/api/v1/folders/{folder_id}", api_folder),

@@ -1,0 +1,185 @@
+"""Memories for the home page, above the timeline: photos from this day (± a few days) in past years, recent trips
+(runs of days away from home, home being the place with the most photo-days), and people's recent photos.
+Each is one or two range queries on the indexed capture time, so the home page stays fast on a large library."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import peewee as pw
+
+from photoshelf.db.schema import Face, Person, Photo
+from photoshelf.viewer import covers
+from photoshelf.viewer.listing import Scope, base_select
+from photoshelf.visibility import Audience
+
+WINDOW_DAYS = 3  # "on this day" takes this many days either side
+YEARS_BACK = 60
+TRIP_YEARS = 3  # trips are looked for in this many years before the newest photo
+TRIP_GAP_DAYS = 1  # a day without photos inside a trip does not end it
+TRIPS_SHOWN = 4
+PEOPLE_DAYS = 60  # "recent" for people: within this many days of the newest photo
+PEOPLE_SHOWN = 6
+GUESSED = ("", "mtime")  # a file's date is no capture time (viewer/views/photo.py)
+
+
+@dataclass
+class Card:
+    kind: str  # onthisday | trip | person
+    title: str
+    subtitle: str
+    count: int
+    cover: str | None
+    href: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "title": self.title, "subtitle": self.subtitle, "count": self.count,
+                "cover": self.cover, "href": self.href}
+
+
+def _dated(audience: Audience) -> Any:
+    """The timeline's photos (what `audience` sees, one per stack) with a real capture time."""
+    return base_select("", Scope(audience=audience)).where(Photo.taken_at_local.is_null(False)
+                                                           & Photo.taken_src.not_in(list(GUESSED)))
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _same_day(today: dt.date, year: int) -> dt.date:
+    try:
+        return today.replace(year=year)
+    except ValueError:  # 29 February in a year without one
+        return today.replace(year=year, day=28)
+
+
+def on_this_day(audience: Audience, today: dt.date) -> list[Card]:
+    """Past years' photos taken within WINDOW_DAYS of today's day and month: a card per year, newest first."""
+    t = Photo.taken_at_local
+    ranges = []
+    for year in range(today.year - 1, today.year - YEARS_BACK - 1, -1):
+        day = _same_day(today, year)
+        lo = dt.datetime.combine(day - dt.timedelta(days=WINDOW_DAYS), dt.time())
+        hi = dt.datetime.combine(day + dt.timedelta(days=WINDOW_DAYS + 1), dt.time())
+        ranges.append((t >= lo) & (t < hi))
+    where = ranges[0]
+    for r in ranges[1:]:
+        where |= r
+    rows: list[tuple[Any, int, Any]] = list(
+        _dated(audience).select(t.year, pw.fn.COUNT(Photo.id), covers.cover_score())
+        .where(where).group_by(t.year).order_by(t.year.desc()).tuples())
+    urls = covers.tiles(covers.cover_id(score) for _y, _n, score in rows)
+    cards = []
+    for year, n, score in rows:
+        ago = today.year - int(year)
+        then = _same_day(today, int(year))
+        first, last = then - dt.timedelta(days=WINDOW_DAYS), then + dt.timedelta(days=WINDOW_DAYS)
+        cards.append(Card("onthisday", "A year ago" if ago == 1 else f"{ago} years ago",
+                          f"{then:%B} {then.day}, {then.year} · {_plural(int(n), 'photo', 'photos')}", int(n),
+                          urls.get(covers.cover_id(score) or 0),
+                          f"/search?q=taken:{first:%Y-%m-%d}..{last:%Y-%m-%d}"))
+    return cards
+
+
+def _newest(audience: Audience) -> dt.datetime | None:
+    row = _dated(audience).select(pw.fn.MAX(Photo.taken_at_local)).scalar()
+    if isinstance(row, str):  # SQLite answers an aggregate of a datetime column as text
+        row = dt.datetime.fromisoformat(row)
+    return row
+
+
+@dataclass
+class _Day:
+    day: dt.date
+    place: str  # the day's most photographed town (or country)
+    query: str
+    count: int
+    score: Any
+
+
+def plan_trips(days: list[_Day], gap: int = TRIP_GAP_DAYS) -> list[list[_Day]]:
+    """Runs of days away from home (pure: no database). Home is the place with the most days; a run is days
+    elsewhere with at most `gap` days without photos between them; a trip has at least two days or ten photos."""
+    if not days:
+        return []
+    home = Counter(d.place for d in days).most_common(1)[0][0]
+    runs: list[list[_Day]] = []
+    for d in sorted(days, key=lambda d: d.day):
+        if d.place == home:
+            if runs and runs[-1]:
+                runs.append([])
+            continue
+        if runs and runs[-1] and (d.day - runs[-1][-1].day).days <= gap + 1:
+            runs[-1].append(d)
+        else:
+            runs.append([d])
+    return [r for r in runs if r and (len(r) >= 2 or sum(d.count for d in r) >= 10)]
+
+
+def trips(audience: Audience) -> list[Card]:
+    """The latest trips in the TRIP_YEARS before the newest photo, newest first."""
+    newest = _newest(audience)
+    if newest is None:
+        return []
+    t = Photo.taken_at_local
+    day = pw.fn.DATE(t)
+    since = newest - dt.timedelta(days=365 * TRIP_YEARS)
+    rows: list[tuple[Any, str, str | None, str | None, int, Any]] = list(
+        _dated(audience).select(day, Photo.country_code, Photo.country, Photo.city, pw.fn.COUNT(Photo.id),
+                                covers.cover_score())
+        .where((t >= since) & Photo.country_code.is_null(False))
+        .group_by(day, Photo.country_code, Photo.country, Photo.city).tuples())
+    best: dict[dt.date, _Day] = {}
+    for when, code, country, city, n, score in rows:
+        date = when if isinstance(when, dt.date) else dt.date.fromisoformat(str(when)[:10])
+        place = city or country or code
+        query = f'city:"{city}" country:{code.lower()}' if city else f"country:{code.lower()}"
+        if date not in best or n > best[date].count:
+            best[date] = _Day(date, place, query, int(n), score)
+        else:
+            best[date].score = covers.best(best[date].score, score)
+    runs = plan_trips(list(best.values()))[-TRIPS_SHOWN:]
+    scores = [functools.reduce(covers.best, (d.score for d in run), None) for run in runs]
+    urls = covers.tiles(covers.cover_id(score) for score in scores)
+    cards = []
+    for run, score in reversed(list(zip(runs, scores, strict=True))):
+        places = Counter(d.place for d in run).most_common(2)
+        first, last = run[0].day, run[-1].day
+        n = sum(d.count for d in run)
+        span = f"{first:%b} {first.day}–{last.day}, {last.year}" if (first.year, first.month) == (last.year, last.month) \
+            else f"{first:%b} {first.day} – {last:%b} {last.day}, {last.year}"
+        cards.append(Card("trip", "Trip to " + " & ".join(p for p, _n in places),
+                          f"{span} · {_plural(n, 'photo', 'photos')}", n, urls.get(covers.cover_id(score) or 0),
+                          f"/search?q=taken:{first:%Y-%m-%d}..{last:%Y-%m-%d}"))
+    return cards
+
+
+def recent_people(audience: Audience) -> list[Card]:
+    """Named people in photos of the PEOPLE_DAYS before the newest photo, most photos first."""
+    newest = _newest(audience)
+    if newest is None:
+        return []
+    since = newest - dt.timedelta(days=PEOPLE_DAYS)
+    rows: list[tuple[int, int, Any]] = list(
+        _dated(audience).select(Face.person, pw.fn.COUNT(pw.fn.DISTINCT(Photo.id)), covers.cover_score())
+        .join(Face, on=(Face.photo == Photo.id)).join(Person, on=(Face.person == Person.id))
+        .where((Photo.taken_at_local >= since) & Person.name.is_null(False) & (Person.hidden == False))  # noqa: E712
+        .group_by(Face.person).order_by(pw.fn.COUNT(pw.fn.DISTINCT(Photo.id)).desc()).limit(PEOPLE_SHOWN).tuples())
+    people = {p.id: p for p in Person.select().where(Person.id.in_([r[0] for r in rows]))} if rows else {}
+    urls = covers.tiles(covers.cover_id(score) for _p, _n, score in rows)
+    return [Card("person", people[pid].name or "", f"Recently · {_plural(int(n), 'photo', 'photos')}", int(n),
+                 urls.get(covers.cover_id(score) or 0), f"/people/{people[pid].uid}")
+            for pid, n, score in rows if pid in people]
+
+
+def memories(audience: Audience, today: dt.date | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Everything the home page's strip shows (each list may be empty)."""
+    today = today or dt.date.today()
+    return {"on_this_day": [c.as_dict() for c in on_this_day(audience, today)],
+            "trips": [c.as_dict() for c in trips(audience)],
+            "people": [c.as_dict() for c in recent_people(audience)]}
