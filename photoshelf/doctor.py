@@ -1,4 +1,5 @@
-"""Health checks for `photoshelf doctor`: tools, database, watch limits, disk, and files that failed."""
+"""Health checks for `photoshelf doctor`: tools, database, watch limits, disk, what is not installed (with the
+command that installs it), and files that failed."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ def _exiftool(config: Config) -> Check:
     exe = shutil.which(config.exiftool.path)
     if exe is None:
         return Check("exiftool", False, f"{config.exiftool.path!r} not found",
-                     "apt-get install libimage-exiftool-perl, or set exiftool.path")
+                     "sudo apt-get install libimage-exiftool-perl (Debian, Ubuntu; the container image has it), "
+                     "or set exiftool.path to where it is")
     try:
         out = subprocess.run([exe, "-ver"], capture_output=True, text=True, timeout=30).stdout.strip()
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -40,7 +42,7 @@ def _video() -> Check:
     try:
         import av
     except ImportError:
-        return Check("video (PyAV)", False, "PyAV is not installed", "pip install av")
+        return Check("video (PyAV)", False, "PyAV is not installed", f"{_pip()} install av")
     ffmpeg = shutil.which("ffmpeg")
     detail = f"PyAV {av.__version__} (FFmpeg libraries bundled)"
     detail += f"; ffmpeg binary {ffmpeg}" if ffmpeg else "; no ffmpeg binary on PATH (optional)"
@@ -60,8 +62,14 @@ def _images() -> Check:
 
         parts.append(f"rawpy {rawpy.__version__} (LibRaw {rawpy.libraw_version})")
     except ImportError as exc:
-        return Check("images", False, f"missing: {exc.name}", "pip install photoshelf again")
+        return Check("images", False, f"missing: {exc.name}", f"{_pip()} install --force-reinstall photoshelf")
     return Check("images", True, ", ".join(str(p) for p in parts))
+
+
+def _pip() -> str:
+    from photoshelf.doctor_install import pip_command
+
+    return pip_command()
 
 
 def _database(db: pw.Database) -> Check:
@@ -80,8 +88,10 @@ def _inotify(folders: int) -> Check:
     ok = limit >= folders * 2 + 1000
     hint = None
     if not ok:
-        hint = (f"raise it: sysctl fs.inotify.max_user_watches={max(524288, folders * 4)} (and in /etc/sysctl.d/ to "
-                "keep it); until then the watcher polls the folders it cannot watch")
+        want = max(524288, folders * 4)
+        hint = (f"sudo sysctl -w fs.inotify.max_user_watches={want} && echo fs.inotify.max_user_watches={want} | "
+                "sudo tee /etc/sysctl.d/90-photoshelf.conf (on a NAS: a boot-up task, docs/install.md); until "
+                "then the watcher polls the folders it cannot watch")
     return Check("inotify", ok, f"max_user_watches={limit} for {folders} folders", hint)
 
 
@@ -140,12 +150,14 @@ def _other(other: list[dict[str, Any]]) -> Check:
 
 
 def run_checks(config: Config, db: pw.Database) -> dict[str, Any]:
+    from photoshelf import doctor_install
     from photoshelf.indexer.originals import other_files, unreadable
 
     folders = Folder.select().count()
     cannot_read = unreadable()
     checks = [_originals(config), _exiftool(config), _images(), _video(), _database(db), _inotify(folders),
-              _disk(config.storage_path), _watcher(), _unreadable(cannot_read)]
+              _disk(config.storage_path), _watcher(), _unreadable(cannot_read),
+              *doctor_install.extras(config), *doctor_install.models(config)]
     other = other_files()
     checks.append(_other(other))
     failed = [

