@@ -82,3 +82,19 @@ def test_every_photo_page_renders_for_every_kind(client: TestClient, lib: Librar
                        "codec": None, "place": None, "lat": None, "lon": None, "altitude": None, "keywords": [],
                        "rating": None})
     assert ("Exposure", "ƒ/2.8 · 1/60 s · ISO 100 · 35 mm") in rows
+
+
+def test_make_a_photo_the_album_cover_from_its_page(client: TestClient, lib: Library) -> None:
+    photos = list(Photo.select().where(Photo.has_thumbs & (Photo.kind == "image")).order_by(Photo.id).limit(2))
+    album = client.post("/api/v1/albums", json={"title": "Cover test", "photos": [p.id for p in photos]}).json()
+    try:
+        page = client.get(f"/photos/{photos[1].id}?album={album['id']}").text
+        assert f'action="/albums/{album["id"]}/cover"' in page and 'id="makecover"' in page
+        assert 'id="makecover"' not in client.get(f"/photos/{photos[1].id}").text  # not opened from an album
+        r = client.post(f"/albums/{album['id']}/cover", data={"photo": str(photos[1].id),
+                                                              "back": f"/photos/{photos[1].id}?album={album['id']}"},
+                        follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == f"/photos/{photos[1].id}?album={album['id']}"
+        assert client.get(f"/api/v1/albums/{album['uid']}").json()["cover"] == photos[1].id
+    finally:
+        client.delete(f"/api/v1/albums/{album['uid']}")

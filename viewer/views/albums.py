@@ -13,6 +13,7 @@ from photoshelf.viewer.audience import audience
 from photoshelf.viewer.errors import InvalidInput
 from photoshelf.viewer.photos import viewer_records
 from photoshelf.viewer.views.common import (
+    back_path,
     catalog,
     form_ids,
     grid_page,
@@ -64,7 +65,7 @@ async def album_action(request: Request) -> Response:
         await write(albums.update_album, ref, {"cover": ids[0]}, who)
     else:
         raise InvalidInput(f"unknown album action {action!r}")
-    return redirect(f"/albums/{ref}")
+    return redirect(back_path(form, f"/albums/{ref}"))  # the photo page's "Make album cover" comes back to it
 
 
 def _photo_ids(body: dict[str, Any]) -> list[Any]:

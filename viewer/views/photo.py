@@ -62,7 +62,7 @@ async def photo_page(request: Request) -> Response:
     else:
         back = url("/") + (("?" + urlencode({"q": q})) if q else "")
     return render(request, "photo.html", {**data, "title": data["photo"]["title"] or data["photo"]["path"] or "Photo",
-                                          "keep": keep, "back": back,
+                                          "keep": keep, "back": back, "album_id": scope.album_id,
                                           "exif": _exif_rows(data["photo"])})
 
 
