@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from photoshelf.errors import ToolMissing
+from photoshelf.filenames import display, is_utf8
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,21 @@ class ExifTool:
     def _read(self, paths: list[str]) -> dict[str, dict[str, Any]]:
         if not paths:
             return {}
+        if all(is_utf8(p) for p in paths):
+            return self._read_utf8(paths)
+        # A name that is not UTF-8 cannot travel through exiftool's UTF-8 pipes (nor come back in its JSON): it is
+        # read through a symlink with a plain name, in a temp folder outside the originals and the storage.
+        with tempfile.TemporaryDirectory(prefix="photoshelf-names-") as tmp:
+            named: dict[str, str] = {}  # real path -> alias
+            for i, p in enumerate(paths):
+                if not is_utf8(p):
+                    named[p] = os.path.join(tmp, f"{i}{os.path.splitext(display(p))[1]}")
+                    os.symlink(p, named[p])
+            result = self._read_utf8([named.get(p, p) for p in paths])
+        real = {alias: p for p, alias in named.items()}
+        return {real.get(k, k): v for k, v in result.items()}
+
+    def _read_utf8(self, paths: list[str]) -> dict[str, dict[str, Any]]:
         args = [f"-{t}" for t in TAGS] + ["-j"] + paths  # absolute paths: never mistaken for options
         for attempt in (1, 2):
             if self._helper is None or not self._helper.running:

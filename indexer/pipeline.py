@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import os
 import secrets
@@ -24,6 +23,7 @@ from photoshelf.config import Config
 from photoshelf.db.schema import File, Folder, IndexIssue, Photo, Thumbnail, utcnow
 from photoshelf.db.transactions import write_transaction
 from photoshelf.errors import OriginalsUnavailable, PhotoshelfError
+from photoshelf.filenames import display, escape, path_hash, rel_of
 from photoshelf.indexer import originals, places, stacks
 from photoshelf.indexer.exiftool import ExifTool
 from photoshelf.indexer.media import kind_for_filetype, orientation_for_rotation
@@ -71,14 +71,10 @@ class IndexReport:
 ProgressFn = Callable[[str, int, int], None]  # (phase, done, total)
 
 
-def path_hash(rel: str) -> str:
-    """The key of a path in the catalog. A name that is not valid UTF-8 (surrogate-escaped, as os.scandir and inotify
-    give it) hashes as its display form, the way the catalog stores it."""
-    try:
-        data = rel.encode("utf-8")
-    except UnicodeEncodeError:
-        data = display_path(rel).encode("utf-8")
-    return hashlib.sha1(data).hexdigest()
+def file_names(rel: str) -> dict[str, Any]:
+    """The path columns of a file row for an originals-relative path (see photoshelf/filenames.py)."""
+    shown = display(rel)
+    return {"path": shown, "raw_path": escape(rel), "path_hash": path_hash(rel), "name": shown.rsplit("/", 1)[-1]}
 
 
 def new_uid() -> str:
@@ -94,7 +90,18 @@ class _Work:
     xmp: list[Path] = field(default_factory=list)  # XMP sidecars beside it (Lightroom, darktable, digiKam)
 
 
-def _xmp_sidecars(path: Path) -> list[Path]:
+def metadata_of(config: Config, path: Path, name: str, mtime_ns: int, meta: dict[str, dict[str, Any]],
+                xmp: list[Path]) -> Metadata:
+    """One media file's metadata from exiftool's answer for it and its XMP sidecars (`meta`, keyed by path), and
+    its Google Takeout JSON when read_takeout_json is on: what `index` and `reindex --metadata` both store."""
+    tags = meta.get(str(path), {})
+    for sidecar in xmp:
+        tags = merge_sidecar_tags(tags, meta.get(str(sidecar), {}))
+    takeout = read_takeout(path) if config.index.read_takeout_json else None
+    return extract(tags, name, mtime_ns / 1e9, takeout) if tags else Metadata(error="not read")
+
+
+def xmp_sidecars(path: Path) -> list[Path]:
     """IMG_1.xmp and IMG_1.jpg.xmp (any case of .xmp) beside a media file, the ones that exist."""
     out = []
     for base in (path.with_suffix(""), path):
@@ -203,6 +210,7 @@ class Indexer:
 
             sidecars = after_index(self.config)
             report.sidecars_written, report.sidecars_applied = sidecars.written, sidecars.applied
+        self._reread_requested()
         if record:
             # Geotagged photos without a place: a catalog from before places, or positions a sidecar set.
             report.places = places.backfill()
@@ -210,6 +218,20 @@ class Indexer:
         if run_job is not None:
             jobs.complete(run_job, report.as_dict())
         return report
+
+    def _reread_requested(self) -> None:
+        """Read the metadata again of photos a person unlocked a field of (in a sidecar): the file's value comes
+        back. Their sidecars are then rewritten to say so."""
+        from photoshelf.indexer.reread import reread_metadata, stale_ids
+
+        ids = stale_ids(requested_only=True)
+        if not ids:
+            return
+        reread_metadata(self.config, self.db, ids, exiftool=self.exiftool)
+        if self.config.sidecars.enabled:
+            from photoshelf.sidecars.sync import sync_changed
+
+            sync_changed(self.config)
 
     # -- scan -----------------------------------------------------------------------------------
 
@@ -239,18 +261,18 @@ class Indexer:
 
     def _known(self, scopes: list[str]) -> dict[str, File]:
         if scopes == [""]:
-            return {f.path: f for f in File.select().iterator()}
+            return {rel_of(f): f for f in File.select().iterator()}
         known: dict[str, File] = {}
         hashes = [path_hash(s) for s in scopes]
         for chunk in _chunks(hashes, 500):
             for f in File.select().where(File.path_hash.in_(chunk)):
-                known[f.path] = f
-        folder_scopes = [s for s in scopes if s in self._folders]
+                known[rel_of(f)] = f
+        folder_scopes = [display(s) for s in scopes if display(s) in self._folders]
         folder_ids = [fid for path, fid in self._folders.items()
                       if any(path == s or path.startswith(s + "/") for s in folder_scopes)] if folder_scopes else []
         for chunk in _chunks(folder_ids, 500):
             for f in File.select().where(File.folder.in_(chunk)):
-                known[f.path] = f
+                known[rel_of(f)] = f
         return known
 
     def _run(self, scopes: list[str], report: IndexReport, force: bool, settle_seconds: float) -> None:
@@ -277,7 +299,7 @@ class Indexer:
             fresh = {rel for rel, e in entries.items() if e.mtime_ns > cutoff}
             report.deferred = sorted(fresh)
         report.seen += len(entries) - len(fresh)
-        unreadable = {display_path(p.rel) for p in walker.problems}
+        unreadable = {p.rel for p in walker.problems}
         if "" in unreadable:  # the root went away during the scan (unmounted): nothing is known to be gone
             reason = next(p.reason for p in walker.problems if not p.rel)
             raise OriginalsUnavailable(f"the originals folder {self.root} became unreadable during the scan ({reason}); "
@@ -318,7 +340,7 @@ class Indexer:
         seen_paths: set[str] = set(still_writing)  # being written: not vanished, not read yet
         touched_folders: set[int] = set()
         for entry in entries:
-            rel = display_path(entry.rel) if entry.bad_name else entry.rel
+            rel = entry.rel
             seen_paths.add(rel)
             row = known.get(rel)
             if (
@@ -363,10 +385,10 @@ class Indexer:
         rest = []
         with write_transaction(self.db):
             for entry in todo:
-                if entry.rel in known or entry.bad_name:
+                if entry.rel in known:
                     rest.append(entry)
                     continue
-                name = entry.rel.rsplit("/", 1)[-1]
+                name = display(entry.rel).rsplit("/", 1)[-1]
                 f = by_inode.pop((entry.inode, entry.size, entry.mtime_ns), None) or by_name.pop(
                     (name, entry.size, entry.mtime_ns), None
                 )
@@ -377,10 +399,8 @@ class Indexer:
                 touched.add(f.folder_id)
                 folder_id = self._folder_id(entry.rel)
                 touched.add(folder_id)
-                File.update(
-                    path=entry.rel, path_hash=path_hash(entry.rel), name=name, folder=folder_id,
-                    inode=entry.inode, missing_since=None,
-                ).where(File.id == f.id).execute()
+                File.update(**file_names(entry.rel), folder=folder_id, inode=entry.inode, missing_since=None,
+                            ).where(File.id == f.id).execute()
                 if f.photo_id:
                     Photo.update(missing_since=None).where(Photo.id == f.photo_id).execute()
                 report.moved += 1
@@ -436,7 +456,8 @@ class Indexer:
         self._folders = {f.path: f.id for f in Folder.select(Folder.id, Folder.path)}
 
     def _folder_id(self, rel_file: str) -> int:
-        folder = rel_file.rsplit("/", 1)[0] if "/" in rel_file else ""
+        shown = display(rel_file)  # folders are kept by their display path (photoshelf/filenames.py)
+        folder = shown.rsplit("/", 1)[0] if "/" in shown else ""
         return self._ensure_folder(folder)
 
     def _ensure_folder(self, folder: str) -> int:
@@ -464,7 +485,7 @@ class Indexer:
                 from photoshelf.sidecars.sync import apply_file
 
                 for sc in sidecars:
-                    if sc.rel.lower().endswith((".yml", ".yaml")) and not sc.bad_name:
+                    if sc.rel.lower().endswith((".yml", ".yaml")):
                         apply_file(self.config, self.root / sc.rel)  # a hand edit next to the photo
             media.extend(self._media_of_changed_sidecars(sidecars, known, {e.rel for e in media}))
         if not media:
@@ -489,14 +510,14 @@ class Indexer:
                 self.progress("index", done, total)
 
     def _submit(self, chunk: list[Entry], known: dict[str, File], pool: ThreadPoolExecutor) -> _Batch:
-        items = [_Work(entry=e, known=known.get(display_path(e.rel) if e.bad_name else e.rel)) for e in chunk]
-        readable = [w for w in items if not w.entry.bad_name and w.entry.size > 0]
+        items = [_Work(entry=e, known=known.get(e.rel)) for e in chunk]
+        readable = [w for w in items if w.entry.size > 0]
         for w in readable:
             w.future = pool.submit(process_file, self.root / w.entry.rel, w.entry.size, self.thumbs,
                                    self.config.index.max_megapixels)
         paths = [str(self.root / w.entry.rel) for w in readable]
         for w in readable:
-            w.xmp = _xmp_sidecars(self.root / w.entry.rel)
+            w.xmp = xmp_sidecars(self.root / w.entry.rel)
             paths.extend(str(p) for p in w.xmp)
         batch = _Batch(items=items)
         batch.meta = self.exiftool.read_async(paths)
@@ -508,9 +529,7 @@ class Indexer:
         prepared: list[_Prepared] = []
         for w in batch.items:
             e = w.entry
-            if e.bad_name:
-                result = FileResult(fatal="the file name is not valid UTF-8: rename it so photoshelf can read it")
-            elif w.future is None:
+            if w.future is None:
                 result = FileResult(fatal="empty file (0 bytes)")
             else:
                 try:
@@ -522,15 +541,9 @@ class Indexer:
             if result.sha1:
                 report.hashed += 1
             report.thumbnails += 0 if result.thumbs_cached else len(result.renditions)
-            rel = display_path(e.rel) if e.bad_name else e.rel
-            name = rel.rsplit("/", 1)[-1]
-            tags = meta.get(str(self.root / e.rel), {}) if not e.bad_name else {}
-            for xmp in w.xmp:
-                tags = merge_sidecar_tags(tags, meta.get(str(xmp), {}))
-            takeout = None
-            if self.config.index.read_takeout_json and not e.bad_name:
-                takeout = read_takeout(self.root / e.rel)
-            md = extract(tags, name, e.mtime_ns / 1e9, takeout) if tags else Metadata(error="not read")
+            rel = e.rel
+            name = display(rel).rsplit("/", 1)[-1]
+            md = metadata_of(self.config, self.root / e.rel, name, e.mtime_ns, meta, w.xmp)
             fatal = result.fatal or self._fatal_reason(md, result)
             folder_id = self._folder_id(rel)
             touched.add(folder_id)
@@ -570,13 +583,11 @@ class Indexer:
     def _write_sidecars(self, sidecars: list[Entry], known: dict[str, File], touched: set[int]) -> None:
         with write_transaction(self.db):
             for e in sidecars:
-                rel = display_path(e.rel) if e.bad_name else e.rel
-                folder_id = self._folder_id(rel)
+                folder_id = self._folder_id(e.rel)
                 touched.add(folder_id)
                 fields = dict(size=e.size, mtime_ns=e.mtime_ns, inode=e.inode, missing_since=None,
                               indexed_at=utcnow(), role="sidecar", folder=folder_id)
-                fields["name"] = rel.rsplit("/", 1)[-1]
-                self._upsert_file(rel, known.get(rel), fields)
+                self._upsert_file(e.rel, known.get(e.rel), fields)
 
     def _link_sidecars(self, touched: set[int]) -> None:
         """Point sidecar files at the photo they describe (IMG_1.xmp, IMG_1.jpg.json → IMG_1.jpg's photo)."""
@@ -617,7 +628,7 @@ class Indexer:
         unknown = [path_hash(it.rel) for it in items if it.work.known is None]
         for chunk in _chunks(unknown, 200):
             for f in File.select().where(File.path_hash.in_(chunk)):  # committed by an interrupted run
-                rows[f.path] = f
+                rows[rel_of(f)] = f
         for it in items:
             if it.work.known is not None:
                 rows[it.rel] = it.work.known
@@ -625,10 +636,10 @@ class Indexer:
         photo_ids = sorted(old_ids | {p.id for p in by_sha.values()})
         media_paths: dict[int, dict[str, bool]] = {}  # photo id -> {path: present}
         for chunk in _chunks(photo_ids, 200):
-            for f in File.select(File.photo, File.path, File.missing_since).where(
+            for f in File.select(File.photo, File.path, File.raw_path, File.missing_since).where(
                 File.photo.in_(chunk) & (File.role == "media")
             ):
-                media_paths.setdefault(f.photo_id, {})[f.path] = f.missing_since is None
+                media_paths.setdefault(f.photo_id, {})[rel_of(f)] = f.missing_since is None
         old_photos = {p.id: p for chunk in _chunks(sorted(old_ids), 200) for p in Photo.select().where(Photo.id.in_(chunk))}
 
         new_photos: dict[str, Photo] = {}
@@ -703,21 +714,22 @@ class Indexer:
         for it, photo in plans:
             e = it.work.entry
             fields: dict[str, Any] = dict(
-                folder=it.folder_id, name=it.name, role="media", size=e.size, mtime_ns=e.mtime_ns, inode=e.inode,
+                folder=it.folder_id, role="media", size=e.size, mtime_ns=e.mtime_ns, inode=e.inode,
                 sha1=it.result.sha1, missing_since=None, indexed_at=now, error=it.fatal,
                 photo=photo.id if photo is not None else None,
             )
             known = rows.get(it.rel)
             if known is not None:
-                File.update(**fields).where(File.id == known.id).execute()
+                File.update(**file_names(it.rel), **fields).where(File.id == known.id).execute()
             else:
-                inserts.append(dict(path=it.rel, path_hash=path_hash(it.rel), **fields))
+                inserts.append(dict(**file_names(it.rel), **fields))
         if inserts:
             File.insert_many(inserts).execute()
+        by_hash = {path_hash(it.rel): it.rel for it, _ in plans}
         file_ids = {
-            path: fid
-            for chunk in _chunks([path_hash(it.rel) for it, _ in plans], 200)
-            for fid, path in File.select(File.id, File.path).where(File.path_hash.in_(chunk)).tuples()
+            by_hash[key]: fid
+            for chunk in _chunks(list(by_hash), 200)
+            for fid, key in File.select(File.id, File.path_hash).where(File.path_hash.in_(chunk)).tuples()
         }
 
         # Issues and thumbnails of the batch, replaced wholesale.
@@ -770,6 +782,8 @@ class Indexer:
         if not refresh and photo.meta_version == META_VERSION and photo.taken_src not in ("", "mtime"):
             if result.phash and not photo.phash:
                 photo.phash = result.phash
+            if result.signature and not photo.dhash:
+                photo.dhash, photo.colors = result.signature
             return
         kind = kind_for_filetype(md.filetype) or ("video" if result.video else "image")
         if photo.kind != "live" or kind != "image":
@@ -787,45 +801,54 @@ class Indexer:
         elif width and height and orientation in (5, 6, 7, 8):
             width, height = height, width
         photo.width, photo.height, photo.orientation = width, height, orientation
-        locked = set((photo.locked or "").split(","))
-        if md.taken is not None and "taken_at" not in locked:
-            photo.taken_at = md.taken.utc
-            photo.taken_at_local = md.taken.local
-            photo.tz_offset = md.taken.offset
-            photo.timezone = md.taken.zone or _offset_name(md.taken.offset)
-            photo.taken_src = md.taken.source
-        if "location" not in locked:
-            photo.lat, photo.lon, photo.altitude = md.lat, md.lon, md.altitude
-        photo.camera_make, photo.camera_model, photo.lens = md.camera_make, md.camera_model, md.lens
-        photo.iso, photo.exposure, photo.fnumber, photo.focal_length = md.iso, md.exposure, md.fnumber, md.focal_length
-        photo.duration = result.video.duration if result.video and result.video.duration else (
-            result.duration or md.duration)
+        duration = result.video.duration if result.video and result.video.duration else result.duration
+        apply_descriptive(photo, md, duration=duration)
         photo.codec = (result.video.codec if result.video else None) or md.codec
-        if "title" not in locked:
-            photo.title = md.title
-        if "description" not in locked:
-            photo.description = md.description
-        if "keywords" not in locked:
-            photo.keywords = ", ".join(md.keywords) or None
-        if "rating" not in locked:
-            photo.rating = md.rating
-        photo.content_id = md.content_id
         photo.phash = result.phash or photo.phash
+        if result.signature:
+            photo.dhash, photo.colors = result.signature
         photo.has_thumbs = bool(result.renditions or result.thumbs_cached)
-        photo.meta_version = META_VERSION
 
     def _upsert_file(self, rel: str, known: File | None, fields: dict[str, Any]) -> int:
         if known is None:
             known = File.get_or_none(File.path_hash == path_hash(rel))  # committed by an interrupted run
         if known is not None:
-            File.update(**fields).where(File.id == known.id).execute()
+            File.update(**file_names(rel), **fields).where(File.id == known.id).execute()
             return int(known.id)
-        return int(File.insert(path=rel, path_hash=path_hash(rel), **fields).execute())
+        return int(File.insert(**file_names(rel), **fields).execute())
 
     def _orphan_check(self, photo_id: int) -> None:
         """A photo whose last file now holds other bytes: keep it as missing so user data survives the grace period."""
         if not File.select().where((File.photo == photo_id) & (File.role == "media")).exists():
             Photo.update(missing_since=utcnow()).where((Photo.id == photo_id) & Photo.missing_since.is_null()).execute()
+
+
+def apply_descriptive(photo: Photo, md: Metadata, *, duration: float | None = None) -> None:
+    """Put what the file's metadata says (date, place, camera, exposure, text, rating) on the photo, leaving alone
+    every field a person set (`photo.locked`); `duration` is the decoder's length, which wins over the tags'.
+    Pixels, thumbnails and hashes are not touched: `reindex --metadata` calls this alone."""
+    locked = set((photo.locked or "").split(","))
+    if md.taken is not None and "taken_at" not in locked:
+        photo.taken_at = md.taken.utc
+        photo.taken_at_local = md.taken.local
+        photo.tz_offset = md.taken.offset
+        photo.timezone = md.taken.zone or _offset_name(md.taken.offset)
+        photo.taken_src = md.taken.source
+    if "location" not in locked:
+        photo.lat, photo.lon, photo.altitude = md.lat, md.lon, md.altitude
+    photo.camera_make, photo.camera_model, photo.lens = md.camera_make, md.camera_model, md.lens
+    photo.iso, photo.exposure, photo.fnumber, photo.focal_length = md.iso, md.exposure, md.fnumber, md.focal_length
+    photo.duration = duration or md.duration
+    if "title" not in locked:
+        photo.title = md.title
+    if "description" not in locked:
+        photo.description = md.description
+    if "keywords" not in locked:
+        photo.keywords = ", ".join(md.keywords) or None
+    if "rating" not in locked:
+        photo.rating = md.rating
+    photo.content_id = md.content_id
+    photo.meta_version = META_VERSION
 
 
 def _offset_name(offset: int | None) -> str | None:

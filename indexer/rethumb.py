@@ -15,6 +15,7 @@ import peewee as pw
 from photoshelf.config import Config
 from photoshelf.db.schema import File, Photo, Thumbnail, utcnow
 from photoshelf.db.transactions import write_transaction
+from photoshelf.filenames import rel_of
 from photoshelf.indexer.thumbs import ThumbCache
 from photoshelf.indexer.worker import FileResult, process_file
 
@@ -36,10 +37,10 @@ class RethumbReport:
 
 def _source(config: Config, photo_id: int) -> Path | None:
     """The photo's first present media file, inside the originals."""
-    query: Any = File.select(File.path).where((File.photo == photo_id) & (File.role == "media")
-                                              & File.missing_since.is_null()).order_by(File.path)
-    rels: list[tuple[str]] = list(query.tuples())
-    for (rel,) in rels:
+    query: Any = File.select(File.path, File.raw_path).where((File.photo == photo_id) & (File.role == "media")
+                                                           & File.missing_since.is_null()).order_by(File.path)
+    for f in query:
+        rel = rel_of(f)  # a name that is not UTF-8 opens by its raw bytes
         path = config.originals_path / rel
         if ".." not in Path(rel).parts and path.is_file():
             return path

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pathspec
 
+from photoshelf.filenames import display
 from photoshelf.indexer.media import is_media, is_sidecar
 
 log = logging.getLogger(__name__)
@@ -245,5 +246,5 @@ def not_utf8(text: str) -> bool:
 
 
 def display_path(rel: str) -> str:
-    """A path that is always valid UTF-8: undecodable bytes of a file name shown as \\xNN."""
-    return os.fsencode(rel).decode("utf-8", "backslashreplace")
+    """A path that is always valid UTF-8: a name that is not UTF-8 decoded as CP1252 or CP437 (photoshelf/filenames.py)."""
+    return display(rel)

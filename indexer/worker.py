@@ -10,8 +10,10 @@ from pathlib import Path
 
 from PIL import Image
 
+from photoshelf import dupsig
 from photoshelf.errors import MediaError
 from photoshelf.indexer.media import Decoded, VideoInfo, decode_image, decode_raw, decode_video, kind_for_name
+from photoshelf.indexer.stderr_capture import decoder_messages
 from photoshelf.indexer.thumbs import Rendition, ThumbCache
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,7 @@ class FileResult:
     renditions: list[Rendition] = field(default_factory=list)
     thumbs_cached: bool = False
     phash: str | None = None
+    signature: tuple[str, str] | None = None  # dHash and colour layout of the whole picture (photoshelf/dupsig.py)
     video: VideoInfo | None = None
     duration: float | None = None  # an animated image's length, from its frames
     fatal: str | None = None
@@ -92,22 +95,27 @@ def process_file(path: Path, size: int, thumbs: ThumbCache, max_megapixels: int)
         try:
             with Image.open(thumbs.path(result.sha1, "tile")) as tile:
                 result.phash = _phash(tile)
+            with Image.open(thumbs.path(result.sha1, "fit")) as fit:
+                result.signature = dupsig.signature(fit)
         except OSError:
             pass
         if kind != "video":
             return result
 
     decoded: Decoded | None = None
+    said: list[str] = []  # what LibRaw wrote to stderr while decoding this file
     try:
         if kind == "video":
             decoded, result.video = decode_video(path, thumbs.config.fit_size)
         elif kind == "raw":
-            decoded = decode_raw(path, data if data is not None else path.read_bytes(), thumbs.config.fit_size,
-                                 max_megapixels)
+            raw = data if data is not None else path.read_bytes()
+            with decoder_messages() as said:
+                decoded = decode_raw(path, raw, thumbs.config.fit_size, max_megapixels)
         else:
             decoded = decode_image(data if data is not None else path.read_bytes(), thumbs.config.fit_size,
                                    max_megapixels)
     except MediaError as exc:
+        result.warnings.extend(("thumbnail", line) for line in said)
         message = str(exc)
         if "safety limit" in message or "decompression bomb" in message:
             result.fatal = message
@@ -115,8 +123,10 @@ def process_file(path: Path, size: int, thumbs: ThumbCache, max_megapixels: int)
             result.warnings.append(("thumbnail", message))
         return result
     except (OSError, ValueError, MemoryError) as exc:  # a decoder failing in an unexpected way
+        result.warnings.extend(("thumbnail", line) for line in said)
         result.warnings.append(("thumbnail", f"cannot decode the picture: {exc}"))
         return result
+    result.warnings.extend(("thumbnail", line) for line in said)
     result.width, result.height = decoded.width, decoded.height
     result.duration = decoded.duration
     if decoded.warning:
@@ -129,4 +139,5 @@ def process_file(path: Path, size: int, thumbs: ThumbCache, max_megapixels: int)
         result.warnings.append(("thumbnail", f"cannot write the thumbnail to storage: {exc}"))
         return result
     result.phash = _phash(tile)
+    result.signature = dupsig.signature(decoded.image)
     return result

@@ -18,6 +18,7 @@ from urllib.parse import unquote
 
 import peewee as pw
 
+from photoshelf import filenames
 from photoshelf.config import Config
 from photoshelf.db.backends import connect
 from photoshelf.db.schema import File
@@ -67,10 +68,11 @@ class AuditReport:
 
 @dataclass(frozen=True)
 class _Row:
-    path: str
+    path: str  # as shown (photoshelf/filenames.py)
     size: int
     mtime_ns: int
     sha1: str
+    raw_path: str | None = None  # the escaped bytes of a name that is not UTF-8
 
 
 def _read_sha1(path: Path) -> tuple[str, int]:
@@ -91,7 +93,7 @@ def _read_sha1(path: Path) -> tuple[str, int]:
 
 def check_file(root: Path, row: _Row) -> tuple[Finding | None, int]:
     """The finding for one catalog row (None when the file is as the catalog says) and the bytes read."""
-    path = root / row.path
+    path = root / (filenames.unescape(row.raw_path) if row.raw_path else row.path)
     try:
         st = os.stat(path)
         digest, read = _read_sha1(path)
@@ -133,10 +135,12 @@ def _when(ns: int) -> str:
 
 
 def _rows() -> Iterator[_Row]:
-    query = (File.select(File.path, File.size, File.mtime_ns, File.sha1)
+    # The catalog is read as it is: one from before migration 11 has no raw_path column (nor such names).
+    raw = File.raw_path if "raw_path" in {c.name for c in File._meta.database.get_columns("file")} else pw.SQL("NULL")
+    query = (File.select(File.path, File.size, File.mtime_ns, File.sha1, raw)
              .where(File.sha1.is_null(False) & File.missing_since.is_null()).order_by(File.path))
-    for path, size, mtime_ns, sha1 in query.tuples().iterator():
-        yield _Row(path, int(size), int(mtime_ns), sha1)
+    for path, size, mtime_ns, sha1, raw_path in query.tuples().iterator():
+        yield _Row(path, int(size), int(mtime_ns), sha1, raw_path)
 
 
 def audit_originals(config: Config, *, progress: Progress | None = None, workers: int | None = None) -> AuditReport:

@@ -331,17 +331,42 @@ def enrich(state: State, stages: tuple[str, ...], limit: int | None, status: boo
 
 
 @cli.command()
-@click.option("--stage", "stages", multiple=True, required=True,
+@click.option("--stage", "stages", multiple=True,
               help="The stage to redo (faces, labels, clip, text, or thumbs: the RAW files' thumbnails); "
                    "repeatable.")
+@click.option("--metadata", is_flag=True,
+              help="Read the files' metadata again (dates, places, camera, titles...) for photos an older "
+                   "photoshelf read; no thumbnails or ML are redone, and fields a person set are kept.")
+@click.option("--all", "all_photos", is_flag=True, help="With --metadata: every photo, not only the stale ones.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_obj
 @handle_errors
-def reindex(state: State, stages: tuple[str, ...], as_json: bool, quiet: bool) -> None:
+def reindex(state: State, stages: tuple[str, ...], metadata: bool, all_photos: bool, as_json: bool,
+            quiet: bool) -> None:
     """Run a stage again on every photo (e.g. after changing face settings); its results are replaced photo by
     photo, and faces keep the people a user named or corrected.
     A new model version re-runs by itself: `photoshelf enrich` is enough for that."""
+    if not stages and not metadata:
+        raise click.UsageError("say what to redo: --metadata and/or --stage NAME")
+    if all_photos and not metadata:
+        raise click.UsageError("--all goes with --metadata")
+    if metadata:
+        from photoshelf.indexer.reread import reread_metadata, stale_ids
+
+        config = state.config
+        db = state.db()
+        reread = reread_metadata(config, db, stale_ids(everything=all_photos))
+        if config.sidecars.enabled:
+            from photoshelf.sidecars.sync import sync_changed
+
+            sync_changed(config)
+        if as_json and not stages:
+            _echo_json({"metadata": reread.as_dict()})
+            return
+        if not as_json:
+            click.echo(f"metadata   {reread.photos} photos read again, {reread.changed} changed"
+                       + (f", {reread.unreadable} not readable (left as they were)" if reread.unreadable else ""))
     ml = [s for s in stages if s != "thumbs"]
     if "thumbs" in stages:
         from photoshelf.indexer.rethumb import redo_thumbnails
@@ -470,9 +495,8 @@ def watch(state: State, mode: str | None, poll_interval: int | None) -> None:
 @handle_errors
 def show(state: State, ref: str, as_json: bool) -> None:
     """Everything the catalog knows about one photo (by path, id or uid)."""
-    import hashlib
-
     from photoshelf.db.schema import File
+    from photoshelf.filenames import path_hash
     from photoshelf.records import file_record, find_photo, records
 
     config = state.config
@@ -482,7 +506,7 @@ def show(state: State, ref: str, as_json: bool) -> None:
         data = records([find_photo(ref, originals)])[0]
     except NotFound:
         rel = ref[len(originals) + 1:] if ref.startswith(originals + "/") else ref
-        f = File.get_or_none(File.path_hash == hashlib.sha1(rel.encode("utf-8", "surrogateescape")).hexdigest())
+        f = File.get_or_none(File.path_hash == path_hash(rel))
         if f is None or f.photo_id is not None:
             raise
         data = file_record(f)

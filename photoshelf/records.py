@@ -9,7 +9,7 @@ from typing import Any
 
 import peewee as pw
 
-from photoshelf import ids, values
+from photoshelf import filenames, ids, values
 from photoshelf.db.schema import Face, File, IndexIssue, Person, Photo, PhotoLabel, Stack
 from photoshelf.errors import NotFound
 
@@ -111,6 +111,8 @@ class RecordBuilder:
                     "role": f.role,
                     "size": f.size,
                     "missing": f.missing_since is not None,
+                    # A name that is not UTF-8: `path` shows it decoded from this legacy encoding.
+                    **({"name_encoding": filenames.encoding_of(f)} if f.raw_path else {}),
                 }
                 for f in files
             ],
@@ -195,9 +197,9 @@ def find_photo(ref: str, originals: str | None = None) -> Photo:
     rel = ref
     if originals and ref.startswith(originals.rstrip("/") + "/"):
         rel = ref[len(originals.rstrip("/")) + 1:]
-    import hashlib
-
-    f = File.get_or_none(File.path_hash == hashlib.sha1(rel.encode("utf-8", "surrogateescape")).hexdigest())
+    f = File.get_or_none(File.path_hash == filenames.path_hash(rel))
+    if f is None:  # a name that is not UTF-8, given as shown (decoded)
+        f = File.select().where(File.path == rel).order_by(File.id).first()
     if f is None:
         raise NotFound(f"no photo or file {ref!r} in the catalog")
     if f.photo_id is None:

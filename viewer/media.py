@@ -23,6 +23,7 @@ from PIL import Image
 from photoshelf.config import Config
 from photoshelf.db.schema import File, Photo, Thumbnail
 from photoshelf.errors import MediaError, NotFound
+from photoshelf.filenames import rel_of
 from photoshelf.indexer.media import (
     OverDecodeLimit,
     decode_image,
@@ -80,7 +81,7 @@ class MediaFiles:
         files = list(File.select().where((File.photo == photo.id) & (File.role == "media"))
                      .order_by(File.missing_since.is_null(False), File.path))
         for f in files:
-            path = self.in_library(f.path)
+            path = self.in_library(rel_of(f))  # a name that is not UTF-8 opens by its raw bytes
             if path is None:
                 log.warning("refusing to serve %s: it is not part of the library (outside the originals, or "
                             "through a symlink while index.follow_symlinks is off)", f.path)

@@ -41,8 +41,8 @@ class Folder(BaseModel):
 
     parent_id: Any
 
-    path = pw.TextField()
-    path_hash = pw.CharField(max_length=40, unique=True)
+    path = pw.TextField()  # for display, as file.path (a name that is not UTF-8 decoded: photoshelf/filenames.py)
+    path_hash = pw.CharField(max_length=40, unique=True)  # SHA-1 of the path's bytes
     parent = pw.ForeignKeyField("self", null=True, backref="children", on_delete="SET NULL")
     name = pw.TextField(default="")
     missing_since = pw.DateTimeField(null=True)
@@ -145,8 +145,9 @@ class File(BaseModel):
     folder_id: Any
     photo_id: Any
 
-    path = pw.TextField()
-    path_hash = pw.CharField(max_length=40, unique=True)
+    path = pw.TextField()  # for display: a name that is not UTF-8 decoded as CP1252/CP437 (photoshelf/filenames.py)
+    raw_path = pw.TextField(null=True)  # such a path's bytes, percent-escaped; NULL when `path` is exact
+    path_hash = pw.CharField(max_length=40, unique=True)  # SHA-1 of the path's bytes
     folder = pw.ForeignKeyField(Folder, backref="files", on_delete="CASCADE")
     name = pw.TextField()
     role = pw.CharField(max_length=8, default="media")  # media | sidecar

@@ -19,6 +19,7 @@ from photoshelf.db.migrations import (
     m0008_lookalike,
     m0009_accounts,
     m0010_clean_numbers,
+    m0011_raw_paths,
     m0012_duplicates,
 )
 from photoshelf.db.backends import table_rebuilds_allowed
@@ -38,6 +39,7 @@ MIGRATIONS: list[tuple[int, Callable[[pw.Database], None]]] = [
     (8, m0008_lookalike.apply),
     (9, m0009_accounts.apply),
     (10, m0010_clean_numbers.apply),
+    (11, m0011_raw_paths.apply),
     (12, m0012_duplicates.apply),
 ]
 
