@@ -43,6 +43,7 @@ STAGE_MODULES: tuple[tuple[str, str], ...] = (
     ("photoshelf.models.tfmodel", "TFLabelsStage"),
     ("photoshelf.models.clip", "ClipStage"),
     ("photoshelf.models.textsearch", "TextStage"),
+    ("photoshelf.models.transcode", "TranscodeStage"),
 )
 
 Progress = Callable[[str, int, int], None]
@@ -146,6 +147,8 @@ def _has_digest(stage: Stage) -> bool:
 def _eligible(stage: Stage) -> Any:
     """Photos a stage may run on: indexed, present, and (for image stages) with thumbnails."""
     query = Photo.select(Photo.id, Photo.sha1, Photo.kind).where(Photo.missing_since.is_null())
+    if stage.kinds is not None:
+        query = query.where(Photo.kind.in_(list(stage.kinds)))
     if needs_thumbnail(stage):
         query = query.where(Photo.has_thumbs == True)  # noqa: E712 - peewee expression
     return query

@@ -34,6 +34,7 @@ class Stage(ABC):
 
     name: ClassVar[str]  # "faces" | "labels" | "clip" | "text"
     order: ClassVar[int]  # lower runs first; "text" reads what the others wrote, so it runs last
+    kinds: ClassVar[tuple[str, ...] | None] = None  # the photo kinds it runs on (None: every kind)
 
     def __init__(self, config: Config, db: pw.Database) -> None:
         self.config = config

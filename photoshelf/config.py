@@ -129,6 +129,18 @@ class ModelsConfig:
 
 
 @dataclass
+class VideoConfig:
+    transcode: bool = True
+    codecs: list[str] = field(default_factory=lambda: [
+        "mpeg4", "msmpeg4v1", "msmpeg4v2", "msmpeg4v3", "wmv1", "wmv2", "wmv3", "vc1", "mpeg1video", "mpeg2video",
+        "mjpeg", "h263", "flv1", "theora", "dvvideo", "prores", "cinepak", "indeo3", "indeo5", "svq1", "svq3"])
+    containers: list[str] = field(default_factory=lambda: [
+        "avi", "wmv", "asf", "mts", "m2ts", "ts", "mpg", "mpeg", "vob", "flv", "3gp", "3g2", "mkv", "dv"])
+    max_height: int = 1080
+    ffmpeg: str = "ffmpeg"
+
+
+@dataclass
 class LogConfig:
     level: str = "info"
 
@@ -146,6 +158,7 @@ class Config:
     webdav: WebdavConfig = field(default_factory=WebdavConfig)
     viewer: ViewerConfig = field(default_factory=ViewerConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
+    video: VideoConfig = field(default_factory=VideoConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
     # Derived paths, resolved once.
@@ -273,6 +286,7 @@ def _validate(config: Config) -> None:
         "watch.poll_interval": config.watch.poll_interval,
         "watch.heartbeat_seconds": config.watch.heartbeat_seconds,
         "models.batch_size": config.models.batch_size,
+        "video.max_height": config.video.max_height,
         "models.face_min_size": config.models.face_min_size,
         "models.face_distance": config.models.face_distance,
         "models.face_cluster_min": config.models.face_cluster_min,

@@ -88,6 +88,7 @@ ACCESS: dict[str, Rule] = {
     # bytes
     "/thumb/{size}/{name}": MEDIA,
     "/photos/{photo_id}/original": MEDIA,
+    "/photos/{photo_id}/play": MEDIA,
     "/faces/{name}": MEDIA,
     "/static": Rule(OPEN, anonymous=True),
     # the JSON API
@@ -514,7 +515,7 @@ class Auth:
 async def deny_response(request: Request, code: int, message: str) -> Response:
     """JSON under /api/ and for bytes; an error page for a page."""
     path = route_path(request.scope)
-    if path.startswith(("/api/", "/thumb/", "/faces/", "/static/")) or path.endswith("/original") \
+    if path.startswith(("/api/", "/thumb/", "/faces/", "/static/")) or path.endswith(("/original", "/play")) \
             or request.method not in READS and "text/html" not in request.headers.get("accept", ""):
         headers = {"WWW-Authenticate": 'Cookie realm="photoshelf"'} if code == 401 else None
         return JSONResponse({"error": message}, status_code=code, headers=headers)

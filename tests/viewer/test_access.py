@@ -40,6 +40,7 @@ EXPECTED: dict[str, dict[str, str]] = {
     "/faces/{face_id}/{action}": {"POST": MEMBER},
     "/status": {"GET": ADMIN},
     "/thumb/{size}/{name}": {"GET": VIEWER}, "/photos/{photo_id}/original": {"GET": VIEWER},
+    "/photos/{photo_id}/play": {"GET": VIEWER},
     "/faces/{name}": {"GET": VIEWER},
     "/api/v1/search": {"GET": VIEWER},
     "/api/v1/photos/{photo_id}": {"GET": VIEWER, "PATCH": MEMBER},
@@ -68,11 +69,12 @@ EXPECTED: dict[str, dict[str, str]] = {
     "/static": {"GET": OPEN},
     "/webdav": {"GET": "basic", "PUT": "basic"},  # HTTP Basic of its own: a cookie session does not count
 }
-MEDIA = {"/thumb/{size}/{name}", "/photos/{photo_id}/original", "/faces/{name}"}
+MEDIA = {"/thumb/{size}/{name}", "/photos/{photo_id}/original", "/photos/{photo_id}/play", "/faces/{name}"}
 
 # What a route answers when the request may use it: 200 for a read unless said here; for a write, the sample's
 # own refusal (the writes aim at nothing: a bad body or an unknown id), so nothing in the shared catalog changes.
-READ_OK: dict[str, int] = {"/faces/{name}": 404}  # the small corpus has no faces without the ML extras
+# the small corpus has no faces without the ML extras, and no video it needs to transcode
+READ_OK: dict[str, int] = {"/faces/{name}": 404, "/photos/{photo_id}/play": 404}
 READ_OK_BY_AUDIENCE: dict[tuple[str, str], int] = {
     ("/api/v1/session", "anonymous"): 401,
     ("/login", "viewer"): 303, ("/login", "member"): 303, ("/login", "admin"): 303, ("/login", "public"): 303,

@@ -6,10 +6,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from photoshelf.errors import NotFound
 from photoshelf.ids import parse_id
+from photoshelf.indexer import transcode
 from photoshelf.viewer import albums, people, photos
 from photoshelf.viewer.audience import audience
 from photoshelf.viewer.errors import InvalidInput
@@ -55,6 +57,8 @@ async def photo_page(request: Request) -> Response:
     data = await catalog(request).read(_page_data, photo_id, q, scope)
     data["ml"] = await catalog(request).read(people.photo_extras, config(request), catalog(request).db, photo_id,
                                              scope.audience)
+    for record in (data["photo"], *data["stack_members"]):
+        _add_play_url(request, record)
     if scope.album_id is not None:
         back = url(f"/albums/{scope.album_id}")
     elif scope.folder_id is not None:
@@ -64,6 +68,22 @@ async def photo_page(request: Request) -> Response:
     return render(request, "photo.html", {**data, "title": data["photo"]["title"] or data["photo"]["path"] or "Photo",
                                           "keep": keep, "back": back, "album_id": scope.album_id,
                                           "exif": _exif_rows(data["photo"])})
+
+
+def _add_play_url(request: Request, record: dict[str, Any]) -> None:
+    """A video with a browser-playable copy (indexer/transcode.py) plays that instead of its original."""
+    if record["type"] == "video" and transcode.cache_path(config(request), record["sha1"]).is_file():
+        record["urls"]["play"] = url(f"/photos/{record['id']}/play")
+
+
+async def play(request: Request) -> Response:
+    """The H.264/AAC copy of a video browsers cannot play as it is, with HTTP Range (seeking); 404 without one."""
+    photo_id = path_int(request, "photo_id")
+    photo = await catalog(request).read(photos.get_photo, photo_id, audience(request))
+    path = transcode.cache_path(config(request), photo.sha1)
+    if not path.is_file():
+        raise NotFound(f"photo {photo_id} has no playable copy (not transcoded, or not needed)")
+    return FileResponse(path, media_type="video/mp4", headers={"Cache-Control": "private, max-age=86400"})
 
 
 def _camera(r: dict[str, Any]) -> str | None:
@@ -183,6 +203,7 @@ async def api_photo(request: Request) -> Response:
 routes = [
     Route("/photos/{photo_id}", photo_page, name="photo"),
     Route("/photos/{photo_id}/edit", edit, methods=["POST"]),
+    Route("/photos/{photo_id}/play", play, name="play"),
     Route("/albums/add", add_to_album, methods=["POST"]),
     Route("/api/v1/photos/{photo_id}", api_photo, methods=["GET", "PATCH"]),
 ]
