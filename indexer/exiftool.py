@@ -14,14 +14,17 @@ from photoshelf.filenames import display, is_utf8
 
 log = logging.getLogger(__name__)
 
-# The tags the catalog uses; asking for them (not -all) keeps the JSON small and exiftool fast.
+# The tags the catalog uses; asking for them (not -all) keeps the JSON small and exiftool fast. A name asks for
+# that tag in every group that has it (with -G each comes back as 'Group:Tag'): a Canon CRW's DateTimeOriginal
+# and Make arrive as MakerNotes:..., a Sigma X3F's as SigmaRaw:... (indexer/capture.py ranks the groups).
 TAGS = [
     "FileType", "MIMEType", "ImageWidth", "ImageHeight", "ExifImageWidth", "ExifImageHeight", "Orientation",
-    "DateTimeOriginal", "SubSecDateTimeOriginal", "CreateDate", "DateCreated", "TimeCreated", "CreationDate",
+    "DateTimeOriginal", "SubSecDateTimeOriginal", "CreateDate", "DateCreated", "TimeCreated", "DateTimeCreated",
+    "CreationDate", "ContentCreateDate", "MediaCreateDate", "TrackCreateDate",
     "SubSecTimeOriginal", "OffsetTimeOriginal", "OffsetTimeDigitized", "OffsetTime", "GPSDateTime",
-    "GPSLatitude", "GPSLongitude", "GPSAltitude", "Make", "Model", "LensModel", "LensID", "Lens",
+    "GPSLatitude", "GPSLongitude", "GPSAltitude", "GPSAltitudeRef", "Make", "Model", "LensModel", "LensID", "Lens",
     "ISO", "ExposureTime", "FNumber", "FocalLength", "Duration", "CompressorID", "Rotation",
-    "Title", "ObjectName", "ImageDescription", "Description", "Caption-Abstract", "Subject", "Keywords",
+    "Title", "ObjectName", "Headline", "ImageDescription", "Description", "Caption-Abstract", "Subject", "Keywords",
     "Rating", "ContentIdentifier", "MediaGroupUUID", "Error", "Warning",
 ]
 

@@ -34,7 +34,7 @@ from photoshelf.indexer.worker import FileResult, process_file
 
 log = logging.getLogger(__name__)
 
-META_VERSION = 1  # bump when extraction changes, so `index --rescan-metadata` knows what is stale
+META_VERSION = 2  # bump when extraction changes, so `reindex --metadata` re-reads what is stale (2: issue 13)
 
 
 @dataclass

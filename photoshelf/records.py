@@ -28,6 +28,17 @@ def _round(value: Any, digits: int) -> float | None:
     return round(f, digits) if f is not None else None
 
 
+# taken_at_source values that mean "no capture date was found": the time is the file's modification time (for a
+# fresh copy, the day of the copy). The catalog keeps it to sort by, but people, the API and export must treat the
+# photo's date as unknown (the viewer's "Unknown date" section). "" is what an old catalog row may hold.
+GUESSED_DATE_SOURCES = frozenset({"mtime", ""})
+
+
+def date_guessed(source: str | None) -> bool:
+    """Whether a photo's capture time (by its taken_at_source) is only a guess: the one test for "date unknown"."""
+    return (source or "") in GUESSED_DATE_SOURCES
+
+
 def photo_type(photo: Photo) -> str:
     return str(photo.kind)
 
@@ -129,6 +140,7 @@ class RecordBuilder:
             "timezone": photo.timezone,
             "tz_offset_minutes": photo.tz_offset,
             "taken_at_source": photo.taken_src,
+            "taken_guessed": date_guessed(photo.taken_src),
             "lat": values.number(photo.lat),
             "lon": values.number(photo.lon),
             "altitude": values.number(photo.altitude),
