@@ -16,7 +16,9 @@ photoshelf/dupresolve.py). The plan is pure (`plan_pairs`, `choose_keeper`): tes
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +41,8 @@ MIN_CLIP = 0.88  # cosine similarity of CLIP embeddings, when both photos have o
 BURST_SECONDS = 10.0
 BLANK = 0  # the pHash of a flat picture: every flat picture shares it, so it pairs nothing
 _CHUNK = 500
+_PAIR_CACHE: dict[str, list[tuple[int, int, int]]] = {}  # by a digest of the pHashes searched (hash_pairs)
+_CACHE_LOCK = threading.Lock()
 # Formats by how original they are: what a camera or phone writes first, then re-encodes made for the web.
 _FORMAT_RANK = {"raw": 4, "dng": 4, "heic": 3, "heif": 3, "tiff": 3, "jpeg": 2, "jpg": 2, "png": 2, "avif": 2,
                 "webp": 1, "gif": 0, "bmp": 0}
@@ -193,7 +197,28 @@ def plan_pairs(cands: Sequence[Candidate], clip: dict[tuple[int, int], float] | 
 
 def candidate_pairs(cands: Sequence[Candidate]) -> list[tuple[int, int, int]]:
     """(a, b, distance) for the candidates whose pHashes are within NEAR_PHASH bits (indexes into `cands`)."""
-    hashes, valid = hashindex.parse(c.phash for c in cands)
+    return hash_pairs([c.phash for c in cands])
+
+
+def hash_pairs(phashes: Sequence[str | None]) -> list[tuple[int, int, int]]:
+    """(a, b, distance) for the hex pHashes within NEAR_PHASH bits (indexes into `phashes`; blank ones left out).
+
+    The last few answers are remembered by a digest of the hashes: the duplicates page asks again on every visit,
+    and the search is most of the work (seconds at 100k photos), while the hashes change only when photos do."""
+    key = hashlib.sha1("\n".join(h or "" for h in phashes).encode()).hexdigest()
+    with _CACHE_LOCK:
+        if key in _PAIR_CACHE:
+            return _PAIR_CACHE[key]
+    found = _hash_pairs(phashes)
+    with _CACHE_LOCK:
+        _PAIR_CACHE[key] = found
+        while len(_PAIR_CACHE) > 4:
+            _PAIR_CACHE.pop(next(iter(_PAIR_CACHE)))
+    return found
+
+
+def _hash_pairs(phashes: Sequence[str | None]) -> list[tuple[int, int, int]]:
+    hashes, valid = hashindex.parse(phashes)
     valid &= hashes != np.uint64(BLANK)
     where = np.nonzero(valid)[0]
     out: list[tuple[int, int, int]] = []
@@ -286,24 +311,44 @@ def _metadata(row: dict[str, Any]) -> int:
     return sum(1 for f in fields if row.get(f) not in (None, "")) + (row.get("taken_src") not in ("", "mtime", None))
 
 
-def load(audience: Audience = EVERYONE) -> list[Candidate]:
-    """Every present photo `audience` may see (archived ones too, for those who see the archive: a resolved copy
-    is archived), videos left out (their hash is one frame's)."""
+def _present(query: Any, audience: Audience, *, videos: bool = True) -> Any:
+    """`query` narrowed to the present photos `audience` may see (archived ones too, for those who see the
+    archive: a resolved copy is archived); without videos for the pHash (theirs is one frame's)."""
+    query = visible(query, audience, archive_view=True).where(Photo.missing_since.is_null())
+    return query if videos else query.where(Photo.kind != "video")
+
+
+def _hashes(audience: Audience) -> tuple[list[int], list[str | None]]:
+    """Every candidate photo's id and pHash: the one read of the whole library, as raw rows (no per-value
+    conversion: at 100k photos that is most of the time)."""
+    query = _present(Photo.select(Photo.id, Photo.phash), audience, videos=False).order_by(Photo.id)
+    cursor = Photo._meta.database.execute(query)
+    rows = cursor.fetchall()
+    return [int(r[0]) for r in rows], [r[1] for r in rows]
+
+
+def load(audience: Audience = EVERYONE, ids: Sequence[int] | None = None) -> list[Candidate]:
+    """The candidates among the present photos `audience` may see (all, or these ids), by id."""
     columns = (Photo.id, Photo.uid, Photo.sha1, Photo.kind, Photo.format, Photo.size, Photo.width, Photo.height,
                Photo.taken_at, Photo.taken_src, Photo.camera_make, Photo.camera_model, Photo.lens, Photo.lat,
                Photo.iso, Photo.exposure, Photo.title, Photo.description, Photo.keywords, Photo.favorite,
                Photo.archived, Photo.duplicate_of, Photo.stack, Photo.phash, Photo.dhash, Photo.colors)
-    query = visible(Photo.select(*columns), audience, archive_view=True).where(
-        Photo.missing_since.is_null() & (Photo.kind != "video")).order_by(Photo.id)
+    if ids is None:
+        queries = [_present(Photo.select(*columns), audience, videos=False).order_by(Photo.id)]
+    else:
+        wanted = sorted(set(ids))
+        queries = [_present(Photo.select(*columns), audience).where(Photo.id.in_(wanted[s : s + _CHUNK]))
+                   .order_by(Photo.id) for s in range(0, len(wanted), _CHUNK)]
     out = []
-    for row in _rows(query.dicts()):
-        camera = " ".join(x for x in (row["camera_make"], row["camera_model"]) if x) or None
-        out.append(Candidate(
-            id=row["id"], uid=row["uid"], sha1=row["sha1"], kind=row["kind"], format=row["format"] or "",
-            size=int(row["size"] or 0), width=row["width"], height=row["height"], taken_at=row["taken_at"],
-            camera=camera, favorite=bool(row["favorite"]), archived=bool(row["archived"]),
-            duplicate_of=row["duplicate_of"], stack_id=row["stack"], phash=row["phash"], dhash=row["dhash"] or None,
-            colors=row["colors"] or None, metadata=_metadata(row)))
+    for query in queries:
+        for row in _rows(query.dicts()):
+            camera = " ".join(x for x in (row["camera_make"], row["camera_model"]) if x) or None
+            out.append(Candidate(
+                id=row["id"], uid=row["uid"], sha1=row["sha1"], kind=row["kind"], format=row["format"] or "",
+                size=int(row["size"] or 0), width=row["width"], height=row["height"], taken_at=row["taken_at"],
+                camera=camera, favorite=bool(row["favorite"]), archived=bool(row["archived"]),
+                duplicate_of=row["duplicate_of"], stack_id=row["stack"], phash=row["phash"],
+                dhash=row["dhash"] or None, colors=row["colors"] or None, metadata=_metadata(row)))
     return out
 
 
@@ -347,16 +392,30 @@ def find(audience: Audience = EVERYONE, kinds: Iterable[str] = KINDS) -> list[Gr
     """The duplicate groups among the photos `audience` sees: exact, then near, burst and edit groups, the
     largest savings first within each kind."""
     wanted = [k for k in KINDS if k in set(kinds)]
-    cands = load(audience)
-    by_id = {c.id: i for i, c in enumerate(cands)}
-    index_groups: list[tuple[str, list[int], int | None]] = []
+    # One cheap read of every id and pHash finds the candidates; only they are read in full.
+    all_ids, phashes = _hashes(audience)
+    exact: list[int] = []
     if "exact" in wanted:
-        rows = (File.select(File.photo).where((File.role == "media") & File.missing_since.is_null()
-                                              & File.photo.is_null(False))
+        rows = (_present(File.select(File.photo).join(Photo, on=(File.photo == Photo.id)), audience)
+                .where((File.role == "media") & File.missing_since.is_null())
                 .group_by(File.photo).having(pw.fn.COUNT(File.id) > 1).tuples())
-        index_groups += [("exact", [by_id[pid]], None) for (pid,) in _rows(rows) if pid in by_id]
-    if "near" in wanted or "burst" in wanted:
-        raw = candidate_pairs(cands)
+        exact = [pid for (pid,) in _rows(rows)]
+    near_pairs = hash_pairs(phashes) if ("near" in wanted or "burst" in wanted) else []
+    edits: dict[int, list[int]] = defaultdict(list)
+    if "edit" in wanted:
+        stacks = Stack.select(Stack.id).where(Stack.kind == "edit")
+        for pid, stack in _rows(_present(Photo.select(Photo.id, Photo.stack), audience)
+                                .where(Photo.stack.in_(stacks)).tuples()):
+            edits[stack].append(pid)
+    need = set(exact) | {all_ids[i] for a, b, _ in near_pairs for i in (a, b)}
+    need |= {pid for members in edits.values() if len(members) > 1 for pid in members}
+    cands = load(audience, sorted(need))
+    by_id = {c.id: i for i, c in enumerate(cands)}
+    index_groups: list[tuple[str, list[int], int | None]] = [("exact", [by_id[pid]], None) for pid in exact
+                                                             if pid in by_id]
+    if near_pairs:
+        raw = [(by_id[all_ids[a]], by_id[all_ids[b]], d) for a, b, d in near_pairs
+               if all_ids[a] in by_id and all_ids[b] in by_id]
         pairs = plan_pairs(cands, _clip_similarities(cands, raw), raw)
         for kind in ("near", "burst"):
             if kind not in wanted:
@@ -367,13 +426,10 @@ def find(audience: Audience = EVERYONE, kinds: Iterable[str] = KINDS) -> list[Gr
                 dist[p.a] = max(dist.get(p.a, 0), p.distance)
             for comp in components(len(cands), ((p.a, p.b) for p in mine)):
                 index_groups.append((kind, comp, max(dist.get(i, 0) for i in comp)))
-    if "edit" in wanted:
-        stacks = {s.id for s in Stack.select(Stack.id).where(Stack.kind == "edit")}
-        members: dict[int, list[int]] = defaultdict(list)
-        for i, c in enumerate(cands):
-            if c.stack_id is not None and c.stack_id in stacks:
-                members[c.stack_id].append(i)
-        index_groups += [("edit", m, None) for m in members.values() if len(m) > 1]
+    for members in edits.values():
+        idx = [by_id[pid] for pid in sorted(members) if pid in by_id]
+        if len(idx) > 1:
+            index_groups.append(("edit", idx, None))
     paths = _paths(sorted({cands[i].id for _, m, _ in index_groups for i in m}))
     groups = []
     for kind, idx, distance in index_groups:

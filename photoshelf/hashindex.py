@@ -13,7 +13,7 @@ I64 = npt.NDArray[np.int64]
 
 BLOCKS = 4  # the 64 bits as four 16-bit blocks: buckets of 65,536 values
 _BLOCK_BITS = 16
-_CHUNK = 4096  # query hashes per vectorised step: bounds the memory of one step to a few tens of MB
+_CHUNK = 2048  # query hashes per vectorised step: bounds the memory of one step to a few tens of MB
 
 
 def parse(hexes: Iterable[str | None]) -> tuple[U64, npt.NDArray[np.bool_]]:
