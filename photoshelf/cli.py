@@ -417,28 +417,39 @@ def restore(state: State, as_json: bool) -> None:
 
 
 @cli.command("import-photoprism")
-@click.argument("sidecar_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("sidecar_dir", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--database", "database_url", metavar="URL",
+              help="PhotoPrism's database: sqlite:///…/storage/index.db or mysql://user:pass@host/photoprism "
+                   "(holds albums, labels and people, which its sidecars do not).")
 @click.option("--albums", "albums_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="PhotoPrism's album YAML folder (storage/albums), to bring albums over too.")
+              help="PhotoPrism's album YAML folder (storage/albums), for albums when there is no database.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_obj
 @handle_errors
-def import_photoprism(state: State, sidecar_dir: Path, albums_dir: Path | None, as_json: bool) -> None:
-    """Take titles, descriptions, keywords, favorites, private flags and albums from PhotoPrism's sidecar folder
-    (run `photoshelf index` first, on the same originals)."""
-    from photoshelf.sidecars.sync import import_photoprism as run_import
+def import_photoprism(state: State, sidecar_dir: Path | None, database_url: str | None, albums_dir: Path | None,
+                      as_json: bool) -> None:
+    """Take what people did in PhotoPrism (titles, descriptions, keywords, favorites, private and archived flags,
+    hand-set dates and places, albums, labels they added, people's names) from its database and/or its sidecar
+    folder SIDECAR_DIR (storage/sidecar). Run `photoshelf index` on the same originals first (and `photoshelf
+    enrich`, for faces to put the names on). See docs/migrating-from-photoprism.md."""
+    from photoshelf.sidecars.photoprism import import_library
     from photoshelf.sidecars.sync import sync_changed
 
     config = state.config
     db = state.db()
-    report = run_import(config, db, sidecar_dir, albums_dir)
+    report = import_library(config, db, database_url=database_url, sidecar_dir=sidecar_dir, albums_dir=albums_dir)
     if config.sidecars.enabled:
         sync_changed(config)
     if as_json:
         _echo_json(report.as_dict())
         return
-    click.echo(f"imported {report.applied} photos ({report.albums_created} albums created, {report.skipped} "
-               f"sidecars matched no photo, {report.errors} unreadable)")
+    click.echo(f"imported {report.applied} of {report.photos} PhotoPrism photos ({report.albums_created} albums "
+               f"created, {report.album_entries} album entries, {report.labels} labels, {report.people_named} faces "
+               f"named; {report.unmatched} matched no photo here, {report.people_unmatched} named faces matched no "
+               f"face here, {report.errors} unreadable)")
+    if report.unmatched:
+        click.echo("Photos that matched nothing (index the same originals first): "
+                   + ", ".join(report.unmatched_paths), err=True)
 
 
 @cli.command()

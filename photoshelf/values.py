@@ -173,7 +173,11 @@ def moment(value: Any) -> dt.datetime | None:
             value = value.astimezone(dt.UTC).replace(tzinfo=None)
         except (OverflowError, ValueError):  # year 1 with a positive offset, year 9999 with a negative one
             return None
-    return value if YEARS[0] <= value.year <= YEARS[1] else None
+    if not YEARS[0] <= value.year <= YEARS[1]:
+        return None
+    # A plain datetime: YAML loaders (ruamel's TimeStamp for an unquoted TakenAt) hand back subclasses that the
+    # SQLite driver cannot bind ("Error binding parameter").
+    return dt.datetime(value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond)
 
 
 def from_timestamp(value: Any) -> dt.datetime | None:
