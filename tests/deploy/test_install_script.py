@@ -114,7 +114,9 @@ def test_install_script_in_a_fresh_venv_then_doctor_and_healthcheck(tmp_path: Pa
     command = json.loads(health[health.index("CMD") + 3:].strip())
     port = free_port()
     command = [str(python) if c == "python3" else c.replace(":2468/", f":{port}/") for c in command]
-    server = subprocess.Popen([str(photoshelf), "serve", "--port", str(port), "--no-watch"], env=env,
+    # A named host, as the compose file suggests for the LAN: the check still answers (it asks 127.0.0.1).
+    serve_env = env | {"PHOTOSHELF_SERVER_ALLOWED_HOSTS": "nas.example.org"}
+    server = subprocess.Popen([str(photoshelf), "serve", "--port", str(port), "--no-watch"], env=serve_env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 90
