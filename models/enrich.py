@@ -40,6 +40,7 @@ _CHUNK = 500
 STAGE_MODULES: tuple[tuple[str, str], ...] = (
     ("photoshelf.models.faces", "FacesStage"),
     ("photoshelf.models.labels", "LabelsStage"),
+    ("photoshelf.models.scenes", "ScenesStage"),
     ("photoshelf.models.tfmodel", "TFLabelsStage"),
     ("photoshelf.models.clip", "ClipStage"),
     ("photoshelf.models.textsearch", "TextStage"),

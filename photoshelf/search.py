@@ -415,49 +415,16 @@ def semantic_index(config: Any, db: Any) -> str | None:
 
 def ranked_ids(query: Query, *, config: Any = None, base: Callable[[Query], Any] | None = None,
                **kwargs: Any) -> list[int] | None:
-    """Photo ids for a query with free text, ranked by meaning (CLIP or the text index), or None when there is
-    no free text or no semantic index (then the plain text match applies).
+    """Photo ids for a query with free text, good matches first, then mentions (photoshelf/ranking.py), or None
+    when there is no free text or no semantic index (then the plain text match applies).
 
-    The filters are applied first (pre-filter): the semantic search only ranks photos they allow. Photos whose
-    text matches literally (title, keywords, path...) come first, so an exact name is never pushed off the page.
-    `base` turns a query into its select (default: build(query, **kwargs)); the viewer adds its own visibility
-    rules there (no private photos, stacks as their primary)."""
-    free = [t for t in query.terms if t.key is None and not t.negate]
-    backend = _semantic_backend(config) if free and config is not None else None
-    if backend is None:
-        return None
-    select = base if base is not None else (lambda q: build(q, **kwargs))
-    text = " ".join(v for t in free for v in t.values)
-    filters = Query(terms=[t for t in query.terms if t not in free])
-    db = Photo._meta.database
-    if filters.terms:
-        # The user's filters may allow few photos: rank only those (pre-filter), so none of the top-k is lost.
-        allowed: set[int] | None = {pid for (pid,) in select(filters).select(Photo.id).tuples()}
-        if not allowed:
-            return []
-        hits = backend(db, text, allowed=allowed, limit=SEMANTIC_MAX)
-    else:
-        # Only the standing rules apply (not missing, not archived, the viewer's visibility), which pass nearly
-        # every photo: rank them all and drop the few they exclude (post-filter), instead of collecting every
-        # photo id of the library for each query.
-        hits = backend(db, text, allowed=None, limit=SEMANTIC_MAX)
-        allowed = None
-    if hits is None:
-        return None
-    order = [int(h[0]) if isinstance(h, (tuple, list)) else int(h) for h in hits]
-    if allowed is None:
-        allowed = set()
-        for start in range(0, len(order), 500):
-            chunk = order[start : start + 500]
-            allowed.update(pid for (pid,) in select(filters).select(Photo.id).where(Photo.id.in_(chunk)).tuples())
-    literal = [pid for (pid,) in select(query).select(Photo.id).limit(SEMANTIC_MAX).tuples()]
-    literal_set = set(literal)
-    ranked = [pid for pid in order if pid in literal_set]
-    seen = set(ranked)
-    ranked += [pid for pid in literal if pid not in seen]
-    seen.update(literal)
-    ranked += [pid for pid in order if pid not in seen and pid in allowed]
-    return ranked
+    The filters are applied first (pre-filter): only photos they allow are ranked. `base` turns a query into its
+    select (default: build(query, **kwargs)); the viewer adds its own visibility rules there (no private photos,
+    stacks as their primary)."""
+    from photoshelf import ranking
+
+    ranked = ranking.rank(query, config=config, base=base, **kwargs)
+    return None if ranked is None else ranked.ids
 
 
 def search(text: str, *, limit: int = 100, offset: int = 0, config: Any = None, **kwargs: Any

@@ -115,7 +115,9 @@ def test_semantic_ranking_is_prefiltered_and_falls_back(lib: Library, monkeypatc
             return None
         calls.append(set(allowed) if allowed is not None else None)
         q = np.asarray(queries[text], dtype=np.float32)
-        return index.search(q / np.linalg.norm(q), k=min(limit, 3), allowed=allowed)
+        # Similarities, as models/semantic.py gives them (1 - the cosine distance).
+        return [(pid, 1.0 - dist) for pid, dist in index.search(q / np.linalg.norm(q), k=min(limit, 3),
+                                                                allowed=allowed)]
 
     monkeypatch.setattr(search, "_semantic_backend", lambda config: semantic)
     names = {v: k for k, v in ids.items()}
@@ -132,9 +134,9 @@ def test_semantic_ranking_is_prefiltered_and_falls_back(lib: Library, monkeypatc
     assert ranked("puppy")[:1] == ["cat"]
     Photo.update(archived=False).where(Photo.id == ids["dog"]).execute()
     # Filters narrow first: only what they allow is ranked, and top-k is not lost to photos they exclude.
-    assert ranked("puppy face:no") == ["cat", "png"]
+    assert ranked("puppy face:no") == ["cat"]  # the png is among the nearest, but not near: left out
     assert calls[-1] == {ids["cat"], ids["png"]}
-    assert ranked("sea label:animal") == ["cat", "dog"]
+    assert ranked("sea label:animal") == ["cat"]
     # A literal match (title, path...) comes first, whatever the vectors say.
     Photo.update(title="puppy love").where(Photo.id == ids["png"]).execute()
     assert ranked("puppy")[:3] == ["png", "dog", "cat"]

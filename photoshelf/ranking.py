@@ -1,0 +1,289 @@
+"""Relevance of free text: good matches (what a photo shows, by its labels or by meaning, and the words people
+wrote on it) above a calibrated cut-off, then mentions (a person, place or file named so), each with why."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import peewee as pw
+
+from photoshelf.db.schema import Face, File, Person, Photo, PhotoLabel
+
+log = logging.getLogger(__name__)
+
+# The cut-offs, calibrated on bench/data/search_queries.yaml with bench/search_quality.py (docs/labels.md,
+# "Ranking" has the measurements). A label counts as a good match from this confidence on:
+LABEL_MIN = 0.3
+# The query is taken to mean a label (or a label's category) when its MiniLM embedding is this similar to the
+# label's name ("puppy" -> dog 0.74, "kids" -> people 0.39, "birthday" -> candle 0.36):
+CONCEPT_MIN = 0.6
+# ... and when it is no further than this from the query's nearest label (or the word itself, 1.0).
+CONCEPT_MARGIN = 0.1
+# A photo is a good match by meaning (the text index, or CLIP) from this similarity on.
+MEANING_MIN = {"text": 0.55, "clip": 0.27}
+# At most this many photos are looked at per part (labels, meaning, mentions).
+CANDIDATES = 1000
+
+# Why a photo matched, as the API's `why` list and the page's chips say it.
+LABEL, MEANING, TITLE, PERSON, PLACE, FILE_NAME, CAMERA, TEXT = (
+    "label", "meaning", "title", "person", "place", "file name", "camera", "text in photo")
+GOOD_REASONS = (LABEL, MEANING, TITLE, TEXT)
+NAME_REASONS = (PERSON, PLACE, FILE_NAME, CAMERA)
+
+
+@dataclass
+class Ranked:
+    """A ranked search: good matches first (best first), then mentions; `why` gives each photo's reasons
+    ("label:dog", "meaning", "person", "file name" ...)."""
+
+    ids: list[int]
+    good: int
+    why: dict[int, list[str]] = field(default_factory=dict)
+
+    @property
+    def mentions(self) -> int:
+        return len(self.ids) - self.good
+
+
+def stem(word: str) -> str:
+    """A word without its plural ending, so "kids" finds "kid" and "beaches" "beach" (and nothing shorter)."""
+    w = word.lower()
+    for end, keep in (("ies", "y"), ("ches", "ch"), ("shes", "sh"), ("sses", "ss"), ("xes", "x")):
+        if w.endswith(end) and len(w) > len(end) + 2:
+            return w[: -len(end)] + keep
+    if w.endswith("s") and not w.endswith("ss") and len(w) > 3:
+        return w[:-1]
+    return w
+
+
+def word_pattern(phrase: str) -> re.Pattern[str]:
+    """Whole words (their plurals too), in any case: "kids" matches "Kid" and "kids", never "Kit" or "skids";
+    "_", "-" and "." separate words as spaces do ("beach" is in beach_sand.jpg)."""
+    words = [stem(w) for w in re.findall(r"[^\W_]+", phrase)]
+    body = r"[\W_]+".join(re.escape(w) + r"(?:s|es)?" if i == len(words) - 1 else re.escape(w)
+                          for i, w in enumerate(words))
+    return re.compile(r"(?<![^\W_])" + body + r"(?![^\W_])", re.IGNORECASE)
+
+
+def _words(text: str) -> list[str]:
+    return [w.lower() for w in re.findall(r"[^\W_]+", text)]
+
+
+# -- concepts: the query as labels --------------------------------------------------------------------------
+
+_vocab_lock = threading.Lock()
+_vocab: dict[str, np.ndarray] = {}  # label or category name -> its MiniLM embedding
+
+
+def _label_names(config: Any) -> set[str]:
+    """Every label and category name a photo has or the rules file can give: a query that names one the
+    library lacks ("horse") must not fall back to a broader one it has ("animal")."""
+    names: set[str] = set()
+    for name, categories in PhotoLabel.select(PhotoLabel.name, PhotoLabel.categories).distinct().tuples():
+        names.add(str(name).lower())
+        names.update(c for c in str(categories or "").lower().split(",") if c)
+    try:
+        from photoshelf.models import labels
+
+        rules, _ = labels.load_rules(getattr(getattr(config, "models", None), "label_rules", None) or None)
+    except Exception as exc:  # noqa: BLE001 - no ML installed, or a bad rules file (the labels stage says so)
+        log.debug("no label rules for concepts: %s", exc)
+        rules = []
+    for rule in rules:
+        names.add(rule.name)
+        names.update(rule.categories)
+    return names
+
+
+def _embed(config: Any, texts: list[str]) -> np.ndarray | None:
+    """MiniLM embeddings, or None when the text model is not installed or turned off."""
+    if config is None or not getattr(config.models, "enabled", False) or not config.models.text_search:
+        return None
+    try:
+        from photoshelf.models import textsearch
+
+        return np.asarray(textsearch.encoder(config).get().encode(texts), dtype=np.float32)
+    except Exception as exc:  # noqa: BLE001 - no model (ImportError, ToolMissing): exact names only
+        log.debug("no text model for concepts: %s", exc)
+        return None
+
+
+def concepts(config: Any, text: str) -> dict[str, float]:
+    """The labels (names or categories in the catalog) the query means, with how surely (1.0 for the word
+    itself or its plural, else the MiniLM similarity when it reaches CONCEPT_MIN)."""
+    names = _label_names(config)
+    if not names:
+        return {}
+    phrase = " ".join(_words(text))
+    wanted = {phrase, stem(phrase), " ".join(stem(w) for w in phrase.split())}
+    out = {n: 1.0 for n in names if n in wanted}
+    missing = sorted(n for n in names if n not in _vocab)
+    query = _embed(config, [phrase, *missing])
+    if query is None:
+        return out
+    with _vocab_lock:
+        _vocab.update(zip(missing, query[1:], strict=True))
+        vectors = {n: _vocab[n] for n in names}
+    q = query[0]
+    sims = {name: float(np.dot(q, vec)) for name, vec in vectors.items()}
+    best = max([*out.values(), *sims.values()])
+    for name, sim in sims.items():
+        # The nearest concepts only: "dog" is near "animal" too, but it means dogs.
+        if sim >= CONCEPT_MIN and sim >= best - CONCEPT_MARGIN and name not in out:
+            out[name] = round(sim, 4)
+    return out
+
+
+def label_hits(meant: dict[str, float], allowed: set[int] | None) -> dict[int, tuple[float, str]]:
+    """Photos with a label the query means, confidently enough: photo -> (score, label name)."""
+    if not meant:
+        return {}
+    which: Any = pw.fn.LOWER(PhotoLabel.name).in_(list(meant))
+    for name in meant:
+        which |= PhotoLabel.categories.contains(f",{name},")
+    rows = (PhotoLabel.select(PhotoLabel.photo, PhotoLabel.name, PhotoLabel.categories, PhotoLabel.confidence)
+            .where(which & (PhotoLabel.confidence >= LABEL_MIN)))
+    out: dict[int, tuple[float, str]] = {}
+    for pid, name, categories, confidence in rows.tuples():
+        if allowed is not None and pid not in allowed:
+            continue
+        cats = [c for c in str(categories or "").lower().split(",") if c]
+        sure = max([meant.get(str(name).lower(), 0.0)] + [meant.get(c, 0.0) for c in cats])
+        score = float(confidence) * sure
+        if score > out.get(pid, (0.0, ""))[0]:
+            out[pid] = (score, str(name).lower())
+    return out
+
+
+# -- mentions: the words themselves -----------------------------------------------------------------------
+
+
+def _mentions(words: list[str], candidates: Iterable[int]) -> dict[int, list[str]]:
+    """Of these photos, those where every word is written somewhere (whole words), and where: title,
+    description or keywords, a person's name, the place, a file or folder name, the camera."""
+    patterns = [word_pattern(w) for w in words]
+    ids = list(dict.fromkeys(candidates))
+    fields: dict[int, dict[str, list[str]]] = {}
+
+    def add(pid: int, why: str, value: Any) -> None:
+        if value:
+            fields.setdefault(pid, {}).setdefault(why, []).append(str(value))
+
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        for pid, title, description, keywords, model, city, state, country in (
+                Photo.select(Photo.id, Photo.title, Photo.description, Photo.keywords, Photo.camera_model,
+                             Photo.city, Photo.state, Photo.country).where(Photo.id.in_(chunk)).tuples()):
+            add(pid, TITLE, title)
+            add(pid, TITLE, description)
+            add(pid, TITLE, keywords)
+            add(pid, CAMERA, model)
+            for part in (city, state, country):
+                add(pid, PLACE, part)
+        for pid, path in (File.select(File.photo, File.path)
+                          .where(File.photo.in_(chunk) & (File.role == "media")).tuples()):
+            add(pid, FILE_NAME, path)
+        for pid, name in (Face.select(Face.photo, Person.name).join(Person)
+                          .where(Face.photo.in_(chunk) & Person.name.is_null(False)
+                                 & (Person.hidden == False)).tuples()):  # noqa: E712 - peewee expression
+            add(pid, PERSON, name)
+    out: dict[int, list[str]] = {}
+    for pid in ids:
+        by_field = fields.get(pid, {})
+        reasons: list[str] = []
+        for pattern in patterns:
+            found = [why for why, values in by_field.items() if any(pattern.search(v) for v in values)]
+            if not found:
+                reasons = []
+                break
+            reasons += [w for w in found if w not in reasons]
+        if reasons:
+            out[pid] = reasons
+    return out
+
+
+def _people_named(words: list[str]) -> set[int]:
+    """Photos of a person whose name has every word (candidates; _mentions checks whole words)."""
+    cond: Any = Person.name.is_null(False)
+    for w in words:
+        cond &= pw.fn.LOWER(Person.name).contains(stem(w))
+    return {pid for (pid,) in Face.select(Face.photo).join(Person).where(cond).distinct().tuples()}
+
+
+# -- the ranking ------------------------------------------------------------------------------------------
+
+
+def rank(query: Any, *, config: Any = None, base: Callable[[Any], Any] | None = None,
+         **kwargs: Any) -> Ranked | None:
+    """The photos for a query with free text, good matches first, or None when it has no free text or there is
+    no semantic index (then the plain literal match applies, in the listing's order).
+
+    Good: a label the query means (confidence >= LABEL_MIN), similar in meaning (>= MEANING_MIN), or the words
+    in the title, description or keywords. Mentions, after them: the words in a person's name, the place, a
+    file or folder name, the camera. Everything else, however near in meaning, is left out. The user's filters
+    apply first (only what they allow is ranked); `base` turns a query into its select (the viewer's
+    visibility rules), default search.build(query, **kwargs)."""
+    from photoshelf import search
+
+    free = [t for t in query.terms if t.key is None and not t.negate]
+    backend = search._semantic_backend(config) if free and config is not None else None
+    if backend is None:
+        return None
+    select = base if base is not None else (lambda q: search.build(q, **kwargs))
+    text = " ".join(v for t in free for v in t.values)
+    words = _words(text)
+    filters = search.Query(terms=[t for t in query.terms if t not in free])
+    db = Photo._meta.database
+    allowed: set[int] | None = None
+    if filters.terms:
+        allowed = {pid for (pid,) in select(filters).select(Photo.id).tuples()}
+        if not allowed:
+            return Ranked(ids=[], good=0)
+    hits = backend(db, text, allowed=allowed, limit=CANDIDATES)
+    if hits is None:
+        return None
+    index = search.semantic_index(config, db) or "text"
+    floor = MEANING_MIN.get(index, MEANING_MIN["text"])
+    meaning = {int(pid): float(score) for pid, score in hits if score >= floor}
+    labels = label_hits(concepts(config, text), allowed)
+    # The literal part: the query itself (every word somewhere: title, place, path ...), and people's names.
+    literal = {pid for (pid,) in select(query).select(Photo.id).limit(CANDIDATES).tuples()}
+    literal |= _people_named(words) if words else set()
+    mentions = _mentions(words, literal) if words else {}
+    # The standing rules (not archived, the viewer's visibility) over what the parts found.
+    found = set(meaning) | set(labels) | set(mentions)
+    if allowed is None:
+        allowed = set()
+        todo = list(found)
+        for start in range(0, len(todo), 500):
+            chunk = todo[start : start + 500]
+            allowed.update(pid for (pid,) in select(filters).select(Photo.id).where(Photo.id.in_(chunk)).tuples())
+    why: dict[int, list[str]] = {}
+    score: dict[int, float] = {}
+    for pid in found & allowed:
+        reasons: list[str] = []
+        s = 0.0
+        if pid in labels:
+            s += labels[pid][0]
+            reasons.append(f"{LABEL}:{labels[pid][1]}")
+        named = mentions.get(pid, [])
+        # Near in meaning because a name has the word (a person called Snow, a folder called Beach): a mention,
+        # not a photo of it; the text index embeds names with the labels.
+        if pid in meaning and (pid in labels or not any(r in NAME_REASONS for r in named)):
+            s += meaning[pid]
+            reasons.append(MEANING)
+        reasons += named
+        if TITLE in reasons:
+            s += 2.0  # the words people wrote on the photo come first (labels and meaning add up to 2 at most)
+        why[pid] = reasons
+        score[pid] = s
+    good = sorted((pid for pid in why if any(r.split(":")[0] in GOOD_REASONS for r in why[pid])),
+                  key=lambda pid: (-score[pid], -pid))
+    rest = sorted((pid for pid in why if pid not in set(good)), key=lambda pid: -pid)
+    return Ranked(ids=good + rest, good=len(good), why=why)
