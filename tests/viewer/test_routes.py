@@ -301,7 +301,8 @@ def test_browse_apis(client: TestClient) -> None:
     assert [c["crumbs"] for c in [sub]][0][-1]["name"] == "Raw"
     canon = next(c for c in sub["children"] if c["name"] == "Canon")
     page = client.get(f"/folders/{canon['id']}")
-    assert page.status_code == 200 and "IMG_0350" not in page.text  # ids, not paths, in the grid
+    assert page.status_code == 200 and "Canon/IMG_0350" not in page.text  # ids, not paths, in the grid
+    assert 'class="fname">IMG_0350.CR2<' in page.text  # a tile without a preview names its file
     assert page.text.count('class="tile') == canon["photos"] == 1
     years = client.get("/api/v1/calendar").json()["years"]
     assert any(y["year"] == 2019 for y in years)

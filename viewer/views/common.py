@@ -108,6 +108,8 @@ class Tile:
     rotation: int
     ratio: float
     duration: str | None
+    alt: str = ""  # what the tile shows, in words: its title, else its kind and date
+    name: str | None = None  # the file's name, for a tile without a thumbnail
 
 
 @dataclass
@@ -117,6 +119,11 @@ class Day:
     month: str
     label: str
     tiles: list[Tile] = field(default_factory=list)
+
+    @property
+    def width(self) -> float:
+        """How many row-heights wide the day's tiles are side by side (its flex basis on the timeline)."""
+        return round(sum(t.ratio for t in self.tiles), 3)
 
 
 def tile(photo: Photo, rotation: int) -> Tile:
@@ -128,20 +135,33 @@ def tile(photo: Photo, rotation: int) -> Tile:
     if photo.kind in ("video", "image") and photo.duration:  # an image with a length is an animated GIF/WebP
         secs = max(1, int(round(photo.duration)))  # a clip under half a second is not "0:00"
         duration = f"{secs // 60}:{secs % 60:02d}"
-    return Tile(photo=photo, rotation=rotation, ratio=round(ratio, 3), duration=duration)
+    return Tile(photo=photo, rotation=rotation, ratio=round(ratio, 3), duration=duration, alt=alt_text(photo))
 
 
-def days(page: Page) -> list[Day]:
-    """The page's photos in runs of one local day (the timeline's sections)."""
+KIND_WORDS = {"video": "Video", "live": "Live photo", "raw": "RAW photo"}
+
+
+def alt_text(photo: Photo) -> str:
+    """A tile's text for those who cannot see it: the title a person gave, else what it is and when."""
+    if photo.title:
+        return str(photo.title)
+    when: dt.datetime | None = photo.taken_at_local
+    what = KIND_WORDS.get(photo.kind, "Photo")
+    return f"{what}, {when.strftime('%-d %B %Y')}" if when and photo.taken_src not in ("", "mtime") else what
+
+
+def days(page: Page, undated: str | None = None) -> list[Day]:
+    """The page's photos in runs of one local day (the timeline's sections); with `undated`, all in one section
+    of that title (the timeline's "Unknown date": their dates are guesses)."""
     out: list[Day] = []
     for photo in page.photos:
-        when: dt.datetime | None = photo.taken_at_local
+        when: dt.datetime | None = None if undated else photo.taken_at_local
         key = when.strftime("%Y-%m-%d") if when else "unknown"
         if not out or out[-1].key != key:
             if when:
                 out.append(Day(key, when.strftime("%Y-%m"), when.strftime("%B %Y"), when.strftime("%a %-d %b")))
             else:
-                out.append(Day(key, "unknown", "Date unknown", ""))
+                out.append(Day(key, "unknown", undated or "Date unknown", ""))
         out[-1].tiles.append(tile(photo, page.rotations.get(photo.id, 0)))
     return out
 
@@ -208,12 +228,13 @@ async def not_found(request: Request, exc: Exception) -> Response:
 
 async def grid_page(request: Request, *, title: str, fixed: str = "", scope: Any = None,
                     extra: dict[str, Any] | None = None, template: str = "timeline.html",
-                    by_day: bool = True) -> Response:
+                    by_day: bool = True, then: str | None = None, undated: str | None = None) -> Response:
     """A page of the shared grid: the timeline, a search, favorites, an album, a folder.
 
     `fixed` is a filter the page always applies (favorite:true); the user's `q` is parsed on its own first so
     a parse error points into what the user typed. With `partial=1` only the next run of tiles is rendered,
-    for infinite scroll."""
+    for infinite scroll. `then`: the URL that continues the page when this listing ends (the timeline's
+    "Unknown date" part); `undated`: the title of the one section this listing's photos all go into."""
     from dataclasses import replace
 
     from photoshelf import search
@@ -240,19 +261,39 @@ async def grid_page(request: Request, *, title: str, fixed: str = "", scope: Any
         raise error
     if result is not None and result.match == "meaning":
         by_day = False  # ranked best first: days would chop the ranking into runs of one photo
+    sections = days(result, undated) if result and by_day else None
+    flat = tiles(result) if result and not by_day else None
+    no_thumbs = [p.id for p in result.photos if not p.has_thumbs] if result else []
+    if no_thumbs:
+        names = await catalog(request).read(file_names, no_thumbs)
+        for t in flat or [t for d in sections or [] for t in d.tiles]:
+            t.name = names.get(t.photo.id)
+    next_url = with_query(request.url, cursor=result.next, partial=None) if result and result.next else None
     context: dict[str, Any] = {
         "title": title,
         "page": result,
-        "days": days(result) if result and by_day else None,
-        "tiles": tiles(result) if result and not by_day else None,
+        "days": sections,
+        "tiles": flat,
         "error": error,
-        "next_url": with_query(request.url, cursor=result.next, partial=None) if result and result.next else None,
+        "next_url": next_url or (then if result is not None else None),
         "photo_query": _photo_query(request, scope),
         **(extra or {}),
     }
     # A query that does not parse still gets its page (200), with the error shown where the user typed it; the
     # API answers 400 for the same query.
     return render(request, "grid_partial.html" if partial else template, context)
+
+
+def file_names(photo_ids: list[int]) -> dict[int, str]:
+    """Each photo's file name (its first media file by path): what a tile without a thumbnail shows."""
+    from photoshelf.db.schema import File
+
+    out: dict[int, str] = {}
+    rows = (File.select(File.photo, File.name).where(File.photo.in_(photo_ids) & (File.role == "media"))
+            .order_by(File.path).tuples())
+    for pid, name in rows:
+        out.setdefault(pid, name)
+    return out
 
 
 def _photo_query(request: Request, scope: Any) -> str:
