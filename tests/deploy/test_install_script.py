@@ -101,6 +101,9 @@ def test_install_script_in_a_fresh_venv_then_doctor_and_healthcheck(tmp_path: Pa
     assert checks["models"]["hint"] == f"{photoshelf} models install"
     assert checks["watch"]["ok"] and "watchdog" in str(checks["watch"]["detail"])  # optional: it polls instead
     assert checks["watch"]["hint"] == f"{python} -m pip install 'photoshelf[watch]'"
+    listed = subprocess.run([str(photoshelf), "models", "list"], env=env, capture_output=True, text=True,
+                            timeout=120).stdout
+    assert "`photoshelf models install`" in listed
     for name in ("models", "watch"):
         fixed = subprocess.run(["sh", "-c", str(checks[name]["hint"])], env=env, capture_output=True, text=True,
                                timeout=600)
