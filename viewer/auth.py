@@ -79,6 +79,7 @@ ACCESS: dict[str, Rule] = {
     "/albums/{ref}": PAGE,
     "/albums/{ref}/{action}": MEMBER_POST,
     "/folders": PAGE, "/folders/{folder_id}": PAGE, "/calendar": PAGE, "/places": PAGE, "/duplicates": PAGE,
+    "/duplicates/resolve": MEMBER_POST, "/duplicates/unresolve": MEMBER_POST,
     "/things": PAGE, "/api/v1/things": PAGE, "/memories": PAGE, "/api/v1/memories": PAGE,
     "/map": PAGE,
     "/people": PAGE, "/people/{ref}": PAGE,

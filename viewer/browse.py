@@ -1,4 +1,4 @@
-"""Ways into the library besides the timeline: the originals' folders, the calendar, places, duplicates."""
+"""Ways into the library besides the timeline: the originals' folders, the calendar, places (duplicates: viewer/duplicates.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import peewee as pw
 
 from photoshelf.db.schema import File, Folder, Photo
 from photoshelf.errors import NotFound
-from photoshelf.models import lookalike
 from photoshelf.viewer import covers
 from photoshelf.viewer.listing import Scope, base_select
 from photoshelf.visibility import Audience, visible
@@ -138,67 +137,3 @@ def places(audience: Audience) -> list[dict[str, Any]]:
 def _quoted(value: str) -> str:
     """A search value in quotes (the parser's escape for a quote inside is a backslash)."""
     return '"' + value.replace('"', '\\"') + '"'
-
-
-def duplicates(audience: Audience, limit: int = 200) -> list[dict[str, Any]]:
-    """Groups to review among the photos `audience` sees: the same content in several files (exact), and
-    different files that look alike (same perceptual hash). Nothing is deleted from the originals; a person can
-    archive a copy."""
-    groups: list[dict[str, Any]] = []
-    exact = (visible(File.select(File.photo).join(Photo, on=(File.photo == Photo.id)), audience)
-             .where((File.role == "media") & File.missing_since.is_null())
-             .group_by(File.photo).having(pw.fn.COUNT(File.id) > 1).limit(limit))
-    ids = [pid for (pid,) in exact.tuples()]
-    if ids:
-        paths: dict[int, list[str]] = defaultdict(list)
-        for pid, path in (File.select(File.photo, File.path).where(
-                File.photo.in_(ids) & (File.role == "media") & File.missing_since.is_null())
-                .order_by(File.path).tuples()):
-            paths[pid].append(path)
-        for photo in Photo.select().where(Photo.id.in_(ids)).order_by(Photo.id):
-            groups.append({"kind": "exact", "photos": [photo], "paths": {photo.id: paths[photo.id]}})
-    similar = (visible(Photo.select(Photo.phash), audience).where(Photo.phash.is_null(False) & (Photo.phash != "0000000000000000")
-                                                & Photo.missing_since.is_null() & (Photo.kind != "video"))
-               .group_by(Photo.phash).having(pw.fn.COUNT(Photo.id) > 1).limit(limit))
-    hashes = [h for (h,) in similar.tuples()]
-    if hashes:
-        by_hash: dict[str, list[Photo]] = defaultdict(list)
-        for photo in visible(Photo.select(), audience).where(Photo.phash.in_(hashes) & Photo.missing_since.is_null()
-                                                             & (Photo.kind != "video")).order_by(Photo.id):
-            by_hash[photo.phash].append(photo)
-        all_ids = [p.id for ps in by_hash.values() for p in ps]
-        paths2: dict[int, list[str]] = defaultdict(list)
-        for pid, path in (File.select(File.photo, File.path).where(
-                File.photo.in_(all_ids) & (File.role == "media") & File.missing_since.is_null())
-                .order_by(File.path).tuples()):
-            paths2[pid].append(path)
-        for _h, ps in by_hash.items():
-            if len({p.stack_id for p in ps if p.stack_id}) == 1 and all(p.stack_id for p in ps):
-                continue  # a RAW and its JPEG look alike on purpose: that is a stack, not a duplicate
-            groups.append({"kind": "similar", "photos": ps, "paths": {p.id: paths2[p.id] for p in ps}})
-    groups.extend(_lookalike_groups(limit, audience))
-    return groups
-
-
-def _lookalike_groups(limit: int, audience: Audience) -> list[dict[str, Any]]:
-    """Photos whose CLIP embeddings are nearly the same (models/lookalike.py), as connected groups, each with the
-    search that shows its most connected photo and those that look like it."""
-    found = lookalike.groups(limit)
-    ids = sorted({i for g in found for i in (*g["ids"], g["hub"])})
-    photos: dict[int, Photo] = {}
-    paths: dict[int, list[str]] = defaultdict(list)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        photos.update((p.id, p) for p in visible(Photo.select().where(Photo.id.in_(chunk)), audience))
-        for pid, path in (File.select(File.photo, File.path).where(
-                File.photo.in_(chunk) & (File.role == "media") & File.missing_since.is_null())
-                .order_by(File.path).tuples()):
-            paths[pid].append(path)
-    out = []
-    for g in found:
-        ps = [photos[i] for i in g["ids"] if i in photos]
-        if len(ps) > 1 and g["hub"] in photos:
-            out.append({"kind": "lookalike", "photos": ps, "paths": {p.id: paths[p.id] for p in ps},
-                        "size": g["size"], "similarity": g["similarity"],
-                        "query": f"lookalike:{photos[g['hub']].uid}"})
-    return out

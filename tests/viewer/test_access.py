@@ -31,6 +31,7 @@ EXPECTED: dict[str, dict[str, str]] = {
     "/archive": {"GET": VIEWER}, "/private": {"GET": VIEWER}, "/map": {"GET": VIEWER},
     "/folders": {"GET": VIEWER}, "/folders/{folder_id}": {"GET": VIEWER}, "/calendar": {"GET": VIEWER},
     "/places": {"GET": VIEWER}, "/duplicates": {"GET": VIEWER}, "/people": {"GET": VIEWER},
+    "/duplicates/resolve": {"POST": MEMBER}, "/duplicates/unresolve": {"POST": MEMBER},
     "/things": {"GET": VIEWER}, "/api/v1/things": {"GET": VIEWER}, "/memories": {"GET": VIEWER},
     "/api/v1/memories": {"GET": VIEWER},
     "/people/{ref}": {"GET": VIEWER}, "/photos/{photo_id}": {"GET": VIEWER}, "/albums/{ref}": {"GET": VIEWER},

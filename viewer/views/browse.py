@@ -1,4 +1,4 @@
-"""Folders, calendar, places and duplicates: pages and their API."""
+"""Folders, calendar and places: pages and their API."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ from starlette.routing import Route
 
 from photoshelf.viewer import browse, listing, memories, things
 from photoshelf.viewer.audience import audience
-from photoshelf.viewer.photos import viewer_records
-from photoshelf.viewer.views.common import catalog, grid_page, path_int, render, tile
-from photoshelf.visibility import Audience
+from photoshelf.viewer.views.common import catalog, grid_page, path_int, render
 
 
 async def folders_page(request: Request) -> Response:
@@ -52,13 +50,6 @@ async def api_memories(request: Request) -> Response:
     return JSONResponse(await catalog(request).read(memories.memories, audience(request)))
 
 
-async def duplicates_page(request: Request) -> Response:
-    groups = await catalog(request).read(browse.duplicates, audience(request))
-    for g in groups:
-        g["tiles"] = [tile(p, 0) for p in g["photos"]]
-    return render(request, "duplicates.html", {"title": "Duplicates", "groups": groups})
-
-
 async def api_folder(request: Request) -> Response:
     folder_id = path_int(request, "folder_id") if "folder_id" in request.path_params else None
     return JSONResponse(await catalog(request).read(browse.folder, folder_id, audience(request)))
@@ -72,17 +63,6 @@ async def api_places(request: Request) -> Response:
     return JSONResponse({"places": await catalog(request).read(browse.places, audience(request))})
 
 
-def _duplicates(who: Audience) -> list[dict[str, object]]:
-    out = []
-    for g in browse.duplicates(who):
-        out.append({"kind": g["kind"], "photos": viewer_records(g["photos"])})
-    return out
-
-
-async def api_duplicates(request: Request) -> Response:
-    return JSONResponse({"groups": await catalog(request).read(_duplicates, audience(request))})
-
-
 routes = [
     Route("/folders", folders_page, name="folders"),
     Route("/folders/{folder_id}", folders_page, name="folder"),
@@ -92,10 +72,8 @@ routes = [
     Route("/api/v1/things", api_things),
     Route("/memories", memories_fragment, name="memories"),
     Route("/api/v1/memories", api_memories),
-    Route("/duplicates", duplicates_page, name="duplicates"),
     Route("/api/v1/folders", api_folder),
     Route("/api/v1/folders/{folder_id}", api_folder),
     Route("/api/v1/calendar", api_calendar),
     Route("/api/v1/places", api_places),
-    Route("/api/v1/duplicates", api_duplicates),
 ]
