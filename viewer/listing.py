@@ -44,6 +44,9 @@ class Scope:
     folder_id: int | None = None
     rank: Any = field(default=None, compare=False)
     audience: Audience = NOBODY
+    # The timeline's two parts (views/timeline.py): "known", photos whose date is a capture time (dated()), or
+    # "unknown", the others (a file's date, none, or impossibly far ahead); None: all of them.
+    dates: str | None = None
 
     @property
     def exact(self) -> bool:
@@ -143,7 +146,22 @@ def _visible(query: search.Query, scope: Scope) -> pw.ModelSelect:
         if "stack" not in keys:
             primaries = Stack.select(Stack.primary_photo_id).where(Stack.primary_photo_id.is_null(False))
             select = select.where(Photo.stack.is_null() | Photo.id.in_(primaries))
+    if scope.dates is not None:
+        select = select.where(dated() if scope.dates == "known" else ~dated())
     return select
+
+
+# Where a capture time came from when it is only a guess: the file's modification time, or nothing recorded.
+GUESSED_DATE_SOURCES = ("", "mtime")
+FUTURE_SLACK = dt.timedelta(days=1)  # a camera clock a time zone ahead is not "the future"
+
+
+def dated(now: dt.datetime | None = None) -> Any:
+    """Photos with a capture time the timeline can trust: read from the file (not its modification time), and
+    not after tomorrow (a camera clock set to 2099)."""
+    limit = (now or dt.datetime.now()) + FUTURE_SLACK
+    return (Photo.taken_at_local.is_null(False) & Photo.taken_src.not_in(GUESSED_DATE_SOURCES)
+            & (Photo.taken_at_local <= limit))
 
 
 def _after(cursor: Cursor) -> Any:
@@ -270,7 +288,8 @@ def listing_count(select: pw.ModelSelect, text: str, scope: Scope) -> int:
     visible photos costs about 20 ms inside MariaDB: it is kept per (listing, catalog state) like rankings, so
     coming back to a listing nothing has changed in costs a status probe."""
     db = Photo._meta.database
-    key = (id(db), " ".join(text.split()), scope.album_id, scope.folder_id, scope.audience, _catalog_state(db))
+    key = (id(db), " ".join(text.split()), scope.album_id, scope.folder_id, scope.dates, scope.audience,
+           _catalog_state(db))
     return int(_kept(_counts, key, select.count, COUNTS_KEPT))
 
 

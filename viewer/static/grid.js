@@ -234,3 +234,27 @@ const Grid = (function grid() {
     target.scrollIntoView({ block: "nearest" });
   });
 })();
+
+// Recent searches: kept in this browser only (localStorage), shown on the search page before anything is typed.
+(function recentSearches() {
+  const KEY = "photoshelf-recent-searches";
+  const read = () => { try { return JSON.parse(localStorage.getItem(KEY) || "[]").filter((q) => typeof q === "string"); } catch { return []; } };
+  const q = new URLSearchParams(location.search).get("q");
+  if (q && q.trim() && location.pathname.endsWith("/search") && !document.querySelector(".qerror")) {
+    const list = [q.trim(), ...read().filter((x) => x !== q.trim())].slice(0, 8);
+    try { localStorage.setItem(KEY, JSON.stringify(list)); } catch { /* private mode: nothing kept */ }
+  }
+  const box = document.getElementById("recent");
+  if (!box) return;
+  const list = read();
+  if (!list.length) return;
+  const chips = box.querySelector(".chips");
+  for (const text of list) {
+    const a = document.createElement("a");
+    a.className = "chip";
+    a.href = appUrl("/search?q=" + encodeURIComponent(text));
+    a.textContent = text;
+    chips.append(a);
+  }
+  box.hidden = false;
+})();

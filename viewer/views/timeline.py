@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from photoshelf import search
-from photoshelf.viewer import listing
+from photoshelf.viewer import listing, scrubber, suggest
 from photoshelf.viewer.audience import audience
+from photoshelf.viewer.errors import InvalidInput
 from photoshelf.viewer.listing import Scope
 from photoshelf.viewer.photos import viewer_records
 from photoshelf.viewer.urls import route_path
-from photoshelf.viewer.views.common import catalog, config, grid_page, int_param
+from photoshelf.viewer.views.common import catalog, config, grid_page, int_param, render, with_query
+from photoshelf.viewer.views.selection import latest
 
 LISTINGS = {
     "/favorites": ("Favorites", "favorite:true"),
@@ -28,14 +32,48 @@ def ranked(request: Request) -> Scope:
     return Scope(rank=config(request), audience=audience(request))
 
 
+UNKNOWN_DATE = "Unknown date"
+
+
 async def timeline(request: Request) -> Response:
-    return await grid_page(request, title="Photos" if not request.query_params.get("q") else "Search",
-                           scope=ranked(request))
+    """The library newest first, in two parts: the photos whose date is a capture time (listing.dated()), by day,
+    then "Unknown date" (dated by their file, undated, or impossibly far ahead), which the first part's last
+    page continues into (`part=unknown`). The first page also has the date scrubber and the newest photo's id
+    (static/grid.js polls /api/v1/state against it)."""
+    if request.query_params.get("q"):
+        return await grid_page(request, title="Search", scope=ranked(request))
+    part = request.query_params.get("part") or "known"
+    if part not in ("known", "unknown"):
+        raise InvalidInput(f"part must be known or unknown, got {part[:20]!r}")
+    who = audience(request)
+    scope = replace(ranked(request), dates=part)
+    extra: dict[str, object] = {"part": part}
+    then = None
+    unknown = await catalog(request).read(_count, replace(scope, dates="unknown"))
+    extra["unknown_count"] = unknown
+    if part == "known" and unknown:
+        then = with_query(request.url, cursor=None, partial=None, part="unknown")
+    if request.query_params.get("partial") != "1":
+        extra["scrubber"] = await catalog(request).read(scrubber.years, who)
+        extra["latest"] = (await catalog(request).read(latest, who))["latest"]
+        extra["jumped"] = bool(request.query_params.get("cursor")) or part == "unknown"
+    return await grid_page(request, title="Photos", scope=scope, extra=extra, then=then,
+                           undated=UNKNOWN_DATE if part == "unknown" else None)
+
+
+def _count(scope: Scope) -> int:
+    return listing.listing_count(listing.base_select("", scope), "", scope)
 
 
 async def search_page(request: Request) -> Response:
-    return await grid_page(request, title="Search", scope=ranked(request),
-                           extra={"search_help": True, "filters": search.FILTERS})
+    """A search; before anything is typed, a friendly start (recent searches, the library's common things,
+    people and places) instead of every photo."""
+    extra: dict[str, object] = {"search_help": True, "filters": search.FILTERS}
+    if not request.query_params.get("q", "").strip():
+        extra["search_start"] = await catalog(request).read(suggest.suggestions, audience(request))
+        return render(request, "timeline.html", {"title": "Search", "page": None, "days": None, "tiles": None,
+                                                 "error": None, "next_url": None, "photo_query": "", **extra})
+    return await grid_page(request, title="Search", scope=ranked(request), extra=extra)
 
 
 async def fixed_listing(request: Request) -> Response:
