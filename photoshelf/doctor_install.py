@@ -69,7 +69,7 @@ def _extra_check(name: str, extra: str, needed: bool, what: str, without: str) -
 
 def extras(config: Config) -> list[Check]:
     mysql = config.library.database.startswith(("mysql:", "mariadb:"))
-    return [
+    checks = [
         _extra_check("viewer", "viewer", True, "`photoshelf serve` and WebDAV",
                      "`photoshelf serve` (the web viewer and WebDAV) cannot start"),
         _extra_check("watch", "watch", False, "inotify through watchdog",
@@ -77,6 +77,21 @@ def extras(config: Config) -> list[Check]:
         _extra_check("mariadb", "mariadb", mysql, "the MariaDB driver",
                      "a MariaDB catalog cannot be opened" if mysql else "only needed for a MariaDB catalog"),
     ]
+    if mysql:
+        checks.append(_dump_tool())
+    return checks
+
+
+def _dump_tool() -> Check:
+    """A MariaDB catalog is backed up (`photoshelf backup`, and before every migration) with mariadb-dump."""
+    from photoshelf.db.snapshots import DUMP_TOOLS, find_tool
+
+    found = find_tool(DUMP_TOOLS)
+    if found:
+        return Check("mariadb-dump", True, f"{found}: backups of the MariaDB catalog")
+    return Check("mariadb-dump", False, f"neither {' nor '.join(DUMP_TOOLS)} is on PATH: `photoshelf backup` and the "
+                 "copy made before each schema migration cannot be made",
+                 "sudo apt-get install mariadb-client (Debian, Ubuntu)")
 
 
 def models(config: Config) -> list[Check]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 from photoshelf import doctor_install
 from photoshelf.config import Config, load_config
 
@@ -40,3 +42,18 @@ def test_commands_name_this_interpreter() -> None:
     command = doctor_install.photoshelf_command()
     assert command == "photoshelf" or command == str(Path(sys.executable).parent / "photoshelf")
     assert doctor_install.missing_of_extra("viewer") == [] and doctor_install.missing_of_extra("ml") == []
+
+
+def test_a_mariadb_catalog_needs_its_dump_tool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """mariadb-dump backs a MariaDB catalog up; doctor looks for it only then."""
+    mysql = config(tmp_path, PHOTOSHELF_DATABASE="mysql://root@127.0.0.1:3306/test")
+    assert "mariadb-dump" not in {c.name for c in doctor_install.extras(config(tmp_path))}
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "mysqldump").write_text("#!/bin/sh\n")
+    (tmp_path / "bin" / "mysqldump").chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    found = {c.name: c for c in doctor_install.extras(mysql)}["mariadb-dump"]
+    assert found.ok and str(tmp_path / "bin" / "mysqldump") in found.detail
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    missing = {c.name: c for c in doctor_install.extras(mysql)}["mariadb-dump"]
+    assert not missing.ok and missing.hint == "sudo apt-get install mariadb-client (Debian, Ubuntu)"

@@ -41,7 +41,7 @@ def test_dockerfile_has_what_a_nas_needs() -> None:
     kinds = [k for k, _ in steps]
     assert steps[0][0] == "FROM" and "slim" in steps[0][1]
     run = " ".join(a for k, a in steps if k == "RUN")
-    assert "libimage-exiftool-perl" in run and "ffmpeg" in run
+    assert "libimage-exiftool-perl" in run and "ffmpeg" in run and "mariadb-client" in run  # backups of MariaDB
     # The install is the script the tests run in a fresh venv (test_install_script.py).
     assert "sh /tmp/photoshelf-src/packaging/install.sh /tmp/photoshelf-src python3" in run
     # A non-root user whose UID/GID are build arguments, and the image runs as it.
