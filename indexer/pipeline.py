@@ -18,7 +18,7 @@ from typing import Any
 
 import peewee as pw
 
-from photoshelf import jobs, tempfiles
+from photoshelf import dupsig, jobs, tempfiles
 from photoshelf.config import Config
 from photoshelf.db.schema import File, Folder, IndexIssue, Photo, Thumbnail, utcnow
 from photoshelf.db.transactions import write_transaction
@@ -214,6 +214,8 @@ class Indexer:
         if record:
             # Geotagged photos without a place: a catalog from before places, or positions a sidecar set.
             report.places = places.backfill()
+            # Photos indexed before the near-duplicate second look: from their fit thumbnail, once each.
+            dupsig.backfill(self.db, lambda sha1: self.thumbs.path(sha1, "fit"))
         report.seconds = round(time.monotonic() - started, 3)
         if run_job is not None:
             jobs.complete(run_job, report.as_dict())

@@ -238,6 +238,10 @@ def test_backfill_of_photos_indexed_before_the_second_look(dup_library: Library)
     assert dupsig.backfill(lib.db, lambda sha1: thumbs.path(sha1, "fit")) == Photo.select().where(
         Photo.has_thumbs == True).count()  # noqa: E712
     assert {m.photo.id for m in _group_with(dup.find(kinds=["near"]), ORIG).members} == _ids(ORIG, *COPIES)
+    # An index run fills what is missing too (a catalog upgraded to migration 12), once.
+    Photo.update(dhash=None, colors=None).execute()
+    index_library(lib.config, lib.db)
+    assert Photo.select().where(Photo.dhash.is_null() & (Photo.has_thumbs == True)).count() == 0  # noqa: E712
 
 
 def test_cli_lists_resolves_and_takes_back(dup_library: Library) -> None:
