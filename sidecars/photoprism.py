@@ -38,7 +38,7 @@ from photoshelf.sidecars.io import SidecarError, load
 log = logging.getLogger(__name__)
 
 # PhotoPrism's *_src values that mean a person (or the file's own metadata) wrote the value, not its generator.
-PERSON_SOURCES = {"manual", "meta", "xmp", "batch"}
+PERSON_SOURCES = {"manual", "admin", "meta", "xmp", "yaml", "batch"}
 FACE_MATCH_IOU = 0.3  # a PhotoPrism face marker and a face photoshelf found are the same face above this overlap
 
 
@@ -174,16 +174,16 @@ def read_database(db: pw.Database) -> tuple[list[PrismPhoto], dict[str, PrismAlb
     file_photo: dict[str, PrismPhoto] = {}
     for r in _rows(db, "SELECT photo_id, file_uid, file_name, file_root, file_hash, file_sidecar, file_missing "
                        "FROM files WHERE deleted_at IS NULL"):
-        p = photos.get(int(r["photo_id"] or 0))
-        if p is None or r.get("file_sidecar") or r.get("file_missing"):
+        owner = photos.get(int(r["photo_id"] or 0))
+        if owner is None or r.get("file_sidecar") or r.get("file_missing"):
             continue
-        file_photo[str(r["file_uid"])] = p
+        file_photo[str(r["file_uid"])] = owner
         if (r.get("file_root") or "/") != "/":  # sidecar/ and import/ roots are not originals
             continue
         if r.get("file_hash"):
-            p.sha1s.append(str(r["file_hash"]).lower())
+            owner.sha1s.append(str(r["file_hash"]).lower())
         if r.get("file_name"):
-            p.paths.append(str(r["file_name"]))
+            owner.paths.append(str(r["file_name"]))
     albums: dict[str, PrismAlbum] = {}
     if {"albums", "photos_albums"} <= tables:
         for r in _rows(db, "SELECT album_uid, album_title, album_description, album_type FROM albums "
@@ -194,25 +194,25 @@ def read_database(db: pw.Database) -> tuple[list[PrismPhoto], dict[str, PrismAlb
                     str(r["album_uid"]), values.text(r["album_title"], values.ALBUM_TITLE) or str(r["album_uid"]),
                     values.text(r.get("album_description"), values.DESCRIPTION, one_line=False) or "")
         for r in _rows(db, "SELECT * FROM photos_albums"):
-            p = by_uid.get(str(r["photo_uid"]))
-            if p is not None and str(r["album_uid"]) in albums and not r.get("hidden") and not r.get("missing"):
-                p.albums.append((str(r["album_uid"]), int(r.get("order") or 0)))
+            member = by_uid.get(str(r["photo_uid"]))
+            if member is not None and str(r["album_uid"]) in albums and not r.get("hidden") and not r.get("missing"):
+                member.albums.append((str(r["album_uid"]), int(r.get("order") or 0)))
     if {"labels", "photos_labels"} <= tables:
         names = {int(r["id"]): str(r["label_name"]) for r in _rows(
             db, "SELECT id, label_name FROM labels WHERE deleted_at IS NULL")}
         for r in _rows(db, "SELECT photo_id, label_id, label_src, uncertainty FROM photos_labels"):
-            p = photos.get(int(r["photo_id"]))
-            if p is not None and r.get("label_src") == "manual" and int(r["label_id"]) in names and int(
+            labelled = photos.get(int(r["photo_id"]))
+            if labelled is not None and r.get("label_src") == "manual" and int(r["label_id"]) in names and int(
                     r.get("uncertainty") or 0) < 100:  # PhotoPrism "removes" a label by setting it to 100
-                p.labels.append(names[int(r["label_id"])])
+                labelled.labels.append(names[int(r["label_id"])])
     if {"markers", "subjects"} <= tables:
         subjects = {str(r["subj_uid"]): str(r["subj_name"]) for r in _rows(
             db, "SELECT subj_uid, subj_name FROM subjects WHERE deleted_at IS NULL AND subj_name <> ''")}
         for r in _rows(db, "SELECT file_uid, marker_type, marker_invalid, subj_uid, x, y, w, h FROM markers"):
-            p = file_photo.get(str(r["file_uid"]))
+            pictured = file_photo.get(str(r["file_uid"]))
             name = subjects.get(str(r.get("subj_uid") or ""))
-            if p is not None and name and r.get("marker_type") == "face" and not r.get("marker_invalid"):
-                p.people.append((name, (float(r["x"]), float(r["y"]), float(r["w"]), float(r["h"]))))
+            if pictured is not None and name and r.get("marker_type") == "face" and not r.get("marker_invalid"):
+                pictured.people.append((name, (float(r["x"]), float(r["y"]), float(r["w"]), float(r["h"]))))
     return list(photos.values()), albums
 
 
@@ -269,9 +269,9 @@ def read_sidecars(sidecar_dir: Path, albums_dir: Path | None, report: ImportRepo
             albums[uid] = PrismAlbum(uid, title, values.text(data.get("Description"), values.DESCRIPTION,
                                                              one_line=False) or "")
             for order, entry in enumerate(entries, 1):
-                p = by_uid.get(str((entry or {}).get("UID", ""))) if isinstance(entry, dict) else None
-                if p is not None and not entry.get("Hidden") and not entry.get("Missing"):
-                    p.albums.append((uid, int(entry.get("Order") or order)))
+                member = by_uid.get(str(entry.get("UID", ""))) if isinstance(entry, dict) else None
+                if member is not None and not entry.get("Hidden") and not entry.get("Missing"):
+                    member.albums.append((uid, int(entry.get("Order") or order)))
     return photos, albums
 
 
@@ -332,7 +332,7 @@ def _apply(photo: Photo, p: PrismPhoto, albums: dict[str, Album], positions: dic
         changes["locked"] = lock_fields(photo, *hand)  # what a person set survives re-indexing
     if changes:
         Photo.update(**changes, updated_at=utcnow()).where(Photo.id == photo.id).execute()
-    for uid, order in sorted(p.albums, key=lambda a: a[1]):
+    for uid, _ in sorted(p.albums, key=lambda a: a[1]):
         album = albums[uid]
         if not AlbumPhoto.select().where((AlbumPhoto.album == album.id) & (AlbumPhoto.photo == photo.id)).exists():
             positions[album.id] = positions.get(album.id, 0) + 1

@@ -1,4 +1,4 @@
-"""Keep sidecars and catalog in step both ways, and rebuild a lost catalog (restore) or import PhotoPrism's."""
+"""Keep sidecars and catalog in step both ways, and rebuild a lost catalog (restore); PhotoPrism's: photoprism.py."""
 
 from __future__ import annotations
 
@@ -535,59 +535,6 @@ def restore(config: Config, db: pw.Database, *, progress: Any = None) -> SyncRep
             restorer.apply(found)  # faces and labels, with their stage versions: no need to run the models
             restorer.flush()
     report.faces_restored, report.labels_restored = restorer.faces, restorer.labels
-    return report
-
-
-def import_photoprism(config: Config, db: pw.Database, sidecar_dir: Path, albums_dir: Path | None = None
-                      ) -> SyncReport:
-    """Read a PhotoPrism sidecar folder (<dir>/<folder>/<base>.yml mirrors the originals): titles, descriptions,
-    keywords, favorites, private flags, hand-set dates and places; albums from PhotoPrism's album YAML files."""
-    report = SyncReport()
-    by_pp_uid: dict[str, int] = {}
-    for path in iter_sidecar_files(sidecar_dir):
-        rel = path.relative_to(sidecar_dir)
-        folder = rel.parent.as_posix() if str(rel.parent) != "." else ""
-        stem = rel.name.rsplit(".", 1)[0]
-        try:
-            data = load(path)
-            ud = fmt.parse(data or {})
-        except (SidecarError, ValueError) as exc:
-            log.warning("import: %s", exc)
-            report.errors += 1
-            continue
-        candidates = list(File.select().where((File.role == "media") & File.photo.is_null(False) & (
-            (File.path == (f"{folder}/" if folder else "") + stem) | File.path.startswith(
-                (f"{folder}/" if folder else "") + stem + "."))))
-        candidates = [f for f in candidates if f.name.rsplit(".", 1)[0] == stem or f.name == stem]
-        if not candidates:
-            report.skipped += 1
-            continue
-        photo = Photo.get_by_id(candidates[0].photo_id)
-        # PhotoPrism's own title is generated from labels and places unless a person wrote one (TitleSrc manual).
-        if data and data.get("TitleSrc") not in ("manual", "meta", "xmp"):
-            ud.title = None
-        ud.locked = [n for n, v in (("title", ud.title), ("description", ud.description)) if v] + ud.locked
-        ud.sha1 = None
-        if ud.uid:
-            by_pp_uid[ud.uid] = photo.id
-        with write_transaction(db):
-            apply_user_data(photo, ud, report, keep_uid=False)
-        report.applied += 1
-    if albums_dir is not None and albums_dir.is_dir():
-        for path in iter_sidecar_files(albums_dir):
-            data = load(path) or {}
-            title = str(data.get("Title") or "")
-            entries = data.get("Photos") or []
-            if not title or data.get("Type", "album") not in ("album", "") or not isinstance(entries, list):
-                continue
-            album = Album.get_or_none(Album.title == title) or Album.create(uid=_album_uid(), title=title,
-                                                                             description=str(data.get("Description") or ""))
-            for position, entry in enumerate(entries, 1):
-                pid = by_pp_uid.get(str((entry or {}).get("UID", "")))
-                if pid and not AlbumPhoto.select().where((AlbumPhoto.album == album.id) & (AlbumPhoto.photo == pid)
-                                                         ).exists():
-                    AlbumPhoto.create(album=album.id, photo=pid, position=position)
-            Album.update(updated_at=utcnow()).where(Album.id == album.id).execute()
     return report
 
 

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Library
 from photoshelf import backup
 from photoshelf.db.schema import Album, AlbumPhoto, Face, Person, Photo, Setting
 from photoshelf.db.transactions import write_transaction
+
+from conftest import Library
 from support import cli_env
 
 PASSWORD = "correct horse battery"
@@ -182,7 +183,7 @@ def test_backup_while_the_catalog_is_written(library: Library, tmp_path: Path) -
             continue
         import peewee
 
-        copy = peewee.sqlite3.connect(str(report.path / manifest["catalog"]))
+        copy = peewee.sqlite3.connect(str(report.path / manifest["catalog"]))  # type: ignore[attr-defined]
         try:
             a = copy.execute("select count(*) from setting where key like 'test.a.%'").fetchone()[0]
             b = copy.execute("select count(*) from setting where key like 'test.b.%'").fetchone()[0]

@@ -14,9 +14,10 @@ from types import ModuleType
 
 import pytest
 
-from conftest import REPO, SMALL_CORPUS, _mariadb_admin, catalog_url, copy_corpus
 from photoshelf.db import migrations
 from photoshelf.db.upgrade import KEEP_BACKUPS, prune
+
+from conftest import REPO, SMALL_CORPUS, _mariadb_admin, catalog_url, copy_corpus
 
 CATALOGS = REPO / "tests" / "data" / "catalogs"
 
@@ -113,7 +114,7 @@ def test_v1_fixture_is_what_make_py_makes(tmp_path: Path) -> None:
     that matters)."""
     import peewee
 
-    conn = peewee.sqlite3.connect(str(CATALOGS / "v1.sqlite"))
+    conn = peewee.sqlite3.connect(str(CATALOGS / "v1.sqlite"))  # type: ignore[attr-defined]
     try:
         assert conn.execute("select version from schema_version").fetchall() == [(1,)]
         columns = {row[1] for row in conn.execute("pragma table_info(photo)")}
@@ -157,7 +158,7 @@ def test_a_catalog_newer_than_the_code_is_refused(tmp_path: Path) -> None:
     shutil.copyfile(CATALOGS / "current.sqlite", catalog)
     import peewee
 
-    conn = peewee.sqlite3.connect(str(catalog))
+    conn = peewee.sqlite3.connect(str(catalog))  # type: ignore[attr-defined]
     conn.execute("insert into schema_version (version, applied_at) values (?, '2030-01-01')",
                  (migrations.LATEST + 1,))
     conn.commit()

@@ -12,13 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import peewee as pw
+import prism_library as prism
 import pytest
 
-import prism_library as prism
-from conftest import Library, _mariadb_admin, catalog_url
 from photoshelf.db.backends import make_database
 from photoshelf.db.schema import Album, AlbumPhoto, Face, File, Person, Photo, PhotoEdit, PhotoLabel
 from photoshelf.db.transactions import write_transaction
+
+from conftest import Library, _mariadb_admin, catalog_url
 from support import cli_env
 
 
@@ -83,12 +84,13 @@ def test_import_from_photoprisms_database(library: Library, prism_url: str) -> N
     assert dog.private and dog.title != "Dog / Germany / 2019"  # a generated title is not carried
     assert utah.archived and utah.keywords == "gas station, utah"
     assert utah.taken_at.isoformat().startswith("2021-12-31T23:30") and "taken_at" in utah.locked
+    assert utah.lat is not None and utah.lon is not None
     assert (round(utah.lat, 3), round(utah.lon, 3)) == (39.1, -108.4)
     assert _photo(prism.PNG).title == "A drawing"  # no hash in PhotoPrism: found by its path
 
     albums = {a.title: a for a in Album.select()}
     assert list(albums) == ["Pets"]  # month and folder albums are PhotoPrism's own views
-    members = [e.photo_id for e in AlbumPhoto.select().where(AlbumPhoto.album == albums["Pets"].id)
+    members = [e.photo.id for e in AlbumPhoto.select().where(AlbumPhoto.album == albums["Pets"].id)
                .order_by(AlbumPhoto.position)]
     assert members == [cat.id, _photo(prism.FAMILY).id]  # the dog was hidden from the album in PhotoPrism
     assert albums["Pets"].description == "Cats and dogs"
@@ -139,7 +141,7 @@ def test_import_from_photoprisms_sidecars(library: Library, tmp_path: Path) -> N
     assert dog.private and dog.title != "Dog / Germany / 2019"
     assert utah.archived and utah.keywords == "gas station, utah" and "taken_at" in utah.locked
     album = Album.get(Album.title == "Pets")
-    assert [e.photo_id for e in AlbumPhoto.select().where(AlbumPhoto.album == album.id)] == [cat.id]
+    assert [e.photo.id for e in AlbumPhoto.select().where(AlbumPhoto.album == album.id)] == [cat.id]
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

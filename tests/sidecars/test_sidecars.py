@@ -16,7 +16,8 @@ from photoshelf.db.schema import Album, AlbumPhoto, File, Photo, PhotoEdit, lock
 from photoshelf.indexer.pipeline import index_library
 from photoshelf.sidecars import format as fmt
 from photoshelf.sidecars.io import dumps, load, write_atomic
-from photoshelf.sidecars.sync import import_photoprism, restore, sidecar_root, sync_changed
+from photoshelf.sidecars.photoprism import import_library
+from photoshelf.sidecars.sync import restore, sidecar_root, sync_changed
 
 from conftest import SMALL_CORPUS, Library, make_library
 from support import checksums
@@ -245,7 +246,7 @@ def test_import_from_photoprism(library: Library, tmp_path: Path) -> None:
         - UID: pqbemz8276mhtobh
           CreatedAt: 2021-03-04T10:00:00Z
     """))
-    report = import_photoprism(library.config, library.db, pp, tmp_path / "photoprism-albums")
+    report = import_library(library.config, library.db, sidecar_dir=pp, albums_dir=tmp_path / "photoprism-albums")
     assert report.applied == 1
     cat = _photo(CAT)
     assert (cat.title, cat.description, cat.favorite, cat.private) == (

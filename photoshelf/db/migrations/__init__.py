@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import peewee as pw
 
+from photoshelf.db.backends import table_rebuilds_allowed
 from photoshelf.db.migrations import (
     m0001_initial,
     m0002_viewer,
@@ -22,7 +24,6 @@ from photoshelf.db.migrations import (
     m0011_raw_paths,
     m0012_duplicates,
 )
-from photoshelf.db.backends import table_rebuilds_allowed
 from photoshelf.db.schema import SchemaVersion
 from photoshelf.db.transactions import write_transaction
 
@@ -71,7 +72,8 @@ def pending(db: pw.Database) -> list[int]:
     if not db.table_exists(SchemaVersion._meta.table_name):
         return [version for version, _ in MIGRATIONS]
     # A step numbered below the newest recorded one (added on a parallel branch) still runs once.
-    done = {int(v) for (v,) in SchemaVersion.select(SchemaVersion.version).tuples()}
+    rows: Any = SchemaVersion.select(SchemaVersion.version).tuples()  # peewee's stubs type rows as models
+    done = {int(v) for (v,) in rows}
     return [version for version, _ in MIGRATIONS if version not in done]
 
 

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import peewee as pw
 
@@ -46,6 +47,8 @@ class _Precise(pw.DateTimeField):
 
 
 class _Base(pw.Model):
+    id: Any  # peewee adds it at run time
+
     class Meta:
         database = v1_proxy
         legacy_table_names = False
@@ -183,7 +186,7 @@ class Setting(_Base):
 V1_TABLES: list[type[_Base]] = [SchemaVersion, Folder, Stack, Photo, File, IndexIssue, Thumbnail, Job, Setting]
 
 # What the v1 indexer wrote (its metadata as read from these corpus files then), and what a person changed.
-V1_PHOTOS = [
+V1_PHOTOS: list[tuple[Any, ...]] = [
     # rel path, uid, kind, mime, format, w, h, taken_at (UTC), local, offset min, src, lat, lon, make, model, extra
     ("2016/Pets/cat_brown.jpg", "p1a2b3c4d5e6f7081", "image", "image/jpeg", "jpeg", 441, 331,
      dt.datetime(2016, 8, 27, 8, 6, 19), dt.datetime(2016, 8, 27, 10, 6, 19), 120, "exif", 48.5387083333333,
