@@ -112,7 +112,7 @@ def current_plan() -> Plan:
 def _explain(command: list[str], result: subprocess.CompletedProcess[str], find_links: Path | None) -> str:
     text = (result.stderr or "") + (result.stdout or "")
     tail = " | ".join(line.strip() for line in text.strip().splitlines()[-3:])
-    wanted = " ".join(a for a in command[4:] if not a.startswith("-") and a not in (str(find_links),))
+    wanted = shlex.join(a for a in command[4:] if not a.startswith("-") and a not in (str(find_links),))
     if "No module named pip" in text:
         return (f"{command[0]} has no pip: in a virtualenv run `{command[0]} -m ensurepip`, on Debian install "
                 "python3-pip")

