@@ -70,20 +70,37 @@ def on_this_day(audience: Audience, today: dt.date) -> list[Card]:
     where = ranges[0]
     for r in ranges[1:]:
         where |= r
-    rows: list[tuple[Any, int, Any]] = list(
-        _dated(audience).select(t.year, pw.fn.COUNT(Photo.id), covers.cover_score())
+    rows: list[tuple[Any, int, Any, Any, Any]] = list(
+        _dated(audience).select(t.year, pw.fn.COUNT(Photo.id), covers.cover_score(), pw.fn.MIN(t), pw.fn.MAX(t))
         .where(where).group_by(t.year).order_by(t.year.desc()).tuples())
-    urls = covers.tiles(covers.cover_id(score) for _y, _n, score in rows)
+    urls = covers.tiles(covers.cover_id(row[2]) for row in rows)
     cards = []
-    for year, n, score in rows:
+    for year, n, score, lo, hi in rows:
         ago = today.year - int(year)
-        then = _same_day(today, int(year))
-        first, last = then - dt.timedelta(days=WINDOW_DAYS), then + dt.timedelta(days=WINDOW_DAYS)
+        first, last = _day(lo), _day(hi)
         cards.append(Card("onthisday", "A year ago" if ago == 1 else f"{ago} years ago",
-                          f"{then:%B} {then.day}, {then.year} · {_plural(int(n), 'photo', 'photos')}", int(n),
+                          f"{_span(first, last)} · {_plural(int(n), 'photo', 'photos')}", int(n),
                           urls.get(covers.cover_id(score) or 0),
                           f"/search?q=taken:{first:%Y-%m-%d}..{last:%Y-%m-%d}"))
     return cards
+
+
+def _day(value: Any) -> dt.date:
+    """A date from what the database answers for MIN/MAX of a datetime (SQLite: text)."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def _span(first: dt.date, last: dt.date) -> str:
+    """"December 6, 2012", "Jun 5–8, 2019", "May 30 – Jun 2, 2019"."""
+    if first == last:
+        return f"{first:%B} {first.day}, {first.year}"
+    if (first.year, first.month) == (last.year, last.month):
+        return f"{first:%b} {first.day}–{last.day}, {last.year}"
+    return f"{first:%b} {first.day} – {last:%b} {last.day}, {last.year}"
 
 
 def _newest(audience: Audience) -> dt.datetime | None:
@@ -136,7 +153,7 @@ def trips(audience: Audience) -> list[Card]:
         .group_by(day, Photo.country_code, Photo.country, Photo.city).tuples())
     best: dict[dt.date, _Day] = {}
     for when, code, country, city, n, score in rows:
-        date = when if isinstance(when, dt.date) else dt.date.fromisoformat(str(when)[:10])
+        date = _day(when)
         place = city or country or code
         query = f'city:"{city}" country:{code.lower()}' if city else f"country:{code.lower()}"
         if date not in best or n > best[date].count:
@@ -151,8 +168,7 @@ def trips(audience: Audience) -> list[Card]:
         places = Counter(d.place for d in run).most_common(2)
         first, last = run[0].day, run[-1].day
         n = sum(d.count for d in run)
-        span = f"{first:%b} {first.day}–{last.day}, {last.year}" if (first.year, first.month) == (last.year, last.month) \
-            else f"{first:%b} {first.day} – {last:%b} {last.day}, {last.year}"
+        span = _span(first, last)
         cards.append(Card("trip", "Trip to " + " & ".join(p for p, _n in places),
                           f"{span} · {_plural(n, 'photo', 'photos')}", n, urls.get(covers.cover_id(score) or 0),
                           f"/search?q=taken:{first:%Y-%m-%d}..{last:%Y-%m-%d}"))

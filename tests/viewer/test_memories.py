@@ -27,8 +27,8 @@ def test_on_this_day_finds_past_years_within_a_few_days(lib: Library) -> None:
     assert [c.title for c in cards] == ["5 years ago"]
     card = cards[0]
     assert card.count == 1  # the RAW+JPEG stack counts once, as on the timeline
-    assert card.subtitle == "June 8, 2019 · 1 photo"
-    assert card.href == "/search?q=taken:2019-06-05..2019-06-11" and card.cover
+    assert card.subtitle == "June 6, 2019 · 1 photo"  # when the photos were taken
+    assert card.href == "/search?q=taken:2019-06-06..2019-06-06" and card.cover
     assert memories.on_this_day(EVERYONE, dt.date(2024, 6, 28)) == []  # 11 and 22 days away: not "this day"
     # a photo dated only by its file (taken today, by mtime) is never a memory
     guessed = Photo.select().where(Photo.taken_src == "mtime").first()
@@ -45,6 +45,9 @@ def test_on_this_day_through_the_api_and_the_home_page_fragment(client: TestClie
     assert "/static/memories.js" not in client.get("/search?q=year:2019").text  # the home page only
     fragment = client.get("/memories")
     assert fragment.status_code == 200
+    for card in memories.on_this_day(EVERYONE, JUNE_8):  # each card opens the search that shows its photos
+        q = card.href.split("q=", 1)[1]
+        assert len(client.get("/api/v1/search", params={"q": q}).json()["photos"]) == card.count
     cards = body["on_this_day"] + body["trips"] + body["people"]
     assert fragment.text.count('class="memcard') == len(cards)
 

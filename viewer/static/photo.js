@@ -100,8 +100,10 @@
     img = document.getElementById("photo");
     zoom = { s: 1, x: 0, y: 0 };
     if (img && img.dataset.preview) {
-      const large = new Image();
-      large.onload = () => { if (document.getElementById("photo") === img && !img.dataset.upgraded) img.src = large.src; };
+      // The preview replaces the fit once both have loaded (changing src earlier would cancel the fit's request).
+      const shown = img, large = new Image();
+      const swap = () => { if (shown.isConnected && !shown.dataset.upgraded) shown.src = large.src; };
+      large.onload = () => { if (shown.complete) swap(); else shown.addEventListener("load", swap, { once: true }); };
       large.src = img.dataset.preview;
     }
     for (const which of ["next", "prev"]) {
@@ -196,9 +198,22 @@
     if (zoom.s > 1) resetZoom(); else zoomAt(2.5, ...fromCentre(event.clientX, event.clientY));
   });
 
-  // Pointers: one drags a zoomed picture; two pinch. A swipe (one finger, not zoomed) steps to a neighbour.
+  // A swipe (one finger, not zoomed) steps to a neighbour.
+  let swipe = null;
+  document.addEventListener("touchstart", (e) => {
+    swipe = e.touches.length === 1 && zoom.s === 1 && e.target.closest("#stage") && !e.target.closest("video")
+      ? [e.touches[0].clientX, e.touches[0].clientY] : null;
+  }, { passive: true });
+  document.addEventListener("touchend", (e) => {
+    if (!swipe || zoom.s !== 1) { swipe = null; return; }
+    const dx = e.changedTouches[0].clientX - swipe[0], dy = e.changedTouches[0].clientY - swipe[1];
+    swipe = null;
+    if (Math.abs(dx) >= 50 && Math.abs(dx) >= Math.abs(dy) * 1.5) step(dx > 0 ? "prev" : "next");
+  });
+
+  // Pointers: one drags a zoomed picture; two pinch.
   const pointers = new Map();
-  let pinch = null, swipe = null;
+  let pinch = null;
   document.addEventListener("pointerdown", (event) => {
     if (!img || !event.target.closest("#stage") || event.target.closest("a, button, video")) return;
     pointers.set(event.pointerId, [event.clientX, event.clientY]);
@@ -206,8 +221,6 @@
       const [a, b] = [...pointers.values()];
       pinch = { d: Math.hypot(a[0] - b[0], a[1] - b[1]), s: zoom.s };
       swipe = null;
-    } else if (pointers.size === 1) {
-      swipe = zoom.s === 1 && event.pointerType !== "mouse" ? [event.clientX, event.clientY] : null;
     }
   });
   document.addEventListener("pointermove", (event) => {
@@ -227,11 +240,6 @@
   function release(event) {
     if (!pointers.delete(event.pointerId)) return;
     if (pointers.size < 2) pinch = null;
-    if (swipe && event.type === "pointerup" && zoom.s === 1) {
-      const dx = event.clientX - swipe[0], dy = event.clientY - swipe[1];
-      if (Math.abs(dx) >= 50 && Math.abs(dx) >= Math.abs(dy) * 1.5) step(dx > 0 ? "prev" : "next");
-    }
-    swipe = null;
   }
   document.addEventListener("pointerup", release);
   document.addEventListener("pointercancel", release);
