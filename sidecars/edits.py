@@ -5,7 +5,8 @@ The rule (docs/indexing.md, "Hand edits win"): a field a person sets, in the vie
 file's embedded value back. A sidecar edit locks the fields whose value differs from the catalog's: Title,
 Description, Details: Keywords, TakenAt/TakenAtLocal (`taken_at`), Lat/Lng (`location`) and Photoshelf: Rating.
 A person unlocks a field by emptying it in the sidecar (or deleting its line), or by taking its name out of
-`Locked:`; the file's own value then comes back (the photo's metadata is read again).
+`Locked:`; the file's own value then comes back (the photo's metadata is read again). A name added to `Locked:` in
+the same edit as an empty value locks the field empty on purpose ("no position").
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def hand_edits(photo: Any, ud: UserData) -> HandEdits:
     half of a date given in UTC or local time only) so that apply_user_data() applies exactly those edits."""
     edits = HandEdits()
     had = {n for n in (photo.locked or "").split(",") if n}
+    # Names the person added to `Locked:` in this edit: an empty value there is a deliberate "none", not a clear.
+    edits.locked |= set(ud.locked) - had
     for name, cap, one_line in TEXTS:
         have = values.text(getattr(photo, name), cap, one_line=one_line)
         _compare(edits, name, have, getattr(ud, name))
@@ -69,7 +72,7 @@ def _compare(edits: HandEdits, name: str, have: str | None, given: str | None) -
         return
     if given:
         edits.locked.add(name)
-    else:
+    elif name not in edits.locked:
         edits.unlocked.add(name)  # emptied by a person: the file's value comes back
 
 
@@ -100,7 +103,8 @@ def _position(edits: HandEdits, photo: Any, ud: UserData) -> None:
     if have == given:
         return
     if given is None:
-        edits.unlocked.add("location")
+        if "location" not in edits.locked:
+            edits.unlocked.add("location")
         return
     if have is None or abs(have[0] - given[0]) > POSITION_EPSILON or abs(have[1] - given[1]) > POSITION_EPSILON:
         edits.locked.add("location")

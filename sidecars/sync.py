@@ -31,6 +31,7 @@ from photoshelf.db.schema import (
     utcnow,
 )
 from photoshelf.db.transactions import write_transaction
+from photoshelf.filenames import rel_of
 from photoshelf.sidecars import format as fmt
 from photoshelf.sidecars.edits import REREAD_REQUESTED, hand_edits
 from photoshelf.sidecars.io import SidecarError, dumps, load, load_plain, merge, plain, write_atomic
@@ -91,9 +92,10 @@ def sidecar_paths(config: Config, photos: list[Photo]) -> dict[int, Path]:
         f = primary_file.get(p.id)
         if f is None:
             continue
-        folder = f.path.rsplit("/", 1)[0] if "/" in f.path else ""
+        rel = rel_of(f)  # beside the file as the file system names it (a name that is not UTF-8 too)
+        folder, _, file_name = rel.rpartition("/")
         shared = len(stems[(f.folder_id, _stem(f.name).lower())]) > 1
-        name = f.name if shared else _stem(f.name)
+        name = file_name if shared else _stem(file_name)
         out[p.id] = root / folder / f"{name}.yml"
     return out
 
@@ -126,7 +128,7 @@ _written: dict[str, str] = {}
 def _digest(text: str) -> str:
     import hashlib
 
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+    return hashlib.sha1(text.encode("utf-8", "surrogateescape")).hexdigest()  # a sidecar path may not be UTF-8
 
 
 def write_sidecars(config: Config, photos: Iterable[Photo]) -> SyncReport:

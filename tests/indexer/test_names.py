@@ -13,6 +13,7 @@ from logins import viewer_client
 from photoshelf.db.schema import File, IndexIssue, Photo
 from photoshelf.filenames import decoded, escape, path_hash, rel_of, unescape
 from photoshelf.indexer.pipeline import index_library
+from photoshelf.sidecars.sync import sidecar_root
 
 from conftest import SMALL_CORPUS, Library
 from support import unique_jpeg
@@ -73,6 +74,10 @@ def test_names_that_are_not_utf8_are_indexed_shown_and_served(empty_library: Lib
     assert len({p.id for p in photos.values()}) == 4 and all(p.has_thumbs for p in photos.values())
     assert photos[CP1252].taken_at_local is not None and photos[CP1252].taken_src == "exif", "exiftool read it"
     assert index_library(lib.config, lib.db).hashed == 0, "a second scan finds them unchanged"
+    # Its sidecar is named after the file as the file system has it (beside it, with sidecars.location = originals).
+    sidecars = os.fsencode(sidecar_root(lib.config))
+    assert os.path.isfile(sidecars + b"/Old/Z\x81rich.yml")
+    assert os.path.isfile(sidecars + b"/Alb\xfcm/cat.yml")
 
     # CLI: show (by id, or by the name as shown) and export carry the decoded name and its encoding.
     shown = json.loads(_cli(lib, "show", "--json", str(photos[CP1252].id)))
