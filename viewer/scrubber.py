@@ -62,7 +62,7 @@ def years(audience: Audience) -> list[Year]:
     """Newest first: the years and months of the timeline's dated photos that `audience` sees."""
     db = Photo._meta.database
     key = (id(db), audience, listing._catalog_state(db))  # kept like the listing counts (viewer/listing.py)
-    return listing._kept(_kept, key, lambda: _years(audience), KEPT)  # type: ignore[no-any-return]
+    return listing._kept(_kept, key, lambda: _years(audience), KEPT)
 
 
 def _years(audience: Audience) -> list[Year]:

@@ -4,7 +4,7 @@ people and places, each as a ready search with how many photos it finds for the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import peewee as pw
 
@@ -42,14 +42,14 @@ def suggestions(audience: Audience) -> dict[str, list[Suggestion]]:
     cities = (visible(Photo.select(Photo.city, n.alias("n")), audience)
               .where(Photo.city.is_null(False) & (Photo.city != "") & _shown())
               .group_by(Photo.city).order_by(n.desc(), Photo.city).limit(PER_KIND))
-    places = [Suggestion(c, f"city:{_quoted(c)}", int(k)) for c, k in cities.tuples()]
+    places = [Suggestion(c, f"city:{_quoted(c)}", int(k)) for c, k in cast(Any, cities.tuples())]
     if not places:
         countries = (visible(Photo.select(Photo.country, n.alias("n")), audience)
                      .where(Photo.country.is_null(False) & (Photo.country != "") & _shown())
                      .group_by(Photo.country).order_by(n.desc(), Photo.country).limit(PER_KIND))
-        places = [Suggestion(c, f"country:{_quoted(c)}", int(k)) for c, k in countries.tuples()]
+        places = [Suggestion(c, f"country:{_quoted(c)}", int(k)) for c, k in cast(Any, countries.tuples())]
     return {
-        "things": [Suggestion(name, f"label:{_quoted(name)}", int(k)) for name, k in labels.tuples()],
-        "people": [Suggestion(name, f"person:{_quoted(name)}", int(k)) for name, k in people.tuples()],
+        "things": [Suggestion(name, f"label:{_quoted(name)}", int(k)) for name, k in cast(Any, labels.tuples())],
+        "people": [Suggestion(name, f"person:{_quoted(name)}", int(k)) for name, k in cast(Any, people.tuples())],
         "places": places,
     }

@@ -556,9 +556,10 @@ def test_search_with_filters_and_a_parse_error(open_page: Callable[..., Watched]
     assert w.page.locator(".tile").count() == 0
     w.shot("parse-error")
 
-    # The search page's help links run searches too.
+    # The search page's tips run searches too.
     w.goto("/search")
-    w.page.locator(".help a", has_text="type:video").click()
+    w.page.locator(".searchtips summary").click()
+    w.page.locator(".searchtips a", has_text="type:video").click()
     w.page.wait_for_url("**/search?q=type*")
     assert w.page.locator(".tile").count() == len(search_ids(base_url, "type:video"))
 
@@ -575,7 +576,7 @@ def test_make_an_album_and_add_a_photo(open_page: Callable[..., Watched], base_u
     w.page.wait_for_function("() => document.querySelector('.album-choice').options.length >= 1")
     w.page.locator(".album-title").fill("E2E trip")
     w.shot("selecting")
-    w.page.locator("#selbar button[type=submit]").click()
+    w.page.locator("#selbar button.seladd").click()
     w.page.wait_for_url("**/albums/*")
     album = w.path().split("/")[2]
     assert w.page.locator(".pagehead h1").inner_text() == "E2E trip"

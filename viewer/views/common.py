@@ -7,7 +7,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode
 
 import peewee as pw
@@ -289,8 +289,8 @@ def file_names(photo_ids: list[int]) -> dict[int, str]:
     from photoshelf.db.schema import File
 
     out: dict[int, str] = {}
-    rows = (File.select(File.photo, File.name).where(File.photo.in_(photo_ids) & (File.role == "media"))
-            .order_by(File.path).tuples())
+    rows = cast(Any, File.select(File.photo, File.name).where(File.photo.in_(photo_ids) & (File.role == "media"))
+                .order_by(File.path).tuples())
     for pid, name in rows:
         out.setdefault(pid, name)
     return out
