@@ -56,26 +56,31 @@ def _ranges(starts: I64, counts: I64) -> I64:
 def pairs(hashes: U64, radius: int) -> Iterator[tuple[I64, I64, npt.NDArray[np.uint8]]]:
     """Chunks of (i, j, distance) with i < j for every pair of `hashes` within `radius` bits, each pair once.
 
-    Pigeonhole: two hashes within `radius` bits agree to within radius // BLOCKS bits on at least one of the
-    four blocks, so probing each block's bucket table with every value that close finds every such pair; only
-    the (few) hashes in those buckets are compared. Exact, not approximate: recall is 1 by construction."""
+    Pigeonhole (Norouzi et al., multi-index hashing): with radius = BLOCKS·r + a (0 ≤ a < BLOCKS), two hashes
+    within `radius` bits agree to within r bits on one of the first a + 1 blocks, or to within r - 1 bits on
+    one of the others (else they would differ in at least radius + 1 bits). Probing each block's bucket table
+    with every value that close finds every such pair; only the (few) hashes in those buckets are compared.
+    Exact, not approximate: recall is 1 by construction."""
     n = len(hashes)
     if n < 2:
         return
-    per_block = radius // BLOCKS
-    masks = _masks(per_block).astype(np.int64)
+    per_block, extra = divmod(radius, BLOCKS)
     tables = []
     for b in range(BLOCKS):
+        block_radius = per_block if b <= extra else per_block - 1
+        if block_radius < 0:
+            continue
+        masks = _masks(block_radius).astype(np.int64)
         values = ((hashes >> np.uint64(b * _BLOCK_BITS)) & np.uint64(0xFFFF)).astype(np.int64)
         order = np.argsort(values, kind="stable").astype(np.int64)
         counts = np.bincount(values, minlength=1 << _BLOCK_BITS).astype(np.int64)
         starts = np.cumsum(counts) - counts
-        tables.append((values, order, counts, starts))
+        tables.append((values, order, counts, starts, masks))
     for lo in range(0, n, _CHUNK):
         query = np.arange(lo, min(lo + _CHUNK, n), dtype=np.int64)
         found_i: list[I64] = []
         found_j: list[I64] = []
-        for values, order, counts, starts in tables:
+        for values, order, counts, starts, masks in tables:
             probes = values[query][:, None] ^ masks[None, :]  # (queries, masks) block values
             c = counts[probes].ravel()
             s = starts[probes].ravel()
