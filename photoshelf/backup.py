@@ -120,8 +120,10 @@ def create(config: Config, db: pw.Database, dest: Path) -> BackupReport:
     dest = dest.resolve()
     if dest.is_relative_to(config.originals_path):
         raise BackupError(f"{dest} is inside the originals folder, which photoshelf never writes to")
-    _prepare_destination(dest)
     backend = "sqlite" if is_sqlite(db) else "mariadb"
+    if backend == "mariadb":
+        snapshots.require_tool(snapshots.DUMP_TOOLS)  # before anything is written
+    _prepare_destination(dest)
     catalog = snapshots.snapshot(db, config.database_url, dest / "catalog")
     # Counted after the copy, from the copy's own moment as near as can be: the restore check allows growth.
     report = BackupReport(dest, backend, migrations.current_version(db), counts(), [catalog.name])
