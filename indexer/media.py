@@ -42,8 +42,9 @@ RAW_FILETYPES = {
     "DNG", "CR2", "CR3", "CRW", "NEF", "NRW", "ARW", "SRF", "SR2", "RAF", "ORF", "RW2", "PEF", "SRW",
     "X3F", "3FR", "ERF", "KDC", "MEF", "MOS", "MRW", "IIQ", "RAW", "RWL",
 }
-# MPO: a multi-picture JPEG (3D cameras, some phones); the first picture is the photo.
-IMAGE_FILETYPES = {"JPEG", "MPO", "PNG", "GIF", "WEBP", "TIFF", "BMP", "HEIC", "HEIF", "AVIF", "JXL"}
+# MPO: a multi-picture JPEG (3D cameras, some phones); the first picture is the photo. exiftool calls an animated
+# (or alpha) WebP "Extended WEBP".
+IMAGE_FILETYPES = {"JPEG", "MPO", "PNG", "GIF", "WEBP", "EXTENDED WEBP", "TIFF", "BMP", "HEIC", "HEIF", "AVIF", "JXL"}
 VIDEO_FILETYPES = {"MP4", "M4V", "MOV", "AVI", "MKV", "WEBM", "3GP", "3G2", "M2TS", "MPEG", "WMV", "FLV", "OGV", "MTS"}
 
 

@@ -728,11 +728,10 @@ class Indexer:
         if inserts:
             File.insert_many(inserts).execute()
         by_hash = {path_hash(it.rel): it.rel for it, _ in plans}
-        file_ids = {
-            by_hash[key]: fid
-            for chunk in _chunks(list(by_hash), 200)
-            for fid, key in File.select(File.id, File.path_hash).where(File.path_hash.in_(chunk)).tuples()
-        }
+        file_ids: dict[str, int] = {}
+        for chunk in _chunks(list(by_hash), 200):
+            rows_of: Any = File.select(File.id, File.path_hash).where(File.path_hash.in_(chunk)).tuples()
+            file_ids.update((by_hash[key], fid) for fid, key in rows_of)
 
         # Issues and thumbnails of the batch, replaced wholesale.
         ids = list(file_ids.values())

@@ -38,7 +38,7 @@ class RereadReport:
 def stale_ids(*, everything: bool = False, requested_only: bool = False) -> list[int]:
     """Present photos whose metadata an older photoshelf read (all present photos with `everything`; only those a
     re-read was asked for with `requested_only`)."""
-    query = Photo.select(Photo.id).where(Photo.missing_since.is_null())
+    query: Any = Photo.select(Photo.id).where(Photo.missing_since.is_null())
     if requested_only:
         query = query.where(Photo.meta_version == REREAD_REQUESTED)
     elif not everything:
