@@ -167,3 +167,35 @@ def test_a_catalog_newer_than_the_code_is_refused(tmp_path: Path) -> None:
     proc = run(env, "stats", check=False)
     assert proc.returncode == 1 and "newer than this photoshelf" in proc.stderr
     assert not (tmp_path / "storage" / "backups").exists()
+
+
+def test_any_command_migrates_an_old_catalog_after_copying_it(tmp_path: Path) -> None:
+    """`index`, `serve`, `watch` (every command) open the catalog through the same upgrade: copy, then migrate."""
+    catalog = tmp_path / "catalog.db"
+    shutil.copyfile(CATALOGS / "v1.sqlite", catalog)
+    env = _env(tmp_path, f"sqlite:///{catalog}")
+    proc = run(env, "index", "--no-ml", "-q")
+    assert "catalog copied to" in proc.stderr and "applying catalog migration 2" in proc.stderr
+    copies = list((tmp_path / "storage" / "backups").glob(f"pre-migrate-1-{migrations.LATEST}-*.sqlite"))
+    assert len(copies) == 1
+    import peewee
+
+    copy = peewee.sqlite3.connect(str(copies[0]))  # type: ignore[attr-defined]
+    try:  # the copy is the catalog as it was: schema 1, its rows
+        assert copy.execute("select max(version) from schema_version").fetchone() == (1,)
+        assert copy.execute("select count(*) from photo").fetchone() == (len(make.V1_PHOTOS),)
+    finally:
+        copy.close()
+    assert "catalog copied" not in run(env, "stats").stderr  # up to date now: no second copy
+
+
+def test_version_names_what_photoshelf_runs_on(tmp_path: Path) -> None:
+    env = _env(tmp_path, f"sqlite:///{tmp_path / 'catalog.db'}")
+    data = json.loads(run(env, "version", "--json").stdout)
+    assert data["schema"]["code"] == migrations.LATEST
+    assert data["schema"]["catalog"]["version"] is None and "no catalog" in data["schema"]["catalog"]["detail"]
+    assert not (tmp_path / "catalog.db").exists() and not (tmp_path / "storage").exists()  # nothing created
+    assert data["exiftool"] and data["sqlite"] and data["sqlite_vec"] and data["python"].startswith("3.")
+    assert data["packages"]["peewee"]
+    text = run(env, "version").stdout
+    assert f"schema          {migrations.LATEST} (this code)" in text and "exiftool" in text
