@@ -26,16 +26,19 @@ def cache_path(config: Config, sha1: str) -> Path:
     return config.storage_path / "video" / sha1[:2] / f"{sha1}.mp4"
 
 
-def needs_transcode(video: VideoConfig, codec: str | None, name: str) -> bool:
-    """Whether browsers cannot play this video as it is: its codec or its container is in the configured lists."""
+def needs_transcode(video: VideoConfig, codec: str | None, name: str, live: bool = False) -> bool:
+    """Whether browsers cannot play this video as it is: its codec or its container is in the configured lists,
+    or it is a Live Photo's HEVC motion (with video.live_hevc)."""
     ext = Path(name).suffix.lower().lstrip(".")
     codecs = {c.lower() for c in video.codecs}
+    if live and video.live_hevc and (codec or "").lower() == "hevc":
+        return True
     return ext in {c.lower().lstrip(".") for c in video.containers} or (codec or "").lower() in codecs
 
 
 def version(video: VideoConfig) -> str:
     """What changes a transcode's result or which videos get one (for the enrichment stage's record)."""
-    lists = ",".join(sorted(video.codecs)) + "|" + ",".join(sorted(video.containers))
+    lists = ",".join(sorted(video.codecs)) + "|" + ",".join(sorted(video.containers)) + f"|{video.live_hevc}"
     return f"h264-aac-{video.max_height}p-{hashlib.sha1(lists.encode()).hexdigest()[:10]}"
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from photoshelf.db.schema import File, Photo
+from photoshelf.db.schema import File, Photo, Stack
 from photoshelf.errors import MediaError
 from photoshelf.indexer import transcode
 from photoshelf.models.stages import Item, Stage
@@ -41,15 +41,18 @@ class TranscodeStage(Stage):
 
     def process(self, items: Sequence[Item]) -> dict[int, str | None]:
         out: dict[int, str | None] = {}
-        photos = {p.id: p for p in Photo.select(Photo.id, Photo.sha1, Photo.codec, Photo.duration)
+        photos = {p.id: p for p in Photo.select(Photo.id, Photo.sha1, Photo.codec, Photo.duration, Photo.stack)
                   .where(Photo.id.in_([i.photo_id for i in items]))}
+        stacks = {p.stack_id for p in photos.values() if p.stack_id}
+        live = {s.id for s in Stack.select(Stack.id).where(Stack.id.in_(list(stacks)) & (Stack.kind == "live"))} \
+            if stacks else set()
         for item in items:
             photo = photos.get(item.photo_id)
             source = self._source(item.photo_id) if photo is not None else None
             if photo is None or source is None:
                 out[item.photo_id] = "no video file on disk to transcode"
                 continue
-            if not transcode.needs_transcode(self.config.video, photo.codec, source.name) \
+            if not transcode.needs_transcode(self.config.video, photo.codec, source.name, photo.stack_id in live) \
                     or transcode.cache_path(self.config, photo.sha1).is_file():
                 out[item.photo_id] = None  # plays as it is, or done before (a duplicate, a resumed run)
                 continue

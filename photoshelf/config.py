@@ -137,6 +137,7 @@ class VideoConfig:
     containers: list[str] = field(default_factory=lambda: [
         "avi", "wmv", "asf", "mts", "m2ts", "ts", "mpg", "mpeg", "vob", "flv", "3gp", "3g2", "mkv", "dv"])
     max_height: int = 1080
+    live_hevc: bool = True
     ffmpeg: str = "ffmpeg"
 
 

@@ -19,7 +19,7 @@ from photoshelf.indexer import transcode
 from photoshelf.indexer.pipeline import index_library
 from photoshelf.models.enrich import Enricher, load_stages
 
-from conftest import make_library
+from conftest import indexed_subset, make_library
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg (scripts/setup-system.sh)")
 
@@ -49,6 +49,27 @@ def test_needs_transcode_by_codec_and_container() -> None:
     assert not transcode.needs_transcode(video, "hevc", "IMG_1502.MOV")  # Safari plays it: not by default
     assert transcode.needs_transcode(VideoConfig(codecs=["hevc"]), "hevc", "IMG_1502.MOV")
     assert transcode.version(video) != transcode.version(VideoConfig(max_height=720))
+    # a Live Photo's HEVC motion is short: copied so that it plays in every browser (video.live_hevc)
+    assert transcode.needs_transcode(video, "hevc", "IMG_1502.MOV", live=True)
+    assert not transcode.needs_transcode(VideoConfig(live_hevc=False), "hevc", "IMG_1502.MOV", live=True)
+    assert not transcode.needs_transcode(video, "h264", "IMG_0001.MOV", live=True)
+
+
+def test_a_live_photos_hevc_motion_gets_a_playable_copy(tmp_path: Path, database_url: str) -> None:
+    live = ["Phone/DCIM/101APPLE/IMG_1502.HEIC", "Phone/DCIM/101APPLE/IMG_1502.MOV"]
+    lib = indexed_subset(tmp_path, database_url, live)
+    try:
+        motion = Photo.get(Photo.format == "MOV")
+        still = Photo.get(Photo.format == "HEIC")
+        assert motion.codec == "hevc" and motion.stack_id == still.stack_id
+        report = Enricher(lib.config, lib.db, stages=load_stages(lib.config, lib.db, ["transcode"])).run()
+        assert (report.stages[0].done, report.stages[0].errors) == (1, 0)  # the video only
+        assert _streams(transcode.cache_path(lib.config, motion.sha1))[:2] == ("h264", "aac")
+        with viewer_client(lib.config, lib.db) as client:
+            page = client.get(f"/photos/{still.id}").text
+            assert f'data-motion="/photos/{motion.id}/play"' in page
+    finally:
+        lib.db.close()
 
 
 def test_mpeg4_part2_is_transcoded_in_the_background_stage(tmp_path: Path, database_url: str) -> None:

@@ -208,3 +208,20 @@ def test_home_page_memories(open_page: Callable[..., Any], base_url: str, size_n
         assert w.page.locator(".memories").count() == 0
     assert w.page.evaluate(FITS)
     w.shot(f"home-memories-{size_name}-{theme}")
+
+
+def test_a_live_photo_plays_its_motion_while_pointed_at(open_page: Callable[..., Any], base_url: str) -> None:
+    still = e2e.photo_id(base_url, "path:IMG_1502")
+    w = open_page(viewport=LAPTOP)
+    w.goto(f"/photos/{still}")
+    _photo_shown(w)
+    motion = w.page.get_attribute("#stage", "data-motion")
+    assert motion and motion.endswith("/play")  # the HEVC motion's H.264 copy (video.live_hevc)
+    assert w.page.locator("#livebadge").is_visible()
+    box = w.page.locator("#stage").bounding_box()
+    w.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    w.page.wait_for_function("() => { const v = document.querySelector('video.motion'); "
+                             "return v && !v.hidden && v.readyState >= 2 && v.videoWidth > 0; }")
+    w.shot("live-motion")
+    w.page.mouse.move(box["x"] + box["width"] + 100, box["y"] + 10)  # away: the still again
+    w.page.wait_for_function("() => document.querySelector('video.motion').hidden")
