@@ -383,6 +383,7 @@ def make_cases(n: int, sample_sha1: str, page_size: int) -> list[Case]:
     # A photo in the middle of the timeline, with neighbours on both sides (what the grid links to).
     mid = timeline_cursor(n // 2)
     from photoshelf.viewer.listing import Cursor
+    from photoshelf.viewer.scrubber import start_of
 
     mid_id = Cursor.decode(mid).photo_id
     # Munich at zoom 11: the home town, where most of its photos are.
@@ -392,6 +393,11 @@ def make_cases(n: int, sample_sha1: str, page_size: int) -> list[Case]:
         Case("timeline deep page", f"/?cursor={deep}&partial=1", TARGET_TIMELINE_MS,
              f"infinite-scroll HTML, {int(n * 0.8)} photos deep"),
         Case("timeline API page", "/api/v1/search?limit=100", TARGET_TIMELINE_MS, "JSON, 100 records + count"),
+        Case("timeline year jump", f"/?cursor={start_of(2016, 6)}", TARGET_TIMELINE_MS,
+             "the scrubber's jump to June 2016, HTML"),
+        Case("timeline unknown date", "/?part=unknown&partial=1", TARGET_TIMELINE_MS,
+             "photos dated by file mtime, infinite-scroll HTML"),
+        Case("live-update probe", "/api/v1/state", None, "newest photo id (polled every 15 s)"),
         Case("filter search API", f"/api/v1/search?q={q}&limit=100", TARGET_SEARCH_MS, FILTER_QUERY),
         Case("filter search page", f"/search?q={q}", TARGET_SEARCH_MS, FILTER_QUERY + ", HTML"),
         Case("text search API", "/api/v1/search?q=beach&limit=100", None, "free text (title, keywords, path...)"),

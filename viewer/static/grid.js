@@ -26,6 +26,12 @@ const Grid = (function grid() {
       day.style.setProperty("--n", n);
       day.classList.toggle("multi", w * row + (n - 1) * gap > width);
     });
+    // Likewise a month that needs more than a line: its last line of days keeps their widths.
+    container.querySelectorAll("section.monthblock").forEach((month) => {
+      const mw = parseFloat(month.style.getPropertyValue("--mw")) || 0;
+      const n = month.querySelectorAll(".tile").length;
+      month.classList.toggle("multi", mw * row + n * gap > width);
+    });
   }
 
   function append(fragment) {
@@ -46,6 +52,9 @@ const Grid = (function grid() {
               into.append(day);
             }
           });
+          // The month is as wide as its days side by side (grid.css --mw), now with the new ones.
+          const mw = [...into.querySelectorAll("section.day")].reduce((sum, d) => sum + (parseFloat(d.style.getPropertyValue("--w")) || 0), 0);
+          last.style.setProperty("--mw", mw.toFixed(3));
           return;
         }
         container.append(month);
