@@ -122,3 +122,19 @@ def test_systemd_unit_verifies(tmp_path: Path) -> None:
     local.write_text(unit.replace("/usr/local/bin/photoshelf", str(exe)))
     result = subprocess.run([analyze, "verify", str(local)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and not result.stderr.strip(), result.stderr
+
+
+@pytest.mark.parametrize("name", ["Caddyfile", "nginx.conf"])
+def test_proxy_snippets_give_photoshelf_a_valid_config(name: str, tmp_path: Path) -> None:
+    """The `[server]` block each reverse-proxy snippet tells you to put in config.toml loads, and the proxy itself
+    forwards every path to photoshelf (WebDAV at /webdav/ included: no location of its own is needed)."""
+    text = (PACKAGING / name).read_text()
+    block = text.split("in /etc/photoshelf/config.toml:\n", 1)[1].split("\n#\n", 1)[0].split("\n\n", 1)[0]
+    toml = "\n".join(line.removeprefix("#").strip() for line in block.splitlines())
+    (tmp_path / "config.toml").write_text(toml + "\n")
+    config = load_config(tmp_path / "config.toml", env={"PHOTOSHELF_ORIGINALS": str(tmp_path / "p"),
+                                                        "PHOTOSHELF_STORAGE": str(tmp_path / "s")})
+    assert config.server.host == "127.0.0.1" and config.server.trusted_proxies == ["127.0.0.1"]
+    assert config.server.base_url == "https://photos.example.org"
+    proxied = "reverse_proxy 127.0.0.1:2468" if name == "Caddyfile" else "location / {\n        proxy_pass http://127.0.0.1:2468;"
+    assert proxied in text and "/webdav/" in text
