@@ -1,6 +1,7 @@
 """Search quality: precision@5 of everyday words over the corpus, and whether words with no right answer say so.
 
-    python bench/search_quality.py [--corpus DIR] [--queries FILE] [--keep DIR] [--json FILE|-]
+    python bench/search_quality.py [--corpus DIR] [--queries FILE] [--keep DIR] [--sweep] [--baseline]
+                                   [--json FILE|-]
 
 Copies the corpus into a temp folder (or --keep DIR, reused on the next run: only what changed is indexed and
 enriched again), indexes it, runs the installed enrichment stages with the shipped models (labels, faces, the
@@ -157,6 +158,28 @@ def evaluate(config: Any, spec: dict[str, Any], baseline: bool = False) -> dict[
                         "absent_rate": {"target": 1.0, "ok": quiet >= 1.0}}}
 
 
+SWEEP = {"LABEL_MIN": [0.2, 0.25, 0.3, 0.4, 0.5], "CONCEPT_MIN": [0.45, 0.5, 0.55, 0.6, 0.65, 0.7],
+         "CONCEPT_MARGIN": [0.0, 0.05, 0.1, 0.15, 0.25], "MEANING_MIN": [0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7]}
+
+
+def sweep(config: Any, spec: dict[str, Any]) -> list[str]:
+    """Each cut-off of photoshelf/ranking.py varied alone around its setting: how the scores move (the
+    calibration docs/labels.md records)."""
+    from photoshelf import ranking
+
+    lines = [f"{'cut-off':<16}{'value':>7}{'p@5':>7}{'good p@5':>10}{'absent ok':>11}"]
+    for name, values in SWEEP.items():
+        kept = getattr(ranking, name)
+        for value in values:
+            setattr(ranking, name, {"text": value, "clip": kept["clip"]} if name == "MEANING_MIN" else value)
+            r = evaluate(config, spec)
+            mark = " *" if value == (kept["text"] if name == "MEANING_MIN" else kept) else ""
+            lines.append(f"{name:<16}{value:>7}{r['precision_at_5']:>7.3f}{r['good_precision_at_5']:>10.3f}"
+                         f"{r['absent_rate']:>11.0%}{mark}")
+        setattr(ranking, name, kept)
+    return lines
+
+
 def table(result: dict[str, Any]) -> str:
     lines = [f"{'query':<14}{'p@5':>5}{'good':>6}{'goodp':>7}  top 5 (+ listed, - not; why)"]
     for r in result["queries"]:
@@ -180,6 +203,8 @@ def main() -> None:
                         help="work folder kept between runs (the copy, catalog and thumbnails)")
     parser.add_argument("--baseline", action="store_true",
                         help="rank with search.ranked_ids alone (the ranking before photoshelf/ranking.py)")
+    parser.add_argument("--sweep", action="store_true",
+                        help="also vary each cut-off of photoshelf/ranking.py alone and print the scores")
     parser.add_argument("--json", default=None, help="write the results as JSON to FILE, or - for stdout")
     args = parser.parse_args()
     spec = yaml.safe_load(args.queries.read_text("utf-8"))
@@ -189,6 +214,8 @@ def main() -> None:
         config, db = prepare(args.corpus, workdir)
         name_people(config, db, spec.get("people") or {})
         result = evaluate(config, spec, args.baseline)
+        if args.sweep:
+            print("\n".join(sweep(config, spec)), file=sys.stderr if args.json == "-" else sys.stdout)
         db.close()
     finally:
         if args.keep is None:

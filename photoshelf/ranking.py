@@ -65,7 +65,8 @@ def stem(word: str) -> str:
 def word_pattern(phrase: str) -> re.Pattern[str]:
     """Whole words (their plurals too), in any case: "kids" matches "Kid" and "kids", never "Kit" or "skids";
     "_", "-" and "." separate words as spaces do ("beach" is in beach_sand.jpg)."""
-    words = [stem(w) for w in re.findall(r"[^\W_]+", phrase)]
+    found = re.findall(r"[^\W_]+", phrase)
+    words = [w.lower() for w in found[:-1]] + [stem(w) for w in found[-1:]]  # a plural ends the phrase
     body = r"[\W_]+".join(re.escape(w) + r"(?:s|es)?" if i == len(words) - 1 else re.escape(w)
                           for i, w in enumerate(words))
     return re.compile(r"(?<![^\W_])" + body + r"(?![^\W_])", re.IGNORECASE)

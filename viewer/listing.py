@@ -15,6 +15,7 @@ from typing import Any, cast
 import peewee as pw
 
 from photoshelf import ids, search
+from photoshelf import ranking as ranking_mod
 from photoshelf.db.backends import is_sqlite
 from photoshelf.db.schema import AlbumPhoto, File, Photo, PhotoEdit, Stack
 from photoshelf.errors import QueryError
@@ -66,6 +67,11 @@ class Page:
     # the listing's order), None when the query has no free text.
     match: str | None = None
     index: str | None = None  # the semantic index that ranked it: "clip" or "text"
+    # A ranked listing (photoshelf/ranking.py): how many photos are good matches (the rest only mention the
+    # words), and why each photo on the page matched ("label:dog", "meaning", "person", "file name" ...).
+    good: int | None = None
+    mentions: int | None = None
+    why: dict[int, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -199,6 +205,8 @@ class Ranking:
     ids: list[int]
     digest: str
     index: str
+    good: int = 0
+    why: dict[int, list[str]] = field(default_factory=dict)
 
 
 def _has_free_text(query: search.Query) -> bool:
@@ -262,8 +270,9 @@ def ranking(text: str, scope: Scope = EVERYTHING) -> Ranking | None:
     key = (id(db), id(scope.rank), index, " ".join(text.split()), scope.audience, _catalog_state(db))
 
     def rank() -> Ranking | None:
-        ids = search.ranked_ids(query, config=scope.rank, base=lambda q: _visible(q, scope))
-        return None if ids is None else Ranking(ids=ids, digest=query_digest(text, index), index=index)
+        found = ranking_mod.rank(query, config=scope.rank, base=lambda q: _visible(q, scope))
+        return None if found is None else Ranking(ids=found.ids, digest=query_digest(text, index), index=index,
+                                                  good=found.good, why=found.why)
 
     return _kept(_rankings, key, rank, RANKINGS_KEPT)
 
@@ -310,8 +319,11 @@ def _ranked_page(ranked: Ranking, at: Cursor | None, limit: int, with_count: boo
     photos = [found[pid] for pid in ids if pid in found]
     more = offset + limit < len(ranked.ids)
     nxt = Cursor(offset=offset + limit, digest=ranked.digest).encode() if more else None
-    return Page(photos=photos, next=nxt, count=len(ranked.ids) if with_count else None,
-                rotations=rotations(p.id for p in photos), match="meaning", index=ranked.index)
+    # The count is of good matches: photos that only mention the words (a person called Snow) follow them.
+    return Page(photos=photos, next=nxt, count=ranked.good if with_count else None,
+                rotations=rotations(p.id for p in photos), match="meaning", index=ranked.index,
+                good=ranked.good, mentions=len(ranked.ids) - ranked.good,
+                why={p.id: ranked.why.get(p.id, []) for p in photos})
 
 
 def page(text: str = "", *, cursor: str | None = None, limit: int = 100, scope: Scope = EVERYTHING,

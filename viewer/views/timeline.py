@@ -84,8 +84,14 @@ async def fixed_listing(request: Request) -> Response:
 
 def _search(text: str, cursor: str | None, limit: int, scope: Scope) -> dict[str, object]:
     result = listing.page(text, cursor=cursor, limit=limit, scope=scope)
-    return {"photos": viewer_records(result.photos), "count": result.count, "next": result.next,
-            "match": result.match, "index": result.index}
+    photos = viewer_records(result.photos)
+    if result.match == "meaning":
+        # Why each photo matched (label:dog, meaning, title, person, place, file name, text in photo), and how
+        # many are good matches (`count`) and how many only mention the words (`mentions`).
+        for record in photos:
+            record["why"] = result.why.get(record["id"], [])
+    return {"photos": photos, "count": result.count, "next": result.next, "match": result.match,
+            "index": result.index, "mentions": result.mentions}
 
 
 async def api_search(request: Request) -> Response:
