@@ -179,15 +179,37 @@ def test_backup_while_the_catalog_is_written(library: Library, tmp_path: Path) -
     assert written[0] > 20
     for report in reports:
         manifest = backup.read_manifest(report.path)  # checksum verified
-        if manifest["backend"] != "sqlite":
-            continue
-        import peewee
+        if manifest["backend"] == "sqlite":
+            import peewee
 
-        copy = peewee.sqlite3.connect(str(report.path / manifest["catalog"]))  # type: ignore[attr-defined]
-        try:
-            a = copy.execute("select count(*) from setting where key like 'test.a.%'").fetchone()[0]
-            b = copy.execute("select count(*) from setting where key like 'test.b.%'").fetchone()[0]
-            assert copy.execute("pragma integrity_check").fetchone()[0] == "ok"
-        finally:
-            copy.close()
+            copy = peewee.sqlite3.connect(str(report.path / manifest["catalog"]))  # type: ignore[attr-defined]
+            try:
+                a = copy.execute("select count(*) from setting where key like 'test.a.%'").fetchone()[0]
+                b = copy.execute("select count(*) from setting where key like 'test.b.%'").fetchone()[0]
+                assert copy.execute("pragma integrity_check").fetchone()[0] == "ok"
+            finally:
+                copy.close()
+        else:  # the dump, loaded into a database of its own
+            a, b = _counts_in_dump(tmp_path, report.path / manifest["catalog"])
         assert a == b and a > 0
+
+
+def _counts_in_dump(tmp_path: Path, dump: Path) -> tuple[int, int]:
+    from conftest import _mariadb_admin, catalog_url
+    from photoshelf.db.backends import make_database
+    from photoshelf.db.snapshots import load_mariadb
+
+    url = catalog_url("mariadb", tmp_path, "dump")
+    try:
+        load_mariadb(url, dump)
+        db = make_database(url)
+        db.connect()
+        a = db.execute_sql("select count(*) from setting where `key` like %s", ("test.a.%",)).fetchone()[0]
+        b = db.execute_sql("select count(*) from setting where `key` like %s", ("test.b.%",)).fetchone()[0]
+        db.close()
+        return int(a), int(b)
+    finally:
+        admin = _mariadb_admin()
+        admin.connect()
+        admin.execute_sql(f"DROP DATABASE IF EXISTS `{url.rsplit('/', 1)[1]}`")
+        admin.close()
