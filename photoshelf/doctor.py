@@ -38,15 +38,20 @@ def _exiftool(config: Config) -> Check:
     return Check("exiftool", True, f"{exe} version {out}")
 
 
-def _video() -> Check:
+def _video(config: Config) -> Check:
     try:
         import av
     except ImportError:
         return Check("video (PyAV)", False, "PyAV is not installed", f"{_pip()} install av")
-    ffmpeg = shutil.which("ffmpeg")
+    ffmpeg = shutil.which(config.video.ffmpeg)
     detail = f"PyAV {av.__version__} (FFmpeg libraries bundled)"
-    detail += f"; ffmpeg binary {ffmpeg}" if ffmpeg else "; no ffmpeg binary on PATH (optional)"
-    return Check("video (PyAV)", True, detail)
+    if ffmpeg:
+        return Check("video (PyAV)", True, f"{detail}; ffmpeg {ffmpeg} for browser copies of videos")
+    if not config.video.transcode:
+        return Check("video (PyAV)", True, f"{detail}; no ffmpeg binary (not needed: video.transcode = false)")
+    return Check("video (PyAV)", False, f"{detail}; {config.video.ffmpeg!r} not found: videos a browser cannot "
+                 "play (AVI, WMV, MTS…) get no playable copy (video.transcode)",
+                 "sudo apt-get install ffmpeg (Debian, Ubuntu), or set video.ffmpeg to where it is")
 
 
 def _images() -> Check:
@@ -155,7 +160,7 @@ def run_checks(config: Config, db: pw.Database) -> dict[str, Any]:
 
     folders = Folder.select().count()
     cannot_read = unreadable()
-    checks = [_originals(config), _exiftool(config), _images(), _video(), _database(db), _inotify(folders),
+    checks = [_originals(config), _exiftool(config), _images(), _video(config), _database(db), _inotify(folders),
               _disk(config.storage_path), _watcher(), _unreadable(cannot_read),
               *doctor_install.extras(config), *doctor_install.models(config)]
     other = other_files()

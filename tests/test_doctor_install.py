@@ -57,3 +57,18 @@ def test_a_mariadb_catalog_needs_its_dump_tool(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     missing = {c.name: c for c in doctor_install.extras(mysql)}["mariadb-dump"]
     assert not missing.ok and missing.hint == "sudo apt-get install mariadb-client (Debian, Ubuntu)"
+
+
+def test_ffmpeg_is_needed_while_videos_are_transcoded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from photoshelf.doctor import _video
+
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    missing = _video(config(tmp_path))
+    assert not missing.ok and missing.hint and missing.hint.startswith("sudo apt-get install ffmpeg")
+    off = _video(config(tmp_path, PHOTOSHELF_VIDEO_TRANSCODE="false"))
+    assert off.ok and "not needed" in off.detail
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "ffmpeg").write_text("#!/bin/sh\n")
+    (tmp_path / "bin" / "ffmpeg").chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    assert _video(config(tmp_path)).ok
