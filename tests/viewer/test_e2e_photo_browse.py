@@ -225,3 +225,26 @@ def test_a_live_photo_plays_its_motion_while_pointed_at(open_page: Callable[...,
     w.shot("live-motion")
     w.page.mouse.move(box["x"] + box["width"] + 100, box["y"] + 10)  # away: the still again
     w.page.wait_for_function("() => document.querySelector('video.motion').hidden")
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_a_raw_photo_shows_libraw_pixels_not_white(open_page: Callable[..., Any], base_url: str, theme: str) -> None:
+    """The Canon 6D DNG: its 1920 preview is LibRaw's rendering (1224 px wide, more than the 1024 px embedded
+    preview), and it is a picture, not pure white."""
+    raw = [p for p in e2e.api(base_url, "/api/v1/search?q=path:IMG_6D_0001%20stack:true&limit=10")["photos"]
+           if p["format"] == "DNG"]
+    assert raw, "the DNG of the RAW+JPEG pair"
+    w = open_page(viewport=LAPTOP, color_scheme=theme)
+    w.goto(f"/photos/{raw[0]['id']}")
+    w.page.wait_for_function("() => { const i = document.getElementById('photo'); "
+                             "return i && i.complete && i.src.includes('/thumb/preview/') && i.naturalWidth > 0; }")
+    found = w.page.evaluate("""() => {
+        const i = document.getElementById('photo'), c = document.createElement('canvas');
+        c.width = 64; c.height = 64;
+        const g = c.getContext('2d'); g.drawImage(i, 0, 0, 64, 64);
+        const d = g.getImageData(0, 0, 64, 64).data;
+        let sum = 0; for (let k = 0; k < d.length; k += 4) sum += (d[k] + d[k + 1] + d[k + 2]) / 3;
+        return {width: i.naturalWidth, mean: sum / (d.length / 4)};
+    }""")
+    assert found["width"] == 1224 and 10 < found["mean"] < 200, found
+    w.shot(f"raw-dng-{theme}")
