@@ -15,10 +15,12 @@ from pathlib import Path
 import pytest
 
 from photoshelf import backup
+from photoshelf.db.backends import make_database
 from photoshelf.db.schema import Album, AlbumPhoto, Face, Person, Photo, Setting
+from photoshelf.db.snapshots import load_mariadb
 from photoshelf.db.transactions import write_transaction
 
-from conftest import Library
+from conftest import Library, _mariadb_admin, catalog_url
 from support import cli_env
 
 PASSWORD = "correct horse battery"
@@ -60,7 +62,6 @@ def _wipe(lib: Library) -> None:
         for suffix in ("", "-wal", "-shm"):
             Path(catalog + suffix).unlink(missing_ok=True)
     else:
-        from photoshelf.db.backends import make_database
 
         db = make_database(lib.database_url)
         db.connect()
@@ -195,10 +196,6 @@ def test_backup_while_the_catalog_is_written(library: Library, tmp_path: Path) -
 
 
 def _counts_in_dump(tmp_path: Path, dump: Path) -> tuple[int, int]:
-    from conftest import _mariadb_admin, catalog_url
-    from photoshelf.db.backends import make_database
-    from photoshelf.db.snapshots import load_mariadb
-
     url = catalog_url("mariadb", tmp_path, "dump")
     try:
         load_mariadb(url, dump)
