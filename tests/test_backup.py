@@ -62,7 +62,6 @@ def _wipe(lib: Library) -> None:
         for suffix in ("", "-wal", "-shm"):
             Path(catalog + suffix).unlink(missing_ok=True)
     else:
-
         db = make_database(lib.database_url)
         db.connect()
         db.execute_sql("SET FOREIGN_KEY_CHECKS = 0")
