@@ -19,7 +19,7 @@ class _BackupGroup(click.Group):
         return super().parse_args(ctx, args)
 
 
-@click.group(cls=_BackupGroup)
+@click.group(cls=_BackupGroup, subcommand_metavar="DEST | restore SRC")
 def backup() -> None:
     """Back up the catalog, users, sidecars and settings into a folder (`backup DEST`), or restore one
     (`backup restore SRC`). The originals and thumbnails are not in it: see docs/backup.md."""
