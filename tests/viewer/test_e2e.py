@@ -1015,3 +1015,56 @@ def test_screenshots_are_ignored_by_git() -> None:
         pytest.skip("not a git checkout")
     assert out.returncode == 0, "test-output/ must be in .gitignore"
 
+
+@pytest.fixture
+def dup_lib(tmp_path: Path) -> Iterator[Library]:
+    """Near copies, a burst and an exact copy (tests/test_duplicates.py), indexed into SQLite."""
+    from test_duplicates import make_source
+
+    from photoshelf.indexer.pipeline import index_library
+
+    library = make_library(tmp_path, f"sqlite:///{tmp_path / 'catalog.db'}", make_source(tmp_path / "source"))
+    index_library(library.config, library.db)
+    yield library
+    library.db.close()
+
+
+def test_duplicates_page_at_phone_width(dup_lib: Library, tmp_path: Path) -> None:
+    """The duplicates page at 390 px: groups fit, confirm and undo work through the page's forms."""
+    from photoshelf.db.schema import Photo
+
+    from support import checksums
+
+    lib = dup_lib
+    before = checksums(lib.originals)
+    with _serve(lib, tmp_path / "serve.log") as base, _sync_playwright()() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+            page: Any = context.new_page()
+            page.set_default_timeout(20000)
+            browser_log_in(page, base)
+            w = Watched(page, base, tmp_path, "duplicates-phone-")
+            w.goto("/duplicates")
+            # A phone widens its layout to fit what is too wide (scrollWidth then equals innerWidth): check both.
+            assert page.evaluate("window.innerWidth") == PHONE["width"]
+            assert page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")
+            boxes = page.eval_on_selector_all(".dup", "ds => ds.map(d => d.getBoundingClientRect().toJSON())")
+            assert len(boxes) >= 9, boxes  # the near group (7), the burst (3), the exact copy
+            assert all(b["x"] >= 0 and b["x"] + b["width"] <= PHONE["width"] for b in boxes), boxes
+            assert page.locator(".dup.keep").count() >= 3
+            w.shot("groups", full_page=True)
+            page.locator("section.dupgroup", has_text="distance").first.locator(
+                ".dupaction button").click()
+            page.wait_for_selector("text=Undo: show the copies again")
+            assert Photo.select().where(Photo.duplicate_of.is_null(False)).count() == 6
+            assert page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")
+            w.shot("resolved", full_page=True)
+            page.locator(".dupaction button", has_text="Undo").click()
+            page.wait_for_selector("text=Confirm all 1 near-duplicate group")
+            assert Photo.select().where(Photo.duplicate_of.is_null(False)).count() == 0
+            w.check()
+            context.close()
+        finally:
+            browser.close()
+    assert checksums(lib.originals) == before
