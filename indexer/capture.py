@@ -64,12 +64,13 @@ TIME_TAGS: tuple[TimeTag, ...] = (
 )
 OFFSET_TAGS = ("EXIF:OffsetTimeOriginal", "EXIF:OffsetTimeDigitized", "EXIF:OffsetTime")
 
-# exiftool's family-0 groups that hold the standard tags; any other group is a vendor's (MakerNotes, SigmaRaw,
-# PanasonicRaw, APP6 (GoPro), RAF, ...). VENDOR_GROUPS are tried first, in this order, then the rest by name.
+# exiftool's family-0 groups whose tags TIME_TAGS names one by one; any other group is a vendor's or a container's
+# own block (MakerNotes, SigmaRaw, PanasonicRaw, RAF, APP6 (GoPro), RIFF (AVI), H264 (AVCHD), ...). VENDOR_GROUPS
+# are tried first, in this order, then the rest by name.
 STANDARD_GROUPS = frozenset({"File", "Composite", "ExifTool", "EXIF", "XMP", "IPTC", "QuickTime", "Photoshop",
-                             "ICC_Profile", "JFIF", "PNG", "GIF", "RIFF", "SourceFile"})
+                             "ICC_Profile", "JFIF", "SourceFile"})
 VENDOR_GROUPS = ("MakerNotes", "SigmaRaw", "PanasonicRaw", "MinoltaRaw", "RAF", "CanonRaw", "PhaseOne", "Leaf",
-                 "KyoceraRaw", "Red", "APP6", "APP1", "FotoStation")
+                 "KyoceraRaw", "Red", "RIFF", "H264", "APP6", "APP1")
 
 
 def vendor_values(tags: dict[str, Any], *names: str) -> list[tuple[str, Any]]:

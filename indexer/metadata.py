@@ -205,6 +205,7 @@ LENS_TAGS = ("EXIF:LensModel", "XMP:LensModel", "Composite:LensID", "XMP:Lens", 
              "MakerNotes:LensModel")
 # exiftool runs with -n, so a LensID it would look up in its lens tables comes as the raw code ("7F 40 2D 5C 2C 34
 # 84 06" for a Nikon, "3 44" for a Pentax): a code names no lens (docs/metadata.md, known differences).
+_HAS_LETTER = re.compile(r"[^\W\d_]")
 _LENS_CODE = re.compile(r"^[0-9A-Fa-f]{1,4}( [0-9A-Fa-f]{1,4})*$")
 
 
@@ -232,8 +233,9 @@ def _lens(tags: dict[str, Any]) -> str | None:
 
 def _camera(tags: dict[str, Any], standard: tuple[str, ...], name: str, cap: int) -> str | None:
     value = _first(tags, *standard)
-    if value is None:
-        value = next((v for _key, v in vendor_values(tags, name)), None)
+    if value is None:  # a vendor block's name; under -n some are codes (AVCHD's H264:Make 4113): not a name
+        value = next((v for _key, v in vendor_values(tags, name) if isinstance(v, str) and _HAS_LETTER.search(v)),
+                     None)
     return values.text(value, cap)
 
 
@@ -253,7 +255,7 @@ def extract(tags: dict[str, Any], name: str, mtime: float, takeout: dict[str, An
                                   "SigmaRaw:ImageWidth", "File:ImageWidth")
     else:
         wtags = ("File:ImageWidth", "QuickTime:ImageWidth", "PNG:ImageWidth", "EXIF:ExifImageWidth",
-                 "EXIF:ImageWidth", "RIFF:ImageWidth", "GIF:ImageWidth")
+                 "EXIF:ImageWidth", "RIFF:ImageWidth", "GIF:ImageWidth", "H264:ImageWidth")
     md.width = values.pixels(_first(tags, *wtags))
     md.height = values.pixels(_first(tags, *(t.replace("Width", "Height") for t in wtags)))
     md.orientation = values.orientation(_first(tags, "EXIF:Orientation", "XMP:Orientation"))

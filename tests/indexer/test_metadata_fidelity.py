@@ -106,6 +106,10 @@ def test_vendor_groups_give_date_and_camera() -> None:
     assert md.taken is not None and (md.taken.local, md.taken.source) == (dt.datetime(2003, 11, 10, 17, 39, 26),
                                                                            "makernotes")
     assert (md.camera_make, md.camera_model, md.width, md.height) == ("Canon", "Canon EOS DIGITAL REBEL", 3072, 2048)
+    # A container's own block (AVCHD's H264 stream) counts too; a Make that is a code under -n is no name.
+    mts = extract({"File:FileType": "M2TS", "H264:DateTimeOriginal": "2008:12:31 23:16:24+01:00", "H264:Make": 4113},
+                  "00001.MTS", 0.0)
+    assert md.taken is not None and mts.taken is not None and (mts.taken.offset, mts.camera_make) == (60, None)
     # EXIF first, then MakerNotes before other vendor groups, DateTimeOriginal before CreateDate.
     tags = {"SigmaRaw:DateTimeOriginal": "b", "Foo:CreateDate": "d", "MakerNotes:DateTimeOriginal": "a",
             "APP6:DateTimeOriginal": "c", "EXIF:DateTimeOriginal": "x"}
