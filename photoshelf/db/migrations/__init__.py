@@ -23,6 +23,7 @@ from photoshelf.db.migrations import (
     m0010_clean_numbers,
     m0011_raw_paths,
     m0012_duplicates,
+    m0013_fulltext,
 )
 from photoshelf.db.schema import SchemaVersion
 from photoshelf.db.transactions import write_transaction
@@ -42,6 +43,7 @@ MIGRATIONS: list[tuple[int, Callable[[pw.Database], None]]] = [
     (10, m0010_clean_numbers.apply),
     (11, m0011_raw_paths.apply),
     (12, m0012_duplicates.apply),
+    (13, m0013_fulltext.apply),
 ]
 
 LATEST = MIGRATIONS[-1][0]
