@@ -8,6 +8,7 @@ import hashlib
 import importlib.util
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path, PurePosixPath
@@ -173,6 +174,29 @@ class TextStage(Stage):
         encoder(self.config).unload()
 
 
+_queries: OrderedDict[tuple[int, str], np.ndarray] = OrderedDict()  # the last QUERIES_KEPT queries' vectors
+_queries_lock = threading.Lock()
+QUERIES_KEPT = 64
+
+
 def query_vector(config: Config, text: str) -> np.ndarray:
-    """A search query as a vector of the text space."""
-    return np.asarray(encoder(config).get().encode([text])[0], dtype=np.float32)
+    """A search query as a vector of the text space. The last few are kept: one ranking asks for its query's
+    vector twice (the vector search, and the labels it means), and people page back and forth."""
+    key = (config.models.threads, " ".join(text.split()))
+    with _queries_lock:
+        if key in _queries:
+            _queries.move_to_end(key)
+            return _queries[key]
+    vector = np.asarray(encoder(config).get().encode([text])[0], dtype=np.float32)
+    vector.setflags(write=False)
+    with _queries_lock:
+        _queries[key] = vector
+        while len(_queries) > QUERIES_KEPT:
+            _queries.popitem(last=False)
+    return vector
+
+
+def forget_queries() -> None:
+    """Drop the kept query vectors (the benchmark's "new query" asks for a query not seen before)."""
+    with _queries_lock:
+        _queries.clear()

@@ -3,6 +3,7 @@ wrote on it) above a calibrated cut-off, then mentions (a person, place or file 
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -82,24 +83,41 @@ _vocab_lock = threading.Lock()
 _vocab: dict[str, np.ndarray] = {}  # label or category name -> its MiniLM embedding
 
 
+_names_lock = threading.Lock()
+_names: dict[str, Any] = {}  # the catalog's label names, kept until a label row is added
+
+
 def _label_names(config: Any) -> set[str]:
     """Every label and category name a photo has or the rules file can give: a query that names one the
-    library lacks ("horse") must not fall back to a broader one it has ("animal")."""
-    names: set[str] = set()
-    for name, categories in PhotoLabel.select(PhotoLabel.name, PhotoLabel.categories).distinct().tuples():
-        names.add(str(name).lower())
-        names.update(c for c in str(categories or "").lower().split(",") if c)
+    library lacks ("horse") must not fall back to a broader one it has ("animal"). The catalog's names are read
+    again only when a label was added since (the newest row's id; a removed name costs nothing but a miss)."""
+    newest = PhotoLabel.select(pw.fn.MAX(PhotoLabel.id)).scalar()
+    key = (id(Photo._meta.database), newest)
+    with _names_lock:
+        if _names.get("key") == key:
+            catalog = _names["names"]
+        else:
+            catalog = None
+    if catalog is None:
+        catalog = set()
+        for name, categories in PhotoLabel.select(PhotoLabel.name, PhotoLabel.categories).distinct().tuples():
+            catalog.add(str(name).lower())
+            catalog.update(c for c in str(categories or "").lower().split(",") if c)
+        with _names_lock:
+            _names.update(key=key, names=catalog)
+    return catalog | _rule_names(getattr(getattr(config, "models", None), "label_rules", None) or None)
+
+
+@functools.lru_cache(maxsize=4)
+def _rule_names(path: str | None) -> frozenset[str]:
     try:
         from photoshelf.models import labels
 
-        rules, _ = labels.load_rules(getattr(getattr(config, "models", None), "label_rules", None) or None)
+        rules, _ = labels.load_rules(path)
     except Exception as exc:  # noqa: BLE001 - no ML installed, or a bad rules file (the labels stage says so)
         log.debug("no label rules for concepts: %s", exc)
-        rules = []
-    for rule in rules:
-        names.add(rule.name)
-        names.update(rule.categories)
-    return names
+        return frozenset()
+    return frozenset({r.name for r in rules} | {c for r in rules for c in r.categories})
 
 
 def _embed(config: Any, texts: list[str]) -> np.ndarray | None:
@@ -115,6 +133,19 @@ def _embed(config: Any, texts: list[str]) -> np.ndarray | None:
         return None
 
 
+def _query_vector(config: Any, text: str) -> np.ndarray | None:
+    """The query's MiniLM vector (textsearch keeps the last few: the semantic search encoded it already)."""
+    if config is None or not getattr(config.models, "enabled", False) or not config.models.text_search:
+        return None
+    try:
+        from photoshelf.models import textsearch
+
+        return textsearch.query_vector(config, text)
+    except Exception as exc:  # noqa: BLE001 - no model (ImportError, ToolMissing): exact names only
+        log.debug("no text model for concepts: %s", exc)
+        return None
+
+
 def concepts(config: Any, text: str) -> dict[str, float]:
     """The labels (names or categories in the catalog) the query means, with how surely (1.0 for the word
     itself or its plural, else the MiniLM similarity when it reaches CONCEPT_MIN)."""
@@ -125,13 +156,17 @@ def concepts(config: Any, text: str) -> dict[str, float]:
     wanted = {phrase, stem(phrase), " ".join(stem(w) for w in phrase.split())}
     out = {n: 1.0 for n in names if n in wanted}
     missing = sorted(n for n in names if n not in _vocab)
-    query = _embed(config, [phrase, *missing])
-    if query is None:
+    if missing:
+        found = _embed(config, missing)
+        if found is None:
+            return out
+        with _vocab_lock:
+            _vocab.update(zip(missing, found, strict=True))
+    q = _query_vector(config, phrase)
+    if q is None:
         return out
     with _vocab_lock:
-        _vocab.update(zip(missing, query[1:], strict=True))
-        vectors = {n: _vocab[n] for n in names}
-    q = query[0]
+        vectors = {n: _vocab[n] for n in names if n in _vocab}
     sims = {name: float(np.dot(q, vec)) for name, vec in vectors.items()}
     best = max([*out.values(), *sims.values()])
     for name, sim in sims.items():

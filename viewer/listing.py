@@ -223,6 +223,11 @@ def forget_rankings() -> None:
     with _rankings_lock:
         _rankings.clear()
         _counts.clear()
+    try:
+        from photoshelf.models import textsearch
+    except ImportError:  # no ML installed: no query vectors kept either
+        return
+    textsearch.forget_queries()
 
 
 def _catalog_state(db: Any) -> tuple[Any, ...]:
