@@ -34,6 +34,8 @@ import numpy as np
 
 from photoshelf import duplicates as dup
 
+COLOUR_BYTES = 27
+
 
 def _flip(rng: np.random.Generator, value: int, bits: int) -> int:
     for b in rng.choice(64, bits, replace=False):
@@ -53,14 +55,16 @@ def make(n: int, planted: float, seed: int) -> tuple[list[dup.Candidate], set[tu
     cands = []
     for i in range(originals):
         w, h = (int(x) for x in sizes[i])
-        cands.append(_cand(i, int(ph[i]) & (2**64 - 1), int(dh[i]) & (2**64 - 1), bytes(int(c) for c in cols[i]), w, h))
+        cands.append(_cand(i, int(ph[i]) & (2**64 - 1), int(dh[i]) & (2**64 - 1), bytes(cols[i].astype(np.uint8)), w, h))
     pairs = set()
     sources = rng.choice(originals, copies, replace=False)
     for k, src in enumerate(sources):
         s = cands[int(src)]
         crop = rng.random() < 0.2
         bits = int(rng.integers(4, 12)) if crop else int(rng.integers(0, 4))
-        colours = bytes(int(min(255, max(0, c + rng.integers(-6, 7)))) for c in bytes.fromhex(s.colors or ""))
+        jitter = rng.integers(-6, 7, COLOUR_BYTES)
+        base = np.frombuffer(bytes.fromhex(s.colors or ""), dtype=np.uint8).astype(np.int64)
+        colours = bytes(np.clip(base + jitter, 0, 255).astype(np.uint8))
         scale = 0.5 if rng.random() < 0.5 else 1.0
         cands.append(_cand(originals + k, _flip(rng, int(s.phash or "0", 16), bits),
                            _flip(rng, int(s.dhash or "0", 16), min(bits + int(rng.integers(0, 3)), 12)), colours,

@@ -30,9 +30,21 @@ def parse(hexes: Iterable[str | None]) -> tuple[U64, npt.NDArray[np.bool_]]:
     return np.array(values, dtype=np.uint64), np.array(valid, dtype=bool)
 
 
+_BYTE_BITS = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+
+
+def popcount(x: U64) -> npt.NDArray[np.uint8]:
+    """Set bits per element: numpy's bitwise_count (numpy 2), else a byte table (numpy 1.26 has no popcount)."""
+    count = getattr(np, "bitwise_count", None)
+    if count is not None:
+        return count(x)  # type: ignore[no-any-return]
+    x = np.ascontiguousarray(x, dtype=np.uint64)
+    return _BYTE_BITS[x.view(np.uint8).reshape(-1, 8)].sum(axis=1, dtype=np.uint8)
+
+
 def distance(a: U64, b: U64) -> npt.NDArray[np.uint8]:
     """Hamming distances between two arrays of hashes, element-wise."""
-    return np.bitwise_count(np.bitwise_xor(a, b))
+    return popcount(np.bitwise_xor(a, b))
 
 
 def _masks(radius: int) -> npt.NDArray[np.uint16]:

@@ -68,8 +68,9 @@ def resolve(audience: Audience, group_ids: list[str], all_suggested: bool, keep:
 
 def unresolve(audience: Audience, photo_ids: list[int]) -> dupresolve.Outcome:
     """Take back the decision for these photos (a copy, or a keeper: all its copies) that `audience` sees."""
-    seen = [pid for (pid,) in visible(Photo.select(Photo.id), audience, archive_view=True)
-            .where(Photo.id.in_(photo_ids or [0])).tuples()]
+    rows: Any = visible(Photo.select(Photo.id), audience, archive_view=True).where(
+        Photo.id.in_(photo_ids or [0])).tuples()
+    seen = [int(pid) for (pid,) in rows]
     if not seen:
         raise InvalidInput("say which photo to show again (photo)")
     return dupresolve.unresolve(Photo._meta.database, seen)
@@ -85,9 +86,9 @@ def lookalike_groups(limit: int, audience: Audience) -> list[dict[str, Any]]:
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
         photos.update((p.id, p) for p in visible(Photo.select().where(Photo.id.in_(chunk)), audience))
-        for pid, path in (File.select(File.photo, File.path).where(
-                File.photo.in_(chunk) & (File.role == "media") & File.missing_since.is_null())
-                .order_by(File.path).tuples()):
+        files: Any = (File.select(File.photo, File.path).where(
+            File.photo.in_(chunk) & (File.role == "media") & File.missing_since.is_null()).order_by(File.path).tuples())
+        for pid, path in files:
             paths[pid].append(path)
     out = []
     for g in found:

@@ -7,15 +7,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from logins import viewer_client
 from starlette.testclient import TestClient
 from test_duplicates import COPIES, ORIG, make_source
 
-from conftest import Library, make_library
 from photoshelf.db.schema import File, Photo
 from photoshelf.indexer.pipeline import index_library
+
+from conftest import Library, make_library
 from support import checksums
 
 
@@ -27,7 +29,7 @@ def lib(tmp_path: Path, database_url: str) -> Iterator[Library]:
     library.db.close()
 
 
-def _near(client: TestClient) -> dict:  # type: ignore[type-arg]
+def _near(client: TestClient) -> dict[str, Any]:
     groups = client.get("/api/v1/duplicates").json()["groups"]
     return next(g for g in groups if g["kind"] == "near")
 
