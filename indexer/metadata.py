@@ -185,7 +185,7 @@ def _altitude(tags: dict[str, Any], source: str, takeout: dict[str, Any] | None,
     metres = values.altitude(raw)
     low, high = PLAUSIBLE_ALTITUDE
     if metres is None or not low <= metres <= high:
-        warnings.append(f"GPS altitude {str(raw)[:40]} m is not a number in {low:g}..{high:g} m: ignored")
+        warnings.append(f"GPS altitude {str(raw)[:40]} is not a number of metres in {low:g}..{high:g}: ignored")
         return None
     return metres
 
