@@ -98,6 +98,14 @@ def test_round_trip_keeps_every_user_edit(library: Library, tmp_path: Path) -> N
     assert sorted(p.relative_to(lib.storage) for p in (lib.storage / "sidecars").rglob("*.yml")) == sidecars_before
     assert run(lib, "search", "--json", "Grandma").stdout.count("\n") == 1  # the search index came back too
 
+    # Thumbnails are not in a backup: `index --force` (what restore tells you to run) rebuilds them, keeping edits.
+    assert not (lib.storage / "thumbs").exists() or not any((lib.storage / "thumbs").rglob("*.jpg"))
+    run(lib, "index", "--force", "--no-ml", "-q")
+    assert any((lib.storage / "thumbs").rglob("*.*"))
+    kept = ("id", "uid", "path", "title", "favorite", "private", "faces")
+    after = [{k: r[k] for k in kept} for r in map(json.loads, run(lib, "export").stdout.splitlines())]
+    assert after == [{k: r[k] for k in kept} for r in map(json.loads, before.splitlines())]
+
 
 def test_restore_refuses_a_catalog_that_holds_data(library: Library, tmp_path: Path) -> None:
     lib = library
