@@ -249,7 +249,7 @@ const Grid = (function grid() {
   const KEY = "photoshelf-recent-searches";
   const read = () => { try { return JSON.parse(localStorage.getItem(KEY) || "[]").filter((q) => typeof q === "string"); } catch { return []; } };
   const q = new URLSearchParams(location.search).get("q");
-  if (q && q.trim() && location.pathname.endsWith("/search") && !document.querySelector(".qerror")) {
+  if (q && q.trim() && location.pathname === appUrl("/search") && !document.querySelector(".qerror")) {
     const list = [q.trim(), ...read().filter((x) => x !== q.trim())].slice(0, 8);
     try { localStorage.setItem(KEY, JSON.stringify(list)); } catch { /* private mode: nothing kept */ }
   }
