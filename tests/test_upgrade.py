@@ -199,3 +199,28 @@ def test_version_names_what_photoshelf_runs_on(tmp_path: Path) -> None:
     assert data["packages"]["peewee"]
     text = run(env, "version").stdout
     assert f"schema          {migrations.LATEST} (this code)" in text and "exiftool" in text
+
+
+def test_the_viewer_serves_an_upgraded_v1_catalog(tmp_path: Path) -> None:
+    """The viewer (create_app opens the catalog the same way) lists the v1 photos after the upgrade."""
+    from logins import viewer_client
+
+    from photoshelf.db.catalog import open_catalog
+
+    from conftest import make_config
+
+    catalog = tmp_path / "catalog.db"
+    shutil.copyfile(CATALOGS / "v1.sqlite", catalog)
+    originals = copy_corpus(SMALL_CORPUS, tmp_path / "originals")
+    config = make_config(originals, tmp_path / "storage", f"sqlite:///{catalog}")
+    db = open_catalog(config)
+    try:
+        with viewer_client(config, db) as client:
+            page = client.get("/api/v1/search", params={"q": ""})
+            assert page.status_code == 200, page.text
+            uids = {p["uid"] for p in page.json()["photos"]}
+            assert {row[1] for row in make.V1_PHOTOS} - {"p1a2b3c4d5e6f7082"} <= uids  # the RAW is in the JPEG's stack
+            cat = next(p for p in page.json()["photos"] if p["uid"] == "p1a2b3c4d5e6f7081")
+            assert client.get(f"/photos/{cat['id']}").status_code == 200
+    finally:
+        db.close()
