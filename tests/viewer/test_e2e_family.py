@@ -139,6 +139,29 @@ def test_scrolling_reaches_unknown_date_last(open_page: Callable[..., Any], base
     assert dated == sorted(dated, reverse=True)
 
 
+def test_a_long_scroll_keeps_the_page_bounded(open_page: Callable[..., Any], base_url: str) -> None:
+    """Past Grid.keep tiles (2000; 30 here, the test library is small) days far off screen give up their tiles
+    and get them back when scrolled to again: same photos, same order, the selection kept."""
+    total = api(base_url, "/api/v1/search?limit=1")["count"]
+    w = open_page(viewport=LAPTOP)
+    w.goto("/")
+    first = tile_ids(w)[:12]
+    w.page.locator(".selstart").click()
+    w.page.locator(f'.tile[data-id="{first[0]}"]').click()
+    w.page.evaluate("Grid.keep = 30; document.dispatchEvent(new CustomEvent('photoshelf:page'))")
+    w.scroll_to_end()
+    w.page.wait_for_function("() => Grid.sleeping() > 0")
+    held = w.page.locator(".tile").count()
+    assert held < total, (held, total)
+    assert w.page.locator('section.monthblock[data-month="unknown"] .tile').count() > 0  # the end is there
+    w.shot("bounded-end")
+    w.page.evaluate("window.scrollTo(0, 0)")
+    w.page.wait_for_function(f"() => document.querySelector('.tile[data-id=\"{first[0]}\"]') !== null")
+    assert tile_ids(w)[:12] == first
+    assert w.page.locator(f'.tile.selected[data-id="{first[0]}"]').count() == 1
+    assert w.page.evaluate(FITS)
+
+
 def test_every_section_is_reachable_at_phone_width(open_page: Callable[..., Any], base_url: str) -> None:
     """Everything the laptop's side bar lists, and the account pages, reached by taps at 390 px: in the bottom
     bar or in its "More" sheet; each page fits the width and its navigation targets are 44 px or more."""

@@ -126,7 +126,45 @@ const Grid = (function grid() {
     document.dispatchEvent(new CustomEvent("photoshelf:page"));
   }
 
-  return { container, reload, markWideDays };
+  return { container, reload, markWideDays, keep: 2000 };
+})();
+
+// A bounded page: once the timeline holds more than Grid.keep tiles, days far from the screen (3000 px and more)
+// give up their tiles (kept as HTML text, their height held) and get them back as they come near, so a long
+// scroll through 100k photos holds a few screens of elements, not every photo seen. select.js re-marks what
+// was selected in a day that comes back ("photoshelf:restored").
+(function bounded() {
+  const container = Grid.container;
+  if (!container || !container.classList.contains("dense") || !("IntersectionObserver" in window)) return;
+  const asleep = new Map(); // day -> its tiles' HTML
+  let on = false;
+  const io = new IntersectionObserver((entries) => {
+    for (const entry of entries) {
+      const day = entry.target;
+      const grid = day.querySelector(".grid");
+      if (!grid) continue;
+      if (!entry.isIntersecting && !asleep.has(day) && grid.childElementCount && !day.contains(document.activeElement)) {
+        day.style.height = `${entry.boundingClientRect.height}px`;
+        asleep.set(day, grid.innerHTML);
+        grid.replaceChildren();
+        day.classList.add("asleep");
+      } else if (entry.isIntersecting && asleep.has(day)) {
+        grid.innerHTML = asleep.get(day);
+        asleep.delete(day);
+        day.style.height = "";
+        day.classList.remove("asleep");
+        document.dispatchEvent(new CustomEvent("photoshelf:restored", { detail: day }));
+      }
+    }
+  }, { rootMargin: "3000px 0px" });
+  function check() {
+    for (const day of asleep.keys()) if (!day.isConnected) asleep.delete(day); // the page started again
+    if (!on && container.querySelectorAll(".tile").length > Grid.keep) on = true;
+    if (on) container.querySelectorAll("section.day:not([data-watched])").forEach((d) => { d.dataset.watched = "1"; io.observe(d); });
+  }
+  document.addEventListener("photoshelf:page", check);
+  Grid.sleeping = () => asleep.size;
+  check();
 })();
 
 // The scrubber: open on wide screens (on a phone it is a "Jump to" menu), and the year and month in view marked.

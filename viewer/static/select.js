@@ -135,6 +135,10 @@
     anchor = tile;
     sync();
   });
+  // A day of the timeline that gave up its tiles far off screen (grid.js) and has them back: mark the selected.
+  document.addEventListener("photoshelf:restored", (event) => {
+    event.detail.querySelectorAll(".tile").forEach((t) => { if (selected.has(t.dataset.id)) choose(t, true); });
+  });
   document.addEventListener("keydown", (event) => {
     if (event.target.closest("input, textarea, select") || event.ctrlKey || event.metaKey || event.altKey) return;
     if (event.key === "s" && !selecting()) { begin(); }
