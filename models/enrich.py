@@ -41,6 +41,7 @@ STAGE_MODULES: tuple[tuple[str, str], ...] = (
     ("photoshelf.models.faces", "FacesStage"),
     ("photoshelf.models.labels", "LabelsStage"),
     ("photoshelf.models.scenes", "ScenesStage"),
+    ("photoshelf.models.ocr", "OcrStage"),
     ("photoshelf.models.tfmodel", "TFLabelsStage"),
     ("photoshelf.models.clip", "ClipStage"),
     ("photoshelf.models.textsearch", "TextStage"),
@@ -558,8 +559,9 @@ class Enricher:
 
     def _save_stage_info(self, reports: dict[str, StageReport]) -> None:
         thumbs = {s.name: needs_thumbnail(s) for s in self.stages}
-        info = {name: {"version": r.version, "unavailable": r.unavailable, "thumbnails": thumbs[name]}
-                for name, r in reports.items()}
+        kinds = {s.name: list(s.kinds) if s.kinds is not None else None for s in self.stages}
+        info = {name: {"version": r.version, "unavailable": r.unavailable, "thumbnails": thumbs[name],
+                       "kinds": kinds[name]} for name, r in reports.items()}
         Setting.insert(key=STAGES_KEY, value=json.dumps(info)).on_conflict_replace().execute()
 
     # -- reindex ------------------------------------------------------------------------------------
@@ -625,6 +627,10 @@ def progress(db: pw.Database) -> dict[str, Any]:
             ).group_by(PhotoStage.error.is_null())))
         done, errors = int(counts.get(1, 0)), int(counts.get(0, 0))  # MariaDB gives 1/0 for true/false
         eligible = with_thumbs if meta.get("thumbnails", True) else all_present
+        if meta.get("kinds"):  # a stage for some kinds only (transcode: videos)
+            of_kinds = present.where(Photo.kind.in_(meta["kinds"]))
+            eligible = int((of_kinds.where(Photo.has_thumbs == True) if meta.get("thumbnails", True)  # noqa: E712
+                            else of_kinds).count())
         stages[name] = {"version": version, "unavailable": meta.get("unavailable"), "done": done, "errors": errors,
                         "pending": 0 if meta.get("unavailable") else max(0, eligible - done - errors)}
     last = Job.select().where(Job.kind == JOB_KIND).order_by(Job.id.desc()).first()
