@@ -18,7 +18,7 @@ from conftest import Library, indexed_subset
 SUBSET = ["2016/Pets/cat_brown.jpg", "2019/Pets/dog_orange.jpg", "2004/Fiji/smallFiji.JPG",
           "Misc/Formats/example.png", "Family/Barack/obama2.jpg"]
 WORDS = ["pets", "PETS", "ets/d", "fiji", "misc/formats", "example.png", "2019", "obama", "Barack/obama2",
-         "café", "jpg", "nothing-like-this", "%", "_", '"', "o'b", "Pets/cat_brown.jpg"]
+         "café", "jpg", "nothing-like-this", "%", "_", '"', "o'b", "Pets/cat_brown.jpg", "pe\x00ts"]
 
 
 @pytest.fixture
