@@ -300,10 +300,7 @@ class Watcher:
             rel = Path(path).relative_to(self.config.originals_path).as_posix()
         except ValueError:
             return None
-        # A name that is not valid UTF-8 cannot be a job's key: its folder is rescanned instead, which records it.
-        while rel not in ("", ".") and not_utf8(rel):
-            rel = rel.rpartition("/")[0]
-        return "" if rel == "." else rel
+        return job_key("" if rel == "." else rel)
 
     def _persist(self, rels: list[str]) -> None:
         """Write new paths to the job table in one transaction before anything is indexed."""
@@ -395,7 +392,7 @@ class Watcher:
         if self._unavailable is not None:
             log.warning("watch: the originals can be read again (%s)", self.config.originals_path)
             self._unavailable = None
-        for rel in report.deferred:
+        for rel in {job_key(r) for r in report.deferred}:
             self._pending.setdefault(rel, _Pending(ready_at=time.monotonic() + self.config.watch.settle_seconds))
         return report
 
@@ -576,6 +573,14 @@ class Watcher:
             self.db.connect(reuse_if_open=True)
         except pw.PeeweeException as exc:
             log.debug("reconnect failed: %s", exc)
+
+
+def job_key(rel: str) -> str:
+    """The path a job row names for `rel`: a name that is not valid UTF-8 cannot be stored as a key (utf8mb4), so its
+    nearest folder with a UTF-8 name stands in; rescanning that folder indexes the file (photoshelf/filenames.py)."""
+    while rel and not_utf8(rel):
+        rel = rel.rpartition("/")[0]
+    return rel
 
 
 def _str(path: str | bytes) -> str:
