@@ -39,7 +39,8 @@ def folder(folder_id: int | None, audience: Audience) -> dict[str, Any]:
                     .order_by(Folder.name))
     counts, scores = _photo_counts([row.id] + [c.id for c in children], audience)
     subfolders = _subfolder_counts([c.id for c in children])
-    picks = {c.id: covers.cover_id(scores.get(c.id)) or _nested_cover(c.path, audience) for c in children}
+    nested = _nested_covers(row.path, [c for c in children if scores.get(c.id) is None], audience)
+    picks = {c.id: covers.cover_id(scores.get(c.id)) or covers.cover_id(nested.get(c.id)) for c in children}
     urls = covers.tiles(picks.values())
     return {
         "folder": {"id": row.id, "name": row.name or "Originals", "path": row.path},
@@ -50,12 +51,32 @@ def folder(folder_id: int | None, audience: Audience) -> dict[str, Any]:
     }
 
 
-def _nested_cover(path: str, audience: Audience) -> int | None:
-    """A cover for a folder that holds only folders: the best photo anywhere below it (one query)."""
-    q = (visible(File.select(covers.cover_score()).join(Photo, on=(File.photo == Photo.id)), audience)
-         .where(File.path.startswith(path + "/") & (File.role == "media") & File.missing_since.is_null()))
-    row = q.tuples().first()
-    return covers.cover_id(row[0]) if row else None
+def _nested_covers(path: str, children: list[Folder], audience: Audience) -> dict[int, Any]:
+    """Cover scores for folders that hold only folders: the best photo anywhere below each. Two steps whatever
+    the number of folders: the folders below `path` (each mapped to the child it is in), then one grouped count
+    of their files."""
+    if not children:
+        return {}
+    prefix = path + "/" if path else ""
+    by_path = {c.path: c.id for c in children}
+    below: Any = Folder.select(Folder.id, Folder.path).where(Folder.missing_since.is_null())
+    if prefix:
+        below = below.where(Folder.path.startswith(prefix))
+    owner: dict[int, int] = {}
+    for fid, fpath in below.tuples():
+        top = prefix + fpath[len(prefix):].split("/", 1)[0]
+        if top in by_path and fpath != top:
+            owner[fid] = by_path[top]
+    best: dict[int, Any] = {}
+    ids = sorted(owner)
+    for start in range(0, len(ids), 500):
+        q: Any = (visible(File.select(File.folder, covers.cover_score()).join(Photo, on=(File.photo == Photo.id)),
+                          audience)
+                  .where(File.folder.in_(ids[start : start + 500]) & (File.role == "media")
+                         & File.missing_since.is_null()).group_by(File.folder))
+        for fid, score in q.tuples():
+            best[owner[fid]] = covers.best(best.get(owner[fid]), score)
+    return best
 
 
 def _photo_counts(folder_ids: list[int], audience: Audience) -> tuple[dict[int, int], dict[int, Any]]:

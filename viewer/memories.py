@@ -61,22 +61,23 @@ def _same_day(today: dt.date, year: int) -> dt.date:
 def on_this_day(audience: Audience, today: dt.date) -> list[Card]:
     """Past years' photos taken within WINDOW_DAYS of today's day and month: a card per year, newest first."""
     t = Photo.taken_at_local
-    ranges = []
-    for year in range(today.year - 1, today.year - YEARS_BACK - 1, -1):
+    oldest = _dated(audience).select(pw.fn.MIN(t)).scalar()
+    if oldest is None:
+        return []
+    # A query per year, each a range of the timeline index (one OR of all the ranges made SQLite scan every row).
+    rows: list[tuple[int, int, Any, Any, Any]] = []
+    for year in range(today.year - 1, max(_day(oldest).year, today.year - YEARS_BACK) - 1, -1):
         day = _same_day(today, year)
         lo = dt.datetime.combine(day - dt.timedelta(days=WINDOW_DAYS), dt.time())
         hi = dt.datetime.combine(day + dt.timedelta(days=WINDOW_DAYS + 1), dt.time())
-        ranges.append((t >= lo) & (t < hi))
-    where = ranges[0]
-    for r in ranges[1:]:
-        where |= r
-    rows: list[tuple[Any, int, Any, Any, Any]] = list(
-        _dated(audience).select(t.year, pw.fn.COUNT(Photo.id), covers.cover_score(), pw.fn.MIN(t), pw.fn.MAX(t))
-        .where(where).group_by(t.year).order_by(t.year.desc()).tuples())
+        row = (_dated(audience).select(pw.fn.COUNT(Photo.id), covers.cover_score(), pw.fn.MIN(t), pw.fn.MAX(t))
+               .where((t >= lo) & (t < hi)).tuples().first())
+        if row and row[0]:
+            rows.append((year, *row))
     urls = covers.tiles(covers.cover_id(row[2]) for row in rows)
     cards = []
     for year, n, score, lo, hi in rows:
-        ago = today.year - int(year)
+        ago = today.year - year
         first, last = _day(lo), _day(hi)
         cards.append(Card("onthisday", "A year ago" if ago == 1 else f"{ago} years ago",
                           f"{_span(first, last)} · {_plural(int(n), 'photo', 'photos')}", int(n),
