@@ -126,6 +126,11 @@ class ModelsConfig:
     text_search: bool = True
     clip_model: str = "ViT-B-32__openai"
     duplicate_similarity: float = 0.97
+    ocr: bool = True
+    ocr_min_confidence: float = 0.7
+    ocr_min_text_area: float = 0.002
+    ocr_max_side: int = 960
+    ocr_rec_model: str = ""
 
 
 @dataclass
@@ -310,6 +315,14 @@ def _validate(config: Config) -> None:
     if not 0 <= config.models.duplicate_similarity <= 1:
         raise ConfigError("models.duplicate_similarity",
                           f"must be between 0 (off) and 1, got {config.models.duplicate_similarity}")
+    if not 0 < config.models.ocr_min_confidence <= 1:
+        raise ConfigError("models.ocr_min_confidence",
+                          f"must be above 0 and at most 1, got {config.models.ocr_min_confidence}")
+    if not 0 <= config.models.ocr_min_text_area < 1:
+        raise ConfigError("models.ocr_min_text_area",
+                          f"must be 0 or more and below 1, got {config.models.ocr_min_text_area}")
+    if not 160 <= config.models.ocr_max_side <= 4096:
+        raise ConfigError("models.ocr_max_side", f"must be between 160 and 4096, got {config.models.ocr_max_side}")
     if config.index.workers < 0:
         raise ConfigError("index.workers", "must be 0 (one per CPU core) or more")
     if config.index.purge_missing_after_days < 0:

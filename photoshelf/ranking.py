@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import peewee as pw
 
-from photoshelf.db.schema import Face, File, Person, Photo, PhotoLabel
+from photoshelf.db.schema import Face, File, Person, Photo, PhotoLabel, PhotoText
 
 log = logging.getLogger(__name__)
 
@@ -229,12 +229,15 @@ def _mentions(words: list[str], candidates: Iterable[int]) -> dict[int, list[str
                           .where(Face.photo.in_(chunk) & Person.name.is_null(False)
                                  & (Person.hidden == False)).tuples()):  # noqa: E712 - peewee expression
             add(pid, PERSON, name)
+        for pid, text in PhotoText.select(PhotoText.photo, PhotoText.text).where(PhotoText.photo.in_(chunk)).tuples():
+            add(pid, TEXT, text)
     out: dict[int, list[str]] = {}
     for pid in ids:
         by_field = fields.get(pid, {})
         reasons: list[str] = []
-        for pattern in patterns:
-            found = [why for why, values in by_field.items() if any(pattern.search(v) for v in values)]
+        for word, pattern in zip(words, patterns, strict=True):
+            found = [why for why, values in by_field.items() if any(
+                pattern.search(v) or (why == TEXT and _in_ocr_text(word, v)) for v in values)]
             if not found:
                 reasons = []
                 break
@@ -242,6 +245,12 @@ def _mentions(words: list[str], candidates: Iterable[int]) -> dict[int, list[str
         if reasons:
             out[pid] = reasons
     return out
+
+
+def _in_ocr_text(word: str, text: str) -> bool:
+    """A word in a photo's OCR text, spaces aside (PP-OCR often reads "Total 12.50" as "Total12.50")."""
+    squeezed = "".join(word.lower().split())
+    return bool(squeezed) and squeezed in "".join(text.lower().split(" "))
 
 
 def _people_named(words: list[str]) -> set[int]:

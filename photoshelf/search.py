@@ -18,7 +18,7 @@ TYPES = ("image", "raw", "video", "live")
 BOOL_FILTERS = ("favorite", "private", "archived", "missing", "stack", "duplicate", "lookalike", "geo", "error")
 FILTERS = ("path", "year", "month", "day", "camera", "lens", "type", "after", "before", "taken", "name",
            "title", "keywords", "album", "label", "person", "face", "country", "state", "city", "place",
-           *BOOL_FILTERS)
+           "text", *BOOL_FILTERS)
 FACE_VALUES = ("yes", "no", "true", "false", "new")
 # Semantic ranking looks at most this many nearest photos (then the page is cut from them).
 SEMANTIC_MAX = 1000
@@ -216,7 +216,7 @@ def _condition(term: Term, value: str) -> Any:
         if key == "name":
             return _path_match(value)
         if len(value) >= FULLTEXT_MIN and "\x00" not in value and _fulltext():  # FTS5 strings end at a NUL
-            return _fulltext_match(value)
+            return _fulltext_match(value) | _text_match(value)
         return (
             _contains(Photo.title, value)
             | _contains(Photo.description, value)
@@ -224,7 +224,10 @@ def _condition(term: Term, value: str) -> Any:
             | _contains(Photo.camera_model, value)
             | _place_match(value)
             | _path_match(value)
+            | _text_match(value)
         )
+    if key == "text":
+        return _text_match(value)
     if key == "path":
         return _path_match(value)
     if key == "country":
@@ -327,6 +330,19 @@ def _album_match(value: str) -> Any:
     if album_id is not None:
         which |= Album.id == album_id
     return Photo.id.in_(AlbumPhoto.select(AlbumPhoto.photo).join(Album).where(which))
+
+
+def _text_match(value: str) -> Any:
+    """Photos whose text (the OCR stage's lines) contains the words, spaces aside: PP-OCR often drops the space
+    between words ("Total12.50"), so `text:"total 12.50"` compares both without them (a LIKE scan of photo_text,
+    which holds a row only for photos with text in them)."""
+    from photoshelf.db.schema import PhotoText
+
+    squeezed = "".join(value.split())
+    if not squeezed:
+        return Photo.id.in_(PhotoText.select(PhotoText.photo))
+    subject = pw.fn.REPLACE(PhotoText.text, " ", "")
+    return Photo.id.in_(PhotoText.select(PhotoText.photo).where(_contains(subject, squeezed)))
 
 
 def _label_match(value: str) -> Any:

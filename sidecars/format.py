@@ -12,7 +12,7 @@ SCHEMA_VERSION = 1
 SECTION = "Photoshelf"
 # Keys of our section that photoshelf writes (a key we own but no longer have is removed from the file).
 OWNED_KEYS = ("Version", "Sha1", "Archived", "Rating", "Locked", "Rotation", "Albums", "Stack", "Labels", "Faces",
-              "Stages", "DuplicateOf")
+              "Stages", "DuplicateOf", "Text")
 
 # PhotoPrism's TakenSrc values for our taken_at_source values.
 _SRC_TO_PP = {"exif": "meta", "makernotes": "meta", "iptc": "meta", "xmp": "xmp", "quicktime": "meta", "gps": "meta",
@@ -61,6 +61,7 @@ class UserData:
     labels: list[dict[str, Any]] = field(default_factory=list)
     faces: list[dict[str, Any]] = field(default_factory=list)
     stages: dict[str, str] = field(default_factory=dict)
+    text: list[tuple[str, float]] = field(default_factory=list)  # the OCR stage's lines [[line, confidence], ...]
     duplicate_of: str | None = None  # the SHA-1 of the photo this one was resolved as a copy of (photoshelf/dupresolve.py)
     extra: dict[str, Any] = field(default_factory=dict)  # keys of our section this version does not know
 
@@ -109,7 +110,7 @@ def build(photo: Any, *, albums: list[dict[str, str]], rotation: int = 0, stack:
         section["Stack"] = stack
     if duplicate_of:
         section["DuplicateOf"] = duplicate_of
-    for key in ("Labels", "Faces", "Stages"):
+    for key in ("Labels", "Faces", "Stages", "Text"):
         if ml and ml.get(key):
             section[key] = ml[key]
     section.update(extra or {})
@@ -177,6 +178,10 @@ def parse(data: Any) -> UserData:
     stages = ours.get("Stages") or {}
     if isinstance(stages, dict):
         out.stages = {str(k): str(v) for k, v in stages.items() if v}
+    text = ours.get("Text") or []
+    if isinstance(text, list):
+        out.text = [(t[0], values.fraction(t[1]) if len(t) > 1 else 0.0) for t in text
+                    if isinstance(t, list) and t and isinstance(t[0], str) and t[0].strip()]
     out.duplicate_of = values.identifier(ours.get("DuplicateOf"), 40)
     out.extra = {k: v for k, v in ours.items() if k not in OWNED_KEYS}
     return out

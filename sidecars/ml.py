@@ -1,9 +1,10 @@
-"""Faces and labels in the sidecars: what the enrichment found, written out, and put back by a restore so a
-rebuilt catalog has its people and labels without running the models again."""
+"""Faces, labels and text in the sidecars: what the enrichment found, written out, and put back by a restore so a
+rebuilt catalog has its people, labels and photos' text without running the models again."""
 
 from __future__ import annotations
 
 import base64
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -12,14 +13,23 @@ from typing import Any
 import peewee as pw
 
 from photoshelf import values
-from photoshelf.db.schema import Face, Person, PhotoLabel, PhotoStage, Vector, database_proxy, utcnow
+from photoshelf.db.schema import (
+    Face,
+    Person,
+    PhotoLabel,
+    PhotoStage,
+    PhotoText,
+    Vector,
+    database_proxy,
+    utcnow,
+)
 from photoshelf.sidecars.format import UserData, _box
 
 log = logging.getLogger(__name__)
 
 # The stages whose results the sidecar carries whole (the text and CLIP indexes are rebuilt: they are cheap, or
 # their model may be different on the new host).
-RESTORED_STAGES = ("faces", "labels")
+RESTORED_STAGES = ("faces", "labels", "ocr")
 _CHUNK = 500
 
 
@@ -29,7 +39,9 @@ def _db() -> pw.Database:
 
 
 def ml_of(photo_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-    """The sidecar's Labels, Faces and Stages per photo: four queries per 500 photos."""
+    """The sidecar's Labels, Faces, Text and Stages per photo: five queries per 500 photos."""
+    from photoshelf.models.ocr import lines_of
+
     out: dict[int, dict[str, Any]] = defaultdict(dict)
     for chunk in _chunks(list(photo_ids), _CHUNK):
         stages = PhotoStage.select(PhotoStage.photo, PhotoStage.stage, PhotoStage.version).where(
@@ -47,6 +59,11 @@ def ml_of(photo_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
             if model:
                 entry["Model"] = model
             out[photo_id].setdefault("Labels", []).append(entry)
+        for photo_id, lines in _rows(PhotoText.select(PhotoText.photo, PhotoText.lines).where(
+                PhotoText.photo.in_(chunk))):
+            found = [[t, round(c, 4)] for t, c in lines_of(lines)]
+            if found:
+                out[photo_id]["Text"] = found
         faces: list[Any] = list(_rows(Face.select(Face.id, Face.photo, Face.x, Face.y, Face.w, Face.h, Face.score, Face.model,
                                  Face.assigned_by, Person.uid, Person.name)
                      .join(Person, pw.JOIN.LEFT_OUTER, on=(Face.person == Person.id))
@@ -81,10 +98,11 @@ class Restorer:
         self.vectors: dict[str, list[tuple[int, bytes]]] = defaultdict(list)
         self.faces = 0
         self.labels = 0
+        self.texts = 0
 
     def apply(self, items: Sequence[tuple[int, UserData]]) -> None:
         """Restore a batch of (photo id, sidecar data); call flush() at the end of the transaction."""
-        items = [(pid, ud) for pid, ud in items if ud.labels or ud.faces or ud.stages]
+        items = [(pid, ud) for pid, ud in items if ud.labels or ud.faces or ud.stages or ud.text]
         if not items:
             return
         ids = [pid for pid, _ in items]
@@ -98,6 +116,11 @@ class Restorer:
                 self._labels(photo_id, ud.labels)
                 if "labels" in ud.stages:
                     stage_rows.append({"photo": photo_id, "stage": "labels", "version": ud.stages["labels"][:48],
+                                       "done_at": utcnow()})
+            if (photo_id, "ocr") not in have and (ud.text or "ocr" in ud.stages):
+                self._text(photo_id, ud.text, ud.stages.get("ocr", ""))
+                if "ocr" in ud.stages:
+                    stage_rows.append({"photo": photo_id, "stage": "ocr", "version": ud.stages["ocr"][:48],
                                        "done_at": utcnow()})
             if (photo_id, "faces") not in have and (ud.faces or "faces" in ud.stages):
                 self._faces(photo_id, ud.faces)
@@ -125,6 +148,15 @@ class Restorer:
         if rows:
             PhotoLabel.insert_many(rows).on_conflict_ignore().execute()
             self.labels += len(rows)
+
+    def _text(self, photo_id: int, lines: list[tuple[str, float]], model: str) -> None:
+        kept = [(t, c) for t, c in ((values.text(t, 1000), c) for t, c in lines) if t]
+        if not kept:
+            return
+        PhotoText.insert(photo=photo_id, text="\n".join(t for t, _ in kept),
+                         lines=json.dumps([[t, c] for t, c in kept], ensure_ascii=False),
+                         model=model[:48]).on_conflict_ignore().execute()
+        self.texts += 1
 
     def _faces(self, photo_id: int, faces: list[dict[str, Any]]) -> None:
         for face in faces:

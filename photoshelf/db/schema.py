@@ -384,6 +384,21 @@ class Lookalike(BaseModel):
 ML_TABLES: list[type[BaseModel]] = [Person, Face, FaceReject, PhotoLabel, Vector, PhotoStage, Lookalike]
 
 
+class PhotoText(BaseModel):
+    """The text the OCR stage read in a photo (migration 14): one row per photo that has any, the lines joined
+    by newlines in `text` (what `text:` and free text search), and each line with its confidence in `lines`."""
+
+    photo_id: Any
+
+    photo = pw.ForeignKeyField(Photo, backref="+", on_delete="CASCADE", unique=True)
+    text = pw.TextField()
+    lines = pw.TextField()  # JSON: [[line, confidence], ...] in reading order
+    model = pw.CharField(max_length=48, default="")
+
+
+OCR_TABLES: list[type[BaseModel]] = [PhotoText]
+
+
 # --- Accounts (migration 9): users, their login sessions, failed logins, share links. ---
 
 

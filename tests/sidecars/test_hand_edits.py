@@ -58,14 +58,14 @@ def _titled_library(tmp_path: Path, database_url: str) -> Library:
 
 def _lose_catalog(lib: Library, tmp_path: Path) -> None:
     from photoshelf.db.catalog import open_catalog
-    from photoshelf.db.schema import ACCOUNT_TABLES, ALL_TABLES, ML_TABLES, SIDECAR_TABLES, VIEWER_TABLES
+    from photoshelf.db.schema import ACCOUNT_TABLES, ALL_TABLES, ML_TABLES, OCR_TABLES, SIDECAR_TABLES, VIEWER_TABLES
 
     if lib.database_url.startswith("sqlite"):
         lib.db.close()
         for suffix in ("", "-wal", "-shm"):
             Path(str(tmp_path / "catalog.db") + suffix).unlink(missing_ok=True)
     else:
-        lib.db.drop_tables(list(reversed(ALL_TABLES + VIEWER_TABLES + SIDECAR_TABLES + ML_TABLES + ACCOUNT_TABLES)))
+        lib.db.drop_tables(list(reversed(ALL_TABLES + VIEWER_TABLES + SIDECAR_TABLES + ML_TABLES + ACCOUNT_TABLES + OCR_TABLES)))
         lib.db.close()
     lib.db = open_catalog(lib.config)
     assert Photo.select().count() == 0

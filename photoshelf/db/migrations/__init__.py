@@ -24,6 +24,7 @@ from photoshelf.db.migrations import (
     m0011_raw_paths,
     m0012_duplicates,
     m0013_fulltext,
+    m0014_photo_text,
 )
 from photoshelf.db.schema import SchemaVersion
 from photoshelf.db.transactions import write_transaction
@@ -44,6 +45,7 @@ MIGRATIONS: list[tuple[int, Callable[[pw.Database], None]]] = [
     (11, m0011_raw_paths.apply),
     (12, m0012_duplicates.apply),
     (13, m0013_fulltext.apply),
+    (14, m0014_photo_text.apply),
 ]
 
 LATEST = MIGRATIONS[-1][0]
