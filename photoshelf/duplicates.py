@@ -443,8 +443,13 @@ def find(audience: Audience = EVERYONE, kinds: Iterable[str] = KINDS) -> list[Gr
         else:
             k, reason = choose_keeper(photos)
             members_[k].keep, members_[k].reason = True, reason
+            keeper_id = photos[k].id
             for m in members_:
-                if not m.keep:
+                if m.keep:
+                    continue
+                if m.photo.duplicate_of == keeper_id:
+                    m.reason = "archived as a copy of the kept photo"
+                else:
                     m.reason = "a copy of the kept photo" if kind == "near" else (
                         "another shot of the burst" if kind == "burst" else "in the kept photo's stack")
             group = Group(kind, members_, distance)
