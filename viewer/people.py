@@ -420,6 +420,14 @@ def photo_labels(photo_id: int) -> list[dict[str, Any]]:
             .order_by(PhotoLabel.confidence.desc(), PhotoLabel.name)]
 
 
+def photo_text(photo_id: int) -> list[str]:
+    """The lines the OCR stage read in the photo, in reading order (none when it found no text)."""
+    from photoshelf.db.schema import PhotoText
+
+    row = PhotoText.get_or_none(PhotoText.photo == photo_id)
+    return [] if row is None else [line for line in str(row.text).split("\n") if line]
+
+
 def _ids_and_scores(found: Any) -> list[tuple[int, float | None]]:
     """models.semantic.similar's answer, whatever its shape: ids, (id, score) pairs, dicts or photos."""
     out: list[tuple[int, float | None]] = []
@@ -457,7 +465,7 @@ def similar(config: Config, db: pw.Database, photo: Photo, audience: Audience, k
 
 
 def photo_extras(config: Config, db: pw.Database, photo_id: int, audience: Audience) -> dict[str, Any]:
-    """What the photo page adds from the ML pass: faces with their people, labels, similar photos."""
+    """What the photo page adds from the ML pass: faces with their people, labels, text in it, similar photos."""
     found = similar(config, db, get_photo(photo_id, audience), audience, 16)
     # Only photos with a tile, in whole rows of the strip's four columns: no blank slots (issue 15).
     shown = [(p, s) for p, s in found["photos"] if p.has_thumbs][:8]
@@ -467,6 +475,7 @@ def photo_extras(config: Config, db: pw.Database, photo_id: int, audience: Audie
         "faces": faces,
         "rotation": listing.rotations([photo_id]).get(photo_id, 0),
         "labels": photo_labels(photo_id),
+        "text": photo_text(photo_id),
         "similar": [{"id": p.id, "title": p.title or "", "score": s, "tile": thumb_url(p.sha1, "tile")}
                     for p, s in shown],
         "names": [r["name"] for r in _dicts(Person.select(Person.name).where(Person.name.is_null(False))

@@ -21,6 +21,7 @@ from photoshelf.search import search
 from photoshelf.sidecars import sync
 
 from conftest import Library, make_config, make_library
+from logins import viewer_client
 
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
 RECEIPT, SIGN, PLAIN = "Shop/receipt.jpg", "Town/bakery.png", "Sky/plain.jpg"
@@ -109,6 +110,17 @@ def test_text_is_read_gated_searched_and_restored(lib: Library) -> None:
     assert _found("bakery", lib) == {SIGN}
     assert _found("text:zebra", lib) == set()
     assert _found("!text:receipt", lib) == {SIGN, PLAIN}
+
+    # The photo page shows the text (a collapsible block), only where there is some.
+    with viewer_client(lib.config, lib.db) as client:
+        page = client.get(f"/photos/{_id(RECEIPT)}")
+        assert page.status_code == 200 and "Text in the photo" in page.text
+        assert all(t in page.text for t, _ in lines)
+        plain_page = client.get(f"/photos/{_id(PLAIN)}")
+        assert plain_page.status_code == 200 and "Text in the photo" not in plain_page.text
+        found = client.get("/search", params={"q": "text:receipt"})
+        assert found.status_code == 200 and f"/photos/{_id(RECEIPT)}" in found.text
+        assert f"/photos/{_id(SIGN)}" not in found.text
 
     # The sidecar carries the lines and the stage version; a rebuilt catalog gets both back without OCR.
     sync.sync_changed(lib.config)
