@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from logins import viewer_client
 from PIL import Image, ImageDraw, ImageFont
 
 from photoshelf.db.catalog import open_catalog
@@ -21,7 +22,6 @@ from photoshelf.search import search
 from photoshelf.sidecars import sync
 
 from conftest import Library, make_config, make_library
-from logins import viewer_client
 
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
 RECEIPT, SIGN, PLAIN = "Shop/receipt.jpg", "Town/bakery.png", "Sky/plain.jpg"
