@@ -11,7 +11,7 @@ import pytest
 from logins import viewer_client
 from starlette.testclient import TestClient
 
-from photoshelf import search
+from photoshelf import ranking, search
 from photoshelf.db.schema import File, Photo, PhotoLabel
 from photoshelf.models import enrich, textsearch
 from photoshelf.viewer import listing
@@ -26,7 +26,7 @@ LABELS = {"dog_orange.jpg": ("dog", "animal", ",animal,pet,"),
           "smallFiji.JPG": ("beach", "nature", ",nature,water,"),
           "norway-kjetil-moe.webp": ("mountain", "nature", ",nature,landscape,"),
           "thompson-springs.jpg": ("desert", "nature", ",nature,landscape,")}
-QUERY = "animals and landscapes in nature"
+QUERY = "pets nature"
 
 
 def photo_id(name: str) -> int:
@@ -56,15 +56,16 @@ def client(lib: Library) -> Iterator[TestClient]:
 
 @pytest.fixture
 def rankings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The queries search.ranked_ids ranked (each call is a full ranking: encoding, vector search, LIKE)."""
+    """The queries photoshelf.ranking ranked (each call is a full ranking: encoding, vector search, labels,
+    the literal match)."""
     calls: list[str] = []
-    real = search.ranked_ids
+    real = ranking.rank
 
-    def counted(query: search.Query, **kwargs: Any) -> list[int] | None:
+    def counted(query: search.Query, **kwargs: Any) -> Any:
         calls.append(query.text)
         return real(query, **kwargs)
 
-    monkeypatch.setattr(search, "ranked_ids", counted)
+    monkeypatch.setattr(ranking, "rank", counted)
     return calls
 
 
