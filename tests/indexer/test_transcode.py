@@ -104,6 +104,9 @@ def test_mpeg4_part2_is_transcoded_in_the_background_stage(tmp_path: Path, datab
             part = client.get(f"/photos/{old.id}/play", headers={"Range": "bytes=0-99"})
             assert part.status_code == 206 and len(part.content) == 100
             assert client.get(f"/photos/{phone.id}/play").status_code == 404
+            urls = client.get(f"/api/v1/photos/{old.id}").json()["photo"]["urls"]
+            assert urls["play"] == f"/photos/{old.id}/play"
+            assert "play" not in client.get(f"/api/v1/photos/{phone.id}").json()["photo"]["urls"]
         with viewer_client(lib.config, lib.db, role=None) as anonymous:
             assert anonymous.get(f"/photos/{old.id}/play").status_code == 401
         lib.audit.verify()  # the originals were only read

@@ -197,7 +197,10 @@ async def api_photo(request: Request) -> Response:
     if request.method == "PATCH":
         body = await json_body(request)
         return JSONResponse(await catalog(request).write(photos.update, photo_id, body, scope.audience))
-    return JSONResponse(await catalog(request).read(photos.detail, photo_id, q, scope))
+    data = await catalog(request).read(photos.detail, photo_id, q, scope)
+    for record in (data["photo"], *data["stack_members"]):
+        _add_play_url(request, record)
+    return JSONResponse(data)
 
 
 routes = [
