@@ -200,7 +200,7 @@ DURATION_TAGS = ("QuickTime:Duration", "Composite:Duration", "QuickTime:MediaDur
                  "RIFF:Duration")
 
 
-ANIMATED_FILETYPES = frozenset({"GIF", "WEBP"})
+ANIMATED_FILETYPES = frozenset({"GIF", "WEBP", "EXTENDED WEBP"})  # exiftool: an animated WebP is "Extended WEBP"
 LENS_TAGS = ("EXIF:LensModel", "XMP:LensModel", "Composite:LensID", "XMP:Lens", "MakerNotes:Lens",
              "MakerNotes:LensModel")
 # exiftool runs with -n, so a LensID it would look up in its lens tables comes as the raw code ("7F 40 2D 5C 2C 34

@@ -11,6 +11,7 @@ from PIL import Image
 from photoshelf.db.schema import File, IndexIssue, Photo
 from photoshelf.doctor import run_checks
 from photoshelf.indexer.pipeline import index_library
+from photoshelf.indexer.reread import reread_metadata, stale_ids
 from photoshelf.indexer.walk import Walker, display_path
 
 from conftest import Library, copy_corpus, make_library
@@ -58,6 +59,12 @@ def test_an_animated_gif_and_webp_have_a_length(empty_library: Library) -> None:
     assert by_name["anim.webp"].duration == pytest.approx(2.0)
     assert by_name["anim.gif"].kind == by_name["anim.webp"].kind == "image"
     assert by_name["still.gif"].duration is None
+    # Read again without decoding (reindex --metadata, a cached thumbnail): exiftool's GIF/RIFF Duration.
+    Photo.update(duration=None, meta_version=0).execute()
+    reread_metadata(lib.config, lib.db, stale_ids())
+    again = {f.name: Photo.get_by_id(f.photo_id) for f in File.select()}
+    assert again["anim.gif"].duration == pytest.approx(2.0) and again["anim.webp"].duration == pytest.approx(2.0)
+    assert again["still.gif"].duration is None
 
 
 def _assert_all_accounted(lib: Library) -> None:
