@@ -120,6 +120,9 @@ def create(config: Config, db: pw.Database, dest: Path) -> BackupReport:
     dest = dest.resolve()
     if dest.is_relative_to(config.originals_path):
         raise BackupError(f"{dest} is inside the originals folder, which photoshelf never writes to")
+    sidecars = _sidecar_folder(config)
+    if sidecars is not None and dest.is_relative_to(sidecars):
+        raise BackupError(f"{dest} is inside the sidecar folder it would copy: give a folder outside {sidecars}")
     backend = "sqlite" if is_sqlite(db) else "mariadb"
     if backend == "mariadb":
         snapshots.require_tool(snapshots.DUMP_TOOLS)  # before anything is written
@@ -131,7 +134,6 @@ def create(config: Config, db: pw.Database, dest: Path) -> BackupReport:
     if users.is_file():
         shutil.copy2(users, dest / "users.yaml")
         report.files.append("users.yaml")
-    sidecars = _sidecar_folder(config)
     if sidecars is not None and sidecars.is_dir():
         # Sidecars are written by rename, so each file copied is whole, old or new.
         shutil.copytree(sidecars, dest / "sidecars", ignore=shutil.ignore_patterns(".*"))

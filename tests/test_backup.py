@@ -130,6 +130,10 @@ def test_backup_refuses_a_folder_that_is_not_empty_and_a_damaged_backup(library:
     (full / "keep.txt").write_text("mine")
     proc = run(lib, "backup", str(full), check=False)
     assert proc.returncode == 1 and "not empty" in proc.stderr and (full / "keep.txt").read_text() == "mine"
+    proc = run(lib, "backup", str(lib.storage / "sidecars" / "backup"), check=False)
+    assert proc.returncode == 1 and "inside the sidecar folder" in proc.stderr
+    proc = run(lib, "backup", str(lib.originals / "backup"), check=False)
+    assert proc.returncode == 1 and "inside the originals" in proc.stderr
     dest = tmp_path / "backup"
     run(lib, "backup", str(dest))
     catalog = dest / json.loads((dest / "manifest.json").read_text())["catalog"]
