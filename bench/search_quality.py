@@ -86,7 +86,7 @@ def name_people(config: Any, db: Any, people: dict[str, str]) -> None:
         if not faces:
             say(f"no person found on {rel}: {name!r} not given")
             continue
-        if faces[0].person.name != name:
+        if faces[0].person is None or faces[0].person.name != name:
             people_mod.name_person(db, faces[0].person_id, name)
     stages = [s for s in load_stages(config, db, ["text"]) if not s.unavailable()]
     if stages:
@@ -124,7 +124,8 @@ def evaluate(config: Any, spec: dict[str, Any], baseline: bool = False) -> dict[
     from photoshelf.db.schema import File
 
     paths: dict[int, list[str]] = {}
-    for pid, path in File.select(File.photo, File.path).where(File.photo.is_null(False)).tuples():
+    files: Any = File.select(File.photo, File.path).where(File.photo.is_null(False)).tuples()
+    for pid, path in files:
         paths.setdefault(int(pid), []).append(str(path))
     photo_of = {p: pid for pid, ps in paths.items() for p in ps}
 

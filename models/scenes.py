@@ -85,10 +85,12 @@ def scene_labels(facts: Facts, warm: float | None) -> list[Label]:
 
 def facts_of(photo_ids: Sequence[int]) -> dict[int, Facts]:
     faces: dict[int, list[float]] = {}
-    for pid, w, h in Face.select(Face.photo, Face.w, Face.h).where(Face.photo.in_(list(photo_ids))).tuples():
+    rows: Any = Face.select(Face.photo, Face.w, Face.h).where(Face.photo.in_(list(photo_ids))).tuples()
+    for pid, w, h in rows:
         faces.setdefault(pid, []).append(float(w) * float(h))
-    people = {pid: float(c) for pid, c in PhotoLabel.select(PhotoLabel.photo, PhotoLabel.confidence).where(
-        PhotoLabel.photo.in_(list(photo_ids)) & (PhotoLabel.name == "people")).tuples()}
+    labels: Any = PhotoLabel.select(PhotoLabel.photo, PhotoLabel.confidence).where(
+        PhotoLabel.photo.in_(list(photo_ids)) & (PhotoLabel.name == "people")).tuples()
+    people = {pid: float(c) for pid, c in labels}
     out = {}
     for photo in Photo.select(Photo.id, Photo.taken_at_local, Photo.tz_offset, Photo.lat, Photo.lon).where(
             Photo.id.in_(list(photo_ids))):

@@ -7,7 +7,7 @@ import functools
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +73,11 @@ def word_pattern(phrase: str) -> re.Pattern[str]:
     return re.compile(r"(?<![^\W_])" + body + r"(?![^\W_])", re.IGNORECASE)
 
 
+def _rows(query: Any) -> Iterator[Any]:
+    """A select's rows as tuples."""
+    return iter(query.tuples())
+
+
 def _in(column: Any, ids: Iterable[int]) -> Any:
     """`column IN (1,2,3)` with the numbers written into the SQL: peewee builds a parameter object per value,
     which cost more than the query itself for the thousand ids a ranking checks."""
@@ -106,7 +111,7 @@ def _label_names(config: Any) -> set[str]:
             catalog = None
     if catalog is None:
         catalog = set()
-        for name, categories in PhotoLabel.select(PhotoLabel.name, PhotoLabel.categories).distinct().tuples():
+        for name, categories in _rows(PhotoLabel.select(PhotoLabel.name, PhotoLabel.categories).distinct()):
             catalog.add(str(name).lower())
             catalog.update(c for c in str(categories or "").lower().split(",") if c)
         with _names_lock:
@@ -192,7 +197,7 @@ def label_hits(meant: dict[str, float], allowed: set[int] | None) -> dict[int, t
     rows = (PhotoLabel.select(PhotoLabel.photo, PhotoLabel.name, PhotoLabel.categories, PhotoLabel.confidence)
             .where(which & (PhotoLabel.confidence >= LABEL_MIN)))
     out: dict[int, tuple[float, str]] = {}
-    for pid, name, categories, confidence in rows.tuples():
+    for pid, name, categories, confidence in _rows(rows):
         if allowed is not None and pid not in allowed:
             continue
         cats = [c for c in str(categories or "").lower().split(",") if c]
@@ -219,23 +224,23 @@ def _mentions(words: list[str], candidates: Iterable[int]) -> dict[int, list[str
 
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        for pid, title, description, keywords, model, city, state, country in (
+        for pid, title, description, keywords, model, city, state, country in _rows(
                 Photo.select(Photo.id, Photo.title, Photo.description, Photo.keywords, Photo.camera_model,
-                             Photo.city, Photo.state, Photo.country).where(_in(Photo.id, chunk)).tuples()):
+                             Photo.city, Photo.state, Photo.country).where(_in(Photo.id, chunk))):
             add(pid, TITLE, title)
             add(pid, TITLE, description)
             add(pid, TITLE, keywords)
             add(pid, CAMERA, model)
             for part in (city, state, country):
                 add(pid, PLACE, part)
-        for pid, path in (File.select(File.photo, File.path)
-                          .where(_in(File.photo, chunk) & (File.role == "media")).tuples()):
+        for pid, path in _rows(File.select(File.photo, File.path)
+                          .where(_in(File.photo, chunk) & (File.role == "media"))):
             add(pid, FILE_NAME, path)
-        for pid, name in (Face.select(Face.photo, Person.name).join(Person)
+        for pid, name in _rows(Face.select(Face.photo, Person.name).join(Person)
                           .where(_in(Face.photo, chunk) & Person.name.is_null(False)
-                                 & (Person.hidden == False)).tuples()):  # noqa: E712 - peewee expression
+                                 & (Person.hidden == False))):  # noqa: E712 - peewee expression
             add(pid, PERSON, name)
-        for pid, text in PhotoText.select(PhotoText.photo, PhotoText.text).where(_in(PhotoText.photo, chunk)).tuples():
+        for pid, text in _rows(PhotoText.select(PhotoText.photo, PhotoText.text).where(_in(PhotoText.photo, chunk))):
             add(pid, TEXT, text)
     out: dict[int, list[str]] = {}
     for pid in ids:
@@ -264,7 +269,7 @@ def _people_named(words: list[str]) -> set[int]:
     cond: Any = Person.name.is_null(False)
     for w in words:
         cond &= pw.fn.LOWER(Person.name).contains(stem(w))
-    return {pid for (pid,) in Face.select(Face.photo).join(Person).where(cond).distinct().tuples()}
+    return {pid for (pid,) in _rows(Face.select(Face.photo).join(Person).where(cond).distinct())}
 
 
 # -- the ranking ------------------------------------------------------------------------------------------
@@ -293,7 +298,7 @@ def rank(query: Any, *, config: Any = None, base: Callable[[Any], Any] | None = 
     db = Photo._meta.database
     allowed: set[int] | None = None
     if filters.terms:
-        allowed = {pid for (pid,) in select(filters).select(Photo.id).tuples()}
+        allowed = {pid for (pid,) in _rows(select(filters).select(Photo.id))}
         if not allowed:
             return Ranked(ids=[], good=0)
     hits = backend(db, text, allowed=allowed, limit=CANDIDATES)
@@ -304,7 +309,7 @@ def rank(query: Any, *, config: Any = None, base: Callable[[Any], Any] | None = 
     meaning = {int(pid): float(score) for pid, score in hits if score >= floor}
     labels = label_hits(concepts(config, text), allowed)
     # The literal part: the query itself (every word somewhere: title, place, path ...), and people's names.
-    literal = {pid for (pid,) in select(query).select(Photo.id).limit(CANDIDATES).tuples()}
+    literal = {pid for (pid,) in _rows(select(query).select(Photo.id).limit(CANDIDATES))}
     literal |= _people_named(words) if words else set()
     mentions = _mentions(words, literal) if words else {}
     # The standing rules (not archived, the viewer's visibility) over what the parts found.
@@ -314,7 +319,7 @@ def rank(query: Any, *, config: Any = None, base: Callable[[Any], Any] | None = 
         todo = list(found)
         for start in range(0, len(todo), 500):
             chunk = todo[start : start + 500]
-            allowed.update(pid for (pid,) in select(filters).select(Photo.id).where(_in(Photo.id, chunk)).tuples())
+            allowed.update(pid for (pid,) in _rows(select(filters).select(Photo.id).where(_in(Photo.id, chunk))))
     why: dict[int, list[str]] = {}
     score: dict[int, float] = {}
     for pid in found & allowed:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -60,8 +61,9 @@ def pid(name: str) -> int:
 
 def scene_labels() -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
-    for name, label in (PhotoLabel.select(File.name, PhotoLabel.name).join(File, on=(File.photo == PhotoLabel.photo))
-                        .where(PhotoLabel.source == scenes.SOURCE).tuples()):
+    rows: Any = (PhotoLabel.select(File.name, PhotoLabel.name).join(File, on=(File.photo == PhotoLabel.photo))
+                 .where(PhotoLabel.source == scenes.SOURCE).tuples())
+    for name, label in rows:
         out.setdefault(name, set()).add(label)
     return out
 
@@ -98,5 +100,5 @@ def test_scenes_stage(lib: Library) -> None:
     PhotoLabel.create(photo=group, name="party", category="", categories="", confidence=1.0, source="user",
                       model="")
     stage.forget([group])
-    assert [n for (n,) in PhotoLabel.select(PhotoLabel.name).where(PhotoLabel.photo == group).order_by(
-        PhotoLabel.name).tuples()] == ["party", "people"]
+    names: Any = PhotoLabel.select(PhotoLabel.name).where(PhotoLabel.photo == group).order_by(PhotoLabel.name)
+    assert [n for (n,) in names.tuples()] == ["party", "people"]
