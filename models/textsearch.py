@@ -27,19 +27,22 @@ from photoshelf.models.vectors import Space, VectorIndex
 TEXT_VERSION = "t1"  # bump when photo_texts() composes the text differently
 SPACE = Space(textembed.SPACE_NAME, textembed.DIM)
 _CHUNK = 500
-_encoders: dict[int, Lazy] = {}
+_encoders: dict[tuple[int, str], Lazy] = {}
 _encoders_lock = threading.Lock()
 
 
 def encoder(config: Config) -> Lazy:
-    """The process-wide MiniLM encoder (the enrichment stage and search queries share one copy)."""
+    """The process-wide MiniLM encoder (the enrichment stage and search queries share one copy, one per thread
+    count and models.text_quantize). Its graph is built once into <models path>/minilm of the first config asked
+    (textembed.model_file, int8 as text_quantize says), and it is dropped after models.idle_unload_seconds
+    unused."""
+    threads, cache, quantize = config.models.threads, config.models_path / "minilm", config.models.text_quantize
     with _encoders_lock:
-        lazy = _encoders.get(config.models.threads)
+        lazy = _encoders.get((threads, quantize))
         if lazy is None:
-            threads = config.models.threads
-            lazy = Lazy("minilm", lambda: textembed.TextEncoder(threads=threads),
+            lazy = Lazy("minilm", lambda: textembed.TextEncoder(threads=threads, cache=cache, quantize=quantize),
                         idle_seconds=config.models.idle_unload_seconds)
-            _encoders[threads] = lazy
+            _encoders[threads, quantize] = lazy
         return lazy
 
 

@@ -124,12 +124,13 @@ class ModelsConfig:
     label_rules: str = ""
     tf_labels_model: str = ""
     text_search: bool = True
+    text_quantize: str = "none"
     clip_model: str = "ViT-B-32__openai"
     duplicate_similarity: float = 0.97
     ocr: bool = True
     ocr_min_confidence: float = 0.7
     ocr_min_text_area: float = 0.002
-    ocr_max_side: int = 960
+    ocr_max_side: int = 640
     ocr_rec_model: str = ""
 
 
@@ -209,6 +210,7 @@ CHOICES = {
     "thumbnails.format": ("jpeg", "webp"),
     "log.level": ("debug", "info", "warning", "error"),
     "viewer.dark_mode": ("auto", "light", "dark"),
+    "models.text_quantize": ("none", "gather", "all"),
     "watch.mode": ("auto", "inotify", "poll"),
     "sidecars.location": ("storage", "originals"),
     "auth.mode": ("password", "public"),
