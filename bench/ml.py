@@ -107,6 +107,8 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             f"cpu {cpu:.1f}s")
         enricher.close()
 
+    result["ocr"] = ocr_costs(config, db, photos)
+
     # The whole enrichment from scratch, in one runner (every model loaded, as `photoshelf enrich` has them).
     available = [s for s in load_stages(config, db) if not s.unavailable()]
     enricher = Enricher(config, db, stages=available)
@@ -131,6 +133,42 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     }
     db.close()
     return result
+
+
+def ocr_costs(config: Any, db: Any, photos: int) -> dict[str, Any] | None:
+    """The OCR stage's two costs per photo, on the same thumbnails: the text-detection gate alone, and the whole
+    OCR (detection, then recognition of every box found, as if every photo passed the gate); and how many photos
+    passed the gate with the configured models.ocr_min_text_area."""
+    from photoshelf.db.schema import Photo
+    from photoshelf.indexer.thumbs import ThumbCache
+    from photoshelf.models import ocr
+
+    if not ocr.available() or not config.models.ocr:
+        return None
+    m = config.models
+    reader = ocr.Reader(m.threads, m.ocr_rec_model, max_side=m.ocr_max_side)
+    thumbs = ThumbCache(config.thumbs_path, config.thumbnails)
+    fits = [thumbs.path(sha1, "fit") for (sha1,) in Photo.select(Photo.sha1).where(
+        Photo.has_thumbs == True).order_by(Photo.id).tuples()]  # noqa: E712 - peewee expression
+    fits = [f for f in fits if f.is_file()]
+    if not fits:
+        return None
+    reader.read(ocr.load_bgr(fits[0], m.ocr_max_side), 0.0, m.ocr_min_confidence)  # load the three models
+    gate = full = 0.0
+    passed = lines = 0
+    for fit in fits:
+        image = ocr.load_bgr(fit, m.ocr_max_side)
+        t = time.perf_counter()
+        boxes, area = reader.gate(image)
+        gate += time.perf_counter() - t
+        passed += bool(boxes) and area >= m.ocr_min_text_area
+        t = time.perf_counter()
+        lines += len(reader.read(image, 0.0, m.ocr_min_confidence).lines)
+        full += time.perf_counter() - t
+    reader.unload()
+    n = len(fits)
+    return {"photos": n, "gate_ms": round(1000 * gate / n, 1), "full_ms": round(1000 * full / n, 1),
+            "passed_gate": passed, "lines": lines, "min_text_area": m.ocr_min_text_area}
 
 
 def run_vectors(sizes: str, workdir: Path) -> list[dict[str, Any]] | None:
@@ -170,6 +208,11 @@ def table(result: dict[str, Any]) -> str:
     t = result["targets"]
     lines.append(f"targets: full >= {TARGET_RATE:g} photos/s: {'ok' if t['full_photos_per_s']['ok'] else 'MISSED'}; "
                  f"RSS < {TARGET_RSS_MB} MB: {'ok' if t['rss_mb']['ok'] else 'MISSED'}")
+    o = result.get("ocr")
+    if o:
+        lines.append(f"ocr: text-detection gate {o['gate_ms']:.0f} ms/photo, whole OCR {o['full_ms']:.0f} ms/photo "
+                     f"(wall, {o['photos']} photos); {o['passed_gate']} passed the gate (text area >= "
+                     f"{o['min_text_area']:g}), {o['lines']} lines read when every photo is recognised")
     for r in result.get("vectors") or []:
         lines.append("vectors: " + "  ".join(f"{k}={v}" for k, v in r.items()))
     return "\n".join(lines)

@@ -20,9 +20,12 @@ from photoshelf.models.stages import Item, Stage
 log = logging.getLogger(__name__)
 
 MODEL = "ppocrv4"  # rapidocr-onnxruntime's shipped detector and recogniser (Chinese + Latin letters and digits)
-VERSION = 1  # bump when what the stage keeps changes (the junk filter, the gate)
+VERSION = 2  # bump when what the stage keeps changes (the junk filter, the gate)
 PACKAGE = "rapidocr_onnxruntime"
 MIN_CHARS = 2  # a line needs this many letters or digits (single glyphs are mostly noise: bricks, leaves)
+# A text box this tall (its short side, as a share of the picture's short side) is texture, not a line of text:
+# on the corpus the detector's false boxes on sand, elephant skin or a dog's fur were 0.4-0.9 of the picture.
+MAX_LINE_HEIGHT = 0.3
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ def available() -> bool:
     return importlib.util.find_spec(PACKAGE) is not None
 
 
-def _rapid_config(threads: int, rec_model: str) -> dict[str, Any]:
+def _rapid_config(threads: int, rec_model: str, max_side: int = 0) -> dict[str, Any]:
     utils = require(f"{PACKAGE}.utils", extra="ocr")
     root = Path(require(PACKAGE, extra="ocr").__file__).parent
     config: dict[str, Any] = utils.update_model_path(utils.read_yaml(str(root / "config.yaml")))
@@ -55,6 +58,11 @@ def _rapid_config(threads: int, rec_model: str) -> dict[str, Any]:
         config[part]["inter_op_num_threads"] = 1 if threads > 0 else -1
     if rec_model:
         config["Rec"]["model_path"] = str(Path(rec_model).expanduser())
+    if max_side:
+        # Detect at the picture's own size, at most max_side (rapidocr's default scales the short side UP to 736
+        # px: 2-5 times the work on a thumbnail, and more false boxes in textures).
+        config["Det"]["limit_type"] = "max"
+        config["Det"]["limit_side_len"] = max_side
     return config
 
 
@@ -62,6 +70,13 @@ def box_area(box: np.ndarray) -> float:
     """A quadrilateral's area (shoelace formula) from its four corner points."""
     x, y = box[:, 0].astype(np.float64), box[:, 1].astype(np.float64)
     return float(abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))) / 2)
+
+
+def line_height(box: np.ndarray) -> float:
+    """A text box's height: its shorter pair of opposite sides."""
+    p = box.astype(np.float64)
+    return float(min(max(np.linalg.norm(p[0] - p[3]), np.linalg.norm(p[1] - p[2])),
+                     max(np.linalg.norm(p[0] - p[1]), np.linalg.norm(p[2] - p[3]))))
 
 
 def crop(image: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -101,8 +116,9 @@ class Reader:
     """The three PP-OCR networks, each loaded on first use and unloaded when idle: a library without text loads
     only the detector."""
 
-    def __init__(self, threads: int = 0, rec_model: str = "", idle_seconds: float = 300.0) -> None:
-        self._config = lambda: _rapid_config(threads, rec_model)
+    def __init__(self, threads: int = 0, rec_model: str = "", idle_seconds: float = 300.0,
+                 max_side: int = 640) -> None:
+        self._config = lambda: _rapid_config(threads, rec_model, max_side)
         self.det = Lazy("ocr-det", self._detector, idle_seconds)
         self.cls = Lazy("ocr-cls", self._classifier, idle_seconds)
         self.rec = Lazy("ocr-rec", self._recogniser, idle_seconds)
@@ -121,6 +137,12 @@ class Reader:
         boxes, _ = self.det.get()(image)
         return [] if boxes is None else [np.asarray(b) for b in boxes]
 
+    def gate(self, image: np.ndarray) -> tuple[list[np.ndarray], float]:
+        """The line-like text boxes (not taller than MAX_LINE_HEIGHT) and the share of the picture they cover."""
+        tallest = MAX_LINE_HEIGHT * min(image.shape[0], image.shape[1])
+        boxes = [b for b in self.detect(image) if line_height(b) <= tallest]
+        return boxes, sum(box_area(b) for b in boxes) / float(image.shape[0] * image.shape[1])
+
     def recognise(self, image: np.ndarray, boxes: Sequence[np.ndarray]) -> list[tuple[str, float]]:
         """Each box's text and confidence, in the boxes' order (upside-down boxes turned by the classifier)."""
         crops = [crop(image, b) for b in boxes]
@@ -129,9 +151,9 @@ class Reader:
         return [(str(r[0]), float(r[1])) for r in results]
 
     def read(self, image: np.ndarray, min_text_area: float, min_confidence: float) -> Reading:
-        """Detect; when the boxes cover at least `min_text_area` of the picture, recognise and filter the lines."""
-        boxes = self.detect(image)
-        area = sum(box_area(b) for b in boxes) / float(image.shape[0] * image.shape[1])
+        """Detect; when the line-like boxes (not taller than MAX_LINE_HEIGHT) cover at least `min_text_area` of the
+        picture, recognise them and keep the lines that pass keep()."""
+        boxes, area = self.gate(image)
         if not boxes or area < min_text_area:
             return Reading(round(area, 5), False, ())
         ordered = reading_order(boxes)
@@ -189,7 +211,7 @@ class OcrStage(Stage):
     def __init__(self, config: Any, db: Any) -> None:
         super().__init__(config, db)
         m = config.models
-        self.reader = Reader(m.threads, m.ocr_rec_model, float(m.idle_unload_seconds))
+        self.reader = Reader(m.threads, m.ocr_rec_model, float(m.idle_unload_seconds), m.ocr_max_side)
         self.gated = 0  # photos the detector alone settled (no recognition)
         self.recognised = 0  # photos recognition ran on
 

@@ -17,7 +17,7 @@ from photoshelf.db.schema import File, PhotoStage, PhotoText
 from photoshelf.errors import ConfigError
 from photoshelf.indexer.pipeline import Indexer
 from photoshelf.models import enrich
-from photoshelf.models.ocr import OcrStage, box_area, keep, lines_of, reading_order
+from photoshelf.models.ocr import OcrStage, box_area, keep, line_height, lines_of, reading_order
 from photoshelf.search import search
 from photoshelf.sidecars import sync
 
@@ -170,6 +170,8 @@ def test_junk_lines_are_dropped() -> None:
 def test_boxes_area_and_reading_order() -> None:
     square = np.array([[0, 0], [10, 0], [10, 10], [0, 10]], dtype=np.float32)
     assert box_area(square) == pytest.approx(100.0)
+    line = np.array([[5, 5], [105, 7], [105, 17], [5, 15]], dtype=np.float32)  # 100 x 10, slightly tilted
+    assert line_height(line) == pytest.approx(10.0) and line_height(line[[1, 2, 3, 0]]) == pytest.approx(10.0)
     right, left, below = square + [50, 2], square + [0, 0], square + [0, 40]
     assert [b[0].tolist() for b in reading_order([below, right, left])] == [[0, 0], [50, 2], [0, 40]]
 
