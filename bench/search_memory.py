@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         env["PHOTOSHELF_MODELS_TEXT_QUANTIZE"] = args.quantize
         if args.threads:
             env["PHOTOSHELF_MODELS_THREADS"] = str(args.threads)
+        config.models.text_quantize = args.quantize  # the seeding builds the model file the server then reads
         rng = random.Random(args.seed)
         bench_viewer.seed(db, args.photos, rng)
         bench_viewer.log_in_bench()
