@@ -58,7 +58,14 @@ def _titled_library(tmp_path: Path, database_url: str) -> Library:
 
 def _lose_catalog(lib: Library, tmp_path: Path) -> None:
     from photoshelf.db.catalog import open_catalog
-    from photoshelf.db.schema import ACCOUNT_TABLES, ALL_TABLES, ML_TABLES, OCR_TABLES, SIDECAR_TABLES, VIEWER_TABLES
+    from photoshelf.db.schema import (
+        ACCOUNT_TABLES,
+        ALL_TABLES,
+        ML_TABLES,
+        OCR_TABLES,
+        SIDECAR_TABLES,
+        VIEWER_TABLES,
+    )
 
     if lib.database_url.startswith("sqlite"):
         lib.db.close()
