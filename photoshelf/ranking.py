@@ -259,9 +259,10 @@ def _mentions(words: list[str], candidates: Iterable[int]) -> dict[int, list[str
 
 
 def _in_ocr_text(word: str, text: str) -> bool:
-    """A word in a photo's OCR text, spaces aside (PP-OCR often reads "Total 12.50" as "Total12.50")."""
-    squeezed = "".join(word.lower().split())
-    return bool(squeezed) and squeezed in "".join(text.lower().split(" "))
+    """A word in a photo's OCR text, where a number may follow it without a space (PP-OCR often reads
+    "Total 12.50" as "Total12.50"), but not another letter: "car" is not in "Carpe Diem"."""
+    w = stem(word)
+    return bool(w) and re.search(r"(?<![^\W_])" + re.escape(w) + r"(?:s|es)?(?![^\W\d_])", text, re.IGNORECASE) is not None
 
 
 def _people_named(words: list[str]) -> set[int]:
