@@ -111,6 +111,18 @@ def test_text_is_read_gated_searched_and_restored(lib: Library) -> None:
     assert _found("text:zebra", lib) == set()
     assert _found("!text:receipt", lib) == {SIGN, PLAIN}
 
+    # Ranked free text (with the text index): the receipt is a good match, and says why.
+    from photoshelf import ranking
+    from photoshelf.models.textsearch import TextStage
+    from photoshelf.search import parse
+
+    index = TextStage(lib.config, lib.db)
+    enrich.Enricher(lib.config, lib.db, stages=[index]).run()
+    index.close()
+    ranked = ranking.rank(parse("milk"), config=lib.config)
+    assert ranked is not None and ranked.ids[: ranked.good] == [_id(RECEIPT)]
+    assert ranking.TEXT in ranked.why[_id(RECEIPT)]
+
     # The photo page shows the text (a collapsible block), only where there is some.
     with viewer_client(lib.config, lib.db) as client:
         page = client.get(f"/photos/{_id(RECEIPT)}")
