@@ -258,3 +258,46 @@ def test_dimension_is_checked(empty_library: Library) -> None:
         index.add([(1, [1.0, 0.0])])
     with pytest.raises(ValueError, match="expected 4"):
         index.search([1.0, 0.0])
+
+
+def test_no_structure_falls_back_to_an_exact_scan(loaded: tuple[VectorIndex, np.ndarray], empty_library: Library,
+                                                  caplog: pytest.LogCaptureFixture,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """i.i.d. random vectors: the sign codes cannot tell a query's neighbours from the rest (recall@10 ~0.6), so
+    the index detects it and scans exactly; clustered vectors keep the quantised path."""
+    index, data = loaded
+    monkeypatch.setattr(vectors, "MATRIX_BYTES", 1000 * DIM * 4)  # MariaDB: a large space, sign codes in memory
+    rng = np.random.default_rng(11)
+    codes = vectors._sign_words(data).T
+    centres = unit(rng.standard_normal((100, DIM), dtype=np.float32))
+    clustered = unit(centres[rng.integers(0, 100, N)] + 0.8 * rng.standard_normal((N, DIM), dtype=np.float32)
+                     / np.sqrt(DIM))
+    near = unit(centres[:5] + 0.9 * rng.standard_normal((5, DIM), dtype=np.float32) / np.sqrt(DIM))
+
+    def hamming(codes: np.ndarray, q: np.ndarray) -> np.ndarray:
+        qcode = vectors._sign_words(q[None, :])[0]
+        dist = np.zeros(codes.shape[1], dtype=np.uint16)
+        for w in range(codes.shape[0]):
+            dist += np.bitwise_count(codes[w] ^ qcode[w])
+        return dist
+
+    assert not any(vectors.structured(hamming(codes, q), K, DIM) for q in queries(10, seed=21))
+    clustered_codes = vectors._sign_words(clustered).T
+    assert all(vectors.structured(hamming(clustered_codes, q), K, DIM) for q in near)
+    assert vectors.structured(hamming(codes, queries(1)[0])[:500], K, DIM)  # too few items to judge: no test
+
+    with caplog.at_level("DEBUG", logger="photoshelf.models.vectors"):
+        hits = 0
+        for q in queries(10, seed=21):
+            want_ids, want_dist = brute(data, q)
+            got = index.search(q, K)
+            same_ranking(got, want_ids, want_dist)
+            hits += len(set(want_ids) & {i for i, _ in got})
+        assert hits == 10 * K
+        assert caplog.text.count("no structure around the query") == 10
+        caplog.clear()
+        other = VectorIndex(empty_library.db, Space("test:clustered2", DIM))
+        other.add(((i + 1, v) for i, v in enumerate(clustered)), replace=False)
+        for q in near:
+            assert other.search(q, K)[0][0] == brute(clustered, q)[0][0]
+        assert "no structure" not in caplog.text
