@@ -197,3 +197,25 @@ def test_bad_ocr_settings_name_the_key(tmp_path: Path, key: str, value: str) -> 
 def test_turned_off_says_so(tmp_path: Path) -> None:
     config = make_config(tmp_path / "originals", tmp_path / "storage", f"sqlite:///{tmp_path}/c.db", PHOTOSHELF_MODELS_OCR="false")
     assert OcrStage(config, None).unavailable() == "turned off (models.enabled / models.ocr)"
+    config.models.ocr = True
+    config.models.ocr_rec_model = str(tmp_path / "latin_rec.onnx")
+    assert OcrStage(config, None).unavailable() == f"models.ocr_rec_model: no file {tmp_path / 'latin_rec.onnx'}"
+
+
+def test_another_recognition_model_is_a_new_version(tmp_path: Path) -> None:
+    import rapidocr_onnxruntime
+
+    shipped = Path(rapidocr_onnxruntime.__file__).parent / "models" / "ch_PP-OCRv4_rec_infer.onnx"
+    config = make_config(tmp_path / "originals", tmp_path / "storage", f"sqlite:///{tmp_path}/c.db")
+    default = OcrStage(config, None).version()
+    copy = tmp_path / "my_rec.onnx"
+    copy.write_bytes(shipped.read_bytes())
+    config.models.ocr_rec_model = str(copy)
+    stage = OcrStage(config, None)
+    assert stage.unavailable() is None and stage.version() != default and "my_rec" in stage.version()
+    strip = Image.new("RGB", (320, 64), (255, 255, 255))
+    ImageDraw.Draw(strip).text((12, 8), "Hello", font=_font(44), fill=(0, 0, 0))
+    box = np.array([[0, 0], [319, 0], [319, 63], [0, 63]], dtype=np.float32)
+    [(text, confidence)] = stage.reader.recognise(np.asarray(strip)[:, :, ::-1].copy(), [box])
+    assert text.strip().lower() == "hello" and confidence > 0.7  # read by the model from that file
+    stage.close()
