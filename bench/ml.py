@@ -148,8 +148,8 @@ def ocr_costs(config: Any, db: Any, photos: int) -> dict[str, Any] | None:
     m = config.models
     reader = ocr.Reader(m.threads, m.ocr_rec_model, max_side=m.ocr_max_side)
     thumbs = ThumbCache(config.thumbs_path, config.thumbnails)
-    fits = [thumbs.path(sha1, "fit") for (sha1,) in Photo.select(Photo.sha1).where(
-        Photo.has_thumbs == True).order_by(Photo.id).tuples()]  # noqa: E712 - peewee expression
+    rows: Any = Photo.select(Photo.sha1).where(Photo.has_thumbs == True).order_by(Photo.id)  # noqa: E712
+    fits = [thumbs.path(str(p.sha1), "fit") for p in rows]
     fits = [f for f in fits if f.is_file()]
     if not fits:
         return None
