@@ -230,7 +230,14 @@ def test_resolve_hides_copies_keeps_files_and_survives_a_rebuild(dup_library: Li
 
 
 def _all_tables() -> list[type]:
-    from photoshelf.db.schema import ACCOUNT_TABLES, ALL_TABLES, ML_TABLES, OCR_TABLES, SIDECAR_TABLES, VIEWER_TABLES
+    from photoshelf.db.schema import (
+        ACCOUNT_TABLES,
+        ALL_TABLES,
+        ML_TABLES,
+        OCR_TABLES,
+        SIDECAR_TABLES,
+        VIEWER_TABLES,
+    )
 
     return [*ALL_TABLES, *VIEWER_TABLES, *SIDECAR_TABLES, *ML_TABLES, *ACCOUNT_TABLES, *OCR_TABLES]
 

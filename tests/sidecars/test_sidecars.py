@@ -128,7 +128,14 @@ def test_restore_after_losing_the_database(tmp_path: Path, database_url: str) ->
     before = _user_data()
     # The catalog is lost (disk died, bad upgrade): a fresh, empty one in its place.
     from photoshelf.db.catalog import open_catalog
-    from photoshelf.db.schema import ACCOUNT_TABLES, ALL_TABLES, ML_TABLES, OCR_TABLES, SIDECAR_TABLES, VIEWER_TABLES
+    from photoshelf.db.schema import (
+        ACCOUNT_TABLES,
+        ALL_TABLES,
+        ML_TABLES,
+        OCR_TABLES,
+        SIDECAR_TABLES,
+        VIEWER_TABLES,
+    )
 
     if database_url.startswith("sqlite"):
         lib.db.close()
