@@ -287,14 +287,21 @@ def test_no_structure_falls_back_to_an_exact_scan(loaded: tuple[VectorIndex, np.
     assert vectors.structured(hamming(codes, queries(1)[0])[:500], K, DIM)  # too few items to judge: no test
 
     with caplog.at_level("DEBUG", logger="photoshelf.models.vectors"):
+        monkeypatch.setattr(vectors, "WIDEN", 5)  # 1,000 candidates of 10k: the wider set, not yet a scan
         hits = 0
         for q in queries(10, seed=21):
-            want_ids, want_dist = brute(data, q)
-            got = index.search(q, K)
-            same_ranking(got, want_ids, want_dist)
-            hits += len(set(want_ids) & {i for i, _ in got})
-        assert hits == 10 * K
+            want_ids, _ = brute(data, q)
+            hits += len(set(want_ids) & {i for i, _ in index.search(q, K)})
+        assert hits >= 0.95 * 10 * K  # 0.75 without the wider candidate set (the recall test above)
         assert caplog.text.count("no structure around the query") == 10
+        assert caplog.text.count("1000 candidates of 10000") == 10
+        monkeypatch.setattr(vectors, "WIDEN", 15)
+        caplog.clear()
+        for q in queries(3, seed=22):  # 1,500 allowed items: the wider set would be most of them: exact
+            allowed = set(range(1, 1501)) | set(range(5001, 6001))
+            want_ids, want_dist = brute(data, q, np.array(sorted(allowed)))
+            same_ranking(index.search(q, K, allowed=allowed), want_ids, want_dist)
+        assert caplog.text.count("exact scan") == 3
         caplog.clear()
         other = VectorIndex(empty_library.db, Space("test:clustered2", DIM))
         other.add(((i + 1, v) for i, v in enumerate(clustered)), replace=False)
