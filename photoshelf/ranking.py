@@ -30,6 +30,8 @@ CONCEPT_MARGIN = 0.1
 MEANING_MIN = {"text": 0.55, "clip": 0.27}
 # At most this many photos are looked at per part (labels, meaning, mentions).
 CANDIDATES = 1000
+# Photo ids per `IN (...)` list (written into the SQL): few statements for the thousands a ranking checks.
+CHUNK = 5000
 
 # Why a photo matched, as the API's `why` list and the page's chips say it.
 LABEL, MEANING, TITLE, PERSON, PLACE, FILE_NAME, CAMERA, TEXT = (
@@ -74,14 +76,24 @@ def word_pattern(phrase: str) -> re.Pattern[str]:
 
 
 def _rows(query: Any) -> Iterator[Any]:
-    """A select's rows as tuples."""
+    """A select's rows as tuples. On SQLite straight from the cursor: peewee's per-value conversion cost more
+    than the queries for the few thousand rows a ranking reads, and SQLite gives the ints, floats and strs
+    ranking uses as they are (MariaDB's driver may give bytes, which peewee decodes)."""
+    db = getattr(query, "_database", None) or Photo._meta.database
+    if isinstance(getattr(db, "obj", db), pw.SqliteDatabase):  # the catalog's models are bound to a proxy
+        return iter(db.execute(query))
     return iter(query.tuples())
 
 
-def _in(column: Any, ids: Iterable[int]) -> Any:
+def _in(column: Any, ids: Iterable[int] | str) -> Any:
     """`column IN (1,2,3)` with the numbers written into the SQL: peewee builds a parameter object per value,
-    which cost more than the query itself for the thousand ids a ranking checks."""
-    return pw.NodeList((column, pw.SQL("IN (" + ",".join(str(int(i)) for i in ids) + ")")))
+    which cost more than the query itself for the thousand ids a ranking checks. `ids` may be _id_list's text."""
+    return pw.NodeList((column, pw.SQL("IN (" + (ids if isinstance(ids, str) else _id_list(ids)) + ")")))
+
+
+def _id_list(ids: Iterable[int]) -> str:
+    """Photo ids as SQL text ("1,2,3"), for _in (one list serves several statements)."""
+    return ",".join(str(int(i)) for i in ids)
 
 
 def _words(text: str) -> list[str]:
@@ -215,40 +227,40 @@ def _mentions(words: list[str], candidates: Iterable[int]) -> dict[int, list[str
     """Of these photos, those where every word is written somewhere (whole words), and where: title,
     description or keywords, a person's name, the place, a file or folder name, the camera."""
     patterns = [word_pattern(w) for w in words]
+    ocr = [_ocr_pattern(w) for w in words]
     ids = list(dict.fromkeys(candidates))
     fields: dict[int, dict[str, list[str]]] = {}
 
-    def add(pid: int, why: str, value: Any) -> None:
-        if value:
-            fields.setdefault(pid, {}).setdefault(why, []).append(str(value))
+    def add(rows: Iterable[Any], whys: tuple[str, ...]) -> None:
+        for pid, *values in rows:
+            by_field = fields.setdefault(pid, {})
+            for why, value in zip(whys, values, strict=True):
+                if value:
+                    by_field.setdefault(why, []).append(str(value))
 
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        for pid, title, description, keywords, model, city, state, country in _rows(
-                Photo.select(Photo.id, Photo.title, Photo.description, Photo.keywords, Photo.camera_model,
-                             Photo.city, Photo.state, Photo.country).where(_in(Photo.id, chunk))):
-            add(pid, TITLE, title)
-            add(pid, TITLE, description)
-            add(pid, TITLE, keywords)
-            add(pid, CAMERA, model)
-            for part in (city, state, country):
-                add(pid, PLACE, part)
-        for pid, path in _rows(File.select(File.photo, File.path)
-                          .where(_in(File.photo, chunk) & (File.role == "media"))):
-            add(pid, FILE_NAME, path)
-        for pid, name in _rows(Face.select(Face.photo, Person.name).join(Person)
-                          .where(_in(Face.photo, chunk) & Person.name.is_null(False)
-                                 & (Person.hidden == False))):  # noqa: E712 - peewee expression
-            add(pid, PERSON, name)
-        for pid, text in _rows(PhotoText.select(PhotoText.photo, PhotoText.text).where(_in(PhotoText.photo, chunk))):
-            add(pid, TEXT, text)
+    for start in range(0, len(ids), CHUNK):
+        chunk = _id_list(ids[start : start + CHUNK])
+        add(_rows(Photo.select(Photo.id, Photo.title, Photo.description, Photo.keywords, Photo.camera_model,
+                               Photo.city, Photo.state, Photo.country).where(_in(Photo.id, chunk))),
+            (TITLE, TITLE, TITLE, CAMERA, PLACE, PLACE, PLACE))
+        add(_rows(File.select(File.photo, File.path).where(_in(File.photo, chunk) & (File.role == "media"))),
+            (FILE_NAME,))
+        add(_rows(Face.select(Face.photo, Person.name).join(Person)
+                  .where(_in(Face.photo, chunk) & Person.name.is_null(False)
+                         & (Person.hidden == False))),  # noqa: E712 - peewee expression
+            (PERSON,))
+        add(_rows(PhotoText.select(PhotoText.photo, PhotoText.text).where(_in(PhotoText.photo, chunk))), (TEXT,))
     out: dict[int, list[str]] = {}
     for pid in ids:
-        by_field = fields.get(pid, {})
+        by_field = fields.get(pid)
+        if not by_field:
+            continue
+        # One word never spans a line break, so each field's values are searched as one text.
+        texts = {why: "\n".join(values) for why, values in by_field.items()}
         reasons: list[str] = []
-        for word, pattern in zip(words, patterns, strict=True):
-            found = [why for why, values in by_field.items() if any(
-                pattern.search(v) or (why == TEXT and _in_ocr_text(word, v)) for v in values)]
+        for pattern, in_text in zip(patterns, ocr, strict=True):
+            found = [why for why, text in texts.items() if pattern.search(text)
+                     or (why == TEXT and in_text is not None and in_text.search(text))]
             if not found:
                 reasons = []
                 break
@@ -258,11 +270,11 @@ def _mentions(words: list[str], candidates: Iterable[int]) -> dict[int, list[str
     return out
 
 
-def _in_ocr_text(word: str, text: str) -> bool:
+def _ocr_pattern(word: str) -> re.Pattern[str] | None:
     """A word in a photo's OCR text, where a number may follow it without a space (PP-OCR often reads
     "Total 12.50" as "Total12.50"), but not another letter: "car" is not in "Carpe Diem"."""
     w = stem(word)
-    return bool(w) and re.search(r"(?<![^\W_])" + re.escape(w) + r"(?:s|es)?(?![^\W\d_])", text, re.IGNORECASE) is not None
+    return re.compile(r"(?<![^\W_])" + re.escape(w) + r"(?:s|es)?(?![^\W\d_])", re.IGNORECASE) if w else None
 
 
 def _people_named(words: list[str]) -> set[int]:
@@ -318,8 +330,8 @@ def rank(query: Any, *, config: Any = None, base: Callable[[Any], Any] | None = 
     if allowed is None:
         allowed = set()
         todo = list(found)
-        for start in range(0, len(todo), 500):
-            chunk = todo[start : start + 500]
+        for start in range(0, len(todo), CHUNK):
+            chunk = todo[start : start + CHUNK]
             allowed.update(pid for (pid,) in _rows(select(filters).select(Photo.id).where(_in(Photo.id, chunk))))
     why: dict[int, list[str]] = {}
     score: dict[int, float] = {}
@@ -342,5 +354,6 @@ def rank(query: Any, *, config: Any = None, base: Callable[[Any], Any] | None = 
         score[pid] = s
     good = sorted((pid for pid in why if any(r.split(":")[0] in GOOD_REASONS for r in why[pid])),
                   key=lambda pid: (-score[pid], -pid))
-    rest = sorted((pid for pid in why if pid not in set(good)), key=lambda pid: -pid)
+    good_ids = set(good)
+    rest = sorted((pid for pid in why if pid not in good_ids), key=lambda pid: -pid)
     return Ranked(ids=good + rest, good=len(good), why=why)
