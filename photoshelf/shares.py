@@ -33,6 +33,15 @@ def parse_duration(text: str) -> dt.timedelta:
     return dt.timedelta(days=days)
 
 
+def new_token() -> str:
+    """A share link's token: 32 URL-safe characters that never start with "-" (a shell command's
+    `photoshelf share revoke TOKEN` would read that as an option) or "_"."""
+    while True:
+        token = secrets.token_urlsafe(24)
+        if token[0].isalnum():
+            return token
+
+
 def create_share(*, album: Album | None = None, photo: Photo | None = None, created_by: User | None = None,
                  expires: dt.timedelta | None = None, password: str | None = None,
                  download: bool = False) -> Share:
@@ -42,7 +51,7 @@ def create_share(*, album: Album | None = None, photo: Photo | None = None, crea
         raise ShareError("the expiry must be in the future")
     password_hash = accounts.hash_password(password) if password else None
     return Share.create(
-        token=secrets.token_urlsafe(24), album=album.id if album else None, photo=photo.id if photo else None,
+        token=new_token(), album=album.id if album else None, photo=photo.id if photo else None,
         created_by=created_by.id if created_by else None,
         expires_at=utcnow() + expires if expires is not None else None,
         password_hash=password_hash, allow_download=download)

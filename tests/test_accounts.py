@@ -249,3 +249,12 @@ def test_uploads_belong_to_their_uploader(empty_library: Library) -> None:
     # A removed user's photos go back to the first admin.
     accounts.remove_user("bob")
     assert find_photo("Upload/bob/cat.jpg").owner is None
+
+
+def test_share_tokens_never_look_like_an_option() -> None:
+    """`photoshelf share revoke TOKEN` must take any token as given: none starts with "-" (or "_")."""
+    from photoshelf.shares import new_token
+
+    tokens = {new_token() for _ in range(5000)}
+    assert len(tokens) == 5000
+    assert all(t[0].isalnum() and len(t) == 32 for t in tokens)
