@@ -1029,7 +1029,7 @@ def dup_lib(tmp_path: Path) -> Iterator[Library]:
     library.db.close()
 
 
-def test_duplicates_page_at_phone_width(dup_lib: Library, tmp_path: Path) -> None:
+def test_duplicates_page_at_phone_width(dup_lib: Library, browser: Any, tmp_path: Path) -> None:
     """The duplicates page at 390 px: groups fit, confirm and undo work through the page's forms."""
     from photoshelf.db.schema import Photo
 
@@ -1037,10 +1037,10 @@ def test_duplicates_page_at_phone_width(dup_lib: Library, tmp_path: Path) -> Non
 
     lib = dup_lib
     before = checksums(lib.originals)
-    with _serve(lib, tmp_path / "serve.log") as base, _sync_playwright()() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    # The module's browser: a second sync_playwright() while another is open fails ("Sync API inside the asyncio loop").
+    with _serve(lib, tmp_path / "serve.log") as base:
+        context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
         try:
-            context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
             page: Any = context.new_page()
             page.set_default_timeout(20000)
             browser_log_in(page, base)
@@ -1064,7 +1064,6 @@ def test_duplicates_page_at_phone_width(dup_lib: Library, tmp_path: Path) -> Non
             page.wait_for_selector("text=Confirm all 1 near-duplicate group")
             assert Photo.select().where(Photo.duplicate_of.is_null(False)).count() == 0
             w.check()
-            context.close()
         finally:
-            browser.close()
+            context.close()
     assert checksums(lib.originals) == before

@@ -156,7 +156,9 @@ def test_a_long_scroll_keeps_the_page_bounded(open_page: Callable[..., Any], bas
     assert w.page.locator('section.monthblock[data-month="unknown"] .tile').count() > 0  # the end is there
     w.shot("bounded-end")
     w.page.evaluate("window.scrollTo(0, 0)")
-    w.page.wait_for_function(f"() => document.querySelector('.tile[data-id=\"{first[0]}\"]') !== null")
+    # Days wake one by one as they come near the viewport: wait for all of the first twelve, not just the first.
+    w.page.wait_for_function("ids => ids.every(id => document.querySelector(`.tile[data-id=\"${id}\"]`) !== null)",
+                             arg=first)
     assert tile_ids(w)[:12] == first
     assert w.page.locator(f'.tile.selected[data-id="{first[0]}"]').count() == 1
     assert w.page.evaluate(FITS)
