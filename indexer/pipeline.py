@@ -31,6 +31,7 @@ from photoshelf.indexer.metadata import Metadata, extract, merge_sidecar_tags, r
 from photoshelf.indexer.thumbs import ThumbCache
 from photoshelf.indexer.walk import Entry, Walker, WalkProblem, display_path
 from photoshelf.indexer.worker import FileResult, process_file
+from photoshelf.records import date_guessed
 
 log = logging.getLogger(__name__)
 
@@ -780,7 +781,7 @@ class Indexer:
 
     def _apply_metadata(self, photo: Photo, md: Metadata, result: FileResult, refresh: bool) -> None:
         """Copy extracted metadata onto the photo. For an existing photo (a duplicate path), only fill gaps."""
-        if not refresh and photo.meta_version == META_VERSION and photo.taken_src not in ("", "mtime"):
+        if not refresh and photo.meta_version == META_VERSION and not date_guessed(photo.taken_src):
             if result.phash and not photo.phash:
                 photo.phash = result.phash
             if result.signature and not photo.dhash:

@@ -9,6 +9,7 @@ import peewee as pw
 
 from photoshelf.db.schema import File, Folder, Photo
 from photoshelf.errors import NotFound
+from photoshelf.records import GUESSED_DATE_SOURCES
 from photoshelf.viewer import covers
 from photoshelf.viewer.listing import Scope, base_select
 from photoshelf.visibility import Audience, visible
@@ -122,7 +123,7 @@ def calendar(audience: Audience) -> list[dict[str, Any]]:
 
 def _dated() -> Any:
     """Photos whose date is a capture time, not a file's date (those are the timeline's "Unknown date")."""
-    return Photo.taken_src.not_in(["", "mtime"])
+    return Photo.taken_src.not_in(sorted(GUESSED_DATE_SOURCES))
 
 
 def places(audience: Audience) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from photoshelf import ranking as ranking_mod
 from photoshelf.db.backends import is_sqlite
 from photoshelf.db.schema import AlbumPhoto, File, Photo, PhotoEdit, Stack
 from photoshelf.errors import QueryError
+from photoshelf.records import GUESSED_DATE_SOURCES
 from photoshelf.visibility import NOBODY, Audience, visible
 
 MAX_LIMIT = 500
@@ -158,7 +159,6 @@ def _visible(query: search.Query, scope: Scope) -> pw.ModelSelect:
 
 
 # Where a capture time came from when it is only a guess: the file's modification time, or nothing recorded.
-GUESSED_DATE_SOURCES = ("", "mtime")
 FUTURE_SLACK = dt.timedelta(days=1)  # a camera clock a time zone ahead is not "the future"
 
 
@@ -166,7 +166,7 @@ def dated(now: dt.datetime | None = None) -> Any:
     """Photos with a capture time the timeline can trust: read from the file (not its modification time), and
     not after tomorrow (a camera clock set to 2099)."""
     limit = (now or dt.datetime.now()) + FUTURE_SLACK
-    return (Photo.taken_at_local.is_null(False) & Photo.taken_src.not_in(GUESSED_DATE_SOURCES)
+    return (Photo.taken_at_local.is_null(False) & Photo.taken_src.not_in(sorted(GUESSED_DATE_SOURCES))
             & (Photo.taken_at_local <= limit))
 
 

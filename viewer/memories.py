@@ -13,6 +13,7 @@ from typing import Any
 import peewee as pw
 
 from photoshelf.db.schema import Face, Person, Photo
+from photoshelf.records import GUESSED_DATE_SOURCES
 from photoshelf.viewer import covers
 from photoshelf.viewer.listing import Scope, base_select
 from photoshelf.visibility import Audience
@@ -24,7 +25,6 @@ TRIP_GAP_DAYS = 1  # a day without photos inside a trip does not end it
 TRIPS_SHOWN = 4
 PEOPLE_DAYS = 60  # "recent" for people: within this many days of the newest photo
 PEOPLE_SHOWN = 6
-GUESSED = ("", "mtime")  # a file's date is no capture time (viewer/views/photo.py)
 
 
 @dataclass
@@ -44,7 +44,7 @@ class Card:
 def _dated(audience: Audience) -> Any:
     """The timeline's photos (what `audience` sees, one per stack) with a real capture time."""
     return base_select("", Scope(audience=audience)).where(Photo.taken_at_local.is_null(False)
-                                                           & Photo.taken_src.not_in(list(GUESSED)))
+                                                           & Photo.taken_src.not_in(sorted(GUESSED_DATE_SOURCES)))
 
 
 def _plural(n: int, one: str, many: str) -> str:

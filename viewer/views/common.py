@@ -23,6 +23,7 @@ from photoshelf.accounts import AccountError
 from photoshelf.config import Config
 from photoshelf.db.schema import Photo
 from photoshelf.errors import DatabaseError, Gone, NotFound, PhotoshelfError, QueryError
+from photoshelf.records import date_guessed
 from photoshelf.shares import ShareError
 from photoshelf.viewer.catalog import CatalogAccess
 from photoshelf.viewer.errors import BodyTooLarge, Forbidden, InvalidInput
@@ -147,7 +148,7 @@ def alt_text(photo: Photo) -> str:
         return str(photo.title)
     when: dt.datetime | None = photo.taken_at_local
     what = KIND_WORDS.get(photo.kind, "Photo")
-    return f"{what}, {when.strftime('%-d %B %Y')}" if when and photo.taken_src not in ("", "mtime") else what
+    return f"{what}, {when.strftime('%-d %B %Y')}" if when and not date_guessed(photo.taken_src) else what
 
 
 def days(page: Page, undated: str | None = None) -> list[Day]:

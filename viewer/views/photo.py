@@ -12,6 +12,7 @@ from starlette.routing import Route
 from photoshelf.errors import NotFound
 from photoshelf.ids import parse_id
 from photoshelf.indexer import transcode
+from photoshelf.records import date_guessed
 from photoshelf.viewer import albums, people, photos
 from photoshelf.viewer.audience import audience
 from photoshelf.viewer.errors import InvalidInput
@@ -109,13 +110,9 @@ def _place(place: dict[str, Any] | None) -> str | None:
     return ", ".join(dict.fromkeys(n for n in names if n))
 
 
-# Where a capture time came from when it is only a guess: the file's modification time (indexer/metadata.py).
-GUESSED_DATE_SOURCES = ("mtime", "")
-
-
 def date_is_guess(r: dict[str, Any]) -> bool:
     """Whether the record's date is the file's date, not the capture time (no EXIF, XMP, name or Takeout date)."""
-    return r.get("taken_at_source", "") in GUESSED_DATE_SOURCES
+    return date_guessed(r.get("taken_at_source"))
 
 
 def _taken(r: dict[str, Any]) -> tuple[str, str]:
