@@ -97,6 +97,7 @@ class Watcher:
         self._retry_at = 0.0  # when to try reading them again
         self._watched: tuple[int, int] | None = None  # (device, inode) of the originals folder inotify watches
         self._next_root_check = 0.0
+        self._catchups: list[float] = []  # extra stat-only rescans after the originals came back (inotify mode)
 
     # -- control --------------------------------------------------------------------------------
 
@@ -172,6 +173,9 @@ class Watcher:
                 self._rescan()
         elif self.mode == "inotify" and now >= self._next_root_check:
             self._check_watched_root()
+        elif self.mode == "inotify" and self._catchups and now >= self._catchups[0]:
+            self._catchups.pop(0)
+            self._rescan()
         elif self.mode == "poll" and now >= self._next_poll:
             self._busy = True
             try:
@@ -392,6 +396,12 @@ class Watcher:
         if self._unavailable is not None:
             log.warning("watch: the originals can be read again (%s)", self.config.originals_path)
             self._unavailable = None
+            if self.mode == "inotify":
+                # A share that was just mounted again is often still settling (autofs, NFS/SMB reconnects, a
+                # NAS waking its disks) while the new watches are set up: what changed in that window can slip
+                # past inotify. Two more stat-only rescans, a few poll intervals apart, catch it.
+                now, interval = time.monotonic(), self.config.watch.poll_interval
+                self._catchups = [now + 2 * interval, now + 5 * interval]
         for rel in {job_key(r) for r in report.deferred}:
             self._pending.setdefault(rel, _Pending(ready_at=time.monotonic() + self.config.watch.settle_seconds))
         return report

@@ -15,10 +15,13 @@ ends) any added, removed or changed path fails the test with a diff. Two ways to
 
 from __future__ import annotations
 
+import faulthandler
 import functools
 import os
 import secrets
 import shutil
+import sys
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from contextvars import ContextVar
@@ -218,6 +221,9 @@ _test_libraries: list[Library] = []  # made by the running test or its function-
 _lasting_libraries: list[Library] = []  # made by module or session fixtures, or kept for the session
 
 
+EXIT_GRACE_SECONDS = 120  # how long the interpreter may wait for leftover threads once the session has ended
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "originals_may_grow(*subfolders): new paths may appear under these "
                             "subfolders of a library's originals (the WebDAV upload folder); see tests/conftest.py")
@@ -292,3 +298,32 @@ def full_corpus() -> Path:
     if not SHARED_CORPUS.is_dir():
         pytest.skip(f"full corpus not present at {SHARED_CORPUS} (CI has it; tests/data covers the basics)")
     return SHARED_CORPUS
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The suite must end when its last test has: a thread a test left blocked (a watcher stuck on a dead
+    exiftool pipe, a pool worker waiting on a lock) would otherwise hold the interpreter's exit, which joins every
+    non-daemon thread, until CI's limit. Name the threads still running, and if the process has not exited after
+    EXIT_GRACE_SECONDS, print every thread's stack and leave with the session's status."""
+    left = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+    if left:
+        print(f"\nconftest: {len(left)} non-daemon thread(s) still running after the session: "
+              + ", ".join(t.name for t in left), file=sys.stderr, flush=True)
+    status = int(getattr(config, "_photoshelf_exitstatus", 0))
+
+    def guard() -> None:
+        print(f"\nconftest: the interpreter has not exited {EXIT_GRACE_SECONDS}s after the session ended; "
+              "stacks of every thread follow, then exit", file=sys.stderr, flush=True)
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(status)
+
+    timer = threading.Timer(EXIT_GRACE_SECONDS, guard)
+    timer.daemon = True
+    timer.start()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    session.config._photoshelf_exitstatus = int(exitstatus)  # type: ignore[attr-defined]
