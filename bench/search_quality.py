@@ -12,11 +12,16 @@ bench/data/search_queries.yaml the way the web search does (the standing visibil
 - good@5: of the first five results the ranking calls good matches, the share that are listed photos;
 - absent queries: the share answered with no good match (mentions, such as a person named Snow, may follow).
 Targets (issue 14): precision@5 >= 0.8 overall, every absent query answered with nothing ranked as a good match.
+
+The words fall into two fixed halves, A and B (the parity of the first byte of the word's SHA-1, so no one picks
+them): a rule's cut-offs are tuned on half A (`--sweep` prints both halves) and half B says whether it holds on
+words it was not tuned on. Both halves' scores are printed after the overall ones.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import sys
@@ -120,6 +125,20 @@ def ask(config: Any, text: str, baseline: bool = False) -> dict[str, Any]:
     return {"ids": ids, "good": len(ids), "why": {}}
 
 
+def half(text: str) -> str:
+    """The fixed half a query word belongs to: "A" (tune on it) or "B" (check on it)."""
+    return "AB"[hashlib.sha1(text.encode("utf-8")).digest()[0] % 2]
+
+
+def scores(rows: list[dict[str, Any]], absent: list[dict[str, Any]]) -> dict[str, Any]:
+    """precision@5, the good matches' precision and the absent rate of some queries."""
+    p5 = sum(r["p5"] for r in rows) / len(rows) if rows else 0.0
+    quiet = sum(1 for a in absent if a["good"] == 0) / len(absent) if absent else 1.0
+    return {"precision_at_5": round(p5, 3), "absent_rate": round(quiet, 3), "words": len(rows),
+            "absent_words": len(absent),
+            "good_precision_at_5": round(sum(r["good_p5"] for r in rows) / len(rows), 3) if rows else 0.0}
+
+
 def evaluate(config: Any, spec: dict[str, Any], baseline: bool = False) -> dict[str, Any]:
     from photoshelf.db.schema import File
 
@@ -140,7 +159,7 @@ def evaluate(config: Any, spec: dict[str, Any], baseline: bool = False) -> dict[
         hits = sum(1 for pid in top if pid in relevant)
         good_top = top[: min(5, got["good"])]
         rows.append({
-            "query": text, "relevant": len(relevant), "p5": hits / min(5, len(relevant)) if relevant else 0.0,
+            "query": text, "half": half(text), "relevant": len(relevant), "p5": hits / min(5, len(relevant)) if relevant else 0.0,
             "good": got["good"], "good_p5": (sum(1 for pid in good_top if pid in relevant) / len(good_top)
                                              if good_top else 0.0),
             "top": [f"{'+' if pid in relevant else '-'}{short(pid)}"
@@ -149,50 +168,92 @@ def evaluate(config: Any, spec: dict[str, Any], baseline: bool = False) -> dict[
     absent: list[dict[str, Any]] = []
     for text in spec.get("absent", []):
         got = ask(config, text, baseline)
-        absent.append({"query": text, "good": got["good"], "listed": len(got["ids"]),
+        absent.append({"query": text, "half": half(text), "good": got["good"], "listed": len(got["ids"]),
                        "top": [f"{short(pid)}({','.join(got['why'].get(pid, []))})" for pid in got["ids"][:3]]})
-    p5 = sum(r["p5"] for r in rows) / len(rows) if rows else 0.0
-    quiet = sum(1 for a in absent if a["good"] == 0) / len(absent) if absent else 1.0
-    return {"queries": rows, "absent": absent, "precision_at_5": round(p5, 3), "absent_rate": round(quiet, 3),
-            "good_precision_at_5": round(sum(r["good_p5"] for r in rows) / len(rows), 3) if rows else 0.0,
+    overall = scores(rows, absent)
+    p5, quiet = overall["precision_at_5"], overall["absent_rate"]
+    return {"queries": rows, "absent": absent, **overall,
+            "halves": {h: scores([r for r in rows if r["half"] == h], [a for a in absent if a["half"] == h])
+                       for h in "AB"},
             "targets": {"precision_at_5": {"target": TARGET_PRECISION, "ok": p5 >= TARGET_PRECISION},
                         "absent_rate": {"target": 1.0, "ok": quiet >= 1.0}}}
 
 
 SWEEP = {"LABEL_MIN": [0.2, 0.25, 0.3, 0.4, 0.5], "CONCEPT_MIN": [0.45, 0.5, 0.55, 0.6, 0.65, 0.7],
          "CONCEPT_MARGIN": [0.0, 0.05, 0.1, 0.15, 0.25], "MEANING_MIN": [0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7]}
+# The scene rules' cut-offs (models/scenes.py): each value re-runs the scenes stage and the text index.
+SCENE_SWEEP = {"FOLIAGE_SHARE": [0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 1.01], "FOLIAGE_SUBJECT": [0.6, 0.7, 0.8, 0.9, 1.01]}
 
 
-def sweep(config: Any, spec: dict[str, Any]) -> list[str]:
-    """Each cut-off of photoshelf/ranking.py varied alone around its setting: how the scores move (the
-    calibration docs/labels.md records)."""
+def rescene(config: Any, db: Any, tag: str) -> None:
+    """Run the scenes stage (under a throwaway version, so every photo is done again) and the text index."""
+    from photoshelf.models import scenes
+    from photoshelf.models.enrich import Enricher, load_stages
+
+    kept = scenes.VERSION
+    scenes.VERSION = f"{kept}-{tag}"
+    try:
+        stages = [s for s in load_stages(config, db, ["scenes", "text"]) if not s.unavailable()]
+        enricher = Enricher(config, db, stages=stages)
+        try:
+            enricher.run(record=False)
+        finally:
+            enricher.close()
+    finally:
+        scenes.VERSION = kept
+
+
+def sweep(config: Any, db: Any, spec: dict[str, Any]) -> list[str]:
+    """Each cut-off of photoshelf/ranking.py and of the scene rules varied alone around its setting: how the
+    scores move, overall and on each half (the calibration docs/labels.md records)."""
     from photoshelf import ranking
+    from photoshelf.models import scenes
 
-    lines = [f"{'cut-off':<16}{'value':>7}{'p@5':>7}{'good p@5':>10}{'absent ok':>11}"]
+    lines = [f"{'cut-off':<16}{'value':>7}{'p@5':>7}{'good p@5':>10}{'absent ok':>11}{'A p@5':>8}{'B p@5':>8}"
+             f"{'A absent':>10}{'B absent':>10}"]
+
+    def line(name: str, value: float, r: dict[str, Any], mark: str) -> str:
+        a, b = r["halves"]["A"], r["halves"]["B"]
+        return (f"{name:<16}{value:>7}{r['precision_at_5']:>7.3f}{r['good_precision_at_5']:>10.3f}"
+                f"{r['absent_rate']:>11.0%}{a['precision_at_5']:>8.3f}{b['precision_at_5']:>8.3f}"
+                f"{a['absent_rate']:>10.0%}{b['absent_rate']:>10.0%}{mark}")
+
     for name, values in SWEEP.items():
         kept = getattr(ranking, name)
         for value in values:
             setattr(ranking, name, {"text": value, "clip": kept["clip"]} if name == "MEANING_MIN" else value)
-            r = evaluate(config, spec)
             mark = " *" if value == (kept["text"] if name == "MEANING_MIN" else kept) else ""
-            lines.append(f"{name:<16}{value:>7}{r['precision_at_5']:>7.3f}{r['good_precision_at_5']:>10.3f}"
-                         f"{r['absent_rate']:>11.0%}{mark}")
+            lines.append(line(name, value, evaluate(config, spec), mark))
         setattr(ranking, name, kept)
+    for name, values in SCENE_SWEEP.items():
+        kept = getattr(scenes, name)
+        for value in values:
+            setattr(scenes, name, value)
+            rescene(config, db, f"{name}={value}")
+            lines.append(line(name, value, evaluate(config, spec), " *" if value == kept else ""))
+        setattr(scenes, name, kept)
+        rescene(config, db, "kept")
     return lines
 
 
 def table(result: dict[str, Any]) -> str:
-    lines = [f"{'query':<14}{'p@5':>5}{'good':>6}{'goodp':>7}  top 5 (+ listed, - not; why)"]
+    lines = [f"{'query':<14}{'half':>4}{'p@5':>5}{'good':>6}{'goodp':>7}  top 5 (+ listed, - not; why)"]
     for r in result["queries"]:
-        lines.append(f"{r['query']:<14}{r['p5']:>5.2f}{r['good']:>6}{r['good_p5']:>7.2f}  {' '.join(r['top'])}")
-    lines.append(f"{'absent':<14}{'':>5}{'good':>6}{'listed':>7}")
+        lines.append(f"{r['query']:<14}{r['half']:>4}{r['p5']:>5.2f}{r['good']:>6}{r['good_p5']:>7.2f}  "
+                     f"{' '.join(r['top'])}")
+    lines.append(f"{'absent':<14}{'':>4}{'':>5}{'good':>6}{'listed':>7}")
     for a in result["absent"]:
-        lines.append(f"{a['query']:<14}{'':>5}{a['good']:>6}{a['listed']:>7}  {' '.join(a['top'])}")
+        lines.append(f"{a['query']:<14}{a['half']:>4}{'':>5}{a['good']:>6}{a['listed']:>7}  {' '.join(a['top'])}")
     t = result["targets"]
     lines.append(f"precision@5 {result['precision_at_5']:.3f} (target >= {TARGET_PRECISION}: "
                  f"{'ok' if t['precision_at_5']['ok'] else 'MISSED'}); precision of good matches in the top 5 "
                  f"{result['good_precision_at_5']:.3f}; absent queries answered with no good match "
                  f"{result['absent_rate']:.0%} (target 100%: {'ok' if t['absent_rate']['ok'] else 'MISSED'})")
+    for h, name in (("A", "tuned on"), ("B", "held out")):
+        r = result["halves"][h]
+        lines.append(f"half {h} ({name}, {r['words']} queries, {r['absent_words']} absent): precision@5 "
+                     f"{r['precision_at_5']:.3f}, good matches' precision {r['good_precision_at_5']:.3f}, absent "
+                     f"queries with no good match {r['absent_rate']:.0%}")
     return "\n".join(lines)
 
 
@@ -216,7 +277,7 @@ def main() -> None:
         name_people(config, db, spec.get("people") or {})
         result = evaluate(config, spec, args.baseline)
         if args.sweep:
-            print("\n".join(sweep(config, spec)), file=sys.stderr if args.json == "-" else sys.stdout)
+            print("\n".join(sweep(config, db, spec)), file=sys.stderr if args.json == "-" else sys.stdout)
         db.close()
     finally:
         if args.keep is None:

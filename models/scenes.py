@@ -1,5 +1,6 @@
 """Scene labels ImageNet has no class for, from what the other stages and the file already say: sunset (warm
-sky with the sun near the horizon at the photo's place and time), portrait and group (faces' count and size)."""
+sky with the sun near the horizon at the photo's place and time), portrait and group (faces' count and size),
+foliage (green covering much of the picture when the network names no thing surely)."""
 
 from __future__ import annotations
 
@@ -13,17 +14,26 @@ from typing import Any
 import numpy as np
 
 from photoshelf.db.schema import Face, Photo, PhotoLabel
+from photoshelf.models.labels import SOURCE as IMAGENET_SOURCE
 from photoshelf.models.labels import Label, forget_labels, load_image, store_labels
 from photoshelf.models.stages import Item, Stage
+from photoshelf.models.tfmodel import SOURCE as TF_SOURCE
 
 SOURCE = "scene"
-VERSION = "scenes-1"  # bump when a rule or a threshold below changes
+NETWORKS = (IMAGENET_SOURCE, TF_SOURCE)  # label sources that are a classifier's output (labels, tflabels)
+VERSION = "scenes-2"  # bump when a rule or a threshold below changes
 # Calibrated on the corpus (bench/search_quality.py; docs/labels.md "Scene rules" has the measurements).
 SUN_LOW, SUN_HIGH = -6.0, 12.0  # the sun's elevation (degrees) that counts as "near the horizon"
 WARM_SHARE = 0.25  # share of the upper half's pixels that are orange/red and saturated
 PORTRAIT_FACE = 0.02  # a portrait's one face covers at least this share of the picture
 PORTRAIT_PEOPLE = 0.3  # ... and the labels stage saw people (clothes: suit, tie, gown ...) this surely
 GROUP_FACES = 3  # this many faces or more make a group photo
+# Foliage: ImageNet has no tree, leaf or grass class (its plants are a few flowers and fungi), but leaves are green.
+FOLIAGE_SHARE = 0.3  # share of the tile's pixels that are yellow-green to green, saturated and not dark
+# ... unless the network is this sure of a thing (not a landscape or a plant): then the green is that thing's
+# colour or its background (a lime, grass under elephants), and the photo is of the thing.
+FOLIAGE_SUBJECT = 0.8
+SCENERY = {"landscape", "nature", "plant"}  # categories of labels that are scenery, not a subject
 
 
 def sun_elevation(when_utc: dt.datetime, lat: float, lon: float) -> float:
@@ -54,13 +64,24 @@ def utc_time(photo: Any) -> dt.datetime | None:
     return local - dt.timedelta(hours=round(float(photo.lon) / 15))
 
 
+def _hsv(image: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hue in degrees, saturation and value (0-255) of an image's pixels."""
+    hsv = np.asarray(image.convert("HSV"), dtype=np.float32)
+    return hsv[..., 0] * (360.0 / 255.0), hsv[..., 1], hsv[..., 2]
+
+
 def warm_share(image: Any) -> float:
     """The share of the upper half's pixels that are orange to red, saturated and not dark (a sunset sky)."""
-    hsv = np.asarray(image.convert("HSV"), dtype=np.float32)
-    top = hsv[: max(1, hsv.shape[0] // 2)]
-    hue = top[..., 0] * (360.0 / 255.0)
-    warm = ((hue <= 45) | (hue >= 330)) & (top[..., 1] >= 90) & (top[..., 2] >= 60)
+    hue, sat, val = (a[: max(1, a.shape[0] // 2)] for a in _hsv(image))
+    warm = ((hue <= 45) | (hue >= 330)) & (sat >= 90) & (val >= 60)
     return float(warm.mean())
+
+
+def green_share(image: Any) -> float:
+    """The share of pixels that are yellow-green to green (45-170 degrees: spring and autumn leaves, grass, a
+    fern), somewhat saturated and not dark: grey-green shadows and a dim room's tint do not count."""
+    hue, sat, val = _hsv(image)
+    return float(((hue >= 45) & (hue <= 170) & (sat >= 51) & (val >= 31)).mean())
 
 
 @dataclass(frozen=True)
@@ -70,9 +91,10 @@ class Facts:
     sun: float | None  # the sun's elevation then and there, when the time and place are known
     faces: list[float]  # each face's share of the picture
     people: float  # the labels stage's `people` confidence (0 without)
+    subject: float = 0.0  # the networks' best confidence in a thing that is not scenery (0 without)
 
 
-def scene_labels(facts: Facts, warm: float | None) -> list[Label]:
+def scene_labels(facts: Facts, warm: float | None, green: float | None = None) -> list[Label]:
     out = []
     if facts.sun is not None and SUN_LOW <= facts.sun <= SUN_HIGH and warm is not None and warm >= WARM_SHARE:
         out.append(Label("sunset", ("sky", "landscape"), round(min(1.0, 0.5 + warm), 4), SOURCE))
@@ -80,6 +102,8 @@ def scene_labels(facts: Facts, warm: float | None) -> list[Label]:
         out.append(Label("portrait", ("people",), round(facts.people, 4), SOURCE))
     if len(facts.faces) >= GROUP_FACES:
         out.append(Label("group", ("people",), 0.9, SOURCE))
+    if green is not None and green >= FOLIAGE_SHARE and facts.subject < FOLIAGE_SUBJECT:
+        out.append(Label("foliage", ("plant", "nature"), round(min(1.0, 0.5 + green / 2), 4), SOURCE))
     return out
 
 
@@ -91,6 +115,12 @@ def facts_of(photo_ids: Sequence[int]) -> dict[int, Facts]:
     labels: Any = PhotoLabel.select(PhotoLabel.photo, PhotoLabel.confidence).where(
         PhotoLabel.photo.in_(list(photo_ids)) & (PhotoLabel.name == "people")).tuples()
     people = {pid: float(c) for pid, c in labels}
+    subject: dict[int, float] = {}
+    network: Any = PhotoLabel.select(PhotoLabel.photo, PhotoLabel.categories, PhotoLabel.confidence).where(
+        PhotoLabel.photo.in_(list(photo_ids)) & PhotoLabel.source.in_(NETWORKS)).tuples()
+    for pid, categories, confidence in network:
+        if not SCENERY & set(str(categories or "").split(",")):
+            subject[pid] = max(subject.get(pid, 0.0), float(confidence))
     out = {}
     for photo in Photo.select(Photo.id, Photo.taken_at_local, Photo.tz_offset, Photo.lat, Photo.lon).where(
             Photo.id.in_(list(photo_ids))):
@@ -98,7 +128,7 @@ def facts_of(photo_ids: Sequence[int]) -> dict[int, Facts]:
         sun = (sun_elevation(when, float(photo.lat), float(photo.lon))
                if when is not None and photo.lat is not None and photo.lon is not None else None)
         out[photo.id] = Facts(sun=sun, faces=sorted(faces.get(photo.id, []), reverse=True),
-                              people=people.get(photo.id, 0.0))
+                              people=people.get(photo.id, 0.0), subject=subject.get(photo.id, 0.0))
     return out
 
 
@@ -129,14 +159,17 @@ class ScenesStage(Stage):
             f = facts.get(item.photo_id)
             if f is None:
                 continue
-            warm = None
-            if f.sun is not None and SUN_LOW <= f.sun <= SUN_HIGH:
+            warm = green = None
+            low_sun = f.sun is not None and SUN_LOW <= f.sun <= SUN_HIGH
+            if low_sun or f.subject < FOLIAGE_SUBJECT:
                 try:
-                    warm = warm_share(load_image(item.tile if item.tile.is_file() else item.fit))
+                    image = load_image(item.tile if item.tile.is_file() else item.fit)
                 except OSError as exc:
                     results[item.photo_id] = f"cannot read the thumbnail: {exc}"
                     continue
-            found[item.photo_id] = scene_labels(f, warm)
+                warm = warm_share(image) if low_sun else None
+                green = green_share(image) if f.subject < FOLIAGE_SUBJECT else None
+            found[item.photo_id] = scene_labels(f, warm, green)
             results[item.photo_id] = None
         store_labels(found, SOURCE, VERSION)
         return results

