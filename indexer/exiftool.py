@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import shutil
 import tempfile
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -29,6 +31,41 @@ TAGS = [
 ]
 
 
+READ_TIMEOUT = 600.0  # seconds one batch may take before exiftool is deemed stuck, killed and restarted
+
+
+class ExifToolStopped(RuntimeError):
+    """exiftool closed its output (it crashed or was killed) or went silent for READ_TIMEOUT seconds."""
+
+
+def _read_until(fd: int, b_endswith: bytes, block_size: int) -> bytes:
+    """pyexiftool's reader, with an end: its own loop spins forever at full CPU once exiftool has died (select()
+    reports the closed pipe readable and os.read() returns b'' again and again), which hung a daemon and the test
+    suite. Here end of file or READ_TIMEOUT raises ExifToolStopped, and the caller restarts exiftool."""
+    chunks: list[bytes] = []
+    tail = b""
+    deadline = time.monotonic() + READ_TIMEOUT
+    while not tail.strip().endswith(b_endswith):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise ExifToolStopped(f"exiftool sent nothing for {READ_TIMEOUT:.0f}s")
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            continue
+        data = os.read(fd, block_size)
+        if not data:
+            raise ExifToolStopped("exiftool stopped (its output closed)")
+        chunks.append(data)
+        tail = (tail + data)[-(len(b_endswith) + 8):]
+    return b"".join(chunks)
+
+
+def _guard_pyexiftool() -> None:
+    import exiftool.exiftool as module
+
+    module._read_fd_endswith = _read_until  # type: ignore[attr-defined]
+
+
 class ExifTool:
     """A handle on one exiftool process, restarted if it dies.
 
@@ -48,6 +85,7 @@ class ExifTool:
     def _start(self) -> Any:
         import exiftool
 
+        _guard_pyexiftool()
         helper = exiftool.ExifToolHelper(
             executable=self.executable,
             common_args=["-G", "-n", "-fast", "-charset", "filename=utf8", "-api", "LargeFileSupport=1"],
