@@ -85,3 +85,33 @@ def count_rows(url: str, table: str = "file") -> int:
 def stderr_of(proc: subprocess.Popen[bytes]) -> str:
     """What a start_cli process wrote to stderr (read once it has ended)."""
     return proc.stderr.read().decode(errors="replace") if proc.stderr is not None else ""
+
+
+def drop_catalog(database_url: str) -> None:
+    """The catalog is lost (a dead disk, a dropped database): SQLite's files are deleted, or every table of the
+    MariaDB database is dropped, whatever migrations made. The caller closes its connection first."""
+    if database_url.startswith("sqlite:///"):
+        catalog = database_url[len("sqlite:///"):]
+        for suffix in ("", "-wal", "-shm"):
+            Path(catalog + suffix).unlink(missing_ok=True)
+        return
+    from photoshelf.db.backends import make_database
+
+    db = make_database(database_url)
+    db.connect()
+    try:
+        db.execute_sql("SET FOREIGN_KEY_CHECKS = 0")
+        for table in db.get_tables():
+            db.execute_sql(f"DROP TABLE `{table}`")
+        db.execute_sql("SET FOREIGN_KEY_CHECKS = 1")
+    finally:
+        db.close()
+
+
+def lose_catalog(lib: Any) -> None:
+    """`lib`'s catalog is lost (originals, thumbnails and sidecars stay), and a fresh empty one is opened."""
+    from photoshelf.db.catalog import open_catalog
+
+    lib.db.close()
+    drop_catalog(lib.database_url)
+    lib.db = open_catalog(lib.config)

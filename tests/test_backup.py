@@ -21,7 +21,7 @@ from photoshelf.db.snapshots import load_mariadb
 from photoshelf.db.transactions import write_transaction
 
 from conftest import Library, _mariadb_admin, catalog_url
-from support import cli_env
+from support import cli_env, drop_catalog
 
 PASSWORD = "correct horse battery"
 
@@ -57,17 +57,7 @@ def _wipe(lib: Library) -> None:
     """The storage folder and the catalog are lost (a dead disk, a dropped database)."""
     lib.db.close()
     shutil.rmtree(lib.storage)
-    if lib.database_url.startswith("sqlite:///"):
-        catalog = lib.database_url[len("sqlite:///"):]
-        for suffix in ("", "-wal", "-shm"):
-            Path(catalog + suffix).unlink(missing_ok=True)
-    else:
-        db = make_database(lib.database_url)
-        db.connect()
-        db.execute_sql("SET FOREIGN_KEY_CHECKS = 0")
-        for table in db.get_tables():
-            db.execute_sql(f"DROP TABLE `{table}`")
-        db.close()
+    drop_catalog(lib.database_url)
 
 
 def test_round_trip_keeps_every_user_edit(library: Library, tmp_path: Path) -> None:

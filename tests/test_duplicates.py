@@ -23,7 +23,7 @@ from photoshelf.indexer.pipeline import index_library
 from photoshelf.search import search
 
 from conftest import SMALL_CORPUS, Library, indexed_subset, make_library
-from support import checksums
+from support import checksums, lose_catalog
 
 ORIG = "2020/Berlin/digikam.jpg"  # a phone photo with its camera and date
 COPIES = ("Derived/digikam_small.jpg", "Derived/digikam_q40.jpg", "Derived/digikam.heic", "Derived/digikam_crop.jpg",
@@ -209,11 +209,7 @@ def test_resolve_hides_copies_keeps_files_and_survives_a_rebuild(dup_library: Li
     keeper_sha = group.keeper.photo.sha1
     shas = {p.id: p.sha1 for p in Photo.select()}
     # The catalog is lost and rebuilt from the originals and the sidecars.
-    lib.db.drop_tables(list(reversed(_all_tables())))
-    lib.db.close()
-    from photoshelf.db.catalog import open_catalog
-
-    lib.db = open_catalog(lib.config)
+    lose_catalog(lib)
     index_library(lib.config, lib.db)
     restore(lib.config, lib.db)
     keeper_id = Photo.get(Photo.sha1 == keeper_sha).id
@@ -228,18 +224,6 @@ def test_resolve_hides_copies_keeps_files_and_survives_a_rebuild(dup_library: Li
     assert Photo.select().where(Photo.duplicate_of.is_null(False) | (Photo.archived == True)).count() == 0  # noqa: E712
     assert checksums(lib.originals) == before, "no original moved, changed or deleted"
 
-
-def _all_tables() -> list[type]:
-    from photoshelf.db.schema import (
-        ACCOUNT_TABLES,
-        ALL_TABLES,
-        ML_TABLES,
-        OCR_TABLES,
-        SIDECAR_TABLES,
-        VIEWER_TABLES,
-    )
-
-    return [*ALL_TABLES, *VIEWER_TABLES, *SIDECAR_TABLES, *ML_TABLES, *ACCOUNT_TABLES, *OCR_TABLES]
 
 
 def test_backfill_of_photos_indexed_before_the_second_look(dup_library: Library) -> None:

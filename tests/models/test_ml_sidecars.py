@@ -13,7 +13,6 @@ import pytest
 import yaml
 from PIL import Image
 
-from photoshelf.db.catalog import open_catalog
 from photoshelf.db.schema import Face, File, Person, Photo, PhotoLabel, PhotoStage
 from photoshelf.indexer.pipeline import Indexer
 from photoshelf.models import enrich, people
@@ -23,6 +22,7 @@ from photoshelf.records import records
 from photoshelf.sidecars import sync
 
 from conftest import SMALL_CORPUS, Library, make_library
+from support import lose_catalog
 
 FILES = ["2016/Pets/cat_brown.jpg", "2019/Pets/dog_orange.jpg", "Misc/Formats/example.png"]
 
@@ -110,18 +110,7 @@ def _index(lib: Library) -> None:
 
 def _wipe_catalog(lib: Library) -> None:
     """The catalog is lost: every table dropped (the originals, thumbnails and sidecars stay)."""
-    if lib.database_url.startswith("sqlite:///"):
-        lib.db.close()
-        Path(lib.database_url[len("sqlite:///"):]).unlink()
-    else:
-        tables = [t for (t,) in lib.db.execute_sql(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()").fetchall()]
-        lib.db.execute_sql("SET FOREIGN_KEY_CHECKS = 0")
-        for table in tables:
-            lib.db.execute_sql(f"DROP TABLE `{table}`")
-        lib.db.execute_sql("SET FOREIGN_KEY_CHECKS = 1")
-        lib.db.close()
-    lib.db = open_catalog(lib.config)
+    lose_catalog(lib)
 
 
 def _ml_state() -> dict[str, object]:

@@ -12,7 +12,6 @@ import yaml
 from logins import viewer_client
 from PIL import Image, ImageDraw, ImageFont
 
-from photoshelf.db.catalog import open_catalog
 from photoshelf.db.schema import File, PhotoStage, PhotoText
 from photoshelf.errors import ConfigError
 from photoshelf.indexer.pipeline import Indexer
@@ -22,6 +21,7 @@ from photoshelf.search import search
 from photoshelf.sidecars import sync
 
 from conftest import Library, make_config, make_library
+from support import lose_catalog
 
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
 RECEIPT, SIGN, PLAIN = "Shop/receipt.jpg", "Town/bakery.png", "Sky/plain.jpg"
@@ -159,18 +159,7 @@ def test_text_is_read_gated_searched_and_restored(lib: Library) -> None:
 
 def _wipe_catalog(lib: Library) -> None:
     """The catalog is lost (the originals, thumbnails and sidecars stay)."""
-    if lib.database_url.startswith("sqlite:///"):
-        lib.db.close()
-        Path(lib.database_url[len("sqlite:///"):]).unlink()
-    else:
-        tables = [t for (t,) in lib.db.execute_sql(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()").fetchall()]
-        lib.db.execute_sql("SET FOREIGN_KEY_CHECKS = 0")
-        for table in tables:
-            lib.db.execute_sql(f"DROP TABLE `{table}`")
-        lib.db.execute_sql("SET FOREIGN_KEY_CHECKS = 1")
-        lib.db.close()
-    lib.db = open_catalog(lib.config)
+    lose_catalog(lib)
 
 
 def test_junk_lines_are_dropped() -> None:

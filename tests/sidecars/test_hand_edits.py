@@ -16,6 +16,7 @@ from photoshelf.sidecars.io import load_plain
 from photoshelf.sidecars.sync import restore, sidecar_root
 
 from conftest import SMALL_CORPUS, Library, make_library
+from support import lose_catalog
 
 CAT = SMALL_CORPUS / "2016/Pets/cat_brown.jpg"
 REL = "2016/Mia.jpg"
@@ -57,24 +58,7 @@ def _titled_library(tmp_path: Path, database_url: str) -> Library:
 
 
 def _lose_catalog(lib: Library, tmp_path: Path) -> None:
-    from photoshelf.db.catalog import open_catalog
-    from photoshelf.db.schema import (
-        ACCOUNT_TABLES,
-        ALL_TABLES,
-        ML_TABLES,
-        OCR_TABLES,
-        SIDECAR_TABLES,
-        VIEWER_TABLES,
-    )
-
-    if lib.database_url.startswith("sqlite"):
-        lib.db.close()
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(tmp_path / "catalog.db") + suffix).unlink(missing_ok=True)
-    else:
-        lib.db.drop_tables(list(reversed(ALL_TABLES + VIEWER_TABLES + SIDECAR_TABLES + ML_TABLES + ACCOUNT_TABLES + OCR_TABLES)))
-        lib.db.close()
-    lib.db = open_catalog(lib.config)
+    lose_catalog(lib)
     assert Photo.select().count() == 0
 
 

@@ -20,7 +20,7 @@ from photoshelf.sidecars.photoprism import import_library
 from photoshelf.sidecars.sync import restore, sidecar_root, sync_changed
 
 from conftest import SMALL_CORPUS, Library, make_library
-from support import checksums
+from support import checksums, lose_catalog
 
 CAT = "2016/Pets/cat_brown.jpg"
 
@@ -126,25 +126,7 @@ def test_restore_after_losing_the_database(tmp_path: Path, database_url: str) ->
     _edit(lib)
     sync_changed(lib.config)
     before = _user_data()
-    # The catalog is lost (disk died, bad upgrade): a fresh, empty one in its place.
-    from photoshelf.db.catalog import open_catalog
-    from photoshelf.db.schema import (
-        ACCOUNT_TABLES,
-        ALL_TABLES,
-        ML_TABLES,
-        OCR_TABLES,
-        SIDECAR_TABLES,
-        VIEWER_TABLES,
-    )
-
-    if database_url.startswith("sqlite"):
-        lib.db.close()
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(tmp_path / "catalog.db") + suffix).unlink(missing_ok=True)
-    else:
-        lib.db.drop_tables(list(reversed(ALL_TABLES + VIEWER_TABLES + SIDECAR_TABLES + ML_TABLES + ACCOUNT_TABLES + OCR_TABLES)))
-        lib.db.close()
-    lib.db = open_catalog(lib.config)
+    lose_catalog(lib)  # disk died, bad upgrade: a fresh, empty catalog in its place
     assert Photo.select().count() == 0
     index_library(lib.config, lib.db)
     report = restore(lib.config, lib.db)
