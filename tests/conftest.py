@@ -221,7 +221,7 @@ _test_libraries: list[Library] = []  # made by the running test or its function-
 _lasting_libraries: list[Library] = []  # made by module or session fixtures, or kept for the session
 
 
-EXIT_GRACE_SECONDS = 120  # how long the interpreter may wait for leftover threads once the session has ended
+EXIT_GRACE_SECONDS = float(os.environ.get("PHOTOSHELF_TEST_EXIT_GRACE", "120"))  # how long the interpreter may wait for leftover threads once the session has ended
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -313,7 +313,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     status = int(getattr(config, "_photoshelf_exitstatus", 0))
 
     def guard() -> None:
-        print(f"\nconftest: the interpreter has not exited {EXIT_GRACE_SECONDS}s after the session ended; "
+        print(f"\nconftest: the interpreter has not exited {EXIT_GRACE_SECONDS:.0f}s after the session ended; "
               "stacks of every thread follow, then exit", file=sys.stderr, flush=True)
         faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
         sys.stderr.flush()
