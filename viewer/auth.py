@@ -122,6 +122,7 @@ ACCESS: dict[str, Rule] = {
     "/s/{token}": Rule(OPEN, OPEN),
     "/s/{token}/photos/{photo_id}": Rule(OPEN),
     "/s/{token}/photos/{photo_id}/original": Rule(OPEN),
+    "/s/{token}/photos/{photo_id}/play": Rule(OPEN),
     "/s/{token}/thumb/{size}/{name}": Rule(OPEN),
     "/api/v1/shares": Rule(MEMBER, MEMBER),
     "/api/v1/shares/{token}": Rule(MEMBER, MEMBER),

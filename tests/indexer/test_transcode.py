@@ -131,3 +131,50 @@ def test_a_broken_video_is_an_error_on_that_video_only(tmp_path: Path, database_
         assert not [p for p in transcode.cache_path(lib.config, photo.sha1).parent.glob("*") if p.is_file()]
     finally:
         lib.db.close()
+
+
+def test_a_share_link_plays_the_playable_copy(tmp_path: Path, database_url: str) -> None:
+    """A link's visitor gets the H.264 copy (under the link's own URLs, with ranges), not the original browsers
+    cannot play; a video without a copy plays its original; a link without downloads plays neither."""
+    source = tmp_path / "source"
+    _clip(source / "Videos" / "old_camera.avi", "mpeg4", "mp3", seconds=1.0)
+    _clip(source / "Videos" / "phone.mp4", "libx264", "aac", seconds=1.0)
+    lib = make_library(tmp_path, database_url, source)
+    try:
+        index_library(lib.config, lib.db)
+        old, phone = Photo.get(Photo.codec == "mpeg4"), Photo.get(Photo.codec == "h264")
+        Enricher(lib.config, lib.db, stages=load_stages(lib.config, lib.db, ["transcode"])).run()
+        copy = transcode.cache_path(lib.config, old.sha1)
+        assert copy.is_file()
+        with viewer_client(lib.config, lib.db) as admin:
+            tokens = {}
+            for name, photo, download in (("old", old, True), ("phone", phone, True), ("shut", old, False)):
+                r = admin.post("/api/v1/shares", json={"photo": photo.id, "download": download})
+                assert r.status_code == 201, r.text
+                tokens[name] = r.json()["token"]
+        with viewer_client(lib.config, lib.db, role=None) as visitor:
+            token = tokens["old"]
+            play = f"/s/{token}/photos/{old.id}/play"
+            assert f'src="{play}"' in visitor.get(f"/s/{token}").text
+            whole = visitor.get(play)
+            assert whole.status_code == 200 and whole.headers["content-type"] == "video/mp4"
+            assert whole.content == copy.read_bytes()
+            part = visitor.get(play, headers={"Range": "bytes=0-99"})
+            assert part.status_code == 206 and part.content == copy.read_bytes()[:100]
+            assert visitor.get(f"/s/{token}/photos/{phone.id}/play").status_code == 404  # not in this link
+            assert visitor.get(f"/photos/{old.id}/play").status_code == 401  # the library's URL stays shut
+            # no copy: the original plays, and the play URL says there is none
+            token = tokens["phone"]
+            assert f'src="/s/{token}/photos/{phone.id}/original"' in visitor.get(f"/s/{token}").text
+            assert visitor.get(f"/s/{token}/photos/{phone.id}/play").status_code == 404
+            # a link without downloads shows the picture only
+            token = tokens["shut"]
+            assert "/play" not in visitor.get(f"/s/{token}").text
+            assert visitor.get(f"/s/{token}/photos/{old.id}/play").status_code == 403
+        with viewer_client(lib.config, lib.db) as admin:
+            assert admin.delete(f"/api/v1/shares/{tokens['old']}").status_code == 200
+        with viewer_client(lib.config, lib.db, role=None) as visitor:
+            assert visitor.get(f"/s/{tokens['old']}/photos/{old.id}/play").status_code == 410
+        lib.audit.verify()
+    finally:
+        lib.db.close()

@@ -28,6 +28,7 @@ from photoshelf.viewer.views.common import (
     redirect,
     render,
 )
+from photoshelf.visibility import Audience
 
 ACTIONS: dict[str, dict[str, Any]] = {
     "rotate-left": {"rotate": "left"},
@@ -72,15 +73,25 @@ async def photo_page(request: Request) -> Response:
 
 
 def _add_play_url(request: Request, record: dict[str, Any]) -> None:
-    """A video with a browser-playable copy (indexer/transcode.py) plays that instead of its original."""
+    add_play_url(request, record, url(f"/photos/{record['id']}/play"))
+
+
+def add_play_url(request: Request, record: dict[str, Any], play_url: str) -> None:
+    """A video with a browser-playable copy (indexer/transcode.py) plays that (at `play_url`) instead of its
+    original."""
     if record["type"] == "video" and transcode.cache_path(config(request), record["sha1"]).is_file():
-        record["urls"]["play"] = url(f"/photos/{record['id']}/play")
+        record["urls"]["play"] = play_url
 
 
 async def play(request: Request) -> Response:
     """The H.264/AAC copy of a video browsers cannot play as it is, with HTTP Range (seeking); 404 without one."""
+    return await play_for(request, audience(request))
+
+
+async def play_for(request: Request, who: Audience) -> Response:
+    """The playable copy of a video `who` sees (404 for a photo not shown, or a video without a copy)."""
     photo_id = path_int(request, "photo_id")
-    photo = await catalog(request).read(photos.get_photo, photo_id, audience(request))
+    photo = await catalog(request).read(photos.get_photo, photo_id, who)
     path = transcode.cache_path(config(request), photo.sha1)
     if not path.is_file():
         raise NotFound(f"photo {photo_id} has no playable copy (not transcoded, or not needed)")

@@ -28,6 +28,7 @@ from photoshelf.viewer.views.common import (
     with_query,
 )
 from photoshelf.viewer.views.files import original_for, thumb_for
+from photoshelf.viewer.views.photo import add_play_url, play_for
 from photoshelf.visibility import for_share
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,8 @@ async def _photo(request: Request, share: Share, photo_id: int) -> Response:
     prefix = _prefix(share)
     data = await catalog(request).read(sharing.photo_view, share, photo_id, prefix)
     photo = data["photo"]
+    if share.allow_download:  # a video plays only where its original could be had: the link allows downloads
+        add_play_url(request, photo, f"{prefix}/photos/{photo['id']}/play")
     taken = (photo["taken_at_local"] or "").replace("T", " ")[:16]
     back = prefix if share.album_id is not None else None  # a photo link's page is the link itself
     return _render(request, {**data, "prefix": prefix, "back": back, "taken": taken,
@@ -155,6 +158,15 @@ async def share_original(request: Request) -> Response:
     if not share.allow_download:
         raise Forbidden("this link does not allow downloading originals")
     return await original_for(request, for_share(share), request.query_params.get("download") == "1")
+
+
+async def share_play(request: Request) -> Response:
+    """The browser-playable copy of a shared video (as /photos/<id>/play, with ranges), where the link allows
+    downloads."""
+    share = await _usable(request)
+    if not share.allow_download:
+        raise Forbidden("this link does not allow playing or downloading its videos")
+    return await play_for(request, for_share(share))
 
 
 # --- the API (members and admins) ---
@@ -189,6 +201,7 @@ routes = [
     Route("/s/{token}", share_page, methods=["GET", "POST"], name="share"),
     Route("/s/{token}/photos/{photo_id}", share_photo, name="share_photo"),
     Route("/s/{token}/photos/{photo_id}/original", share_original, name="share_original"),
+    Route("/s/{token}/photos/{photo_id}/play", share_play, name="share_play"),
     Route("/s/{token}/thumb/{size}/{name}", share_thumb, name="share_thumb"),
     Route("/api/v1/shares", api_shares, methods=["GET", "POST"]),
     Route("/api/v1/shares/{token}", api_share, methods=["DELETE"]),
