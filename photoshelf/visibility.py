@@ -8,13 +8,18 @@ The rules (issue #11):
 - public mode (`auth.mode = "public"`) never shows a private or an archived photo;
 - a share link shows only what was shared: the album's photos, or the one photo, and never a private or an
   archived one, whoever made the link (shares.create refuses those; this keeps a photo made private later out);
-- nobody else (no session, no share) sees anything.
+- nobody else (no session, no share) sees anything;
+- a name (a folder, an album, a person) that holds photos, all of them ones the audience may not open, is not
+  shown at all and its page is not found (known()): it would tell that they exist. Counts and covers come
+  only from the photos a listing shows (condition()).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
+
+import peewee as pw
 
 from photoshelf.db.schema import AlbumPhoto, Photo
 
@@ -92,6 +97,25 @@ def condition(audience: Audience, *, archive_view: bool = False) -> Any:
 def visible(select: Select, audience: Audience, *, archive_view: bool = False) -> Select:
     """`select` (whose FROM or joins include Photo) narrowed to the photos `audience` may see."""
     return cast(Select, cast(Any, select).where(condition(audience, archive_view=archive_view)))
+
+
+def known(audience: Audience) -> Any:
+    """An aggregate column for a GROUP BY over photos (Photo joined): 1 when the group holds a photo `audience`
+    may open (archived ones included for those who see the archive), else 0. A group whose photos all answer 0
+    is hidden from `audience`, name and all; a group with no photos at all has no row (it hides nothing)."""
+    return pw.fn.MAX(pw.Case(None, ((condition(audience, archive_view=True), 1),), 0))
+
+
+def known_groups(key: Any, rows: Any, audience: Audience) -> dict[Any, bool]:
+    """For each value of `key` (a column of `rows`, a select that joins Photo) that has photos: whether one of
+    them is a photo `audience` may open (known())."""
+    return {group: bool(seen) for group, seen in rows.select(key, known(audience)).group_by(key).tuples()}
+
+
+def hidden_groups(key: Any, rows: Any, audience: Audience) -> set[Any]:
+    """The values of `key` whose photos are all ones `audience` may not open: the folders, albums or people to
+    leave out, name and all."""
+    return {group for group, seen in known_groups(key, rows, audience).items() if not seen}
 
 
 def can_see(photo: Photo, audience: Audience, *, archive_view: bool = True) -> bool:

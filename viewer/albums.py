@@ -13,7 +13,7 @@ from photoshelf.db.schema import Album, AlbumPhoto, Photo, utcnow
 from photoshelf.errors import NotFound
 from photoshelf.viewer.errors import InvalidInput
 from photoshelf.viewer.urls import thumb_url
-from photoshelf.visibility import Audience, visible
+from photoshelf.visibility import Audience, hidden_groups, visible
 
 TITLE_MAX = values.ALBUM_TITLE
 
@@ -22,15 +22,24 @@ def new_uid() -> str:
     return "a" + secrets.token_hex(8)
 
 
-def get_album(ref: int | str) -> Album:
-    """An album by id or uid."""
+def get_album(ref: int | str, audience: Audience | None = None) -> Album:
+    """An album by id or uid; with an `audience`, not one whose photos are all hidden from it (as if there were
+    no such album: its title would tell of them)."""
     album_id = ids.parse_id(ref)
     album = Album.get_or_none(Album.id == album_id) if album_id is not None else None
     if album is None and isinstance(ref, str):
         album = Album.get_or_none(Album.uid == ref)
-    if album is None:
+    if album is None or (audience is not None and _hidden(audience, [album.id])):
         raise NotFound(f"no album {ref}")
     return album
+
+
+def _hidden(audience: Audience, album_ids: list[int] | None = None) -> set[int]:
+    """The albums (of these, or all) that hold photos, none of them one `audience` may open."""
+    rows = AlbumPhoto.select().join(Photo, on=(AlbumPhoto.photo == Photo.id))
+    if album_ids is not None:
+        rows = rows.where(AlbumPhoto.album.in_(album_ids))
+    return hidden_groups(AlbumPhoto.album, rows, audience)
 
 
 def _title(value: Any) -> str:
@@ -85,11 +94,12 @@ def _entries(audience: Audience, *columns: Any) -> Any:
 
 
 def list_albums(audience: Audience) -> list[dict[str, Any]]:
-    """Every album with the number of its photos `audience` sees and a cover among them (the chosen cover,
-    else its first photo)."""
+    """Every album `audience` may know of (an empty one, or one with a photo it may open) with the number of its
+    photos `audience` sees and a cover among them (the chosen cover, else its first photo)."""
     counts = dict(_entries(audience, AlbumPhoto.album, pw.fn.COUNT(AlbumPhoto.id)).group_by(AlbumPhoto.album)
                   .tuples())
-    albums = list(Album.select().order_by(Album.updated_at.desc(), Album.id.desc()))
+    hidden = _hidden(audience)
+    albums = [a for a in Album.select().order_by(Album.updated_at.desc(), Album.id.desc()) if a.id not in hidden]
     covers = _covers(albums, audience)
     return [summary(a, counts.get(a.id, 0), covers.get(a.id)) for a in albums]
 
@@ -130,7 +140,7 @@ def create_album(title: Any, description: Any, photo_ids: Iterable[Any], audienc
 
 
 def update_album(ref: int | str, changes: dict[str, Any], audience: Audience) -> dict[str, Any]:
-    album = get_album(ref)
+    album = get_album(ref, audience)
     fields: dict[str, Any] = {}
     for key, value in changes.items():
         if key == "title":
@@ -145,9 +155,9 @@ def update_album(ref: int | str, changes: dict[str, Any], audience: Audience) ->
     return album_summary(get_album(album.id), audience)
 
 
-def delete_album(ref: int | str) -> None:
+def delete_album(ref: int | str, audience: Audience) -> None:
     """Delete the album (its photos stay in the library)."""
-    album = get_album(ref)
+    album = get_album(ref, audience)
     members = AlbumPhoto.select(AlbumPhoto.photo).where(AlbumPhoto.album == album.id)
     Photo.update(updated_at=utcnow()).where(Photo.id.in_(members)).execute()  # their sidecars drop the album
     AlbumPhoto.delete().where(AlbumPhoto.album == album.id).execute()
@@ -156,7 +166,7 @@ def delete_album(ref: int | str) -> None:
 
 def add_photos(ref: int | str, photo_ids: Iterable[Any], audience: Audience) -> int:
     """Append photos to the album (those already in it stay where they are); returns how many were added."""
-    album = get_album(ref)
+    album = get_album(ref, audience)
     ids = _ids(photo_ids, audience)
     have = {p for (p,) in AlbumPhoto.select(AlbumPhoto.photo).where(AlbumPhoto.album == album.id).tuples()}
     new = [p for p in ids if p not in have]
@@ -170,7 +180,7 @@ def add_photos(ref: int | str, photo_ids: Iterable[Any], audience: Audience) -> 
 
 
 def remove_photos(ref: int | str, photo_ids: Iterable[Any], audience: Audience) -> int:
-    album = get_album(ref)
+    album = get_album(ref, audience)
     ids = [p for p in photo_ids if isinstance(p, int) and not isinstance(p, bool)]
     if ids:  # only photos `audience` sees: the count must not tell whether an unseen id is in the album
         ids = [p for (p,) in visible(Photo.select(Photo.id).where(Photo.id.in_(ids)), audience,
@@ -187,7 +197,7 @@ def remove_photos(ref: int | str, photo_ids: Iterable[Any], audience: Audience) 
 
 def reorder(ref: int | str, photo_ids: Iterable[Any], audience: Audience) -> None:
     """Put the given photos first, in this order; the others follow in their current order."""
-    album = get_album(ref)
+    album = get_album(ref, audience)
     ids = _ids(photo_ids, audience)
     current = [p for (p,) in AlbumPhoto.select(AlbumPhoto.photo).where(AlbumPhoto.album == album.id)
                .order_by(AlbumPhoto.position, AlbumPhoto.id).tuples()]

@@ -12,7 +12,7 @@ from photoshelf.errors import NotFound
 from photoshelf.records import GUESSED_DATE_SOURCES
 from photoshelf.viewer import covers
 from photoshelf.viewer.listing import Scope, base_select
-from photoshelf.visibility import Audience, visible
+from photoshelf.visibility import Audience, known_groups, visible
 
 
 def folder(folder_id: int | None, audience: Audience) -> dict[str, Any]:
@@ -28,6 +28,12 @@ def folder(folder_id: int | None, audience: Audience) -> dict[str, Any]:
         row = Folder.get_or_none(Folder.id == folder_id)
         if row is None:
             raise NotFound(f"no folder {folder_id}")
+    children = list(Folder.select().where((Folder.parent == row.id) & Folder.missing_since.is_null())
+                    .order_by(Folder.name))
+    hidden = _hidden(row, children, audience)
+    if row.id in hidden and row.path:
+        raise NotFound(f"no folder {folder_id}")
+    children = [c for c in children if c.id not in hidden]
     crumbs = []
     cur: Folder | None = row
     seen = set()
@@ -36,8 +42,6 @@ def folder(folder_id: int | None, audience: Audience) -> dict[str, Any]:
         crumbs.append({"id": cur.id, "name": cur.name or "Originals", "path": cur.path})
         cur = Folder.get_or_none(Folder.id == cur.parent_id) if cur.parent_id else None
     crumbs.reverse()
-    children = list(Folder.select().where((Folder.parent == row.id) & Folder.missing_since.is_null())
-                    .order_by(Folder.name))
     counts, scores = _photo_counts([row.id] + [c.id for c in children], audience)
     subfolders = _subfolder_counts([c.id for c in children])
     nested = _nested_covers(row.path, [c for c in children if scores.get(c.id) is None], audience)
@@ -50,6 +54,29 @@ def folder(folder_id: int | None, audience: Audience) -> dict[str, Any]:
                       "folders": subfolders.get(c.id, 0), "cover": urls.get(picks[c.id] or 0)} for c in children],
         "photos": counts.get(row.id, 0),
     }
+
+
+def _hidden(row: Folder, children: list[Folder], audience: Audience) -> set[int]:
+    """Of `row` and its `children`, those whose photos (anywhere below) are all hidden from `audience`
+    (visibility.known): their names would tell of them. Two queries, like _nested_covers."""
+    prefix = row.path + "/" if row.path else ""
+    below: Any = Folder.select(Folder.id, Folder.path).where(Folder.missing_since.is_null())
+    if prefix:
+        below = below.where((Folder.path == row.path) | Folder.path.startswith(prefix))
+    by_path = {c.path: c.id for c in children}
+    tops: dict[int, int | None] = {}  # each folder below: the child it is in (None: `row` itself)
+    for fid, fpath in below.tuples():
+        tops[fid] = by_path.get(prefix + fpath[len(prefix):].split("/", 1)[0]) if fpath != row.path else None
+    seen: dict[int, bool] = {}  # row or child id: whether any photo below is one `audience` may open
+    ids = sorted(tops)
+    for start in range(0, len(ids), 500):
+        rows = (File.select().join(Photo, on=(File.photo == Photo.id))
+                .where(File.folder.in_(ids[start : start + 500]) & (File.role == "media")
+                       & File.missing_since.is_null()))
+        for fid, known in known_groups(File.folder, rows, audience).items():
+            for group in {row.id, tops[fid]} - {None}:
+                seen[group] = seen.get(group, False) or known
+    return {group for group, known in seen.items() if not known}
 
 
 def _nested_covers(path: str, children: list[Folder], audience: Audience) -> dict[int, Any]:

@@ -25,7 +25,7 @@ from photoshelf.viewer import listing
 from photoshelf.viewer.errors import InvalidInput
 from photoshelf.viewer.photos import get_photo
 from photoshelf.viewer.urls import thumb_url, url
-from photoshelf.visibility import Audience, condition, visible
+from photoshelf.visibility import Audience, condition, hidden_groups, visible
 
 log = logging.getLogger(__name__)
 
@@ -66,19 +66,29 @@ def available() -> bool:
 # --- reading ---
 
 
-def find(ref: str | int) -> Person:
-    """A person by uid, id or name (404 when there is none)."""
+def find(ref: str | int, audience: Audience | None = None) -> Person:
+    """A person by uid, id or name (404 when there is none); with an `audience`, not someone seen only on photos
+    hidden from it (as if there were no such person: the name would tell of them)."""
     ops = _optional("people")
     if ops is not None:
-        return ops.find_person(ref)
-    text = str(ref).strip()
-    person = Person.get_or_none(Person.uid == text)
-    person_id = ids.parse_id(text)
-    if person is None and person_id is not None:
-        person = Person.get_or_none(Person.id == person_id)
-    if person is None:
-        raise NotFound(f"no person or cluster {text!r}")
+        person = ops.find_person(ref)
+    else:
+        text = str(ref).strip()
+        person = Person.get_or_none(Person.uid == text)
+        person_id = ids.parse_id(text)
+        if person is None and person_id is not None:
+            person = Person.get_or_none(Person.id == person_id)
+    if person is None or (audience is not None and _hidden(audience, [person.id])):
+        raise NotFound(f"no person or cluster {str(ref).strip()!r}")
     return person
+
+
+def _hidden(audience: Audience, person_ids: list[int] | None = None) -> set[int]:
+    """The people (of these, or all) on photos, none of them one `audience` may open."""
+    rows = Face.select().join(Photo, on=(Face.photo == Photo.id)).where(Face.person.is_null(False))
+    if person_ids is not None:
+        rows = rows.where(Face.person.in_(person_ids))
+    return hidden_groups(Face.person, rows, audience)
 
 
 def crop_digest(sha1: str, box: tuple[float, float, float, float], rotation: int) -> str:
@@ -194,12 +204,16 @@ def person_faces(person: Person, audience: Audience, limit: int = FACES_SHOWN) -
     return [_face_dict(r, rots.get(r["photo"], 0), person) for r in rows]
 
 
-def choices(exclude: int | None = None) -> list[dict[str, Any]]:
-    """People to merge into or move a face to: named first (by name), then the largest clusters."""
-    counts = (Person.select(Person.id, Person.uid, Person.name, pw.fn.COUNT(Face.id).alias("n"))
-              .join(Face, pw.JOIN.LEFT_OUTER, on=(Face.person == Person.id)).group_by(Person.id, Person.uid,
-                                                                                      Person.name))
-    rows = [{"uid": r["uid"], "name": r["name"], "faces": r["n"]} for r in _dicts(counts) if r["id"] != exclude]
+def choices(audience: Audience, exclude: int | None = None) -> list[dict[str, Any]]:
+    """People to merge into or move a face to: named first (by name), then the largest clusters; only those
+    `audience` may know of, with their faces on the photos it sees."""
+    counts = (Person.select(Person.id, Person.uid, Person.name, pw.fn.COUNT(Photo.id).alias("n"))
+              .join(Face, pw.JOIN.LEFT_OUTER, on=(Face.person == Person.id))
+              .join(Photo, pw.JOIN.LEFT_OUTER, on=((Face.photo == Photo.id) & condition(audience)))
+              .group_by(Person.id, Person.uid, Person.name))
+    hidden = _hidden(audience)
+    rows = [{"uid": r["uid"], "name": r["name"], "faces": r["n"]} for r in _dicts(counts)
+            if r["id"] != exclude and r["id"] not in hidden]
     rows.sort(key=lambda r: (r["name"] is None, (r["name"] or "").lower(), -r["faces"]))
     return rows[:MERGE_CHOICES]
 
@@ -306,7 +320,7 @@ def update_person(db: pw.Database, ref: str, changes: dict[str, Any], audience: 
             raise InvalidInput(f"unknown person field {key!r} (editable: name, hidden)")
     if "hidden" in changes and not isinstance(changes["hidden"], bool):
         raise InvalidInput(f"hidden must be true or false, got {changes['hidden']!r}")
-    person = find(ref)
+    person = find(ref, audience)
     try:
         if "name" in changes:
             person = ops.name_person(db, person.id, _clean_name(changes["name"]))
@@ -322,7 +336,7 @@ def merge(db: pw.Database, ref: str, into: Any, audience: Audience) -> dict[str,
     ops = _ops()
     if not isinstance(into, (str, int)) or isinstance(into, bool) or not str(into).strip():
         raise InvalidInput("choose the person to merge into")
-    source, target = find(ref), find(into)
+    source, target = find(ref, audience), find(into, audience)
     try:
         person = ops.merge_people(db, target.id, source.id)
     except PhotoshelfError as exc:
@@ -356,7 +370,7 @@ def move_face(db: pw.Database, face_id: int, audience: Audience, to: Any = None,
         elif to is None or to == "new":
             person = ops.move_faces(db, [face_id], None)
         elif isinstance(to, (str, int)) and not isinstance(to, bool):
-            person = ops.move_faces(db, [face_id], find(to).id)
+            person = ops.move_faces(db, [face_id], find(to, audience).id)
         else:
             raise InvalidInput(f"person must be a person's uid or name, or \"new\", got {to!r}")
     except PhotoshelfError as exc:
@@ -383,7 +397,7 @@ def reject_face(db: pw.Database, face_id: int, audience: Audience, person: Any =
     face = _face(face_id, audience)
     if person is not None and (not isinstance(person, (str, int)) or isinstance(person, bool)):
         raise InvalidInput(f"person must be a person's uid or name, got {person!r}")
-    target = find(person) if person is not None else Person.get_or_none(Person.id == face.person_id)
+    target = find(person, audience) if person is not None else Person.get_or_none(Person.id == face.person_id)
     if target is None:
         raise InvalidInput(f"face {face_id} belongs to no one: say which person it is not")
     try:
@@ -478,6 +492,5 @@ def photo_extras(config: Config, db: pw.Database, photo_id: int, audience: Audie
         "text": photo_text(photo_id),
         "similar": [{"id": p.id, "title": p.title or "", "score": s, "tile": thumb_url(p.sha1, "tile")}
                     for p, s in shown],
-        "names": [r["name"] for r in _dicts(Person.select(Person.name).where(Person.name.is_null(False))
-                                            .order_by(Person.name).limit(MERGE_CHOICES))] if faces else [],
+        "names": [c["name"] for c in choices(audience) if c["name"]] if faces else [],
     }

@@ -47,7 +47,7 @@ def create(body: dict[str, Any], user: Any, audience: Audience, base_url: str) -
     if album_ref is not None:
         if isinstance(album_ref, bool) or not isinstance(album_ref, (str, int)):
             raise InvalidInput(f"album must be an album's id or uid, got {album_ref!r}")
-        album = albums.get_album(album_ref)
+        album = albums.get_album(album_ref, audience)
     else:
         if isinstance(photo_ref, bool) or not isinstance(photo_ref, (str, int)):
             raise InvalidInput(f"photo must be a photo's id, got {photo_ref!r}")

@@ -37,7 +37,7 @@ async def album_list(request: Request) -> Response:
 
 async def album_page(request: Request) -> Response:
     who = audience(request)
-    album = await catalog(request).read(lambda ref: albums.album_summary(albums.get_album(ref), who),
+    album = await catalog(request).read(lambda ref: albums.album_summary(albums.get_album(ref, who), who),
                                         request.path_params["ref"])
     return await grid_page(request, title=album["title"], scope=listing.Scope(album_id=album["id"]),
                            extra={"album": album}, template="album.html", by_day=False)
@@ -55,7 +55,7 @@ async def album_action(request: Request) -> Response:
         await write(albums.update_album, ref, {"title": str(form.get("title", "")),
                                                "description": str(form.get("description", ""))}, who)
     elif action == "delete":
-        await write(albums.delete_album, ref)
+        await write(albums.delete_album, ref, who)
         return redirect("/albums")
     elif action == "remove":
         await write(albums.remove_photos, ref, ids, who)
@@ -86,7 +86,7 @@ async def api_albums(request: Request) -> Response:
 
 
 def _album_with_photos(ref: str, cursor: str | None, limit: int, who: Audience) -> dict[str, Any]:
-    album = albums.album_summary(albums.get_album(ref), who)
+    album = albums.album_summary(albums.get_album(ref, who), who)
     result = listing.page("", cursor=cursor, limit=limit, scope=listing.Scope(album_id=album["id"], audience=who),
                           with_count=False)
     return {**album, "photos": viewer_records(result.photos), "next": result.next}
@@ -100,7 +100,7 @@ async def api_album(request: Request) -> Response:
     if request.method == "PATCH":
         return JSONResponse(await catalog(request).write(albums.update_album, ref, await json_body(request), who))
     if request.method == "DELETE":
-        await catalog(request).write(albums.delete_album, ref)
+        await catalog(request).write(albums.delete_album, ref, who)
         return Response(status_code=204)
     limit = int_param(request, "limit", 100, 1, listing.MAX_LIMIT)
     return JSONResponse(await catalog(request).read(_album_with_photos, ref, request.query_params.get("cursor"),

@@ -54,12 +54,12 @@ async def people_page(request: Request) -> Response:
 
 def _person_page_data(ref: str, q: str, cursor: str | None, limit: int, first: bool, who: Audience
                       ) -> dict[str, Any]:
-    person = people.find(ref)
+    person = people.find(ref, who)
     data: dict[str, Any] = {"page": people.person_photos(person, who, q, cursor, limit, with_count=first),
                             "query": people.person_query(person)}
     if first:
         data.update(person=people.person_summary(person, who), faces=people.person_faces(person, who),
-                    choices=people.choices(exclude=person.id), available=people.available())
+                    choices=people.choices(who, exclude=person.id), available=people.available())
     return data
 
 
@@ -148,7 +148,7 @@ def _move_by_text(db: Any, face_id: int, text: str, who: Audience) -> dict[str, 
     if not text:
         raise InvalidInput("type the name of the person this face is")
     try:
-        target = people.find(text)
+        target = people.find(text, who)
     except NotFound:
         return people.move_face(db, face_id, who, name=text)
     return people.move_face(db, face_id, who, target.uid)
@@ -180,7 +180,7 @@ async def api_people(request: Request) -> Response:
 
 
 def _person_with_photos(ref: str, cursor: str | None, limit: int, who: Audience) -> dict[str, Any]:
-    person = people.find(ref)
+    person = people.find(ref, who)
     page = people.person_photos(person, who, "", cursor, limit, with_count=cursor is None)
     return {**people.person_summary(person, who), "faces_shown": people.person_faces(person, who),
             "photos_page": viewer_records(page.photos), "count": page.count, "next": page.next}

@@ -1,0 +1,317 @@
+"""Nothing private leaks through names, counts, covers or suggestions, on SQLite and MariaDB.
+
+One library per backend (shared by the module): a folder, a person, a place, a label, an album, a title, a
+description, a camera, a file name and a text read in the photo that belong only to the member's private photo;
+the same for a plain archived photo and for a copy archived when its duplicate group was resolved. Another
+member, a viewer and public mode walk every route below; no page, fragment or JSON answer names, counts or
+shows a cover of what they may not see, and a thing (folder, person, album) that holds only such photos answers
+404, like one that does not exist. The admin sees the names (so the walk would notice them).
+
+Routes (viewer/views/*, `grep -n "Route(" viewer/views`), and how each is checked here:
+  /, /search, /favorites, /videos, /archive, /private       pages walked; search: free text ranked (why, mentions),
+  /api/v1/search                                            filters, the start page's suggestions
+  /photos/{id}, /api/v1/photos/{id}, /photos/{id}/play      walked for the photos seen (neighbours, albums list)
+  /api/v1/photos/{ref}/similar                              walked for the photos seen
+  /photos/{id}/original, /thumb/{size}/{name}               404 for an unseen photo (test_visibility: every id)
+  /folders, /folders/{id}, /api/v1/folders[/{id}]           names, counts, covers; a hidden-only folder is a 404
+  /people, /people/{ref}, /api/v1/people[/{ref}], /faces/…  names, counts, covers, the merge/move choices; 404
+  /places, /api/v1/places, /map, /api/v1/map[/bounds]       names, counts, covers, clusters
+  /things, /api/v1/things                                   labels, counts, covers
+  /calendar, /api/v1/calendar                               months, counts, covers
+  /memories, /api/v1/memories                               on this day, trips, people
+  /albums, /albums/{ref}, /api/v1/albums[/{ref}]            titles, counts, covers; a hidden-only album is a 404
+  /duplicates, /api/v1/duplicates                           groups and their members
+  /download (POST)                                          a zip of unseen ids holds nothing
+  /s/{token}, /s/{token}/photos/…, /s/{token}/thumb/…       an album share whose cover is private
+  /api/v1/state                                             the newest photo seen
+Writes (PATCH/POST/DELETE) of unseen photos answer 404: test_visibility.py. /status, /api/v1/status, /admin and
+/api/v1/users are admins' only (test_access.py); /account, /login, /logout and /api/v1/session name no photos.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import secrets
+import shutil
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from logins import ensure_users, viewer_client
+from starlette.testclient import TestClient
+
+from photoshelf import accounts
+from photoshelf.db.schema import (
+    Album,
+    AlbumPhoto,
+    Face,
+    File,
+    Folder,
+    Person,
+    Photo,
+    PhotoLabel,
+    PhotoText,
+    User,
+)
+
+from conftest import SMALL_CORPUS, Library, _mariadb_admin, catalog_url, make_config, make_library
+
+SECRET = "qzsecret"  # every name of the private photo has it (no token or digest spells it by chance)
+ARCHIVED = "qzarchived"  # every name of the two archived photos
+STRANGERS = ("member2", "viewer", "public")
+# Where each test photo comes from, and under which folder and name it is indexed here.
+SOURCES = {
+    "Qzsecret Folder/qzsecret_file.jpg": "2016/Pets/cat_brown.jpg",  # the member's, private
+    "Qzarchived Folder/qzarchived_file.jpg": "2020/Berlin/digikam.jpg",  # archived
+    "Qzarchived Copies/qzarchived_copy.jpg": "2022/Utah Roadtrip/thompson-springs.jpg",  # a resolved copy
+    "Public/dog_orange.jpg": "2019/Pets/dog_orange.jpg",
+    "Public/smallFiji.JPG": "2004/Fiji/smallFiji.JPG",  # the copy's keeper
+    "Public/example.png": "Misc/Formats/example.png",
+}
+
+
+@dataclass
+class Shelf:
+    lib: Library
+    private: Photo
+    archived: list[Photo]
+    shown: list[Photo]  # what everyone sees
+    folder: Folder  # holds only the private photo
+    person: Person  # only on the private photo
+    album: Album  # only the private photo
+    mixed: Album  # the dog and the private photo (its chosen cover)
+    archived_folder: Folder
+    archived_album: Album
+
+    def client(self, who: str | None) -> Any:
+        if who == "public":
+            lib = self.lib
+            config = make_config(lib.originals, lib.storage, lib.database_url, PHOTOSHELF_AUTH_MODE="public")
+            return viewer_client(config, lib.db, role=None)
+        return viewer_client(self.lib.config, self.lib.db, role=who)
+
+
+def _photo(path: str) -> Photo:
+    return Photo.get_by_id(File.select(File.photo).where(File.path == path).scalar())
+
+
+def _name(photo: Photo, marker: str, *, city: str, person: str, label: str, album: str) -> Album:
+    """Give `photo` names nobody else's photo has: title, place, camera, text, a person, a label, an album."""
+    Photo.update(title=f"{marker} title", description=f"{marker}description", keywords=f"{marker}keyword",
+                 camera_model=f"{marker}cam", city=city, state=f"{marker}state", country=f"{marker}land",
+                 country_code=marker[-2:].upper(), lat=-33.9, lon=18.4, has_thumbs=True,
+                 ).where(Photo.id == photo.id).execute()
+    PhotoText.create(photo=photo.id, text=f"total {marker}ocr", lines="[]", model="test")
+    PhotoLabel.create(photo=photo.id, name=label, category=f"{marker}category", categories=f",{marker}category,",
+                      confidence=0.9, source="imagenet", model="test")
+    someone = Person.create(uid="p" + secrets.token_hex(8), name=person)
+    Face.create(photo=photo.id, x=0.3, y=0.25, w=0.2, h=0.3, score=0.99, person=someone, assigned_by="user",
+                model="test")
+    only = Album.create(uid="a" + secrets.token_hex(8), title=album)
+    AlbumPhoto.create(album=only.id, photo=photo.id, position=0)
+    return only
+
+
+def _build(root: Path, url: str) -> Shelf:
+    source = root / "source"
+    for rel, original in SOURCES.items():
+        (source / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(SMALL_CORPUS / original, source / rel)
+    lib = make_library(root, url, source)
+    from photoshelf.indexer.pipeline import Indexer
+
+    indexer = Indexer(lib.config, lib.db)
+    try:
+        indexer.run()
+    finally:
+        indexer.close()
+    ensure_users(lib.db)
+    accounts.add_user("member2", "member", "correct horse battery staple")
+    member = User.get(User.name == "member")
+    private = _photo("Qzsecret Folder/qzsecret_file.jpg")
+    album = _name(private, SECRET, city="Qzsecretville", person="Qzsecret Whiskers", label="qzsecretlabel",
+                  album="Qzsecret Album")
+    Photo.update(private=True, owner=member.id).where(Photo.id == private.id).execute()
+    plain, copy = _photo("Qzarchived Folder/qzarchived_file.jpg"), _photo("Qzarchived Copies/qzarchived_copy.jpg")
+    archived_album = _name(plain, ARCHIVED, city="Qzarchivedtown", person="Qzarchived Archie",
+                           label="qzarchivedlabel", album="Qzarchived Album")
+    AlbumPhoto.create(album=archived_album.id, photo=copy.id, position=1)
+    keeper = _photo("Public/smallFiji.JPG")
+    Photo.update(archived=True).where(Photo.id == plain.id).execute()
+    Photo.update(archived=True, duplicate_of=keeper.id, title=f"{ARCHIVED} copy title").where(
+        Photo.id == copy.id).execute()
+    dog = _photo("Public/dog_orange.jpg")
+    rex = Person.create(uid="p" + secrets.token_hex(8), name="Rex")  # someone everyone sees: his page's choices
+    Face.create(photo=dog.id, x=0.3, y=0.25, w=0.2, h=0.3, score=0.9, person=rex, assigned_by="user", model="test")
+    mixed = Album.create(uid="a" + secrets.token_hex(8), title="Mixed", cover=private.id)
+    for pos, pid in enumerate((private.id, dog.id)):
+        AlbumPhoto.create(album=mixed.id, photo=pid, position=pos)
+    from photoshelf.models import enrich, textsearch
+
+    stage = textsearch.TextStage(lib.config, lib.db)  # free text is ranked: `why`, good matches and mentions
+    assert stage.unavailable() is None
+    enrich.Enricher(lib.config, lib.db, stages=[stage]).run()
+    shown = [_photo(p) for p in SOURCES if p.startswith("Public/")]
+    return Shelf(lib=lib, private=Photo.get_by_id(private.id), archived=[Photo.get_by_id(plain.id),
+                 Photo.get_by_id(copy.id)], shown=shown, folder=Folder.get(Folder.path == "Qzsecret Folder"),
+                 person=Person.get(Person.name == "Qzsecret Whiskers"), album=album, mixed=mixed,
+                 archived_folder=Folder.get(Folder.path == "Qzarchived Folder"), archived_album=archived_album)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "mariadb"])
+def shelf(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shelf]:
+    root = tmp_path_factory.mktemp(f"private-names-{request.param}")
+    url = catalog_url(request.param, root, "names")
+    built = _build(root, url)
+    yield built
+    built.lib.db.close()
+    if request.param == "mariadb":
+        admin = _mariadb_admin()
+        admin.connect()
+        admin.execute_sql(f"DROP DATABASE IF EXISTS `{url.rsplit('/', 1)[1]}`")
+        admin.close()
+
+
+# Every GET that lists names, counts or covers (the photo pages of what everyone sees are added per shelf).
+LISTINGS = [
+    "/", "/?part=unknown", "/search", "/search?q=qzsecret", "/search?q=qzsecretocr", "/search?q=qzsecretcam",
+    "/search?q=qzsecret_file", "/search?q=Whiskers", "/search?q=qzarchived", "/favorites", "/videos", "/private",
+    "/folders", "/people", "/people?hidden=1&all=1", "/places", "/things", "/calendar", "/memories", "/map",
+    "/albums", "/duplicates",
+    "/api/v1/search", "/api/v1/search?q=qzsecret", "/api/v1/search?q=qzsecretocr", "/api/v1/search?q=total",
+    "/api/v1/search?q=qzsecret_file", "/api/v1/search?q=qzsecretville", "/api/v1/search?q=Whiskers",
+    "/api/v1/search?q=label:qzsecretlabel", "/api/v1/search?q=private:true", "/api/v1/search?q=qzarchived",
+    "/api/v1/search?q=private:true%20qzsecret", "/api/v1/search?q=private:true%20qzsecretocr",
+    "/api/v1/search?q=private:true%20Whiskers", "/search?q=private:true%20qzsecretocr",
+    "/api/v1/folders", "/api/v1/people", "/api/v1/places", "/api/v1/things", "/api/v1/calendar",
+    "/api/v1/memories", "/api/v1/map?zoom=22", "/api/v1/map/bounds", "/api/v1/albums", "/api/v1/duplicates",
+    "/api/v1/state",
+]
+
+
+def _walk(client: TestClient, shelf: Shelf) -> dict[str, str]:
+    """Each listing's and each seen photo's answer, by URL."""
+    urls = list(LISTINGS)
+    public_folder = Folder.get(Folder.path == "Public")
+    urls += [f"/folders/{public_folder.id}", f"/api/v1/folders/{public_folder.id}", f"/albums/{shelf.mixed.uid}",
+             f"/api/v1/albums/{shelf.mixed.uid}"]
+    friend = Person.get(Person.name == "Rex")
+    urls += [f"/people/{friend.uid}", f"/api/v1/people/{friend.uid}"]
+    for p in shelf.shown:
+        urls += [f"/photos/{p.id}", f"/api/v1/photos/{p.id}", f"/api/v1/photos/{p.uid}/similar"]
+    out = {}
+    for url in urls:
+        r = client.get(url)
+        assert r.status_code == 200, f"{url}: {r.status_code} {r.text[:200]}"
+        out[url] = r.text
+    return out
+
+
+def _leaks(bodies: dict[str, str], marker: str, photos: list[Photo]) -> list[str]:
+    """The URLs whose answer names `marker` or shows one of `photos` (its thumbnail or page), each with what it
+    shows."""
+    out = []
+    for url, body in bodies.items():
+        asked = parse_qs(urlsplit(url).query).get("q", [""])[0].lower()
+        text = body.lower()
+        for word in re.split(r"[\s:]+", asked):  # a search page repeats its query (in links too)
+            text = text.replace(word, "") if len(word) > 4 else text
+        found = [m for m in (marker, *(p.sha1 for p in photos)) if m in text]
+        found += [m.group(0) for p in photos for m in re.finditer(rf"/photos/{p.id}\b", text)]
+        if found:
+            at = text.find(found[0])
+            out.append(f"{url}: {text[max(0, at - 80):at + 40]!r}")
+    return out
+
+
+@pytest.mark.parametrize("who", STRANGERS)
+def test_strangers_see_no_name_count_or_cover_of_a_private_photo(shelf: Shelf, who: str) -> None:
+    with shelf.client(who) as client:
+        bodies = _walk(client, shelf)
+    leaks = _leaks(bodies, SECRET, [shelf.private])
+    assert leaks == [], "\n".join(leaks)
+    # A member may open archived photos (from the archive): the folders, albums and people that hold them may be
+    # named to them (with no count or cover), and the duplicates page shows the resolved groups. The listings that
+    # follow the timeline's rules never show them.
+    shown = {u: b for u, b in bodies.items() if who != "member2" or not any(
+        part in u for part in ("folders", "albums", "/photos/", "/people/", "duplicates", "q=qzarchived"))}
+    leaks = _leaks(shown, ARCHIVED, shelf.archived)
+    assert leaks == [], "\n".join(leaks)
+
+
+def test_the_admin_sees_those_names(shelf: Shelf) -> None:
+    """The walk finds what is there: the admin's answers name the private photo's folder, person, place, label,
+    album and text."""
+    with shelf.client("admin") as client:
+        bodies = _walk(client, shelf)
+    found = {leak.split(": ", 1)[0] for leak in _leaks(bodies, SECRET, [shelf.private])}
+    ranked = json.loads(bodies["/api/v1/search?q=private:true%20qzsecretocr"])
+    assert ranked["match"] == "meaning" and "text in photo" in ranked["photos"][0]["why"]
+    for url in ("/folders", "/people", "/albums", "/api/v1/search?q=private:true%20qzsecretocr",
+                "/api/v1/search?q=private:true", "/api/v1/albums", "/api/v1/people", "/api/v1/folders"):
+        assert url in found, url
+
+
+@pytest.mark.parametrize("who", STRANGERS)
+def test_a_thing_holding_only_unseen_photos_is_not_found(shelf: Shelf, who: str) -> None:
+    urls = [f"/folders/{shelf.folder.id}", f"/api/v1/folders/{shelf.folder.id}", f"/people/{shelf.person.uid}",
+            f"/api/v1/people/{shelf.person.uid}", f"/people/{shelf.person.id}", f"/albums/{shelf.album.uid}",
+            f"/api/v1/albums/{shelf.album.uid}", f"/albums/{shelf.album.id}"]
+    if who != "member2":  # members see archived photos in the archive view
+        urls += [f"/folders/{shelf.archived_folder.id}", f"/albums/{shelf.archived_album.uid}"]
+    with shelf.client(who) as client:
+        for url in urls:
+            r = client.get(url)
+            assert r.status_code == 404, (url, r.status_code)
+            assert SECRET not in r.text.lower() and ARCHIVED not in r.text.lower(), url
+
+
+@pytest.mark.parametrize("who", ["member", "admin"])
+def test_its_owner_and_admins_open_them(shelf: Shelf, who: str) -> None:
+    with shelf.client(who) as client:
+        for url in (f"/folders/{shelf.folder.id}", f"/people/{shelf.person.uid}", f"/albums/{shelf.album.uid}",
+                    f"/api/v1/albums/{shelf.album.uid}", f"/folders/{shelf.archived_folder.id}"):
+            assert client.get(url).status_code == 200, url
+
+
+def test_counts_are_of_what_the_viewer_sees(shelf: Shelf) -> None:
+    with shelf.client("viewer") as client:
+        mixed = client.get(f"/api/v1/albums/{shelf.mixed.uid}").json()
+        assert mixed["count"] == 1 and mixed["cover_tile"] and shelf.private.sha1 not in mixed["cover_tile"]
+        root = client.get("/api/v1/folders").json()
+        assert [c["name"] for c in root["children"]] == ["Public"]
+        assert root["children"][0]["photos"] == len(shelf.shown)
+
+
+@pytest.mark.parametrize("who", ["member2", "viewer"])
+def test_a_zip_of_unseen_photos_holds_nothing(shelf: Shelf, who: str) -> None:
+    # A member may open archived photos (from the archive), so only the private photo is unseen to member2.
+    unseen = [shelf.private.id, *(p.id for p in shelf.archived if who == "viewer")]
+    with shelf.client(who) as client:
+        r = client.post("/download", json={"photos": [*unseen, shelf.shown[0].id]})
+        assert r.status_code == 200
+        names = zipfile.ZipFile(io.BytesIO(r.content)).namelist()
+        assert names == [File.get(File.photo == shelf.shown[0].id).name]
+        r = client.post("/download", json={"photos": unseen})
+        assert r.status_code in (200, 404)
+        if r.status_code == 200:
+            assert zipfile.ZipFile(io.BytesIO(r.content)).namelist() == []
+
+
+def test_a_share_shows_no_private_cover_or_name(shelf: Shelf) -> None:
+    with shelf.client("admin") as admin:
+        r = admin.post("/api/v1/shares", json={"album": shelf.mixed.uid})
+        assert r.status_code in (200, 201), r.text
+        token = r.json()["token"]
+    with shelf.client(None) as visitor:
+        page = visitor.get(f"/s/{token}")
+        assert page.status_code == 200
+        assert SECRET not in page.text.lower() and shelf.private.sha1 not in page.text
+        assert visitor.get(f"/s/{token}/photos/{shelf.private.id}").status_code == 404
+        assert visitor.get(f"/s/{token}/thumb/tile/{shelf.private.sha1}.jpg").status_code == 404
