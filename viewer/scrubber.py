@@ -11,6 +11,7 @@ from typing import Any
 import peewee as pw
 
 from photoshelf import ids
+from photoshelf.db.dates import split_year_month, year_month
 from photoshelf.db.schema import Photo
 from photoshelf.viewer import listing
 from photoshelf.viewer.listing import Cursor, Scope
@@ -66,12 +67,11 @@ def years(audience: Audience) -> list[Year]:
 
 
 def _years(audience: Audience) -> list[Year]:
-    t = Photo.taken_at_local
+    month = year_month(Photo.taken_at_local)
     q = (listing.base_select("", Scope(audience=audience, dates="known"))
-         .select(t.year.alias("y"), t.month.alias("m"), pw.fn.COUNT(Photo.id))
-         .group_by(t.year, t.month).order_by())
+         .select(month, pw.fn.COUNT(Photo.id)).group_by(month).order_by())
     out: dict[int, Year] = {}
-    for y, m, n in sorted(((int(y), int(m), int(n)) for y, m, n in q.tuples()), reverse=True):
+    for y, m, n in sorted(((*split_year_month(key), int(n)) for key, n in q.tuples()), reverse=True):
         year = out.setdefault(y, Year(year=y, cursor=start_of(y, 12)))
         year.months.append(Month(year=y, month=m, count=n, cursor=start_of(y, m)))
     return list(out.values())
