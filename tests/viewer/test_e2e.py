@@ -6,6 +6,7 @@ the test's temp folder and to test-output/e2e/ (git-ignored) so a reviewer can l
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -880,7 +882,7 @@ def test_user_menu_and_admin_page(open_page: Callable[..., Watched], base_url: s
 def test_a_viewer_gets_no_editing_controls_and_the_keys_change_nothing(open_page: Callable[..., Watched],
                                                                       base_url: str) -> None:
     """A viewer (browse only) sees no button that would answer 403, reads the title as text, and f, l, r and s
-    send nothing (viewer/static: they act only with <body data-can-edit>)."""
+    send nothing (viewer/static: they act only with <body data-can-edit>; s starts selecting, to download)."""
     api(base_url, "/api/v1/users", "POST", {"name": "reader", "role": "viewer", "password": PASSWORD})
     pid = photo_id(base_url, "path:gen_013")
     before = api(base_url, f"/api/v1/photos/{pid}")["photo"]
@@ -894,7 +896,8 @@ def test_a_viewer_gets_no_editing_controls_and_the_keys_change_nothing(open_page
             browser_log_in(w.page, base_url, "reader")
             writes.clear()  # the login itself
             assert w.page.get_attribute("body", "data-can-edit") is None
-            assert w.page.locator(".selstart, #selbar").count() == 0
+            assert w.page.locator(".selstart").count() == 1  # selecting is for downloading (the next test)
+            assert w.page.locator(VIEWER_HIDDEN_SELECTION).count() == 0
             w.page.keyboard.press("s")
             w.shot(f"timeline-{size}")
             w.goto(f"/photos/{pid}")
@@ -913,6 +916,45 @@ def test_a_viewer_gets_no_editing_controls_and_the_keys_change_nothing(open_page
     finally:
         api(base_url, f"/api/v1/photos/{pid}", "PATCH",
             {"title": before["title"] or "", "description": before["description"] or ""})
+
+
+# What a viewer's selection bar must not hold: the buttons that change photos or albums (each would answer 403).
+VIEWER_HIDDEN_SELECTION = "#selbar [data-flag], #selbar .seladd, #selbar .selremove, #selbar select, #selbar input[type=text]"
+
+
+def test_a_viewer_selects_two_photos_and_downloads_a_zip(open_page: Callable[..., Watched], base_url: str,
+                                                        lib: Library) -> None:
+    """A viewer's selection bar downloads and does nothing else: two photos selected, one zip holding both
+    originals (POST /download, the only write the page sends), and no favorite, archive, private or album
+    button."""
+    api(base_url, "/api/v1/users", "POST", {"name": "fetcher", "role": "viewer", "password": PASSWORD})
+    w = open_page(storage_state=None, accept_downloads=True)
+    writes: list[str] = []
+    w.page.on("request", lambda r: writes.append(f"{r.method} {r.url}") if r.method != "GET" else None)
+    browser_log_in(w.page, base_url, "fetcher")
+    writes.clear()  # the login itself
+    w.goto("/search?q=path:Generated")
+    w.page.locator(".selstart").click()
+    assert w.page.locator("#selbar").is_visible()
+    assert w.page.locator(VIEWER_HIDDEN_SELECTION).count() == 0
+    labels = w.page.eval_on_selector_all("#selbar button", "bs => bs.map(b => b.textContent.trim())")
+    assert labels == ["Download", "Cancel"], labels
+    tiles = w.page.locator(".tile")
+    tiles.nth(0).click()
+    tiles.nth(2).click()
+    ids = tile_ids(w)
+    chosen = [ids[0], ids[2]]
+    assert w.page.locator(".tile.selected").count() == 2
+    assert w.page.locator(".selcount").inner_text() == "2 selected"
+    w.shot("selecting")
+    with w.page.expect_download() as download:
+        w.page.locator("#selbar .seldownload").click()
+    with zipfile.ZipFile(io.BytesIO(Path(download.value.path()).read_bytes())) as held:
+        inside = {name: held.read(name) for name in held.namelist()}
+    originals = {Path(p).name: (lib.originals / p).read_bytes()
+                 for p in (api(base_url, f"/api/v1/photos/{pid}")["photo"]["path"] for pid in chosen)}
+    assert inside == originals
+    assert writes == [f"POST {base_url}/download"], writes
 
 
 def test_share_a_photo_and_open_the_link(open_page: Callable[..., Watched], base_url: str) -> None:

@@ -1,7 +1,8 @@
 """The pages draw only the controls a visitor may use: a viewer, public mode and a share link's visitor get no
-editing form, Select button, selection bar or favorite/rotate/archive/private button (each would answer 403), and
-no <body data-can-edit> (the scripts' shortcuts do nothing without it); members and admins get them all. On both
-backends, through the real app (tests/viewer/test_e2e.py checks the keys in Chromium)."""
+editing form or favorite/rotate/archive/private button (each would answer 403), and no <body data-can-edit> (the
+scripts' shortcuts do nothing without it); a viewer's selection bar only downloads (public mode and share links
+have none); members and admins get them all. On both backends, through the real app (tests/viewer/test_e2e.py
+checks the keys and a viewer's download in Chromium)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from photoshelf.db.schema import Face, File, Photo
 
 POST_FORM = re.compile(r"<form\b[^>]*>", re.I)
 # What only an editor's page holds: (what it is, the text that shows it).
-EDIT_MARKS = [("Select button", 'class="selstart"'), ("selection bar", 'id="selbar"'), ("favorite button", 'id="fav"'),
+SELECT_MARKS = [("Select button", 'class="selstart"'), ("selection bar", 'id="selbar"')]
+EDIT_MARKS = [("selection bar flags", 'data-flag="'), ("selection bar albums", 'class="albumpick"'),
+              ("selection bar albums", 'class="danger selremove"'), ("favorite button", 'id="fav"'),
               ("rotate buttons", 'id="rotl"'), ("rotate buttons", 'id="rotr"'),
               ("archive button", 'name="action" value="archived"'), ("private button", 'name="action" value="private"'),
               ("title form", 'class="stack textedit"'), ("add to album", 'class="addalbum"'),
@@ -56,10 +59,12 @@ def _get(client: TestClient, path: str) -> str:
     return r.text
 
 
-def _no_controls(html: str, where: str) -> None:
+def _no_controls(html: str, where: str, *, selecting: bool = False) -> None:
+    """No editing control; with `selecting` (a viewer) the selection bar may be there, as a form to /download."""
     forms = [f for f in POST_FORM.findall(html) if 'method="post"' in f.lower()]
-    assert all('action="/logout"' in f for f in forms), f"{where}: write forms {forms}"
-    shown = [what for what, mark in EDIT_MARKS if mark in html]
+    allowed = ('action="/logout"', 'action="/download"') if selecting else ('action="/logout"',)
+    assert all(any(a in f for a in allowed) for f in forms), f"{where}: write forms {forms}"
+    shown = [what for what, mark in EDIT_MARKS + ([] if selecting else SELECT_MARKS) if mark in html]
     assert not shown, f"{where}: {shown}"
 
 
@@ -68,13 +73,19 @@ def test_viewers_and_public_mode_get_no_editing_controls(home: Household) -> Non
     with home.client("viewer") as viewer, home.public() as public:
         for audience, client in (("viewer", viewer), ("public", public)):
             for path in _pages(home, audience):
-                _no_controls(_get(client, path), f"{audience} {path}")
+                _no_controls(_get(client, path), f"{audience} {path}", selecting=audience == "viewer")
             photo = _get(client, f"/photos/{dog}")
             # read-only text instead of the controls: the star, the title and the description
             assert '<span class="favmark"' in photo and "★ Favorite" in photo
             assert '<h2 class="phototitle">Good dog</h2>' in photo and '<p class="photodesc">In the garden</p>' in photo
             assert 'id="download"' in photo  # downloading is reading
             assert ">Kitty</a>" in photo  # the face's name, without "not this person"
+        # a viewer selects to download, on every grid (public mode cannot POST: no bar there)
+        for path in ("/", "/search?q=dog", "/favorites", f"/folders/{File.get(File.photo == dog).folder_id}",
+                     f"/albums/{home.album.uid}", f"/people/{home.person.uid}"):
+            html = _get(viewer, path)
+            assert 'class="selstart"' in html and 'class="seldownload"' in html, path
+            assert 'data-can-select="1"' in html and "/static/select.js" in html, path
         # the user menu stays for a logged-in viewer: their password and logging out
         menu = _get(viewer, "/")
         assert 'href="/account">Change password' in menu and 'action="/logout"' in menu

@@ -14,6 +14,8 @@ function appUrl(path) { return ROOT_PATH + path; }
 // Whether this visitor may change anything (admins and members: <body data-can-edit="1">, base.html). Without it
 // the editing shortcuts and handlers here and in the page scripts do nothing (the server would answer 403).
 const CAN_EDIT = document.body.dataset.canEdit === "1";
+// Whether this visitor may select photos to download them (any logged-in role: data-can-select, base.html).
+const CAN_SELECT = document.body.dataset.canSelect === "1";
 
 (function theme() {
   const root = document.documentElement;

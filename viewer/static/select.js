@@ -1,12 +1,13 @@
 // photoshelf viewer: selecting photos in a grid and acting on all of them (the selection bar, _grid.html).
 // "Select" (or the s key) turns clicks on tiles into selection; shift-click selects the run from the last tile
-// clicked; Escape ends it. Loaded only for members and admins (base.html); app.js's CSRF_HEADERS and appUrl().
+// clicked; Escape ends it. Loaded for every logged-in role (base.html); a viewer's bar has only Download and Cancel
+// (_grid.html). app.js's CSRF_HEADERS and appUrl().
 "use strict";
 
 (function selection() {
   const bar = document.getElementById("selbar");
   const start = document.querySelector(".selstart");
-  if (!CAN_EDIT || !bar || !start) return;
+  if (!CAN_SELECT || !bar || !start) return;
   const selected = new Set();
   const count = bar.querySelector(".selcount");
   const message = bar.querySelector(".selmsg");
@@ -143,6 +144,6 @@
     if (event.target.closest("input, textarea, select") || event.ctrlKey || event.metaKey || event.altKey) return;
     if (event.key === "s" && !selecting()) { begin(); }
     else if (event.key === "Escape" && selecting()) { end(); start.focus(); }
-    else if (event.key === "f" && selecting() && selected.size) { bar.querySelector('[data-flag="favorite"]').click(); }
+    else if (event.key === "f" && selecting() && selected.size) { bar.querySelector('[data-flag="favorite"]')?.click(); }
   });
 })();

@@ -62,6 +62,9 @@ def render(request: Request, name: str, context: dict[str, Any], status_code: in
     # whether to draw the editing controls: for the roles whose writes viewer/auth.py lets through (after the
     # context, so a share link's page, which says role None, gets none whoever opens it)
     context["can_edit"] = context["role"] in ("admin", "member")
+    # whether to draw the selection bar: any logged-in role may download a selection (POST /download); a viewer's
+    # bar holds only that (public mode writes nothing, a share link's page has its own downloads)
+    context["can_select"] = context["role"] in ("admin", "member", "viewer")
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
