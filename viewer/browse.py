@@ -7,6 +7,7 @@ from typing import Any
 
 import peewee as pw
 
+from photoshelf.db.dates import split_year_month, year_month
 from photoshelf.db.schema import File, Folder, Photo
 from photoshelf.errors import NotFound
 from photoshelf.records import GUESSED_DATE_SOURCES
@@ -30,10 +31,10 @@ def folder(folder_id: int | None, audience: Audience) -> dict[str, Any]:
             raise NotFound(f"no folder {folder_id}")
     children = list(Folder.select().where((Folder.parent == row.id) & Folder.missing_since.is_null())
                     .order_by(Folder.name))
-    hidden = _hidden(row, children, audience)
-    if row.id in hidden and row.path:
+    hidden = _hidden(row, audience)
+    if row.path in hidden and row.path:
         raise NotFound(f"no folder {folder_id}")
-    children = [c for c in children if c.id not in hidden]
+    children = [c for c in children if c.path not in hidden]
     crumbs = []
     cur: Folder | None = row
     seen = set()
@@ -43,7 +44,7 @@ def folder(folder_id: int | None, audience: Audience) -> dict[str, Any]:
         cur = Folder.get_or_none(Folder.id == cur.parent_id) if cur.parent_id else None
     crumbs.reverse()
     counts, scores = _photo_counts([row.id] + [c.id for c in children], audience)
-    subfolders = _subfolder_counts([c.id for c in children])
+    subfolders = _subfolder_counts([c.id for c in children], hidden)
     nested = _nested_covers(row.path, [c for c in children if scores.get(c.id) is None], audience)
     picks = {c.id: covers.cover_id(scores.get(c.id)) or covers.cover_id(nested.get(c.id)) for c in children}
     urls = covers.tiles(picks.values())
@@ -56,27 +57,28 @@ def folder(folder_id: int | None, audience: Audience) -> dict[str, Any]:
     }
 
 
-def _hidden(row: Folder, children: list[Folder], audience: Audience) -> set[int]:
-    """Of `row` and its `children`, those whose photos (anywhere below) are all hidden from `audience`
-    (visibility.known): their names would tell of them. Two queries, like _nested_covers."""
+def _hidden(row: Folder, audience: Audience) -> set[str]:
+    """The folders at or below `row` (by path) whose photos, anywhere below them, are all hidden from `audience`
+    (visibility.known): their names would tell of those photos. Two queries, like _nested_covers."""
     prefix = row.path + "/" if row.path else ""
     below: Any = Folder.select(Folder.id, Folder.path).where(Folder.missing_since.is_null())
     if prefix:
         below = below.where((Folder.path == row.path) | Folder.path.startswith(prefix))
-    by_path = {c.path: c.id for c in children}
-    tops: dict[int, int | None] = {}  # each folder below: the child it is in (None: `row` itself)
-    for fid, fpath in below.tuples():
-        tops[fid] = by_path.get(prefix + fpath[len(prefix):].split("/", 1)[0]) if fpath != row.path else None
-    seen: dict[int, bool] = {}  # row or child id: whether any photo below is one `audience` may open
-    ids = sorted(tops)
+    paths = dict(below.tuples())
+    seen: dict[str, bool] = {}  # a folder with photos below it: whether one is a photo `audience` may open
+    ids = sorted(paths)
     for start in range(0, len(ids), 500):
         rows = (File.select().join(Photo, on=(File.photo == Photo.id))
                 .where(File.folder.in_(ids[start : start + 500]) & (File.role == "media")
                        & File.missing_since.is_null()))
         for fid, known in known_groups(File.folder, rows, audience).items():
-            for group in {row.id, tops[fid]} - {None}:
-                seen[group] = seen.get(group, False) or known
-    return {group for group, known in seen.items() if not known}
+            path = paths[fid]
+            while True:  # the folder and each one above it, up to `row`
+                seen[path] = seen.get(path, False) or known
+                if len(path) <= len(row.path):
+                    break
+                path = path.rpartition("/")[0]
+    return {path for path, known in seen.items() if not known}
 
 
 def _nested_covers(path: str, children: list[Folder], audience: Audience) -> dict[int, Any]:
@@ -119,25 +121,25 @@ def _photo_counts(folder_ids: list[int], audience: Audience) -> tuple[dict[int, 
     return {f: n for f, n, _s in rows}, {f: s for f, _n, s in rows}
 
 
-def _subfolder_counts(folder_ids: list[int]) -> dict[int, int]:
+def _subfolder_counts(folder_ids: list[int], hidden: set[str]) -> dict[int, int]:
+    """How many folders each of these holds directly, of those not `hidden` (by path)."""
     if not folder_ids:
         return {}
-    q = (Folder.select(Folder.parent, pw.fn.COUNT(Folder.id))
-         .where(Folder.parent.in_(folder_ids) & Folder.missing_since.is_null()).group_by(Folder.parent))
-    return dict(q.tuples())
+    q = Folder.select(Folder.parent, Folder.path).where(Folder.parent.in_(folder_ids) & Folder.missing_since.is_null())
+    return dict(Counter(parent for parent, path in q.tuples() if path not in hidden))
 
 
 def calendar(audience: Audience) -> list[dict[str, Any]]:
     """Years, newest first, each with its months and how many photos (that `audience` sees) each month has."""
-    t = Photo.taken_at_local
-    q = (base_select("", Scope(audience=audience)).select(t.year.alias("y"), t.month.alias("m"), pw.fn.COUNT(Photo.id),
-                                                          covers.cover_score())
-         .where(t.is_null(False) & _dated()).group_by(t.year, t.month).order_by())
+    month = year_month(Photo.taken_at_local)  # grouped by the database (not peewee's per-row Python on SQLite)
+    q = (base_select("", Scope(audience=audience)).select(month, pw.fn.COUNT(Photo.id), covers.cover_score())
+         .where(Photo.taken_at_local.is_null(False) & _dated()).group_by(month).order_by())
     years: dict[int, dict[int, int]] = defaultdict(dict)
     scores: dict[tuple[int, int], Any] = {}
-    for y, m, n, score in q.tuples():
-        years[int(y)][int(m)] = int(n)
-        scores[int(y), int(m)] = score
+    for key, n, score in q.tuples():
+        y, m = split_year_month(key)
+        years[y][m] = int(n)
+        scores[y, m] = score
     year_scores: dict[int, Any] = {}
     for (y, _m), score in scores.items():
         year_scores[y] = covers.best(year_scores.get(y), score)

@@ -186,7 +186,8 @@ def list_people(audience: Audience, include_hidden: bool = False) -> dict[str, A
     rows.sort(key=lambda r: (r["name"] is None, (r["name"] or "").lower(), -r["faces"], r["id"]))
     faces = _seen_faces(audience).count()
     unassigned = _seen_faces(audience).where(Face.person.is_null()).count()
-    hidden = Person.select().where(Person.hidden == True).count()  # noqa: E712 - peewee expression
+    hidden = Person.select().where((Person.hidden == True)  # noqa: E712 - peewee expression
+                                   & Person.id.not_in(sorted(_hidden(audience)) or [0])).count()
     return {"people": rows, "faces": faces, "unassigned": unassigned, "hidden": hidden,
             "available": available()}
 

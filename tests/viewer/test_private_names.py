@@ -73,6 +73,7 @@ SOURCES = {
     "Public/dog_orange.jpg": "2019/Pets/dog_orange.jpg",
     "Public/smallFiji.JPG": "2004/Fiji/smallFiji.JPG",  # the copy's keeper
     "Public/example.png": "Misc/Formats/example.png",
+    "Public/Qzsecret Sub/qzsecret_sub.gif": "Misc/Formats/example.gif",  # the member's too, private
 }
 
 
@@ -137,7 +138,11 @@ def _build(root: Path, url: str) -> Shelf:
     private = _photo("Qzsecret Folder/qzsecret_file.jpg")
     album = _name(private, SECRET, city="Qzsecretville", person="Qzsecret Whiskers", label="qzsecretlabel",
                   album="Qzsecret Album")
-    Photo.update(private=True, owner=member.id).where(Photo.id == private.id).execute()
+    sub = _photo("Public/Qzsecret Sub/qzsecret_sub.gif")
+    shy = Person.create(uid="p" + secrets.token_hex(8), name="Qzsecret Shy", hidden=True)  # nor the hidden count
+    Face.create(photo=private.id, x=0.6, y=0.25, w=0.2, h=0.3, score=0.9, person=shy, assigned_by="user",
+                model="test")
+    Photo.update(private=True, owner=member.id).where(Photo.id.in_([private.id, sub.id])).execute()
     plain, copy = _photo("Qzarchived Folder/qzarchived_file.jpg"), _photo("Qzarchived Copies/qzarchived_copy.jpg")
     archived_album = _name(plain, ARCHIVED, city="Qzarchivedtown", person="Qzarchived Archie",
                            label="qzarchivedlabel", album="Qzarchived Album")
@@ -157,7 +162,7 @@ def _build(root: Path, url: str) -> Shelf:
     stage = textsearch.TextStage(lib.config, lib.db)  # free text is ranked: `why`, good matches and mentions
     assert stage.unavailable() is None
     enrich.Enricher(lib.config, lib.db, stages=[stage]).run()
-    shown = [_photo(p) for p in SOURCES if p.startswith("Public/")]
+    shown = [_photo(p) for p in SOURCES if p.startswith("Public/") and SECRET not in p.lower()]
     return Shelf(lib=lib, private=Photo.get_by_id(private.id), archived=[Photo.get_by_id(plain.id),
                  Photo.get_by_id(copy.id)], shown=shown, folder=Folder.get(Folder.path == "Qzsecret Folder"),
                  person=Person.get(Person.name == "Qzsecret Whiskers"), album=album, mixed=mixed,
@@ -189,7 +194,7 @@ LISTINGS = [
     "/api/v1/search?q=label:qzsecretlabel", "/api/v1/search?q=private:true", "/api/v1/search?q=qzarchived",
     "/api/v1/search?q=private:true%20qzsecret", "/api/v1/search?q=private:true%20qzsecretocr",
     "/api/v1/search?q=private:true%20Whiskers", "/search?q=private:true%20qzsecretocr",
-    "/api/v1/folders", "/api/v1/people", "/api/v1/places", "/api/v1/things", "/api/v1/calendar",
+    "/api/v1/folders", "/api/v1/people", "/api/v1/people?hidden=1", "/api/v1/places", "/api/v1/things", "/api/v1/calendar",
     "/api/v1/memories", "/api/v1/map?zoom=22", "/api/v1/map/bounds", "/api/v1/albums", "/api/v1/duplicates",
     "/api/v1/state",
 ]
@@ -286,7 +291,12 @@ def test_counts_are_of_what_the_viewer_sees(shelf: Shelf) -> None:
         assert mixed["count"] == 1 and mixed["cover_tile"] and shelf.private.sha1 not in mixed["cover_tile"]
         root = client.get("/api/v1/folders").json()
         assert [c["name"] for c in root["children"]] == ["Public"]
-        assert root["children"][0]["photos"] == len(shelf.shown)
+        assert root["children"][0]["photos"] == len(shelf.shown) and root["children"][0]["folders"] == 0
+        assert client.get("/api/v1/people?hidden=1").json()["hidden"] == 0
+    with shelf.client("admin") as client:
+        root = client.get("/api/v1/folders").json()
+        assert [c["folders"] for c in root["children"] if c["name"] == "Public"] == [1]
+        assert client.get("/api/v1/people?hidden=1").json()["hidden"] == 1
 
 
 @pytest.mark.parametrize("who", ["member2", "viewer"])
