@@ -32,11 +32,20 @@ def get_photo(photo_id: int | str, audience: Audience) -> Photo:
     return photo
 
 
-def viewer_records(photos: list[Photo]) -> list[dict[str, Any]]:
-    """`photoshelf export` records, plus what a client of the viewer needs: the user's rotation and URLs."""
+def viewer_records(photos: list[Photo], audience: Audience) -> list[dict[str, Any]]:
+    """`photoshelf export` records, plus what a client of the viewer needs: the user's rotation and URLs. A
+    stack lists only the members `audience` may open (a private RAW beside a shared JPEG is not told of)."""
     rots = rotations(p.id for p in photos)
     out = []
-    for photo, record in zip(photos, records(photos), strict=True):
+    found = records(photos)
+    members = {m["id"] for r in found if r["stack"] for m in r["stack"]["members"]}
+    if members:
+        shown = {pid for (pid,) in visible(Photo.select(Photo.id).where(Photo.id.in_(sorted(members))), audience,
+                                           archive_view=True).tuples()}
+        for r in found:
+            if r["stack"]:
+                r["stack"]["members"] = [m for m in r["stack"]["members"] if m["id"] in shown]
+    for photo, record in zip(photos, found, strict=True):
         record["rotation"] = rots.get(photo.id, 0)
         record["urls"] = {
             "tile": thumb_url(photo.sha1, "tile") if photo.has_thumbs else None,
@@ -52,7 +61,7 @@ def viewer_records(photos: list[Photo]) -> list[dict[str, Any]]:
 def detail(photo_id: int, text: str, scope: Scope) -> dict[str, Any]:
     """Everything the photo page shows: the record, its neighbours in the listing (`scope.audience`'s), its albums."""
     photo = get_photo(photo_id, scope.audience)
-    record = viewer_records([photo])[0]
+    record = viewer_records([photo], scope.audience)[0]
     newer, older = neighbours(photo, text, scope)
     albums = [{"id": a.id, "uid": a.uid, "title": a.title} for a in
               Album.select().join(AlbumPhoto).where(AlbumPhoto.photo == photo.id).order_by(Album.title)]
@@ -60,7 +69,8 @@ def detail(photo_id: int, text: str, scope: Scope) -> dict[str, Any]:
     if record["stack"]:
         member_ids = [m["id"] for m in record["stack"]["members"] if m["id"] != photo.id]
         members = viewer_records(list(visible(Photo.select().where(Photo.id.in_(member_ids)), scope.audience,
-                                              archive_view=True).order_by(Photo.id))) if member_ids else []
+                                              archive_view=True).order_by(Photo.id)), scope.audience) \
+            if member_ids else []
     return {"photo": record, "prev": newer, "next": older, "albums": albums, "stack_members": members}
 
 
@@ -116,4 +126,4 @@ def update(photo_id: int, changes: Mapping[str, Any], audience: Audience) -> dic
             PhotoEdit.create(photo=photo.id, rotation=target)
         else:
             PhotoEdit.update(rotation=target, updated_at=utcnow()).where(PhotoEdit.id == edit.id).execute()
-    return viewer_records([get_photo(photo_id, audience)])[0]
+    return viewer_records([get_photo(photo_id, audience)], audience)[0]

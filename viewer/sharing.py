@@ -99,7 +99,7 @@ def photo_view(share: Share, photo_id: int, prefix: str) -> dict[str, Any]:
     share (NotFound for a photo the share does not show, whatever its id)."""
     where = scope(share)
     photo = photos.get_photo(photo_id, where.audience)
-    record = photos.viewer_records([photo])[0]
+    record = photos.viewer_records([photo], where.audience)[0]
     base = f"{prefix}/photos/{photo.id}"
     record["urls"] = {
         "fit": f"{prefix}/thumb/fit/{photo.sha1}.jpg" if photo.has_thumbs else None,

@@ -89,7 +89,7 @@ def _album_with_photos(ref: str, cursor: str | None, limit: int, who: Audience) 
     album = albums.album_summary(albums.get_album(ref, who), who)
     result = listing.page("", cursor=cursor, limit=limit, scope=listing.Scope(album_id=album["id"], audience=who),
                           with_count=False)
-    return {**album, "photos": viewer_records(result.photos), "next": result.next}
+    return {**album, "photos": viewer_records(result.photos, who), "next": result.next}
 
 
 async def api_album(request: Request) -> Response:

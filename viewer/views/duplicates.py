@@ -30,13 +30,14 @@ def _api(who: Audience) -> dict[str, Any]:
     data = duplicates.page(who)
     groups: list[dict[str, Any]] = []
     for g in data["groups"]:
-        records = viewer_records([m["photo"] for m in g["members"]])
+        records = viewer_records([m["photo"] for m in g["members"]], who)
         for record, m in zip(records, g["members"], strict=True):
             record.update(keep=m["keep"], reason=m["reason"], path=(m["paths"] or [""])[0])
         groups.append({"group": g["id"], "kind": g["kind"], "distance": g["distance"], "resolved": g["resolved"],
                        "freeable": g["freeable"], "photos": records})
     for g in data["lookalike"]:
-        groups.append({"kind": "lookalike", "similarity": g["similarity"], "photos": viewer_records(g["photos"])})
+        groups.append({"kind": "lookalike", "similarity": g["similarity"],
+                       "photos": viewer_records(g["photos"], who)})
     return {"groups": groups, "summary": data["summary"]}
 
 

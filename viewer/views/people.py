@@ -183,7 +183,7 @@ def _person_with_photos(ref: str, cursor: str | None, limit: int, who: Audience)
     person = people.find(ref, who)
     page = people.person_photos(person, who, "", cursor, limit, with_count=cursor is None)
     return {**people.person_summary(person, who), "faces_shown": people.person_faces(person, who),
-            "photos_page": viewer_records(page.photos), "count": page.count, "next": page.next}
+            "photos_page": viewer_records(page.photos, who), "count": page.count, "next": page.next}
 
 
 async def api_person(request: Request) -> Response:
@@ -247,7 +247,7 @@ def _similar(cfg: Any, db: Any, ref: str, k: int, who: Audience) -> dict[str, An
     photo = people.get_photo(ref, who)
     found = people.similar(cfg, db, photo, who, k)
     photos = [p for p, _ in found["photos"]]
-    records = viewer_records(photos)
+    records = viewer_records(photos, who)
     for record, (_, score) in zip(records, found["photos"], strict=True):
         record["score"] = score
     return {"photo": photo.id, "available": found["available"], "photos": records}

@@ -84,7 +84,7 @@ async def fixed_listing(request: Request) -> Response:
 
 def _search(text: str, cursor: str | None, limit: int, scope: Scope) -> dict[str, object]:
     result = listing.page(text, cursor=cursor, limit=limit, scope=scope)
-    photos = viewer_records(result.photos)
+    photos = viewer_records(result.photos, scope.audience)
     if result.match == "meaning":
         # Why each photo matched (label:dog, meaning, title, person, place, file name, text in photo), and how
         # many are good matches (`count`) and how many only mention the words (`mentions`).
