@@ -2,7 +2,8 @@
 
 Users live in the catalog (tables in schema.py, migration 9) and in `<storage>/users.yaml`, rewritten on every
 change, so rebuilding the catalog after a database loss keeps everyone's login: a catalog without users takes
-them back from that file when it is opened (`use_backup`).
+them back from that file when it is opened (`use_backup`). The file keeps the share links too (photoshelf.shares:
+their tokens' keys, never the tokens), brought back by `restore_shares` once a rebuild has the photos and albums.
 
 Roles: `admin` (everything: settings, users, every photo), `member` (browse, favorites, albums, naming people,
 uploads over WebDAV into their own folder) and `viewer` (browse only, no writes)."""
@@ -341,11 +342,14 @@ def use_backup(path: Path | None) -> int:
 
 
 def backup_data() -> dict[str, Any]:
+    from photoshelf import shares  # it imports this module
+
     return {
         "version": BACKUP_VERSION,
         "users": [{"name": u.name, "role": u.role, "password_hash": u.password_hash,
                    "created_at": u.created_at.isoformat(timespec="seconds") if u.created_at else None}
                   for u in User.select().order_by(User.id)],
+        "shares": shares.backup_rows(),
     }
 
 
@@ -372,15 +376,38 @@ def write_backup(path: Path | None = None) -> None:
         raise
 
 
-def restore_backup(path: Path) -> int:
-    """Add the users of a backup file that the catalog lacks (by name); returns how many were added."""
+def _read_backup(path: Path) -> Any:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
     try:
-        data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+        return YAML(typ="safe").load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, YAMLError) as exc:
         raise AccountError(f"cannot read the users' backup {path}: {exc}") from None
+
+
+def restore_shares(path: Path | None = None) -> int:
+    """Add the share links of the backup file (default: the one in use) that the catalog lacks, to the albums and
+    photos it holds now (run it once a rebuild brought those back); returns how many were added."""
+    from photoshelf import shares  # it imports this module
+
+    source = path or _backup_path
+    if source is None or not source.is_file():
+        return 0
+    data = _read_backup(source)
+    rows = data.get("shares") if isinstance(data, dict) else None
+    if not isinstance(rows, list) or not rows:
+        return 0
+    with write_transaction(database_proxy):
+        added = shares.restore_rows(rows, str(source))
+    if added:
+        log.info("restored %d share link(s) from %s", added, source)
+    return added
+
+
+def restore_backup(path: Path) -> int:
+    """Add the users of a backup file that the catalog lacks (by name); returns how many were added."""
+    data = _read_backup(path)
     rows = data.get("users") if isinstance(data, dict) else None
     if not isinstance(rows, list):
         raise AccountError(f"the users' backup {path} has no users list")

@@ -389,7 +389,8 @@ def reindex(state: State, stages: tuple[str, ...], metadata: bool, all_photos: b
 @handle_errors
 def restore(state: State, as_json: bool) -> None:
     """Rebuild the catalog after a database loss: index the originals, then bring back every user edit
-    (titles, favorites, flags, albums, rotations, hand-set dates) from the sidecars."""
+    (titles, favorites, flags, albums, rotations, hand-set dates) from the sidecars, and the share links from
+    users.yaml."""
     from photoshelf.indexer.originals import require_listable
     from photoshelf.indexer.pipeline import Indexer
     from photoshelf.sidecars.sync import restore as restore_sidecars
@@ -403,14 +404,17 @@ def restore(state: State, as_json: bool) -> None:
     finally:
         indexer.close()
     report = restore_sidecars(config, db)
-    data = {"index": indexed.as_dict(), "sidecars": report.as_dict()}
+    from photoshelf import accounts
+
+    links = accounts.restore_shares()  # after the sidecars: the links' albums are back now
+    data = {"index": indexed.as_dict(), "sidecars": report.as_dict(), "share_links": links}
     if as_json:
         _echo_json(data)
         return
     click.echo(f"indexed {indexed.seen} files; restored user data of {report.applied} photos from sidecars "
                f"({report.albums_created} albums recreated, {report.faces_restored} faces and "
                f"{report.labels_restored} labels, {report.skipped} sidecars without a photo, "
-               f"{report.errors} unreadable)")
+               f"{report.errors} unreadable); {links} share links restored from users.yaml")
     if state.config.models.enabled:
         click.echo("What the sidecars do not hold (the search index, CLIP embeddings) is rebuilt by "
                    "`photoshelf enrich` (or the watcher).")

@@ -6,7 +6,10 @@ originals come only when the link allows downloads."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +18,11 @@ import pytest
 from households import Household, build, links, photo_id
 from starlette.testclient import TestClient
 
+from photoshelf import shares
 from photoshelf.db.schema import Photo, Share, utcnow
+from photoshelf.sidecars.sync import write_sidecars
+
+from support import cli_env, lose_catalog
 
 
 @pytest.fixture
@@ -179,3 +186,48 @@ def test_the_share_button_on_album_and_photo_pages(home: Household) -> None:
             assert 'class="share-open"' in member.get(url).text
             assert 'class="share-open"' not in viewer.get(url).text
         assert 'class="share-open"' not in member.get(f"/photos/{home.private.id}").text  # private: no link
+
+
+def test_links_outlive_a_lost_catalog(home: Household) -> None:
+    """users.yaml keeps every link (its token's key, never the token); after the catalog is lost and rebuilt by
+    `photoshelf restore` from the originals and sidecars, the links a family sent out open again: the password
+    still asked, downloads as allowed, a revoked link still gone, and the key from the file opens nothing."""
+    dog = Photo.get_by_id(photo_id("dog_orange.jpg"))
+    fiji = Photo.get_by_id(photo_id("smallFiji.JPG"))
+    with home.client("member") as member, home.client("admin") as admin:
+        album_link = _share(member, album=home.album.uid, password="open sesame", expires_days=30)
+        photo_link = _share(admin, photo=fiji.id, download=True)
+        revoked = _share(member, photo=dog.id)
+        assert member.delete(f"/api/v1/shares/{revoked['token']}").status_code == 200
+    backup = (home.lib.storage / "users.yaml").read_text()
+    for made in (album_link, photo_link, revoked):
+        assert made["token"] not in backup and shares.token_key(made["token"]) in backup
+    write_sidecars(home.lib.config, Photo.select())  # the album lives in the sidecars (the indexer's job)
+    lose_catalog(home.lib)
+    assert Share.select().count() == 0 and Photo.select().count() == 0
+    rebuilt = subprocess.run([sys.executable, "-m", "photoshelf.cli", "restore", "--json"], env=cli_env(home.lib),
+                             capture_output=True, text=True, timeout=300, check=True)
+    assert json.loads(rebuilt.stdout)["share_links"] == 3
+    dog, fiji = Photo.get(Photo.sha1 == dog.sha1), Photo.get(Photo.sha1 == fiji.sha1)  # new ids
+    with home.client(None) as visitor:
+        token = album_link["token"]
+        assert 'type="password"' in visitor.get(f"/s/{token}").text
+        assert visitor.post(f"/s/{token}", data={"password": "open sesame"}).status_code == 200
+        page = visitor.get(f"/s/{token}")
+        assert page.status_code == 200 and "Pets" in page.text and dog.sha1 in page.text
+        _only_inside(page.text, token)
+        assert visitor.get(f"/s/{token}/photos/{dog.id}").status_code == 200
+        token = photo_link["token"]
+        original = visitor.get(f"/s/{token}/photos/{fiji.id}/original")
+        assert original.status_code == 200
+        assert original.content == (home.lib.originals / "2004/Fiji/smallFiji.JPG").read_bytes()
+        assert visitor.get(f"/s/{revoked['token']}").status_code == 410
+        key = shares.token_key(album_link["token"])
+        assert visitor.get(f"/s/{key}").status_code == 404  # what users.yaml holds is no way in
+    with home.client("member") as member:  # the creator still sees and revokes them (by the key: no token kept)
+        listed = {s["token"]: s for s in member.get("/api/v1/shares").json()["shares"]}
+        restored = listed[shares.token_key(album_link["token"])]
+        assert restored["restored"] and restored["url"] is None and restored["expires_at"] == album_link["expires_at"]
+        assert member.delete(f"/api/v1/shares/{restored['token']}").status_code == 200
+    with home.client(None) as visitor:
+        assert visitor.get(f"/s/{album_link['token']}").status_code == 410

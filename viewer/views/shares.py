@@ -38,9 +38,10 @@ UNLOCK_SALT = "photoshelf-share-unlock"
 UNLOCK_SECONDS = 7 * 86400
 
 
-def _prefix(share: Share) -> str:
-    """Where the link's pages, thumbnails and originals are, as the browser asks for them (with the root path)."""
-    return url(f"/s/{share.token}")
+def _prefix(request: Request) -> str:
+    """Where the link's pages, thumbnails and originals are, as the browser asks for them (with the root path):
+    under the URL's token (a link restored from users.yaml knows only its key, photoshelf.shares)."""
+    return url(f"/s/{request.path_params['token']}")
 
 
 async def _open(request: Request) -> Share:
@@ -83,7 +84,7 @@ async def share_page(request: Request) -> Response:
     share = await _open(request)
     if request.method == "POST":
         return await _unlock(request, share)
-    prefix = _prefix(share)
+    prefix = _prefix(request)
     if not await _unlocked(request, share):
         return _render(request, {"locked": True, "prefix": prefix, "title": _title(share)})
     if share.photo_id is not None:
@@ -109,7 +110,7 @@ async def _unlock(request: Request, share: Share) -> Response:
     access = catalog(request)
     ip = auth.client_ip(request.scope)
     name = f"share:{share.token[:24]}"
-    context = {"locked": True, "prefix": _prefix(share), "title": _title(share)}
+    context = {"locked": True, "prefix": _prefix(request), "title": _title(share)}
     blocked = await access.read(accounts.login_blocked, ip, name, per_ip=cfg.login_attempts_per_ip,
                                 per_user=cfg.login_attempts_per_user, window_minutes=cfg.login_window_minutes)
     if blocked:
@@ -121,15 +122,15 @@ async def _unlock(request: Request, share: Share) -> Response:
         log.info("wrong password for share %s… from %s", share.token[:6], ip)
         return _render(request, {**context, "error": "wrong password"}, 401)
     key = await auth.secret(request.app)
-    response = RedirectResponse(_prefix(share), status_code=303)
+    response = RedirectResponse(_prefix(request), status_code=303)
     response.set_cookie(UNLOCK_COOKIE, auth.sign(key, sharing.unlock_value(share), salt=UNLOCK_SALT),
-                        max_age=UNLOCK_SECONDS, path=_prefix(share), httponly=True, samesite="lax",
+                        max_age=UNLOCK_SECONDS, path=_prefix(request), httponly=True, samesite="lax",
                         secure=auth.secure_cookies(request.scope, config(request)))
     return response
 
 
 async def _photo(request: Request, share: Share, photo_id: int) -> Response:
-    prefix = _prefix(share)
+    prefix = _prefix(request)
     data = await catalog(request).read(sharing.photo_view, share, photo_id, prefix)
     photo = data["photo"]
     if share.allow_download:  # a video plays only where its original could be had: the link allows downloads
@@ -144,7 +145,7 @@ async def share_photo(request: Request) -> Response:
     """/s/<token>/photos/<id>: a photo of the shared album (404 for any photo the link does not show)."""
     share = await _open(request)
     if not await _unlocked(request, share):
-        return RedirectResponse(_prefix(share), status_code=303)
+        return RedirectResponse(_prefix(request), status_code=303)
     return await _photo(request, share, path_int(request, "photo_id"))
 
 
