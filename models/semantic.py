@@ -48,16 +48,20 @@ def backend(config: Config, db: pw.Database) -> str | None:
 
 
 def search(config: Config, db: pw.Database, text: str, k: int = 100,
-           allowed_ids: Collection[int] | None = None) -> list[tuple[int, float]]:
+           allowed_ids: Collection[int] | None = None, which: str | None = None) -> list[tuple[int, float]]:
     """The k photos nearest in meaning to `text`, as (photo id, cosine similarity), best first. `allowed_ids`
-    (the other filters of the query) restricts the ranking without losing results; [] when nothing is indexed."""
+    (the other filters of the query) restricts the ranking without losing results; [] when nothing is indexed.
+    `which`: what backend() answered just before ("clip", "text"), so the index is not probed again."""
     text = " ".join(text.split())
     if not text:
         return []
-    vindex = clip_index(config, db)
-    if vindex is not None:
+    if which is None:
+        which = backend(config, db)
+    space = clip.space_for(config, config.models.clip_model) if which == "clip" else None
+    if space is not None:
+        vindex = VectorIndex(db, space)
         query = clip.load(config, config.models.clip_model).encode_texts([text])[0]
-    elif backend(config, db) == "text":
+    elif which == "text":
         vindex = textsearch.index(db)
         query = textsearch.query_vector(config, text)
     else:

@@ -288,7 +288,29 @@ def _people_named(words: list[str]) -> set[int]:
 # -- the ranking ------------------------------------------------------------------------------------------
 
 
-def rank(query: Any, *, config: Any = None, base: Callable[[Any], Any] | None = None,
+def _encode_early(config: Any, text: str) -> threading.Thread | None:
+    """The query's text-index vector computed in the background while the literal part reads the catalog
+    (onnxruntime and SQLite both release the GIL): the encoder's one call (about 14 ms) is the largest single
+    cost of a new query. textsearch keeps the vector; the vector search and the concepts find it there."""
+    if config is None or not getattr(config.models, "enabled", False) or not config.models.text_search:
+        return None
+    try:
+        from photoshelf.models import textsearch
+    except ImportError:  # no ML installed: exact names only
+        return None
+
+    def encode() -> None:
+        try:
+            textsearch.query_vector(config, " ".join(text.split()))
+        except Exception as exc:  # noqa: BLE001 - no model here: the search's own call raises it again
+            log.debug("query encoder: %s", exc)
+
+    thread = threading.Thread(target=encode, name="photoshelf-query-encoder", daemon=True)
+    thread.start()
+    return thread
+
+
+def rank(query: Any, *, config: Any = None, base: Callable[[Any], Any] | None = None, index: str | None = None,
          **kwargs: Any) -> Ranked | None:
     """The photos for a query with free text, good matches first, or None when it has no free text or there is
     no semantic index (then the plain literal match applies, in the listing's order).
@@ -297,7 +319,8 @@ def rank(query: Any, *, config: Any = None, base: Callable[[Any], Any] | None = 
     in the title, description or keywords. Mentions, after them: the words in a person's name, the place, a
     file or folder name, the camera. Everything else, however near in meaning, is left out. The user's filters
     apply first (only what they allow is ranked); `base` turns a query into its select (the viewer's
-    visibility rules), default search.build(query, **kwargs)."""
+    visibility rules), default search.build(query, **kwargs). `index`: the semantic index the caller found
+    (search.semantic_index), so it is not probed again."""
     from photoshelf import search
 
     free = [t for t in query.terms if t.key is None and not t.negate]
@@ -309,22 +332,31 @@ def rank(query: Any, *, config: Any = None, base: Callable[[Any], Any] | None = 
     words = _words(text)
     filters = search.Query(terms=[t for t in query.terms if t not in free])
     db = Photo._meta.database
+    if index is None:
+        index = search.semantic_index(config, db)
+    encoding = _encode_early(config, text) if index == "text" else None
     allowed: set[int] | None = None
     if filters.terms:
         allowed = {pid for (pid,) in _rows(select(filters).select(Photo.id))}
         if not allowed:
             return Ranked(ids=[], good=0)
-    hits = backend(db, text, allowed=allowed, limit=CANDIDATES)
-    if hits is None:
+    # Without an index found, the backend says first whether there is anything to rank by.
+    hits = None if index is not None else backend(db, text, allowed=allowed, limit=CANDIDATES)
+    if index is None and hits is None:
         return None
-    index = search.semantic_index(config, db) or "text"
-    floor = MEANING_MIN.get(index, MEANING_MIN["text"])
-    meaning = {int(pid): float(score) for pid, score in hits if score >= floor}
-    labels = label_hits(concepts(config, text), allowed)
     # The literal part: the query itself (every word somewhere: title, place, path ...), and people's names.
     literal = {pid for (pid,) in _rows(select(query).select(Photo.id).limit(CANDIDATES))}
     literal |= _people_named(words) if words else set()
     mentions = _mentions(words, literal) if words else {}
+    if encoding is not None:
+        encoding.join()
+    if hits is None:
+        hits = backend(db, text, allowed=allowed, limit=CANDIDATES, which=index)
+    if hits is None:
+        return None
+    floor = MEANING_MIN.get(index or "text", MEANING_MIN["text"])
+    meaning = {int(pid): float(score) for pid, score in hits if score >= floor}
+    labels = label_hits(concepts(config, text), allowed)
     # The standing rules (not archived, the viewer's visibility) over what the parts found.
     found = set(meaning) | set(labels) | set(mentions)
     if allowed is None:

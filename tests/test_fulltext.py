@@ -10,7 +10,7 @@ import pytest
 
 from photoshelf import search
 from photoshelf.db.backends import is_sqlite
-from photoshelf.db.migrations import m0013_fulltext
+from photoshelf.db.migrations import m0013_fulltext, m0015_mariadb_fulltext
 from photoshelf.db.schema import File, Photo
 
 from conftest import Library, indexed_subset
@@ -77,3 +77,27 @@ def test_install_repairs_dropped_triggers(lib: Library) -> None:
     assert found("rex") == {dog}
     Photo.update(title="Max").where(Photo.id == dog).execute()
     assert found("max") == {dog} and found("rex") == set()
+
+
+def test_mariadb_fulltext_indexes(lib: Library, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MariaDB (migration 15): free text through InnoDB FULLTEXT, each word as a word start, stop words indexed,
+    and words shorter than innodb_ft_min_token_size through the LIKE scans."""
+    if is_sqlite(getattr(lib.db, "obj", None) or lib.db):
+        assert m0015_mariadb_fulltext.min_token(lib.db) is None
+        return
+    size = m0015_mariadb_fulltext.min_token(lib.db)
+    assert size is not None and size >= 1
+    assert m0015_mariadb_fulltext.boolean_query("new york", size) == "+new* +york*"
+    assert m0015_mariadb_fulltext.boolean_query("x", size) is None
+
+    def sql(text: str) -> str:
+        return str(search.build(search.parse(text)).sql()[0])
+
+    assert "MATCH" in sql("pets") and "MATCH" not in sql("x")
+    cat = int(File.select(File.photo).where(File.name == "cat_brown.jpg").scalar())
+    Photo.update(title="Whiskers on the sofa").where(Photo.id == cat).execute()
+    assert found("sofa") == found("whisk") == {cat}
+    # "the" is an InnoDB stop word, indexed all the same; a word start is a part of the words the scans find.
+    assert cat in found("the") and found("the") <= scanned("the", monkeypatch)
+    assert found("cat_brown") == {cat} == scanned("cat_brown", monkeypatch)
+    assert found("2016 pets") == {cat}  # every word, anywhere in the photo's text or its paths

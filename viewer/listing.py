@@ -275,7 +275,7 @@ def ranking(text: str, scope: Scope = EVERYTHING) -> Ranking | None:
     key = (id(db), id(scope.rank), index, " ".join(text.split()), scope.audience, _catalog_state(db))
 
     def rank() -> Ranking | None:
-        found = ranking_mod.rank(query, config=scope.rank, base=lambda q: _visible(q, scope))
+        found = ranking_mod.rank(query, config=scope.rank, base=lambda q: _visible(q, scope), index=index)
         return None if found is None else Ranking(ids=found.ids, digest=query_digest(text, index), index=index,
                                                   good=found.good, why=found.why)
 

@@ -43,8 +43,10 @@ class _SqliteWithVec(pw.SqliteDatabase):
             ) from None
 
 
-def is_sqlite(db: pw.Database) -> bool:
-    return isinstance(db, pw.SqliteDatabase)
+def is_sqlite(db: pw.Database | pw.DatabaseProxy) -> bool:
+    """Whether `db` is SQLite, looking through the proxy the catalog's models are bound to (`Photo._meta.database`):
+    a proxy taken for MariaDB sent SQLite's vector searches down the MariaDB path, which re-read every BLOB."""
+    return isinstance(getattr(db, "obj", None) or db, pw.SqliteDatabase)
 
 
 @contextmanager

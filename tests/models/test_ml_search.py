@@ -109,7 +109,7 @@ def test_semantic_ranking_is_prefiltered_and_falls_back(lib: Library, monkeypatc
     calls: list[Collection[int]] = []
     have_index = {"yes": True}
 
-    def semantic(db: Any, text: str, *, allowed: Collection[int] | None, limit: int
+    def semantic(db: Any, text: str, *, allowed: Collection[int] | None, limit: int, which: str | None = None
                  ) -> list[tuple[int, float]] | None:
         if not have_index["yes"]:
             return None

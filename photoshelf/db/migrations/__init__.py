@@ -25,6 +25,7 @@ from photoshelf.db.migrations import (
     m0012_duplicates,
     m0013_fulltext,
     m0014_photo_text,
+    m0015_mariadb_fulltext,
 )
 from photoshelf.db.schema import SchemaVersion
 from photoshelf.db.transactions import write_transaction
@@ -46,6 +47,7 @@ MIGRATIONS: list[tuple[int, Callable[[pw.Database], None]]] = [
     (12, m0012_duplicates.apply),
     (13, m0013_fulltext.apply),
     (14, m0014_photo_text.apply),
+    (15, m0015_mariadb_fulltext.apply),
 ]
 
 LATEST = MIGRATIONS[-1][0]
