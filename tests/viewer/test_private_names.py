@@ -335,3 +335,29 @@ def test_a_share_shows_no_private_cover_or_name(shelf: Shelf) -> None:
         assert SECRET not in page.text.lower() and shelf.private.sha1 not in page.text
         assert visitor.get(f"/s/{token}/photos/{shelf.private.id}").status_code == 404
         assert visitor.get(f"/s/{token}/thumb/tile/{shelf.private.sha1}.jpg").status_code == 404
+
+
+def test_writes_cannot_reach_what_holds_only_unseen_photos(shelf: Shelf) -> None:
+    """Another member naming the private photo's album or person in a write gets the 404 of no such thing, and
+    nothing changes."""
+    rex = Person.get(Person.name == "Rex")
+    rex_face = Face.get(Face.person == rex.id)
+    album, person = shelf.album.uid, shelf.person.uid
+    with shelf.client("member2") as client:
+        for method, url, body in [
+            ("PATCH", f"/api/v1/albums/{album}", {"title": "mine now"}),
+            ("DELETE", f"/api/v1/albums/{album}", None),
+            ("POST", f"/api/v1/albums/{album}/photos", {"photos": [shelf.shown[0].id]}),
+            ("POST", f"/api/v1/people/{rex.uid}/merge", {"into": person}),
+            ("POST", f"/api/v1/people/{rex.uid}/merge", {"from": [person]}),
+            ("POST", f"/api/v1/people/{person}", {"name": "Renamed"}),
+            ("POST", f"/api/v1/faces/{rex_face.id}", {"person": person}),
+            ("POST", "/api/v1/shares", {"album": album}),
+        ]:
+            r = client.request(method, url, json=body)
+            assert r.status_code == 404, (method, url, r.status_code, r.text[:200])
+            assert SECRET not in r.text.lower(), url
+    assert Album.get_by_id(shelf.album.id).title == "Qzsecret Album"
+    assert AlbumPhoto.select().where(AlbumPhoto.album == shelf.album.id).count() == 1
+    assert Person.get_by_id(shelf.person.id).name == "Qzsecret Whiskers"
+    assert Face.get_by_id(rex_face.id).person_id == rex.id
