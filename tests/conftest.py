@@ -22,7 +22,7 @@ import secrets
 import shutil
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -178,16 +178,17 @@ def make_library(tmp_path: Path, database_url: str, source: Path | None) -> Libr
     return Library(originals, storage, database_url, config, db)
 
 
-def indexed_subset(tmp_path: Path, database_url: str, rels: Iterable[str], root: Path = SMALL_CORPUS,
-                   **models: Any) -> Library:
+def indexed_subset(tmp_path: Path, database_url: str, rels: Iterable[str] | Mapping[str, str],
+                   root: Path = SMALL_CORPUS, **models: Any) -> Library:
     """A library of just these files of the small corpus (or `root`), indexed (the metadata pass, no enrichment), with
-    these [models] settings applied first. The caller closes `.db`."""
+    these [models] settings applied first; a mapping puts each file (the value) under another path (its key). The
+    caller closes `.db`."""
     from photoshelf.indexer.pipeline import Indexer
 
     source = tmp_path / "source"
-    for rel in rels:
+    for rel, original in rels.items() if isinstance(rels, Mapping) else ((r, r) for r in rels):
         (source / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(root / rel, source / rel)
+        shutil.copy(root / original, source / rel)
     lib = make_library(tmp_path, database_url, source)
     for key, value in models.items():
         setattr(lib.config.models, key, value)

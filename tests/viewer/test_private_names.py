@@ -34,7 +34,6 @@ import io
 import json
 import re
 import secrets
-import shutil
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -61,7 +60,7 @@ from photoshelf.db.schema import (
     User,
 )
 
-from conftest import SMALL_CORPUS, Library, _mariadb_admin, catalog_url, make_config, make_library
+from conftest import Library, _mariadb_admin, catalog_url, indexed_subset, make_config
 
 SECRET = "qzsecret"  # every name of the private photo has it (no token or digest spells it by chance)
 ARCHIVED = "qzarchived"  # every name of the two archived photos
@@ -122,18 +121,7 @@ def _name(photo: Photo, marker: str, *, city: str, person: str, label: str, albu
 
 
 def _build(root: Path, url: str) -> Shelf:
-    source = root / "source"
-    for rel, original in SOURCES.items():
-        (source / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(SMALL_CORPUS / original, source / rel)
-    lib = make_library(root, url, source)
-    from photoshelf.indexer.pipeline import Indexer
-
-    indexer = Indexer(lib.config, lib.db)
-    try:
-        indexer.run()
-    finally:
-        indexer.close()
+    lib = indexed_subset(root, url, SOURCES)
     ensure_users(lib.db)
     accounts.add_user("member2", "member", "correct horse battery staple")
     member = User.get(User.name == "member")
