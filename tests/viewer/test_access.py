@@ -62,7 +62,8 @@ EXPECTED: dict[str, dict[str, str]] = {
     "/api/v1/session": {"GET": OPEN, "POST": OPEN, "DELETE": VIEWER},
     "/account": {"GET": VIEWER, "POST": VIEWER}, "/api/v1/account/password": {"POST": VIEWER},
     "/s/{token}": {"GET": OPEN, "POST": OPEN}, "/s/{token}/photos/{photo_id}": {"GET": OPEN},
-    "/s/{token}/photos/{photo_id}/original": {"GET": OPEN}, "/s/{token}/thumb/{size}/{name}": {"GET": OPEN},
+    "/s/{token}/photos/{photo_id}/original": {"GET": OPEN}, "/s/{token}/photos/{photo_id}/play": {"GET": OPEN},
+    "/s/{token}/thumb/{size}/{name}": {"GET": OPEN},
     "/api/v1/shares": {"GET": MEMBER, "POST": MEMBER}, "/api/v1/shares/{token}": {"DELETE": MEMBER},
     "/admin": {"GET": ADMIN}, "/admin/users": {"POST": ADMIN}, "/admin/users/{name}/{action}": {"POST": ADMIN},
     "/admin/shares/{token}/revoke": {"POST": ADMIN},
@@ -75,7 +76,8 @@ MEDIA = {"/thumb/{size}/{name}", "/photos/{photo_id}/original", "/photos/{photo_
 # What a route answers when the request may use it: 200 for a read unless said here; for a write, the sample's
 # own refusal (the writes aim at nothing: a bad body or an unknown id), so nothing in the shared catalog changes.
 # the small corpus has no faces without the ML extras, and no video it needs to transcode
-READ_OK: dict[str, int] = {"/faces/{name}": 404, "/photos/{photo_id}/play": 404}
+READ_OK: dict[str, int] = {"/faces/{name}": 404, "/photos/{photo_id}/play": 404,
+                           "/s/{token}/photos/{photo_id}/play": 404}
 READ_OK_BY_AUDIENCE: dict[tuple[str, str], int] = {
     ("/api/v1/session", "anonymous"): 401,
     ("/login", "viewer"): 303, ("/login", "member"): 303, ("/login", "admin"): 303, ("/login", "public"): 303,
