@@ -208,14 +208,16 @@ def _mariadb_fulltext(value: str) -> Any | None:
     boolean = ft.boolean_query(value, size) if size is not None else None
     if boolean is None:
         return None
-    columns = pw.NodeList([getattr(Photo, c) for c in ft.PHOTO_COLUMNS], glue=", ")
-    against = pw.NodeList((pw.SQL("MATCH"), pw.EnclosedNodeList([columns]), pw.SQL("AGAINST"),
-                           pw.EnclosedNodeList([pw.NodeList((pw.Value(boolean), pw.SQL("IN BOOLEAN MODE")))])))
-    paths = pw.NodeList((pw.SQL("MATCH"), pw.EnclosedNodeList([File.path]), pw.SQL("AGAINST"),
-                         pw.EnclosedNodeList([pw.NodeList((pw.Value(boolean), pw.SQL("IN BOOLEAN MODE")))])))
-    photos = Photo.select(Photo.id).where(against)
-    files = File.select(File.photo).where(paths & (File.role == "media"))
+    photos = Photo.select(Photo.id).where(_match([getattr(Photo, c) for c in ft.PHOTO_COLUMNS], boolean))
+    files = File.select(File.photo).where(_match([File.path], boolean) & (File.role == "media"))
     return Photo.id.in_(photos) | Photo.id.in_(files) | _text_match(value)
+
+
+def _match(columns: list[Any], boolean: str) -> Any:
+    """MATCH (columns) AGAINST (boolean IN BOOLEAN MODE), MariaDB's full-text condition."""
+    against = pw.NodeList((pw.Value(boolean), pw.SQL("IN BOOLEAN MODE")))
+    return pw.NodeList((pw.SQL("MATCH"), pw.EnclosedNodeList(columns), pw.SQL("AGAINST"),
+                        pw.EnclosedNodeList([against])))
 
 
 def _path_match(value: str) -> Any:
