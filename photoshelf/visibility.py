@@ -114,8 +114,15 @@ def known_groups(key: Any, rows: Any, audience: Audience) -> dict[Any, bool]:
 
 def hidden_groups(key: Any, rows: Any, audience: Audience) -> set[Any]:
     """The values of `key` whose photos are all ones `audience` may not open: the folders, albums or people to
-    leave out, name and all."""
+    leave out, name and all (none for an admin, who may open every photo: no query then)."""
+    if hides_nothing(audience):
+        return set()
     return {group for group, seen in known_groups(key, rows, audience).items() if not seen}
+
+
+def hides_nothing(audience: Audience) -> bool:
+    """Whether `audience` may open every photo there is (an admin: archived ones too), so no name is hidden."""
+    return audience.is_admin
 
 
 def can_see(photo: Photo, audience: Audience, *, archive_view: bool = True) -> bool:

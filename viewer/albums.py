@@ -36,6 +36,8 @@ def get_album(ref: int | str, audience: Audience | None = None) -> Album:
 
 def _hidden(audience: Audience, album_ids: list[int] | None = None) -> set[int]:
     """The albums (of these, or all) that hold photos, none of them one `audience` may open."""
+    if album_ids is not None and not album_ids:
+        return set()
     rows = AlbumPhoto.select().join(Photo, on=(AlbumPhoto.photo == Photo.id))
     if album_ids is not None:
         rows = rows.where(AlbumPhoto.album.in_(album_ids))
@@ -98,8 +100,9 @@ def list_albums(audience: Audience) -> list[dict[str, Any]]:
     photos `audience` sees and a cover among them (the chosen cover, else its first photo)."""
     counts = dict(_entries(audience, AlbumPhoto.album, pw.fn.COUNT(AlbumPhoto.id)).group_by(AlbumPhoto.album)
                   .tuples())
-    hidden = _hidden(audience)
-    albums = [a for a in Album.select().order_by(Album.updated_at.desc(), Album.id.desc()) if a.id not in hidden]
+    every = list(Album.select().order_by(Album.updated_at.desc(), Album.id.desc()))
+    hidden = _hidden(audience, [a.id for a in every if not counts.get(a.id)])  # an album it sees a photo of is known
+    albums = [a for a in every if a.id not in hidden]
     covers = _covers(albums, audience)
     return [summary(a, counts.get(a.id, 0), covers.get(a.id)) for a in albums]
 

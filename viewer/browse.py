@@ -13,7 +13,7 @@ from photoshelf.errors import NotFound
 from photoshelf.records import GUESSED_DATE_SOURCES
 from photoshelf.viewer import covers
 from photoshelf.viewer.listing import Scope, base_select
-from photoshelf.visibility import Audience, known_groups, visible
+from photoshelf.visibility import Audience, hides_nothing, known_groups, visible
 
 
 def folder(folder_id: int | None, audience: Audience) -> dict[str, Any]:
@@ -59,7 +59,10 @@ def folder(folder_id: int | None, audience: Audience) -> dict[str, Any]:
 
 def _hidden(row: Folder, audience: Audience) -> set[str]:
     """The folders at or below `row` (by path) whose photos, anywhere below them, are all hidden from `audience`
-    (visibility.known): their names would tell of those photos. Two queries, like _nested_covers."""
+    (visibility.known): their names would tell of those photos. Two queries, like _nested_covers (none for an
+    admin)."""
+    if hides_nothing(audience):
+        return set()
     prefix = row.path + "/" if row.path else ""
     below: Any = Folder.select(Folder.id, Folder.path).where(Folder.missing_since.is_null())
     if prefix:
