@@ -41,6 +41,7 @@ MIN_PASSWORD = 8
 MAX_PASSWORD = 1024  # argon2 takes any length; a megabyte "password" is a denial of service, not a secret
 SESSION_TOUCH_SECONDS = 300
 BACKUP_VERSION = 1
+SHARES_PENDING = "share_links_pending"  # Setting: a catalog rebuilt without its links, until restore_shares
 
 _backup_path: Path | None = None
 _hasher: Any = None
@@ -338,18 +339,34 @@ def use_backup(path: Path | None) -> int:
         return 0
     if User.select().exists():
         return 0
-    return restore_backup(path)
+    added = restore_backup(path)
+    if added and _file_shares(path):
+        # A rebuilt catalog: its links come back with `photoshelf restore`; until then the file keeps them.
+        Setting.insert(key=SHARES_PENDING, value=utcnow().isoformat()).on_conflict_replace().execute()
+    return added
 
 
-def backup_data() -> dict[str, Any]:
+def _file_shares(path: Path) -> list[Any]:
+    data = _read_backup(path) if path.is_file() else None
+    rows = data.get("shares") if isinstance(data, dict) else None
+    return rows if isinstance(rows, list) else []
+
+
+def backup_data(path: Path | None = None) -> dict[str, Any]:
+    """What the backup file holds. While a rebuilt catalog waits for `restore_shares`, the links of the file at
+    `path` that the catalog lacks stay in it (a user or a link changed before the restore must not drop them)."""
     from photoshelf import shares  # it imports this module
 
+    links = shares.backup_rows()
+    if path is not None and Setting.get_or_none(Setting.key == SHARES_PENDING) is not None:
+        have = {row["key"] for row in links}
+        links += [row for row in _file_shares(path) if isinstance(row, dict) and row.get("key") not in have]
     return {
         "version": BACKUP_VERSION,
         "users": [{"name": u.name, "role": u.role, "password_hash": u.password_hash,
                    "created_at": u.created_at.isoformat(timespec="seconds") if u.created_at else None}
                   for u in User.select().order_by(User.id)],
-        "shares": shares.backup_rows(),
+        "shares": links,
     }
 
 
@@ -366,7 +383,7 @@ def write_backup(path: Path | None = None) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write("# photoshelf accounts: restored into a catalog that has no users. Keep it private.\n")
-            yaml.dump(backup_data(), fh)
+            yaml.dump(backup_data(target), fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o600)
@@ -392,14 +409,12 @@ def restore_shares(path: Path | None = None) -> int:
     from photoshelf import shares  # it imports this module
 
     source = path or _backup_path
-    if source is None or not source.is_file():
+    if source is None:
         return 0
-    data = _read_backup(source)
-    rows = data.get("shares") if isinstance(data, dict) else None
-    if not isinstance(rows, list) or not rows:
-        return 0
+    rows = _file_shares(source)
     with write_transaction(database_proxy):
         added = shares.restore_rows(rows, str(source))
+        Setting.delete().where(Setting.key == SHARES_PENDING).execute()
     if added:
         log.info("restored %d share link(s) from %s", added, source)
     return added

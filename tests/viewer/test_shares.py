@@ -18,7 +18,7 @@ import pytest
 from households import Household, build, links, photo_id
 from starlette.testclient import TestClient
 
-from photoshelf import shares
+from photoshelf import accounts, shares
 from photoshelf.db.schema import Photo, Share, utcnow
 from photoshelf.sidecars.sync import write_sidecars
 
@@ -205,6 +205,9 @@ def test_links_outlive_a_lost_catalog(home: Household) -> None:
     write_sidecars(home.lib.config, Photo.select())  # the album lives in the sidecars (the indexer's job)
     lose_catalog(home.lib)
     assert Share.select().count() == 0 and Photo.select().count() == 0
+    # a change to the accounts before the rebuild is finished keeps the links in the file
+    accounts.add_user("cousin", "viewer", "a long enough password")
+    assert shares.token_key(album_link["token"]) in (home.lib.storage / "users.yaml").read_text()
     rebuilt = subprocess.run([sys.executable, "-m", "photoshelf.cli", "restore", "--json"], env=cli_env(home.lib),
                              capture_output=True, text=True, timeout=300, check=True)
     assert json.loads(rebuilt.stdout)["share_links"] == 3
