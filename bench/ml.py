@@ -30,6 +30,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from _corpus import find_sources, replicate  # noqa: E402
+from _report import emit  # noqa: E402
 
 TARGET_RATE = 5.0  # photos/s, full enrichment
 TARGET_RSS_MB = 1024
@@ -233,13 +234,7 @@ def main() -> None:
         result["vectors"] = run_vectors(args.vectors, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(table(result), file=sys.stderr if args.json == "-" else sys.stdout)
-    if args.json:
-        text = json.dumps(result, indent=1)
-        if args.json == "-":
-            print(text)
-        else:
-            Path(args.json).write_text(text)
+    emit(table(result), result, args.json)
 
 
 if __name__ == "__main__":

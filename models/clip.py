@@ -17,7 +17,7 @@ import logging
 import string
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -287,6 +287,17 @@ def how_to_get(config: Config, name: str) -> str:
             f"export of it into {model_dir(config, name)}")
 
 
+@dataclass
+class Embedded:
+    """What the CLIP stage computed for a batch: an embedding and scenes per readable photo, errors for the rest."""
+
+    version: str
+    ids: list[int] = field(default_factory=list)
+    vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))  # (len(ids), dim)
+    scenes: list[list[tuple[Scene, float]]] = field(default_factory=list)  # per photo, most likely first
+    results: dict[int, str | None] = field(default_factory=dict)
+
+
 class ClipStage(Stage):
     """Embeds the fit thumbnail with the configured CLIP model (space clip:<name>) and adds zero-shot scene labels
     (PhotoLabel source "clip")."""
@@ -331,22 +342,27 @@ class ClipStage(Stage):
             raise FileNotFoundError(f"CLIP model {self.model_name} is not installed")
         return VectorIndex(self.db, space)
 
-    def process(self, items: Sequence[Item]) -> dict[int, str | None]:
+    def compute(self, items: Sequence[Item]) -> Embedded:
+        """The batch's embeddings and zero-shot scenes, without touching the catalog."""
         from PIL import Image
 
         model = load(self.config, self.model_name)
-        results: dict[int, str | None] = {}
-        images, ids = [], []
+        out = Embedded(version=self.version())
+        images = []
         for item in items:
             try:
                 with Image.open(item.fit) as im:  # fully decoded: JPEG draft scaling would shift the embedding
                     images.append(im.convert("RGB"))
-                ids.append(item.photo_id)
+                out.ids.append(item.photo_id)
             except OSError as exc:
-                results[item.photo_id] = f"cannot read the thumbnail: {exc}"
-        vectors = model.encode_images(images)
-        scenes = model.scenes(vectors) if len(ids) else []
-        version = self.version()
+                out.results[item.photo_id] = f"cannot read the thumbnail: {exc}"
+        out.vectors = model.encode_images(images)
+        out.scenes = model.scenes(out.vectors) if out.ids else []
+        return out
+
+    def store(self, computed: Embedded) -> dict[int, str | None]:
+        """The embeddings into the vector index, the look-alike pairs they make, and the scene labels."""
+        ids, vectors = computed.ids, computed.vectors
         with write_transaction(self.db):
             vindex = self.index()
             vindex.add(zip(ids, vectors, strict=True))
@@ -356,13 +372,15 @@ class ClipStage(Stage):
                 PhotoLabel.delete().where(PhotoLabel.photo.in_(ids) & (PhotoLabel.source == "clip")).execute()
             rows = [{"photo": pid, "name": scene.name, "category": scene.categories[0],
                      "categories": "," + ",".join(scene.categories) + ",", "confidence": round(p, 4),
-                     "source": "clip", "model": version}
-                    for pid, found in zip(ids, scenes, strict=True) for scene, p in found]
+                     "source": "clip", "model": computed.version}
+                    for pid, found in zip(ids, computed.scenes, strict=True) for scene, p in found]
             if rows:
                 # A label another source already gave the photo (imagenet "dog", a user's label) is kept as is.
                 PhotoLabel.insert_many(rows).on_conflict_ignore().execute()
-        results.update(dict.fromkeys(ids))
-        return results
+        return {**computed.results, **dict.fromkeys(ids)}
+
+    def process(self, items: Sequence[Item]) -> dict[int, str | None]:
+        return self.store(self.compute(items))
 
     def forget(self, photo_ids: Sequence[int]) -> None:
         ids = list(photo_ids)

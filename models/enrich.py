@@ -3,7 +3,9 @@
 Every stage (faces, labels, clip, text; see stages.py) reads the thumbnails the indexer made. A photo is pending
 for a stage while it has no `PhotoStage` row at the stage's current version (or, for stages that read catalog
 text, a row whose digest no longer matches). Each batch is one transaction: the stage's results and the
-`PhotoStage` rows commit together, so a killed run loses at most one batch and the next run resumes there.
+`PhotoStage` rows commit together, so a killed run loses at most one batch and the next run resumes there. The
+stage's model runs before that transaction (Stage.compute), so the transaction is only the writes: the viewer's
+edits never wait for inference.
 A photo that failed is recorded with its error and not retried until the stage's version changes.
 """
 
@@ -134,11 +136,10 @@ def _rows(query: Any) -> Iterator[Any]:
 
 
 def splits(stage: Stage) -> bool:
-    """Whether the stage offers compute(items) -> value (no catalog writes, any thread) and store(value) ->
-    {photo_id: error | None} (the writes, on the runner's thread) besides process(); such stages run side by side.
-    A stage whose input is catalog text (digest) reads what the others write, so it never runs beside them."""
-    return callable(getattr(stage, "compute", None)) and callable(getattr(stage, "store", None)) and (
-        not _has_digest(stage))
+    """Whether the stage computes in compute() (no catalog writes, any thread) rather than in process(): such
+    stages run side by side. A stage whose input is catalog text (digest) reads what the others write, so it never
+    runs beside them."""
+    return type(stage).compute is not Stage.compute and not _has_digest(stage)
 
 
 def _has_digest(stage: Stage) -> bool:
@@ -456,13 +457,13 @@ class Enricher:
 
     def _compute(self, stage: Stage, batch: list[tuple[Item, str | None]]
                  ) -> tuple[list[Item], dict[int, str | None], Callable[[], dict[int, str | None]]]:
-        """On a worker thread: the stage's compute() for a batch, and how to store it (or re-raise its error)."""
+        """Outside any transaction (on a worker thread when stages run side by side): the stage's compute() for a
+        batch, and how to store it (or re-raise its error)."""
         items, pre = self._prepare(stage, batch)
-        split: Any = stage  # compute() and store() are optional: see splits()
         if not items:
             return items, pre, dict
         try:
-            value = split.compute(items)
+            value = stage.compute(items)
         except Exception as exc:  # noqa: BLE001 - recorded on the batch's photos when stored
             error = exc
 
@@ -470,7 +471,7 @@ class Enricher:
                 raise error
 
             return items, pre, fail
-        return items, pre, lambda: dict(split.store(value))
+        return items, pre, lambda: dict(stage.store(value))
 
     def _finish(self, stage: Stage) -> None:
         """Call the stage's optional finish() once it has done all that was pending (e.g. faces re-clusters
@@ -503,21 +504,13 @@ class Enricher:
     def _batch(self, stage: Stage, batch: list[tuple[Item, str | None]], sr: StageReport,
                prepared: tuple[list[Item], dict[int, str | None], Callable[[], dict[int, str | None]]] | None = None
                ) -> None:
-        """One transaction: the stage's results (process(), or store() of what a worker computed) and the
-        PhotoStage rows of the batch."""
+        """The stage's compute() (here, unless a worker did it), then one transaction: store() of what it computed
+        and the PhotoStage rows of the batch."""
         version = self.version(stage)
         digests = {item.photo_id: digest for item, digest in batch}
-        if prepared is None and callable(getattr(stage, "compute", None)) and callable(getattr(stage, "store", None)):
-            # The model runs before the transaction: a write transaction holds the catalog's writer lock from
-            # its start (SQLite), and the viewer's edits must not wait for inference.
-            prepared = self._compute(stage, batch)
-        if prepared is None:
-            items, results = self._prepare(stage, batch)
-
-            def run() -> dict[int, str | None]:
-                return stage.process(items)
-        else:
-            items, results, run = prepared
+        # The model runs before the transaction: a write transaction holds the catalog's writer lock from its
+        # start (SQLite), and the viewer's edits must not wait for inference.
+        items, results, run = prepared if prepared is not None else self._compute(stage, batch)
         results = dict(results)
         try:
             with write_transaction(self.db):
@@ -534,6 +527,7 @@ class Enricher:
             results = {item.photo_id: results.get(item.photo_id) or error for item, _ in batch}
             with write_transaction(self.db):
                 self._record(stage.name, version, results, digests)
+        stage.after_batch()
         for outcome in results.values():
             if outcome is None:
                 sr.done += 1

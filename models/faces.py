@@ -309,7 +309,7 @@ class FacesStage(Stage):
 
     def store(self, computed: Computed) -> dict[int, str | None]:
         """Write what compute() found and put the new faces with people (on the runner's thread, inside its
-        transaction); cluster the unassigned when enough have gathered."""
+        transaction)."""
         from photoshelf.models import people
 
         space = people.face_space(computed.model, computed.dim, computed.metric)
@@ -317,12 +317,18 @@ class FacesStage(Stage):
             new_ids = self._store(computed.found, computed.model, space)
             assigned = people.assign_new_faces(self.db, new_ids, self.config.models.face_distance, space)
         self._unclustered += len(new_ids) - assigned
-        if self._unclustered >= CLUSTER_EVERY:
-            self.cluster()
         return computed.results
 
     def process(self, items: Sequence[Item]) -> dict[int, str | None]:
-        return self.store(self.compute(items))
+        results = self.store(self.compute(items))
+        self.after_batch()
+        return results
+
+    def after_batch(self) -> None:
+        """Cluster the unassigned faces once enough have gathered: after the batch's transaction, since DBSCAN
+        runs on the whole set of them (cluster_unassigned writes the new people in a short transaction of its own)."""
+        if self._unclustered >= CLUSTER_EVERY:
+            self.cluster()
 
     def _store(self, found: dict[int, list[FoundFace]], model: str, space: Any) -> list[int]:
         """Replace the faces of these photos. A face found again at the same place keeps its row (so its "not

@@ -222,9 +222,14 @@ def cluster_unassigned(db: pw.Database, distance: float, min_samples: int,
     with write_transaction(db):
         for members in groups.values():
             person = Person.create(uid=new_uid())
-            Face.update(person=person, assigned_by="auto").where(Face.id.in_(members)).execute()
+            # DBSCAN ran before this transaction: a face a person assigned meanwhile stays theirs.
+            moved = int(Face.update(person=person, assigned_by="auto").where(
+                Face.id.in_(members) & Face.person.is_null()).execute())
+            if not moved:
+                person.delete_instance()
+                continue
             report.new_people += 1
-            report.clustered += len(members)
+            report.clustered += moved
     report.unassigned = len(ids) - report.clustered
     return report
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from photoshelf.db.schema import Face, Photo, PhotoLabel
 from photoshelf.models.labels import SOURCE as IMAGENET_SOURCE
-from photoshelf.models.labels import Label, forget_labels, load_image, store_labels
+from photoshelf.models.labels import Computed, Label, forget_labels, load_image, store_labels
 from photoshelf.models.stages import Item, Stage
 from photoshelf.models.tfmodel import SOURCE as TF_SOURCE
 
@@ -151,7 +151,8 @@ class ScenesStage(Stage):
     def digest(self, photo_ids: Sequence[int]) -> dict[int, str]:
         return {pid: hashlib.sha1(repr(f).encode()).hexdigest() for pid, f in facts_of(photo_ids).items()}
 
-    def process(self, items: Sequence[Item]) -> dict[int, str | None]:
+    def compute(self, items: Sequence[Item]) -> Computed:
+        """The scene labels of a batch: reads the catalog and the thumbnails, writes nothing."""
         facts = facts_of([item.photo_id for item in items])
         found: dict[int, list[Label]] = {}
         results: dict[int, str | None] = {}
@@ -171,8 +172,14 @@ class ScenesStage(Stage):
                 green = green_share(image) if f.subject < FOLIAGE_SUBJECT else None
             found[item.photo_id] = scene_labels(f, warm, green)
             results[item.photo_id] = None
-        store_labels(found, SOURCE, VERSION)
-        return results
+        return Computed(found, results)
+
+    def store(self, computed: Computed) -> dict[int, str | None]:
+        store_labels(computed.found, SOURCE, VERSION)
+        return computed.results
+
+    def process(self, items: Sequence[Item]) -> dict[int, str | None]:
+        return self.store(self.compute(items))
 
     def forget(self, photo_ids: Sequence[int]) -> None:
         forget_labels(photo_ids, SOURCE)

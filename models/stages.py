@@ -3,6 +3,10 @@
 A stage reads the thumbnails the indexer already made (never the original), writes its results for a batch of
 photos in one transaction, and is recorded per photo in `PhotoStage` with its `version()`: a new model or a
 changed setting that alters results gives a new version, and only that stage re-runs on those photos.
+
+A batch is two steps: `compute()` runs the model outside any transaction, `store()` writes what it found in the
+batch's one short write transaction. On SQLite a write transaction holds the catalog's only writer lock from its
+start: a model running inside one would make the viewer's edits (a favorite, an album) wait for the whole batch.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import peewee as pw
 
@@ -53,12 +57,29 @@ class Stage(ABC):
         so an edited title re-runs them. Image stages return {} (their input changes only with the content)."""
         return {}
 
-    @abstractmethod
-    def process(self, items: Sequence[Item]) -> dict[int, str | None]:
-        """Compute and store results for a batch, replacing this stage's earlier results for those photos.
+    def compute(self, items: Sequence[Item]) -> Any:
+        """The batch's slow part (decoding thumbnails, the model, a transcode), with no catalog writes: the runner
+        calls it outside any transaction, on a worker thread when stages compute side by side. It may read the
+        catalog. What it returns goes to store(); raising fails the batch. The default hands the items on, so a
+        stage that overrides only process() does all its work in store(), inside the transaction."""
+        return list(items)
+
+    def store(self, computed: Any) -> dict[int, str | None]:
+        """Write what compute() returned, replacing this stage's earlier results for those photos; the runner calls
+        it inside the batch's write transaction (with the PhotoStage rows), so it must be quick.
 
         Returns {photo_id: None} for success or an error text (recorded, the photo is not retried until the
         stage version changes). Raising means the whole batch failed (the runner records it on each photo)."""
+        return self.process(computed)
+
+    @abstractmethod
+    def process(self, items: Sequence[Item]) -> dict[int, str | None]:
+        """compute() and store() in one call (a stage that splits its work: `self.store(self.compute(items))`).
+        Returns what store() returns."""
+
+    def after_batch(self) -> None:  # noqa: B027 - optional hook
+        """Called once a batch's transaction has committed, outside it: follow-up work over what the batches
+        stored that computes (faces clusters the unassigned faces once enough have gathered)."""
 
     def forget(self, photo_ids: Sequence[int]) -> None:  # noqa: B027 - optional hook
         """Drop this stage's results for these photos (a `reindex --stage` or a deleted photo)."""

@@ -159,16 +159,25 @@ class TextStage(Stage):
     def digest(self, photo_ids: Sequence[int]) -> dict[int, str]:
         return {pid: hashlib.sha1(text.encode()).hexdigest() for pid, text in photo_texts(photo_ids).items()}
 
-    def process(self, items: Sequence[Item]) -> dict[int, str | None]:
+    def compute(self, items: Sequence[Item]) -> tuple[list[int], list[int], np.ndarray]:
+        """The batch's texts, embedded: (every photo id, those with a text, their vectors). Writes nothing."""
         ids = [item.photo_id for item in items]
         texts = photo_texts(ids)
-        have = [(pid, texts[pid]) for pid in ids if texts.get(pid)]
-        vectors = encoder(self.config).get().encode([t for _, t in have]) if have else np.zeros((0, SPACE.dim))
+        have = [pid for pid in ids if texts.get(pid)]
+        vectors = encoder(self.config).get().encode([texts[pid] for pid in have]) if have else np.zeros((0, SPACE.dim))
+        return ids, have, vectors
+
+    def store(self, computed: tuple[list[int], list[int], np.ndarray]) -> dict[int, str | None]:
+        """The vectors into the text space; a photo left with no text at all loses its vector."""
+        ids, have, vectors = computed
         vindex = index(self.db)
         with write_transaction(self.db):
-            vindex.remove([pid for pid in ids if not texts.get(pid)])
-            vindex.add(zip([pid for pid, _ in have], vectors, strict=True))
+            vindex.remove(sorted(set(ids) - set(have)))
+            vindex.add(zip(have, vectors, strict=True))
         return dict.fromkeys(ids)
+
+    def process(self, items: Sequence[Item]) -> dict[int, str | None]:
+        return self.store(self.compute(items))
 
     def forget(self, photo_ids: Sequence[int]) -> None:
         index(self.db).remove(photo_ids)

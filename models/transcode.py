@@ -39,7 +39,9 @@ class TranscodeStage(Stage):
                 return path
         return None
 
-    def process(self, items: Sequence[Item]) -> dict[int, str | None]:
+    def compute(self, items: Sequence[Item]) -> dict[int, str | None]:
+        """Transcode the batch's videos into the cache (files in storage, no catalog writes: ffmpeg can take minutes
+        and must not hold the catalog's write lock); the outcome per video."""
         out: dict[int, str | None] = {}
         photos = {p.id: p for p in Photo.select(Photo.id, Photo.sha1, Photo.codec, Photo.duration, Photo.stack)
                   .where(Photo.id.in_([i.photo_id for i in items]))}
@@ -62,6 +64,12 @@ class TranscodeStage(Stage):
             except MediaError as exc:
                 out[item.photo_id] = str(exc)
         return out
+
+    def store(self, computed: dict[int, str | None]) -> dict[int, str | None]:
+        return computed  # the copies are files; the runner records the outcomes
+
+    def process(self, items: Sequence[Item]) -> dict[int, str | None]:
+        return self.compute(items)
 
     def forget(self, photo_ids: Sequence[int]) -> None:
         for photo in Photo.select(Photo.sha1).where(Photo.id.in_(list(photo_ids))):
