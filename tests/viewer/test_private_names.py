@@ -7,25 +7,33 @@ member, a viewer and public mode walk every route below; no page, fragment or JS
 shows a cover of what they may not see, and a thing (folder, person, album) that holds only such photos answers
 404, like one that does not exist. The admin sees the names (so the walk would notice them).
 
-Routes (viewer/views/*, `grep -n "Route(" viewer/views`), and how each is checked here:
+Routes (`grep -n "Route(" viewer/views/*.py`), and how each is checked here:
   /, /search, /favorites, /videos, /archive, /private       pages walked; search: free text ranked (why, mentions),
   /api/v1/search                                            filters, the start page's suggestions
-  /photos/{id}, /api/v1/photos/{id}, /photos/{id}/play      walked for the photos seen (neighbours, albums list)
+  /photos/{id}, /api/v1/photos/{id}                         walked for the photos seen (neighbours, albums, the
+                                                            face names list, stack members)
   /api/v1/photos/{ref}/similar                              walked for the photos seen
-  /photos/{id}/original, /thumb/{size}/{name}               404 for an unseen photo (test_visibility: every id)
-  /folders, /folders/{id}, /api/v1/folders[/{id}]           names, counts, covers; a hidden-only folder is a 404
-  /people, /people/{ref}, /api/v1/people[/{ref}], /faces/…  names, counts, covers, the merge/move choices; 404
+  /photos/{id}/original, /thumb/…, /faces/{id}.jpg, /play   404 for an unseen photo (and test_visibility)
+  /folders, /folders/{id}, /api/v1/folders[/{id}]           names, counts (photos, subfolders), covers; 404
+  /people, /people/{ref}, /api/v1/people[/{ref}]            names, counts, covers, hidden count, merge choices; 404
   /places, /api/v1/places, /map, /api/v1/map[/bounds]       names, counts, covers, clusters
   /things, /api/v1/things                                   labels, counts, covers
   /calendar, /api/v1/calendar                               months, counts, covers
   /memories, /api/v1/memories                               on this day, trips, people
-  /albums, /albums/{ref}, /api/v1/albums[/{ref}]            titles, counts, covers; a hidden-only album is a 404
+  /albums, /albums/{ref}, /api/v1/albums[/{ref}]            titles, counts, covers; 404
   /duplicates, /api/v1/duplicates                           groups and their members
-  /download (POST)                                          a zip of unseen ids holds nothing
-  /s/{token}, /s/{token}/photos/…, /s/{token}/thumb/…       an album share whose cover is private
   /api/v1/state                                             the newest photo seen
-Writes (PATCH/POST/DELETE) of unseen photos answer 404: test_visibility.py. /status, /api/v1/status, /admin and
-/api/v1/users are admins' only (test_access.py); /account, /login, /logout and /api/v1/session name no photos.
+  /download (POST)                                          a zip of unseen ids holds nothing
+  /s/{token}, /s/{token}/photos/{id}[/original], /s/{token}/thumb/…   an album share with a private cover
+  /api/v1/albums/{ref}[/photos], /api/v1/people/{ref}[/merge], /api/v1/faces/{id}, /api/v1/shares (writes)
+                                                            naming a hidden album or person: 404, nothing changes
+  /albums/add, /albums/{ref}/{action}, /people/{ref}/{action}, /faces/{id}/{action} (the pages' forms)
+                                                            the same library functions as the API writes above
+Elsewhere: writes of unseen photos (PATCH /api/v1/photos[/{id}], /photos/{id}/edit, /duplicates/resolve and
+/unresolve) answer 404 or skip them: test_visibility.py, test_selection.py, test_duplicates_page.py.
+/status, /api/v1/status, /admin, /admin/…, /api/v1/users[/{name}] are admins' only (test_access.py);
+/account, /api/v1/account/password, /login, /logout, /api/v1/session, /api/v1/health and /static name no photos;
+/api/v1/shares (GET) and /api/v1/shares/{token} list and revoke only the user's own links (test_shares.py).
 """
 
 from __future__ import annotations
@@ -266,6 +274,9 @@ def test_a_thing_holding_only_unseen_photos_is_not_found(shelf: Shelf, who: str)
     urls = [f"/folders/{shelf.folder.id}", f"/api/v1/folders/{shelf.folder.id}", f"/people/{shelf.person.uid}",
             f"/api/v1/people/{shelf.person.uid}", f"/people/{shelf.person.id}", f"/albums/{shelf.album.uid}",
             f"/api/v1/albums/{shelf.album.uid}", f"/albums/{shelf.album.id}"]
+    face = Face.get(Face.person == shelf.person.id)
+    p = shelf.private
+    urls += [f"/faces/{face.id}.jpg", f"/photos/{p.id}/play", f"/photos/{p.id}/original", f"/thumb/fit/{p.sha1}.jpg"]
     if who != "member2":  # members see archived photos in the archive view
         urls += [f"/folders/{shelf.archived_folder.id}", f"/albums/{shelf.archived_album.uid}"]
     with shelf.client(who) as client:
@@ -314,7 +325,7 @@ def test_a_zip_of_unseen_photos_holds_nothing(shelf: Shelf, who: str) -> None:
 
 def test_a_share_shows_no_private_cover_or_name(shelf: Shelf) -> None:
     with shelf.client("admin") as admin:
-        r = admin.post("/api/v1/shares", json={"album": shelf.mixed.uid})
+        r = admin.post("/api/v1/shares", json={"album": shelf.mixed.uid, "download": True})
         assert r.status_code in (200, 201), r.text
         token = r.json()["token"]
     with shelf.client(None) as visitor:
@@ -323,6 +334,7 @@ def test_a_share_shows_no_private_cover_or_name(shelf: Shelf) -> None:
         assert SECRET not in page.text.lower() and shelf.private.sha1 not in page.text
         assert visitor.get(f"/s/{token}/photos/{shelf.private.id}").status_code == 404
         assert visitor.get(f"/s/{token}/thumb/tile/{shelf.private.sha1}.jpg").status_code == 404
+        assert visitor.get(f"/s/{token}/photos/{shelf.private.id}/original").status_code == 404
 
 
 def test_writes_cannot_reach_what_holds_only_unseen_photos(shelf: Shelf) -> None:
