@@ -361,3 +361,14 @@ def test_writes_cannot_reach_what_holds_only_unseen_photos(shelf: Shelf) -> None
     assert AlbumPhoto.select().where(AlbumPhoto.album == shelf.album.id).count() == 1
     assert Person.get_by_id(shelf.person.id).name == "Qzsecret Whiskers"
     assert Face.get_by_id(rex_face.id).person_id == rex.id
+
+
+def test_what_the_admin_saw_is_not_served_to_the_next(shelf: Shelf) -> None:
+    """The process keeps rankings, counts and scrubbers (viewer/listing.py): what an admin's walk put there is
+    not what a viewer's walk right after it gets."""
+    with shelf.client("admin") as client:
+        assert _leaks(_walk(client, shelf), SECRET, shelf.hidden)
+    with shelf.client("viewer") as client:
+        bodies = _walk(client, shelf)
+    leaks = _leaks(bodies, SECRET, shelf.hidden) + _leaks(bodies, ARCHIVED, shelf.archived)
+    assert leaks == [], "\n".join(leaks)
