@@ -128,7 +128,8 @@ def _subfolder_counts(folder_ids: list[int], hidden: set[str]) -> dict[int, int]
     """How many folders each of these holds directly, of those not `hidden` (by path)."""
     if not folder_ids:
         return {}
-    q = Folder.select(Folder.parent, Folder.path).where(Folder.parent.in_(folder_ids) & Folder.missing_since.is_null())
+    q: Any = Folder.select(Folder.parent, Folder.path).where(Folder.parent.in_(folder_ids)
+                                                            & Folder.missing_since.is_null())
     return dict(Counter(parent for parent, path in q.tuples() if path not in hidden))
 
 

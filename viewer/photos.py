@@ -40,8 +40,8 @@ def viewer_records(photos: list[Photo], audience: Audience) -> list[dict[str, An
     found = records(photos)
     members = {m["id"] for r in found if r["stack"] for m in r["stack"]["members"]}
     if members:
-        shown = {pid for (pid,) in visible(Photo.select(Photo.id).where(Photo.id.in_(sorted(members))), audience,
-                                           archive_view=True).tuples()}
+        query: Any = visible(Photo.select(Photo.id).where(Photo.id.in_(sorted(members))), audience, archive_view=True)
+        shown = {pid for (pid,) in query.tuples()}
         for r in found:
             if r["stack"]:
                 r["stack"]["members"] = [m for m in r["stack"]["members"] if m["id"] in shown]
