@@ -196,9 +196,12 @@ def _when(value: dt.datetime | None) -> str | None:
 def backup_rows() -> list[dict[str, Any]]:
     """Every link as the accounts file keeps it: its token's key, what it shows (an album by uid, a photo by
     content hash: both survive a rebuild, ids do not), its creator by name, dates, password hash, downloads."""
-    albums = dict(Album.select(Album.id, Album.uid).where(Album.id.in_(Share.select(Share.album))).tuples())
-    photos = dict(Photo.select(Photo.id, Photo.sha1).where(Photo.id.in_(Share.select(Share.photo))).tuples())
-    users = dict(User.select(User.id, User.name).tuples())
+    shown: Any = Album.select(Album.id, Album.uid).where(Album.id.in_(Share.select(Share.album)))
+    albums: dict[int, str] = dict(shown.tuples())
+    shown = Photo.select(Photo.id, Photo.sha1).where(Photo.id.in_(Share.select(Share.photo)))
+    photos: dict[int, str] = dict(shown.tuples())
+    creators: Any = User.select(User.id, User.name)
+    users: dict[int, str] = dict(creators.tuples())
     out = []
     for share in Share.select().order_by(Share.id):
         out.append({"key": share.token if is_restored(share) else token_key(share.token),
