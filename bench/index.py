@@ -3,6 +3,7 @@ per-photo cost as the catalog grows. Prints a table; `--json FILE` (or `-`) writ
 
     python bench/index.py                       # the default run (a few minutes on 2 cores)
     python bench/index.py --only cold,bare --photos 500 --large
+    python bench/index.py --only raw --raw-files 200       # RAW files/s (the corpus RAW files, copied)
 """
 
 from __future__ import annotations
@@ -38,14 +39,17 @@ from photoshelf.db.catalog import open_catalog
 from photoshelf.db.schema import File
 from photoshelf.indexer.exiftool import TAGS
 from photoshelf.indexer.pipeline import IndexReport, index_library
+from photoshelf.indexer.thumbs import ThumbCache
 from photoshelf.indexer.walk import Walker
+from photoshelf.indexer.worker import process_file
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpus"
-SECTIONS = ("cold", "rescan", "bare", "scale", "flat")
+SECTIONS = ("cold", "rescan", "bare", "scale", "flat", "raw")
 # The arguments photoshelf's ExifTool gives every call (indexer/exiftool.py, ExifTool._start), then its tags.
 EXIFTOOL_ARGS = ["-G", "-n", "-fast", "-charset", "filename=utf8", "-api", "LargeFileSupport=1"]
 VIDEO_EXTENSIONS = {".mov", ".mp4", ".m4v"}
+RAW_EXTENSIONS = {".dng", ".cr2", ".cr3", ".nef", ".nrw", ".raf", ".arw", ".orf", ".rw2", ".pef", ".srw"}
 HEIF_EXTENSIONS = {".heic", ".heif"}
 TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
@@ -140,14 +144,14 @@ class Bench:
             self._sources = find_sources(self.args.corpus, self.args.mix)
         return self._sources
 
-    def library(self, name: str, originals: Path | None = None) -> Library:
+    def library(self, name: str, originals: Path | None = None, **env_values: str) -> Library:
         """A new library with its own storage and catalog; `originals` shares another library's photos."""
         root = self.work / name
         storage = root / "storage"
         if originals is None:
             originals = root / "originals"
             originals.mkdir(parents=True)
-        env = {"PHOTOSHELF_ORIGINALS": str(originals), "PHOTOSHELF_STORAGE": str(storage)}
+        env = {"PHOTOSHELF_ORIGINALS": str(originals), "PHOTOSHELF_STORAGE": str(storage), **env_values}
         if self.args.database:
             env["PHOTOSHELF_DATABASE"] = self._mysql_database(name)
         if self.args.workers:
@@ -404,6 +408,60 @@ def section_scale(bench: Bench) -> None:
     }
 
 
+def section_raw(bench: Bench) -> None:
+    """Cold index of RAW files alone, at each --raw-fit size: up to the embedded preview's size the decode is
+    LibRaw unpacking the preview, above it a LibRaw demosaic. Copies of the corpus RAW files (its bad/ folder
+    left out), each made unique by bytes after its end, where LibRaw, which reads by offsets, never looks."""
+    sources = [Source(p.name, p.read_bytes()) for p in sorted(bench.args.corpus.rglob("*"))
+               if p.suffix.lower() in RAW_EXTENSIONS and "bad" not in p.relative_to(bench.args.corpus).parts[:1]]
+    if not sources:
+        say(f"raw: no RAW files in {bench.args.corpus}: skipped")
+        return
+    n = bench.args.raw_files
+    folder = bench.work / "raw"
+    for i in range(n):
+        src = sources[i % len(sources)]
+        path = folder / f"{i // 100:04d}" / f"{Path(src.name).stem}_{i:06d}{Path(src.name).suffix}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(src.data + f"photoshelf-bench raw {i}".encode())
+    say(f"raw: {n} files from {len(sources)} corpus RAW files ({', '.join(s.name for s in sources)})")
+    out: dict[str, Any] = {"files": n, "sources": [s.name for s in sources], "fit": {}}
+    for fit in bench.args.raw_fit:
+        runs = []
+        for rep in range(bench.args.repeat):
+            lib = bench.library(f"raw{fit}-{rep}", folder, PHOTOSHELF_THUMBNAILS_FIT_SIZE=str(fit))
+            report, t = lib.index()
+            lib.close()
+            runs.append(t)
+            say(f"raw fit {fit} #{rep + 1}: {t.wall:.2f}s ({t.cpu:.1f} CPU s), {n / t.wall:.1f} RAW files/s, "
+                f"{report.errors} errors")
+        b = best(runs)
+        workers = lib.config.worker_count
+        out["workers"] = workers
+        # The per-file work alone (read, hash, decode, thumbnails: worker.process_file), on one thread and on
+        # the indexer's, without exiftool and the catalog: what decoding one RAW file at a time costs shows here.
+        files = sorted(folder.rglob("*"))
+        alone: dict[int, list[Timing]] = {1: [], workers: []}
+        for rep in range(bench.args.repeat):
+            for threads, timings in alone.items():
+                thumbs = ThumbCache(bench.work / f"rawthumbs{fit}-{threads}-{rep}", lib.config.thumbnails)
+                job = partial(_process_raw, thumbs=thumbs, max_megapixels=lib.config.index.max_megapixels)
+                with measure() as t, ThreadPoolExecutor(threads) as pool:
+                    list(pool.map(job, files))
+                timings.append(t)
+        out["fit"][str(fit)] = {**b.as_dict(), "files_per_second": round(n / b.wall, 2),
+                                "cpu_ms_per_file": round(1000 * b.cpu / n, 1), "runs": [t.as_dict() for t in runs],
+                                "process_file": {str(k): {**best(v).as_dict(), "files_per_second":
+                                                          round(n / best(v).wall, 2)} for k, v in alone.items()}}
+        say(f"raw fit {fit}: process_file alone " + ", ".join(
+            f"{k} thread(s) {n / best(v).wall:.1f} files/s ({best(v).cpu:.1f} CPU s)" for k, v in alone.items()))
+    bench.results["raw"] = out
+
+
+def _process_raw(path: Path, thumbs: ThumbCache, max_megapixels: int) -> None:
+    process_file(path, path.stat().st_size, thumbs, max_megapixels)
+
+
 def section_flat(bench: Bench) -> None:
     """Index the same number of new photos into catalogs of different sizes: the per-photo cost should not grow.
 
@@ -507,6 +565,14 @@ def table_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                      check(ratio >= 0.9, "~1.0 (>= 0.9)")),
                     ("flat", "  same ratio in CPU per photo", f"{fl[f'{name}_cpu_ratio']:.2f}", ""),
                 ]
+    if raw := results.get("raw"):
+        for fit, r in raw["fit"].items():
+            rows.append(("raw", f"cold index of {raw['files']} RAW files, fit {fit} px: files/s",
+                         f"{r['files_per_second']:.1f} ({r['cpu_ms_per_file']:.0f} CPU ms/file)", ""))
+            for threads, p in r["process_file"].items():
+                rows.append(("raw", f"  process_file alone, {threads} thread(s): files/s",
+                             f"{p['files_per_second']:.1f} ({1000 * p['cpu_seconds'] / raw['files']:.0f} CPU ms/file)",
+                             ""))
     return rows
 
 
@@ -563,6 +629,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help=f"sections to run, comma separated: {','.join(SECTIONS)} (rescan and bare run cold too)")
     p.add_argument("--repeat", type=int, default=3,
                    help="runs of each measurement; the table shows the best (default 3)")
+    p.add_argument("--raw-files", type=int, default=200, help="RAW files in the raw section (default 200)")
+    p.add_argument("--raw-fit", type=lambda s: [int(x) for x in s.split(",")], default=[720, 1600],
+                   help="fit sizes for the raw section, comma separated (default 720,1600: preview, demosaic)")
     p.add_argument("--workers", type=int, default=0, help="index.workers (default 0: one per CPU core)")
     p.add_argument("--database", default="", metavar="mysql://user@host:port",
                    help="use MariaDB: a fresh database per catalog on this server (default SQLite)")
@@ -595,6 +664,8 @@ def main(argv: list[str] | None = None) -> int:
             section_scale(bench)
         if "flat" in args.sections:
             section_flat(bench)
+        if "raw" in args.sections:
+            section_raw(bench)
         info = machine(bench)
     finally:
         say("removing the temp folder" if not args.keep else "done")

@@ -13,7 +13,7 @@ from PIL import Image
 from photoshelf import dupsig
 from photoshelf.errors import MediaError
 from photoshelf.indexer.media import Decoded, VideoInfo, decode_image, decode_raw, decode_video, kind_for_name
-from photoshelf.indexer.stderr_capture import decoder_messages
+from photoshelf.indexer.stderr_capture import decode_capturing
 from photoshelf.indexer.thumbs import Rendition, ThumbCache
 
 log = logging.getLogger(__name__)
@@ -109,8 +109,7 @@ def process_file(path: Path, size: int, thumbs: ThumbCache, max_megapixels: int)
             decoded, result.video = decode_video(path, thumbs.config.fit_size)
         elif kind == "raw":
             raw = data if data is not None else path.read_bytes()
-            with decoder_messages() as said:
-                decoded = decode_raw(path, raw, thumbs.config.fit_size, max_megapixels)
+            decoded = decode_capturing(lambda: decode_raw(path, raw, thumbs.config.fit_size, max_megapixels), said)
         else:
             decoded = decode_image(data if data is not None else path.read_bytes(), thumbs.config.fit_size,
                                    max_megapixels)
