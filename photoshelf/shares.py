@@ -98,6 +98,8 @@ def get_share(token: str) -> Share:
         share = Share.select().where(Share.token.in_([token, token_key(token)])).first()
     elif isinstance(token, str) and KEY_RE.fullmatch(token):
         share = Share.get_or_none(Share.token == token)
+    if share is not None and share.token not in (token, token_key(token)):
+        share = None  # MariaDB's default collation compares without case: a token matches only as written
     if share is None:
         raise NotFound("no such share link")
     return share

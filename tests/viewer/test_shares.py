@@ -81,6 +81,9 @@ def test_an_album_link_shows_the_album_and_nothing_else(home: Household) -> None
                     "/api/v1/search"):
             assert visitor.get(url, follow_redirects=False).status_code in (303, 401), url
         assert visitor.get("/s/" + "x" * 32).status_code == 404
+        # a token matches only as written (MariaDB's default collation compares without case)
+        for other_case in {token.swapcase(), token.upper(), token.lower()} - {token}:
+            assert visitor.get(f"/s/{other_case}").status_code == 404, other_case
     assert Share.get(Share.token == token).views >= 1
 
 
