@@ -210,7 +210,11 @@ def _mariadb_fulltext(value: str) -> Any | None:
         return None
     photos = Photo.select(Photo.id).where(_match([getattr(Photo, c) for c in ft.PHOTO_COLUMNS], boolean))
     files = File.select(File.photo).where(_match([File.path], boolean) & (File.role == "media"))
-    return Photo.id.in_(photos) | Photo.id.in_(files) | _text_match(value)
+    # One derived table of the three: MariaDB materialises it and looks up only those photos. As `IN (...) OR
+    # IN (...) OR IN (...)` it walked half the photo table (514 ms at 100k), `IN (... UNION ...)` it ran
+    # the union once per photo row (minutes).
+    found = (photos | files | _text_ids(value)).alias("found")
+    return Photo.id.in_(pw.Select(from_list=[found], columns=[pw.SQL("*")]))
 
 
 def _match(columns: list[Any], boolean: str) -> Any:
