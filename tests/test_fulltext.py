@@ -82,6 +82,8 @@ def test_install_repairs_dropped_triggers(lib: Library) -> None:
 def test_mariadb_fulltext_indexes(lib: Library, monkeypatch: pytest.MonkeyPatch) -> None:
     """MariaDB (migration 15): free text through InnoDB FULLTEXT, each word as a word start, stop words indexed,
     and words shorter than innodb_ft_min_token_size through the LIKE scans."""
+    # The models' proxy is seen through (it once read as MariaDB, and SQLite searched its vectors the MariaDB way).
+    assert is_sqlite(Photo._meta.database) == is_sqlite(lib.db) == (not lib.database_url.startswith("mysql"))
     if is_sqlite(getattr(lib.db, "obj", None) or lib.db):
         assert m0015_mariadb_fulltext.min_token(lib.db) is None
         return
