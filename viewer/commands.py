@@ -30,7 +30,7 @@ def serve(state: Any, host: str | None, port: int | None, root_path: str | None,
     """Serve the web viewer over the catalog (timeline, search, albums, map) until stopped.
 
     The watcher runs beside it (unless --no-watch), so new, changed, moved and deleted photos show up within
-    seconds and sidecars are kept in step. With no user yet, PHOTOSHELF_ADMIN_PASSWORD makes the first admin
+    seconds and sidecars are kept in step. With no admin yet, PHOTOSHELF_ADMIN_PASSWORD makes the first admin
     (named admin); otherwise it says how to make one and serves the login page meanwhile."""
     from photoshelf.cli import handle_errors
 
@@ -38,19 +38,36 @@ def serve(state: Any, host: str | None, port: int | None, root_path: str | None,
 
 
 def first_admin(config: Any, env: Mapping[str, str]) -> str | None:
-    """In password mode without any user: make `admin` from PHOTOSHELF_ADMIN_PASSWORD, or say how to make one.
-    Returns what to tell the person starting the server (None: there are users already, or public mode)."""
+    """In password mode without an admin: make `admin` from PHOTOSHELF_ADMIN_PASSWORD, or say how to make one.
+    Family accounts added before any admin (`users add gran --role viewer` on a fresh catalog) count as "no admin
+    yet": nobody could reach the settings, users and duplicates pages otherwise. Returns what to tell the person
+    starting the server (None: there is an admin already, or public mode)."""
     from photoshelf import accounts
+    from photoshelf.errors import NotFound
 
-    if config.auth.mode != "password" or accounts.count_users() > 0:
+    if config.auth.mode != "password" or accounts.first_admin() is not None:
         return None
+    anyone = accounts.count_users() > 0
     password = env.get("PHOTOSHELF_ADMIN_PASSWORD", "")
     if password:
+        taken = None
+        if anyone:
+            try:
+                taken = accounts.get_user("admin")
+            except NotFound:
+                pass
+        if taken is not None:
+            return (f"no user is an admin, and PHOTOSHELF_ADMIN_PASSWORD was not used: a user named 'admin' exists "
+                    f"(role {taken.role}); make it one with `photoshelf users role admin admin`")
         try:
             accounts.add_user("admin", "admin", password)
         except accounts.AccountError as exc:
             raise accounts.AccountError(f"PHOTOSHELF_ADMIN_PASSWORD: {exc}") from None
         return "made the first admin, user 'admin', with the password in PHOTOSHELF_ADMIN_PASSWORD"
+    if anyone:
+        return ("no user is an admin: settings, users and duplicates cannot be reached; make one with "
+                "`photoshelf users add NAME --role admin` or `photoshelf users role NAME admin` (or start serve "
+                "with PHOTOSHELF_ADMIN_PASSWORD set)")
     return ("no user can log in yet: make the first admin with `photoshelf users add NAME --role admin` (or start "
             "serve with PHOTOSHELF_ADMIN_PASSWORD set); the viewer serves only its login page until then")
 

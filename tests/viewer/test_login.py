@@ -262,6 +262,21 @@ def test_the_first_serve_makes_the_admin_from_the_environment(tmp_path: Any) -> 
         assert accounts.get_user("admin").role == "admin"
         assert first_admin(lib.config, {"PHOTOSHELF_ADMIN_PASSWORD": "another password"}) is None  # users exist
         assert accounts.authenticate("admin", PASSWORD) is not None
+        # Family accounts made before any admin (a viewer for gran on a fresh catalog): still no admin.
+        from photoshelf.db.schema import User
+
+        User.delete().execute()  # a fresh catalog again
+        accounts.add_user("gran", "viewer", PASSWORD)
+        note = first_admin(lib.config, {})
+        assert note and note.startswith("no user is an admin") and accounts.first_admin() is None
+        accounts.add_user("admin", "member", PASSWORD)
+        note = first_admin(lib.config, {"PHOTOSHELF_ADMIN_PASSWORD": "another password"})
+        assert note and "a user named 'admin' exists (role member)" in note and "users role admin admin" in note
+        assert accounts.get_user("admin").role == "member" and accounts.authenticate("admin", PASSWORD)
+        accounts.remove_user("admin")
+        note = first_admin(lib.config, {"PHOTOSHELF_ADMIN_PASSWORD": "another password"})
+        assert note and "'admin'" in note and accounts.first_admin().name == "admin"
+        assert accounts.get_user("gran").role == "viewer"
     finally:
         lib.db.close()
         database_proxy.initialize(None)
