@@ -89,6 +89,10 @@ def test_viewers_and_public_mode_get_no_editing_controls(home: Household) -> Non
         # the user menu stays for a logged-in viewer: their password and logging out
         menu = _get(viewer, "/")
         assert 'href="/account">Change password' in menu and 'action="/logout"' in menu
+        # housekeeping sections are for those who keep photos: not in a viewer's or the public gallery's menus
+        for html in (menu, _get(public, "/")):
+            for path in ("/duplicates", "/archive", "/private", "/status"):
+                assert f'href="{path}"' not in html, path
 
 
 def test_members_and_admins_get_every_control(home: Household) -> None:
@@ -107,6 +111,9 @@ def test_members_and_admins_get_every_control(home: Household) -> None:
                 html = _get(client, path)
                 assert 'class="selstart"' in html and 'id="selbar"' in html, f"{role} {path}"
             assert 'class="newalbum"' in _get(client, "/albums")
+            menu = _get(client, "/")
+            assert all(f'href="{path}"' in menu for path in ("/duplicates", "/archive", "/private")), role
+            assert ('href="/status"' in menu) == (role == "admin"), role
             assert 'class="albumedit"' in _get(client, f"/albums/{home.album.uid}")
             person = _get(client, f"/people/{home.person.uid}")
             assert 'class="personedit"' in person and 'class="js-face"' in person
