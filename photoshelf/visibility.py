@@ -117,7 +117,7 @@ def hidden_groups(key: Any, rows: Any, audience: Audience) -> set[Any]:
     leave out, name and all (none for an admin, who may open every photo: no query then)."""
     if hides_nothing(audience):
         return set()
-    return {group for group, seen in known_groups(key, rows, audience).items() if not seen}
+    return {group for (group,) in rows.select(key).group_by(key).having(known(audience) == 0).tuples()}
 
 
 def hides_nothing(audience: Audience) -> bool:

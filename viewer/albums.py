@@ -11,9 +11,10 @@ import peewee as pw
 from photoshelf import ids, values
 from photoshelf.db.schema import Album, AlbumPhoto, Photo, utcnow
 from photoshelf.errors import NotFound
+from photoshelf.viewer import names
 from photoshelf.viewer.errors import InvalidInput
 from photoshelf.viewer.urls import thumb_url
-from photoshelf.visibility import Audience, hidden_groups, visible
+from photoshelf.visibility import Audience, visible
 
 TITLE_MAX = values.ALBUM_TITLE
 
@@ -29,19 +30,9 @@ def get_album(ref: int | str, audience: Audience | None = None) -> Album:
     album = Album.get_or_none(Album.id == album_id) if album_id is not None else None
     if album is None and isinstance(ref, str):
         album = Album.get_or_none(Album.uid == ref)
-    if album is None or (audience is not None and _hidden(audience, [album.id])):
+    if album is None or (audience is not None and names.albums(audience, [album.id])):
         raise NotFound(f"no album {ref}")
     return album
-
-
-def _hidden(audience: Audience, album_ids: list[int] | None = None) -> set[int]:
-    """The albums (of these, or all) that hold photos, none of them one `audience` may open."""
-    if album_ids is not None and not album_ids:
-        return set()
-    rows = AlbumPhoto.select().join(Photo, on=(AlbumPhoto.photo == Photo.id))
-    if album_ids is not None:
-        rows = rows.where(AlbumPhoto.album.in_(album_ids))
-    return hidden_groups(AlbumPhoto.album, rows, audience)
 
 
 def _title(value: Any) -> str:
@@ -101,7 +92,7 @@ def list_albums(audience: Audience) -> list[dict[str, Any]]:
     counts = dict(_entries(audience, AlbumPhoto.album, pw.fn.COUNT(AlbumPhoto.id)).group_by(AlbumPhoto.album)
                   .tuples())
     every = list(Album.select().order_by(Album.updated_at.desc(), Album.id.desc()))
-    hidden = _hidden(audience, [a.id for a in every if not counts.get(a.id)])  # an album it sees a photo of is known
+    hidden = names.albums(audience, [a.id for a in every if not counts.get(a.id)])  # one it sees a photo of is known
     albums = [a for a in every if a.id not in hidden]
     covers = _covers(albums, audience)
     return [summary(a, counts.get(a.id, 0), covers.get(a.id)) for a in albums]

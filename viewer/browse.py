@@ -11,9 +11,9 @@ from photoshelf.db.dates import split_year_month, year_month
 from photoshelf.db.schema import File, Folder, Photo
 from photoshelf.errors import NotFound
 from photoshelf.records import GUESSED_DATE_SOURCES
-from photoshelf.viewer import covers
+from photoshelf.viewer import covers, names
 from photoshelf.viewer.listing import Scope, base_select
-from photoshelf.visibility import Audience, hides_nothing, known_groups, visible
+from photoshelf.visibility import Audience, visible
 
 
 def folder(folder_id: int | None, audience: Audience) -> dict[str, Any]:
@@ -31,7 +31,7 @@ def folder(folder_id: int | None, audience: Audience) -> dict[str, Any]:
             raise NotFound(f"no folder {folder_id}")
     children = list(Folder.select().where((Folder.parent == row.id) & Folder.missing_since.is_null())
                     .order_by(Folder.name))
-    hidden = _hidden(row, audience)
+    hidden = names.folders(audience)
     if row.path in hidden and row.path:
         raise NotFound(f"no folder {folder_id}")
     children = [c for c in children if c.path not in hidden]
@@ -55,33 +55,6 @@ def folder(folder_id: int | None, audience: Audience) -> dict[str, Any]:
                       "folders": subfolders.get(c.id, 0), "cover": urls.get(picks[c.id] or 0)} for c in children],
         "photos": counts.get(row.id, 0),
     }
-
-
-def _hidden(row: Folder, audience: Audience) -> set[str]:
-    """The folders at or below `row` (by path) whose photos, anywhere below them, are all hidden from `audience`
-    (visibility.known): their names would tell of those photos. Two queries, like _nested_covers (none for an
-    admin)."""
-    if hides_nothing(audience):
-        return set()
-    prefix = row.path + "/" if row.path else ""
-    below: Any = Folder.select(Folder.id, Folder.path).where(Folder.missing_since.is_null())
-    if prefix:
-        below = below.where((Folder.path == row.path) | Folder.path.startswith(prefix))
-    paths = dict(below.tuples())
-    seen: dict[str, bool] = {}  # a folder with photos below it: whether one is a photo `audience` may open
-    ids = sorted(paths)
-    for start in range(0, len(ids), 500):
-        rows = (File.select().join(Photo, on=(File.photo == Photo.id))
-                .where(File.folder.in_(ids[start : start + 500]) & (File.role == "media")
-                       & File.missing_since.is_null()))
-        for fid, known in known_groups(File.folder, rows, audience).items():
-            path = paths[fid]
-            while True:  # the folder and each one above it, up to `row`
-                seen[path] = seen.get(path, False) or known
-                if len(path) <= len(row.path):
-                    break
-                path = path.rpartition("/")[0]
-    return {path for path, known in seen.items() if not known}
 
 
 def _nested_covers(path: str, children: list[Folder], audience: Audience) -> dict[int, Any]:
@@ -124,7 +97,7 @@ def _photo_counts(folder_ids: list[int], audience: Audience) -> tuple[dict[int, 
     return {f: n for f, n, _s in rows}, {f: s for f, _n, s in rows}
 
 
-def _subfolder_counts(folder_ids: list[int], hidden: set[str]) -> dict[int, int]:
+def _subfolder_counts(folder_ids: list[int], hidden: frozenset[str]) -> dict[int, int]:
     """How many folders each of these holds directly, of those not `hidden` (by path)."""
     if not folder_ids:
         return {}

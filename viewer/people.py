@@ -21,11 +21,11 @@ from photoshelf.config import Config
 from photoshelf.db.schema import Face, Person, Photo, PhotoLabel
 from photoshelf.errors import NotFound, PhotoshelfError
 from photoshelf.indexer.thumbs import ThumbCache
-from photoshelf.viewer import listing
+from photoshelf.viewer import listing, names
 from photoshelf.viewer.errors import InvalidInput
 from photoshelf.viewer.photos import get_photo
 from photoshelf.viewer.urls import thumb_url, url
-from photoshelf.visibility import Audience, condition, hidden_groups, visible
+from photoshelf.visibility import Audience, condition, visible
 
 log = logging.getLogger(__name__)
 
@@ -78,17 +78,9 @@ def find(ref: str | int, audience: Audience | None = None) -> Person:
         person_id = ids.parse_id(text)
         if person is None and person_id is not None:
             person = Person.get_or_none(Person.id == person_id)
-    if person is None or (audience is not None and _hidden(audience, [person.id])):
+    if person is None or (audience is not None and names.people(audience, [person.id])):
         raise NotFound(f"no person or cluster {str(ref).strip()!r}")
     return person
-
-
-def _hidden(audience: Audience, person_ids: list[int] | None = None) -> set[int]:
-    """The people (of these, or all) on photos, none of them one `audience` may open."""
-    rows = Face.select().join(Photo, on=(Face.photo == Photo.id)).where(Face.person.is_null(False))
-    if person_ids is not None:
-        rows = rows.where(Face.person.in_(person_ids))
-    return hidden_groups(Face.person, rows, audience)
 
 
 def crop_digest(sha1: str, box: tuple[float, float, float, float], rotation: int) -> str:
@@ -187,7 +179,7 @@ def list_people(audience: Audience, include_hidden: bool = False) -> dict[str, A
     faces = _seen_faces(audience).count()
     unassigned = _seen_faces(audience).where(Face.person.is_null()).count()
     hidden = Person.select().where((Person.hidden == True)  # noqa: E712 - peewee expression
-                                   & Person.id.not_in(sorted(_hidden(audience)) or [0])).count()
+                                   & Person.id.not_in(sorted(names.people(audience)) or [0])).count()
     return {"people": rows, "faces": faces, "unassigned": unassigned, "hidden": hidden,
             "available": available()}
 
@@ -212,7 +204,7 @@ def choices(audience: Audience, exclude: int | None = None) -> list[dict[str, An
               .join(Face, pw.JOIN.LEFT_OUTER, on=(Face.person == Person.id))
               .join(Photo, pw.JOIN.LEFT_OUTER, on=((Face.photo == Photo.id) & condition(audience)))
               .group_by(Person.id, Person.uid, Person.name))
-    hidden = _hidden(audience)
+    hidden = names.people(audience)
     rows = [{"uid": r["uid"], "name": r["name"], "faces": r["n"]} for r in _dicts(counts)
             if r["id"] != exclude and r["id"] not in hidden]
     rows.sort(key=lambda r: (r["name"] is None, (r["name"] or "").lower(), -r["faces"]))

@@ -372,3 +372,31 @@ def test_what_the_admin_saw_is_not_served_to_the_next(shelf: Shelf) -> None:
         bodies = _walk(client, shelf)
     leaks = _leaks(bodies, SECRET, shelf.hidden) + _leaks(bodies, ARCHIVED, shelf.archived)
     assert leaks == [], "\n".join(leaks)
+
+
+def test_a_kept_name_goes_as_soon_as_its_last_seen_photo_is_made_private(shelf: Shelf) -> None:
+    """The hidden names are kept per catalog state (viewer/names.py): a viewer who looked at Rex (only on the dog)
+    and the Mixed album (the dog and the private photo) no longer finds either once the dog is made private,
+    through the API or by a write from another connection (the indexer, a sidecar sync), and finds them again
+    when it is shown again."""
+    dog = _photo("Public/dog_orange.jpg")
+    rex = Person.get(Person.name == "Rex")
+    named = [f"/people/{rex.uid}", f"/api/v1/people/{rex.uid}", f"/albums/{shelf.mixed.uid}",
+             f"/api/v1/albums/{shelf.mixed.uid}"]
+
+    def looks(client: TestClient) -> tuple[list[int], bool]:
+        listed = client.get("/api/v1/people").text + client.get("/api/v1/albums").text + client.get("/people").text
+        return [client.get(url).status_code for url in named], "Rex" in listed or "Mixed" in listed
+
+    try:
+        with shelf.client("viewer") as viewer, shelf.client("admin") as admin:
+            assert looks(viewer) == looks(viewer) == ([200] * 4, True)  # the second look is the kept one
+            r = admin.patch(f"/api/v1/photos/{dog.id}", json={"private": True})
+            assert r.status_code == 200, r.text
+            assert looks(viewer) == ([404] * 4, False)
+            Photo.update(private=False).where(Photo.id == dog.id).execute()  # this thread's own connection
+            assert looks(viewer) == ([200] * 4, True)
+            Photo.update(private=True).where(Photo.id == dog.id).execute()
+            assert looks(viewer) == ([404] * 4, False)
+    finally:
+        Photo.update(private=False).where(Photo.id == dog.id).execute()
