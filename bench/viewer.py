@@ -6,12 +6,14 @@ writes the numbers as JSON.
     python bench/viewer.py --photos 20000 --repeat 20 --json out.json
     python bench/viewer.py --only semantic                  # free text ranked by meaning (a seeded text index)
     python bench/viewer.py --database mysql://root@127.0.0.1:3306   # MariaDB, in a database made and dropped here
+    python bench/viewer.py --photos 20000 --only requests --as admin,viewer   # the pages as an admin and a viewer
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
 import hashlib
 import io
@@ -42,8 +44,10 @@ from photoshelf.db.catalog import open_catalog
 from photoshelf.db.schema import (
     Album,
     AlbumPhoto,
+    Face,
     File,
     Folder,
+    Person,
     Photo,
     PhotoEdit,
     PhotoStage,
@@ -194,7 +198,28 @@ def seed(db: pw.Database, n: int, rng: random.Random) -> tuple[int, int, int]:
             insert_rows(db, AlbumPhoto, [dict(album=album.id, photo=pid, position=k)
                                          for k, pid in enumerate(members)])
         insert_rows(db, PhotoEdit, [dict(photo=pid, rotation=90) for pid in rng.sample(all_ids, n // 500)])
+    seed_private(db, n, random.Random(rng.random()))
     return geotagged, n_albums, len(raw_pairs)
+
+
+def seed_private(db: pw.Database, n: int, rng: random.Random) -> None:
+    """What the viewer must hide from a viewer-role user by name: 1 event in 50 made private (its folder), an album
+    of one private event's photos, and people (faces on 1 photo in 10), some seen only on private photos."""
+    events = list(Folder.select(Folder.id).where(Folder.path.contains("/")).tuples())
+    hidden = [fid for (fid,) in rng.sample(events, max(1, len(events) // 50))]
+    private = sorted({pid for (pid,) in File.select(File.photo).where(File.folder.in_(hidden)).tuples()})
+    with db.atomic():
+        Photo.update(private=True).where(Photo.id.in_(private)).execute()
+        album = Album.create(uid="a" + secrets.token_hex(8), title="Private event")
+        insert_rows(db, AlbumPhoto, [dict(album=album.id, photo=pid, position=k) for k, pid in enumerate(private)])
+        people = [Person.create(uid=f"r{k:015x}", name=f"Person {k}" if k % 3 else None).id
+                  for k in range(max(2, n // 400))]
+        ids = [pid for (pid,) in Photo.select(Photo.id).where(Photo.private == False).tuples()]  # noqa: E712
+        faces = [dict(photo=pid, x=0.4, y=0.3, w=0.2, h=0.25, score=0.9, person=rng.choice(people[1:]),
+                      assigned_by="auto", model="bench") for pid in rng.sample(ids, len(ids) // 10)]
+        faces += [dict(photo=pid, x=0.1, y=0.1, w=0.2, h=0.25, score=0.9, person=people[0], assigned_by="user",
+                       model="bench") for pid in private]  # someone seen only at the private events
+        insert_rows(db, Face, faces)
 
 
 def tiny_jpeg(size: tuple[int, int], rng: random.Random) -> bytes:
@@ -301,26 +326,30 @@ class QueryCounter:
         db.execute_sql = counted  # type: ignore[method-assign]
 
 
-# The bench admin's session cookie (set once the catalog exists): the viewer answers nothing without a login.
-COOKIE = [b""]
+# The bench users' session cookies by role (set once the catalog exists): the viewer answers nothing without a
+# login. The admin sees every photo; the viewer not the private ones, nor the names of folders, albums and people
+# seen only on them.
+COOKIES: dict[str, bytes] = {}
+ROLES = ("admin", "viewer")
 
 
 def log_in_bench() -> None:
-    """An admin and a session for the requests (pages, API and thumbnails all need one)."""
+    """A user of each role and a session for the requests (pages, API and thumbnails all need one)."""
     from photoshelf import accounts
     from photoshelf.viewer.auth import SESSION_COOKIE, sign
 
-    user = accounts.add_user("bench", "admin", secrets.token_urlsafe(16))
-    COOKIE[0] = f"{SESSION_COOKIE}={sign(accounts.secret_key(), accounts.start_session(user))}".encode()
+    for role in ROLES:
+        user = accounts.add_user(f"bench-{role}", role, secrets.token_urlsafe(16))
+        COOKIES[role] = f"{SESSION_COOKIE}={sign(accounts.secret_key(), accounts.start_session(user))}".encode()
 
 
-async def asgi_get(app: Any, target: str) -> tuple[int, int]:
+async def asgi_get(app: Any, target: str, role: str = "admin") -> tuple[int, int]:
     """One GET straight through the ASGI app (no HTTP, no client): the status and the body's length."""
     path, _, query = target.partition("?")
     scope = {
         "type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"}, "http_version": "1.1", "method": "GET",
         "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": query.encode(), "root_path": "",
-        "headers": [(b"host", b"bench.local"), (b"accept", b"*/*"), (b"cookie", COOKIE[0])],
+        "headers": [(b"host", b"bench.local"), (b"accept", b"*/*"), (b"cookie", COOKIES[role])],
         "client": ("127.0.0.1", 50000),
         "server": ("bench.local", 80), "state": {},
     }
@@ -359,6 +388,7 @@ class Case:
     what: str = ""
     before: Callable[[], None] | None = None  # run untimed before each request (e.g. set kept rankings aside)
     after: Callable[[], None] | None = None  # and after it
+    role: str = "admin"  # whose session asks
     wall_ms: list[float] = field(default_factory=list)
     cpu_ms: list[float] = field(default_factory=list)
     queries: int = 0
@@ -368,7 +398,7 @@ class Case:
     def summary(self) -> dict[str, Any]:
         w = sorted(self.wall_ms)
         return {
-            "url": self.target, "what": self.what, "status": self.status, "bytes": self.bytes,
+            "url": self.target, "what": self.what, "role": self.role, "status": self.status, "bytes": self.bytes,
             "queries": self.queries, "n": len(w), "p50_ms": round(pct(w, 50), 2), "p95_ms": round(pct(w, 95), 2),
             "min_ms": round(w[0], 2), "max_ms": round(w[-1], 2), "cpu_p50_ms": round(pct(sorted(self.cpu_ms), 50), 2),
             "cpu_p95_ms": round(pct(sorted(self.cpu_ms), 95), 2),
@@ -483,13 +513,60 @@ def semantic_cases(config: Config) -> list[Case]:
     ]
 
 
+_kept_names: list[Any] = []
+
+
+def forget_names() -> None:
+    """Set the viewer's kept hidden-name sets (viewer/names.py) aside, so the next page works them out afresh."""
+    try:
+        from photoshelf.viewer import names
+    except ImportError:  # a viewer from before they were kept: every page works them out
+        return
+    _kept_names[:] = [dict(names._kept)]
+    names.forget()
+
+
+def restore_names() -> None:
+    """Put back what forget_names set aside, so the other cases find what a second look would find."""
+    if _kept_names:
+        from photoshelf.viewer import names
+
+        names.forget()
+        names._kept.update(_kept_names.pop())
+
+
+def name_cases() -> list[Case]:
+    """The pages that leave out names whose photos are all hidden from the user: as a second look finds them
+    (make_cases has the folders cards), and first (the kept sets dropped: the first look after any catalog
+    change)."""
+    year = Folder.select(Folder.id).where(Folder.path == "2016").scalar()
+    album = Album.select(Album.uid).order_by(Album.id).scalar()
+    person = Person.select(Person.uid).where(Person.name.is_null(False)).order_by(Person.id.desc()).scalar()
+    pages = [("folders cards", "/folders"), ("year folder", f"/folders/{year}"), ("albums cards", "/albums"),
+             ("album page", f"/albums/{album}"), ("people cards", "/people"), ("person page", f"/people/{person}")]
+    kept = [Case(name, target, None, "names kept from an earlier page") for name, target in pages[1:]]
+    return kept + [Case(f"{name}, first", target, None, "hidden-name sets worked out afresh",
+                        before=forget_names, after=restore_names)
+                   for name, target in pages]
+
+
+def for_roles(cases: list[Case], roles: list[str]) -> list[Case]:
+    """Each case for each role (the admin's under its own name, the others' named after their role)."""
+    out = []
+    for role in roles:
+        out += [dataclasses.replace(c, role=role, name=c.name if role == "admin" else f"{c.name} [{role}]",
+                                    wall_ms=[], cpu_ms=[])
+                for c in cases]
+    return out
+
+
 async def run_cases(app: Any, db: pw.Database, cases: list[Case], repeat: int, warmup: int) -> None:
     counter = QueryCounter(db)
     for case in cases:
         for _ in range(warmup):
             if case.before:
                 case.before()
-            case.status, case.bytes = await asgi_get(app, case.target)
+            case.status, case.bytes = await asgi_get(app, case.target, case.role)
             if case.after:
                 case.after()
         if case.status != 200:
@@ -497,7 +574,7 @@ async def run_cases(app: Any, db: pw.Database, cases: list[Case], repeat: int, w
         if case.before:
             case.before()
         before = counter.count
-        await asgi_get(app, case.target)
+        await asgi_get(app, case.target, case.role)
         case.queries = counter.count - before
         if case.after:
             case.after()
@@ -507,7 +584,7 @@ async def run_cases(app: Any, db: pw.Database, cases: list[Case], repeat: int, w
             if case.before:
                 case.before()
             cpu, wall = time.process_time(), time.perf_counter()
-            await asgi_get(app, case.target)
+            await asgi_get(app, case.target, case.role)
             case.wall_ms.append((time.perf_counter() - wall) * 1000)
             case.cpu_ms.append((time.process_time() - cpu) * 1000)
             if case.after:
@@ -596,7 +673,7 @@ async def _load(port: int, paths: list[bytes], connections: int, seconds: float)
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         i = k
         while time.perf_counter() < stop:
-            writer.write(b"GET " + paths[i % len(paths)] + b" HTTP/1.1\r\nHost: bench\r\nCookie: " + COOKIE[0]
+            writer.write(b"GET " + paths[i % len(paths)] + b" HTTP/1.1\r\nHost: bench\r\nCookie: " + COOKIES["admin"]
                          + b"\r\n\r\n")
             i += connections
             head = await reader.readuntil(b"\r\n\r\n")
@@ -708,6 +785,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="uvicorn HTTP parsers to measure thumbnails with (h11,httptools; one not installed is skipped)")
     p.add_argument("--only", default="requests,semantic,thumbs",
                    help="sections: requests,semantic,thumbs (all by default; semantic seeds a text index)")
+    p.add_argument("--as", dest="roles", default="admin,viewer",
+                   help="whose sessions ask for the pages (admin,viewer): the viewer's cases are named [viewer]")
     p.add_argument("--database", metavar="URL", help="mysql://user@host:port: run on MariaDB in a fresh database")
     p.add_argument("--seed", type=int, default=7, help="random seed of the synthetic catalog")
     p.add_argument("--workdir", type=Path, help="where the temp folder goes")
@@ -812,7 +891,10 @@ def main(argv: list[str] | None = None) -> int:
                 from photoshelf.viewer.app import create_app
 
                 app = create_app(config, db)
-                cases = make_cases(args.photos, sample[0], config.viewer.page_size) if "requests" in sections else []
+                cases = []
+                if "requests" in sections:
+                    cases = make_cases(args.photos, sample[0], config.viewer.page_size) + name_cases()
+                    cases = for_roles(cases, [r for r in args.roles.split(",") if r])
                 if "semantic" in sections:
                     made = seed_text_index(config, db, rng)
                     results["catalog"]["text_index"] = made
