@@ -63,7 +63,10 @@ def _read_until(fd: int, b_endswith: bytes, block_size: int) -> bytes:
 def _guard_pyexiftool() -> None:
     import exiftool.exiftool as module
 
-    module._read_fd_endswith = _read_until  # type: ignore[attr-defined]
+    if not hasattr(module, "_read_fd_endswith"):  # a pyexiftool that reads differently: nothing to replace
+        log.warning("pyexiftool has no _read_fd_endswith: a dead exiftool may hang the indexer again")
+        return
+    module._read_fd_endswith = _read_until
 
 
 class ExifTool:
