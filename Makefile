@@ -21,10 +21,6 @@ BIN := $(VENV)/bin
 DEMO_PASSWORD ?= photoshelf-demo
 DEMO_ENV := PHOTOSHELF_ORIGINALS=examples/originals PHOTOSHELF_STORAGE=.photoshelf-demo
 
-# Folders with Python code; mypy is given only those that hold .py files yet (it rejects empty ones).
-CODE_DIRS := photoshelf indexer viewer sidecars models tests bench
-MYPY_PATHS = $(sort $(foreach d,$(CODE_DIRS),$(if $(wildcard $(d)/*.py),$(d))))
-
 .PHONY: help venv system system-test run serve test bench lint clean
 
 help:
@@ -63,7 +59,7 @@ bench: venv
 
 lint: venv
 	$(BIN)/ruff check .
-	$(BIN)/mypy $(MYPY_PATHS)
+	$(BIN)/python scripts/typecheck.py
 
 clean:
 	rm -rf $(VENV) .photoshelf-demo build dist .pytest_cache .mypy_cache .ruff_cache test-output bench/out
