@@ -37,16 +37,16 @@ from photoshelf.config import Config, load_config
 from photoshelf.db.backends import describe
 from photoshelf.db.catalog import open_catalog
 from photoshelf.db.schema import File
-from photoshelf.indexer.exiftool import TAGS
 from photoshelf.indexer.pipeline import IndexReport, index_library
-from photoshelf.indexer.thumbs import ThumbCache
 from photoshelf.indexer.walk import Walker
 from photoshelf.indexer.worker import process_file
+from photoshelf.media.exiftool import TAGS
+from photoshelf.media.thumbs import ThumbCache
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpus"
 SECTIONS = ("cold", "rescan", "bare", "scale", "flat", "raw")
-# The arguments photoshelf's ExifTool gives every call (indexer/exiftool.py, ExifTool._start), then its tags.
+# The arguments photoshelf's ExifTool gives every call (photoshelf/media/exiftool.py, ExifTool._start), then its tags.
 EXIFTOOL_ARGS = ["-G", "-n", "-fast", "-charset", "filename=utf8", "-api", "LargeFileSupport=1"]
 VIDEO_EXTENSIONS = {".mov", ".mp4", ".m4v"}
 RAW_EXTENSIONS = {".dng", ".cr2", ".cr3", ".nef", ".nrw", ".raf", ".arw", ".orf", ".rw2", ".pef", ".srw"}

@@ -141,7 +141,7 @@ def ocr_costs(config: Any, db: Any, photos: int) -> dict[str, Any] | None:
     OCR (detection, then recognition of every box found, as if every photo passed the gate); and how many photos
     passed the gate with the configured models.ocr_min_text_area."""
     from photoshelf.db.schema import Photo
-    from photoshelf.indexer.thumbs import ThumbCache
+    from photoshelf.media.thumbs import ThumbCache
     from photoshelf.models import ocr
 
     if not ocr.available() or not config.models.ocr:

@@ -55,7 +55,7 @@ from photoshelf.db.schema import (
     Thumbnail,
 )
 from photoshelf.indexer.pipeline import META_VERSION, path_hash
-from photoshelf.indexer.thumbs import ThumbCache
+from photoshelf.media.thumbs import ThumbCache
 
 REPO = Path(__file__).resolve().parent.parent
 FILTER_QUERY = "year:2019 camera:canon"

@@ -25,12 +25,12 @@ from photoshelf.db.transactions import write_transaction
 from photoshelf.errors import OriginalsUnavailable, PhotoshelfError
 from photoshelf.filenames import display, escape, path_hash, rel_of
 from photoshelf.indexer import originals, places, stacks
-from photoshelf.indexer.exiftool import ExifTool
-from photoshelf.indexer.media import kind_for_filetype, orientation_for_rotation
-from photoshelf.indexer.metadata import Metadata, extract, merge_sidecar_tags, read_takeout
-from photoshelf.indexer.thumbs import ThumbCache
 from photoshelf.indexer.walk import Entry, Walker, WalkProblem, display_path
 from photoshelf.indexer.worker import FileResult, process_file
+from photoshelf.media.decode import kind_for_filetype, orientation_for_rotation
+from photoshelf.media.exiftool import ExifTool
+from photoshelf.media.metadata import Metadata, extract, merge_sidecar_tags, read_takeout
+from photoshelf.media.thumbs import ThumbCache
 from photoshelf.records import date_guessed
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ from photoshelf.db.schema import File, IndexIssue, Photo, utcnow
 from photoshelf.db.transactions import write_transaction
 from photoshelf.filenames import original_path
 from photoshelf.indexer import places
-from photoshelf.indexer.exiftool import ExifTool
 from photoshelf.indexer.pipeline import META_VERSION, apply_descriptive, metadata_of, xmp_sidecars
+from photoshelf.media.exiftool import ExifTool
 from photoshelf.sidecars.edits import REREAD_REQUESTED
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,8 @@ from photoshelf.config import Config
 from photoshelf.db.schema import File, Photo, Thumbnail, utcnow
 from photoshelf.db.transactions import write_transaction
 from photoshelf.filenames import rel_of
-from photoshelf.indexer.thumbs import ThumbCache
 from photoshelf.indexer.worker import FileResult, process_file
+from photoshelf.media.thumbs import ThumbCache
 
 log = logging.getLogger(__name__)
 

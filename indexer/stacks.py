@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from photoshelf.db.schema import File, Photo, Stack
-from photoshelf.indexer.media import kind_for_filetype
+from photoshelf.media.decode import kind_for_filetype
 
 # "IMG_1234 (1)", "IMG_1234_edited", "IMG_1234-bearbeitet", Apple's "IMG_E1234".
 _EDIT_SUFFIX = re.compile(r"(?:\s\(\d+\)|[-_ ](?:edited|edit|bearbeitet|modifié|modificato|copy|kopie))$", re.I)

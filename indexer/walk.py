@@ -14,7 +14,7 @@ from pathlib import Path
 import pathspec
 
 from photoshelf.filenames import display
-from photoshelf.indexer.media import is_media, is_sidecar
+from photoshelf.media.decode import is_media, is_sidecar
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from PIL import Image
 
 from photoshelf import dupsig
 from photoshelf.errors import MediaError
-from photoshelf.indexer.media import Decoded, VideoInfo, decode_image, decode_raw, decode_video, kind_for_name
-from photoshelf.indexer.stderr_capture import decode_capturing
-from photoshelf.indexer.thumbs import Rendition, ThumbCache
+from photoshelf.media.decode import Decoded, VideoInfo, decode_image, decode_raw, decode_video, kind_for_name
+from photoshelf.media.stderr_capture import decode_capturing
+from photoshelf.media.thumbs import Rendition, ThumbCache
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from photoshelf import jobs, tempfiles
 from photoshelf.config import Config
 from photoshelf.db.schema import Job, Photo, PhotoStage, Setting, Vector, utcnow
 from photoshelf.db.transactions import write_transaction
-from photoshelf.indexer.thumbs import ThumbCache
+from photoshelf.media.thumbs import ThumbCache
 from photoshelf.models.stages import Item, Stage
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""The enrichment stage that makes browser-playable copies of videos (indexer/transcode.py does the work): it runs
+"""The enrichment stage that makes browser-playable copies of videos (photoshelf/media/transcode.py does the work): it runs
 in the background wherever enrichment runs (the watcher, `photoshelf enrich`), is resumable photo by photo, and
 runs again on every video when the video settings change (its version)."""
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from photoshelf.db.schema import File, Photo, Stack
 from photoshelf.errors import MediaError
-from photoshelf.indexer import transcode
+from photoshelf.media import transcode
 from photoshelf.models.stages import Item, Stage
 
 

@@ -22,7 +22,7 @@ def _size(n: int) -> str:
 
 def _prepare(state: Any) -> Any:
     """The catalog, with the second hash computed for photos indexed before it existed (from their thumbnails)."""
-    from photoshelf.indexer.thumbs import ThumbCache
+    from photoshelf.media.thumbs import ThumbCache
 
     db = state.db()
     thumbs = ThumbCache(state.config.thumbs_path, state.config.thumbnails)

@@ -228,7 +228,7 @@ def test_resolve_hides_copies_keeps_files_and_survives_a_rebuild(dup_library: Li
 
 def test_backfill_of_photos_indexed_before_the_second_look(dup_library: Library) -> None:
     from photoshelf import dupsig
-    from photoshelf.indexer.thumbs import ThumbCache
+    from photoshelf.media.thumbs import ThumbCache
 
     lib = dup_library
     Photo.update(dhash=None, colors=None).execute()

@@ -24,7 +24,7 @@ from photoshelf.config import Config
 from photoshelf.db.schema import File, Photo, Thumbnail
 from photoshelf.errors import MediaError, NotFound
 from photoshelf.filenames import rel_of
-from photoshelf.indexer.media import (
+from photoshelf.media.decode import (
     OverDecodeLimit,
     decode_image,
     decode_raw,
@@ -32,7 +32,7 @@ from photoshelf.indexer.media import (
     kind_for_name,
     render_fit,
 )
-from photoshelf.indexer.thumbs import SIZES, ThumbCache
+from photoshelf.media.thumbs import SIZES, ThumbCache
 from photoshelf.visibility import EVERYONE, Audience, can_see, sees
 
 log = logging.getLogger(__name__)

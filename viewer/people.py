@@ -20,7 +20,7 @@ from photoshelf import ids
 from photoshelf.config import Config
 from photoshelf.db.schema import Face, Person, Photo, PhotoLabel
 from photoshelf.errors import NotFound, PhotoshelfError
-from photoshelf.indexer.thumbs import ThumbCache
+from photoshelf.media.thumbs import ThumbCache
 from photoshelf.viewer import listing, names
 from photoshelf.viewer.errors import InvalidInput
 from photoshelf.viewer.photos import get_photo

@@ -23,7 +23,7 @@ from starlette.testclient import TestClient
 
 from photoshelf import values
 from photoshelf.db.schema import File, Photo
-from photoshelf.indexer.metadata import (
+from photoshelf.media.metadata import (
     Metadata,
     capture_time,
     extract,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from photoshelf.indexer import exiftool as et
+from photoshelf.media import exiftool as et
 
 from conftest import SMALL_CORPUS
 

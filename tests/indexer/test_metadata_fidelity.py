@@ -17,10 +17,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from photoshelf.db.schema import File, IndexIssue, Photo
-from photoshelf.indexer.boilerplate import is_boilerplate
-from photoshelf.indexer.capture import capture_time, impossible, vendor_values
-from photoshelf.indexer.metadata import extract
 from photoshelf.indexer.pipeline import index_library
+from photoshelf.media.boilerplate import is_boilerplate
+from photoshelf.media.capture import capture_time, impossible, vendor_values
+from photoshelf.media.metadata import extract
 from photoshelf.records import date_guessed, records
 from photoshelf.viewer.app import create_app
 

@@ -12,9 +12,9 @@ from PIL import Image
 
 from photoshelf.cli import cli
 from photoshelf.db.schema import Photo, Thumbnail
-from photoshelf.indexer.media import decode_raw
 from photoshelf.indexer.rethumb import redo_thumbnails
-from photoshelf.indexer.thumbs import ThumbCache
+from photoshelf.media.decode import decode_raw
+from photoshelf.media.thumbs import ThumbCache
 
 from conftest import SMALL_CORPUS, indexed_subset
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from photoshelf.indexer.stderr_capture import decode_capturing
+from photoshelf.media.stderr_capture import decode_capturing
 
 WAIT = 30.0  # seconds; only a broken capture takes that long
 

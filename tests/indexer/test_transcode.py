@@ -15,8 +15,8 @@ from logins import viewer_client
 
 from photoshelf.config import VideoConfig
 from photoshelf.db.schema import Photo, PhotoStage
-from photoshelf.indexer import transcode
 from photoshelf.indexer.pipeline import index_library
+from photoshelf.media import transcode
 from photoshelf.models.enrich import Enricher, load_stages
 
 from conftest import indexed_subset, make_library

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from photoshelf.db.schema import File, Photo, PhotoLabel, PhotoStage
-from photoshelf.indexer.thumbs import ThumbCache
+from photoshelf.media.thumbs import ThumbCache
 from photoshelf.models import clip, enrich, semantic
 from photoshelf.models.vectors import VectorIndex
 

@@ -10,7 +10,7 @@ import pytest
 
 from photoshelf.db.schema import Face, FaceReject, Person, Photo, PhotoStage, Vector
 from photoshelf.indexer.pipeline import index_library
-from photoshelf.indexer.thumbs import ThumbCache
+from photoshelf.media.thumbs import ThumbCache
 from photoshelf.models import people
 from photoshelf.models.enrich import Enricher
 from photoshelf.models.faces import MODEL, SPACE_NAME, DlibFaces, FacesStage, dlib_missing

@@ -12,7 +12,7 @@ from photoshelf.cli import State
 from photoshelf.db.schema import Face, FaceReject, File, Person, Photo
 from photoshelf.errors import NotFound
 from photoshelf.indexer.pipeline import index_library
-from photoshelf.indexer.thumbs import ThumbCache
+from photoshelf.media.thumbs import ThumbCache
 from photoshelf.models import people
 from photoshelf.models.enrich import Enricher
 from photoshelf.models.faces import DlibFaces, FacesStage, dlib_missing

@@ -24,7 +24,7 @@ import yaml
 
 from photoshelf.db.schema import Job
 from photoshelf.indexer.pipeline import index_library
-from photoshelf.indexer.thumbs import ThumbCache
+from photoshelf.media.thumbs import ThumbCache
 
 from conftest import SMALL_CORPUS, Library, make_library
 from support import cli_env, count_rows, kill_9, start_cli, stderr_of, unique_jpeg, wait_for

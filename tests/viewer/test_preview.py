@@ -13,8 +13,8 @@ from logins import viewer_client
 from PIL import Image
 
 from photoshelf.db.schema import Photo, Thumbnail
-from photoshelf.indexer.media import OverDecodeLimit, decode_image
 from photoshelf.indexer.pipeline import Indexer
+from photoshelf.media.decode import OverDecodeLimit, decode_image
 
 from conftest import SMALL_CORPUS, make_library
 

@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from photoshelf.errors import NotFound
 from photoshelf.ids import parse_id
-from photoshelf.indexer import transcode
+from photoshelf.media import transcode
 from photoshelf.records import date_guessed
 from photoshelf.viewer import albums, people, photos
 from photoshelf.viewer.audience import audience
@@ -77,7 +77,7 @@ def _add_play_url(request: Request, record: dict[str, Any]) -> None:
 
 
 def add_play_url(request: Request, record: dict[str, Any], play_url: str) -> None:
-    """A video with a browser-playable copy (indexer/transcode.py) plays that (at `play_url`) instead of its
+    """A video with a browser-playable copy (photoshelf/media/transcode.py) plays that (at `play_url`) instead of its
     original."""
     if record["type"] == "video" and transcode.cache_path(config(request), record["sha1"]).is_file():
         record["urls"]["play"] = play_url

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from photoshelf import values
-from photoshelf.indexer.boilerplate import is_boilerplate
-from photoshelf.indexer.capture import (  # noqa: F401 - parse_date, parse_offset, name_date: this module's API
+from photoshelf.media.boilerplate import is_boilerplate
+from photoshelf.media.capture import (  # noqa: F401 - parse_date, parse_offset, name_date: this module's API
     Timestamp,
     capture_time,
     name_date,
@@ -19,7 +19,7 @@ from photoshelf.indexer.capture import (  # noqa: F401 - parse_date, parse_offse
     settle_zone,
     vendor_values,
 )
-from photoshelf.indexer.media import RAW_FILETYPES, kind_for_filetype
+from photoshelf.media.decode import RAW_FILETYPES, kind_for_filetype
 
 # Where a photo can have been taken, in metres: the shore of the Dead Sea (-430 m) to the highest peaks
 # (8,849 m) with a margin. A GPS altitude outside is a receiver without a fix or a corrupt value (docs/metadata.md).

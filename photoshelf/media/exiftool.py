@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 # The tags the catalog uses; asking for them (not -all) keeps the JSON small and exiftool fast. A name asks for
 # that tag in every group that has it (with -G each comes back as 'Group:Tag'): a Canon CRW's DateTimeOriginal
-# and Make arrive as MakerNotes:..., a Sigma X3F's as SigmaRaw:... (indexer/capture.py ranks the groups).
+# and Make arrive as MakerNotes:..., a Sigma X3F's as SigmaRaw:... (photoshelf/media/capture.py ranks the groups).
 TAGS = [
     "FileType", "MIMEType", "ImageWidth", "ImageHeight", "ExifImageWidth", "ExifImageHeight", "Orientation",
     "DateTimeOriginal", "SubSecDateTimeOriginal", "CreateDate", "DateCreated", "TimeCreated", "DateTimeCreated",

@@ -10,7 +10,7 @@ from PIL import Image
 
 from photoshelf import tempfiles
 from photoshelf.config import ThumbnailsConfig
-from photoshelf.indexer.media import render_fit, render_tile
+from photoshelf.media.decode import render_fit, render_tile
 
 SIZES = ("tile", "fit", "preview")
 

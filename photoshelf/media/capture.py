@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from photoshelf import values
-from photoshelf.indexer.timezones import offset_minutes, zone_at
+from photoshelf.media.timezones import offset_minutes, zone_at
 
 _DATE_RE = re.compile(
     r"^(\d{4})[:\-](\d{2})[:\-](\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2}))?(?:\.(\d+))?)?\s*(Z|[+-]\d{2}:?\d{2})?"

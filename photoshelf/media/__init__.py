@@ -1,0 +1,1 @@
+"""The media layer under both the indexer and the viewer: decoding, thumbnails, exiftool, metadata, transcoding."""
