@@ -16,6 +16,9 @@ import peewee as pw
 
 from photoshelf.db.schema import Face, File, Person, Photo, PhotoLabel, PhotoText
 
+# The ML models sit above the core (tests/test_layers.py): photoshelf.models is imported lazily, inside the
+# functions that use the text model or the label rules, and ranking works on exact matches without it.
+
 log = logging.getLogger(__name__)
 
 # The cut-offs, calibrated on bench/data/search_queries.yaml with bench/search_quality.py (docs/labels.md,

@@ -14,6 +14,9 @@ from photoshelf import ids
 from photoshelf.db.schema import File, Lookalike, Photo
 from photoshelf.errors import QueryError
 
+# Search by meaning is a plug point: photoshelf.models (above the core, tests/test_layers.py) is imported lazily in
+# _semantic_backend and semantic_index; without ML installed a query matches exactly.
+
 TYPES = ("image", "raw", "video", "live")
 BOOL_FILTERS = ("favorite", "private", "archived", "missing", "stack", "duplicate", "lookalike", "geo", "error")
 FILTERS = ("path", "year", "month", "day", "camera", "lens", "type", "after", "before", "taken", "name",
