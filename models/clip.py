@@ -379,9 +379,6 @@ class ClipStage(Stage):
                 PhotoLabel.insert_many(rows).on_conflict_ignore().execute()
         return {**computed.results, **dict.fromkeys(ids)}
 
-    def process(self, items: Sequence[Item]) -> dict[int, str | None]:
-        return self.store(self.compute(items))
-
     def forget(self, photo_ids: Sequence[int]) -> None:
         ids = list(photo_ids)
         if space_for(self.config, self.model_name) is not None:

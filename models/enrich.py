@@ -87,11 +87,6 @@ def load_stages(config: Config, db: pw.Database, names: Iterable[str] | None = N
     return [cls(config, db) for cls in classes]
 
 
-def needs_thumbnail(stage: Stage) -> bool:
-    """Image stages need the fit rendition; a stage that reads only catalog text can say it does not."""
-    return bool(getattr(stage, "needs_thumbnail", True))
-
-
 @dataclass
 class StageReport:
     name: str
@@ -136,7 +131,7 @@ def _rows(query: Any) -> Iterator[Any]:
 
 
 def splits(stage: Stage) -> bool:
-    """Whether the stage computes in compute() (no catalog writes, any thread) rather than in process(): such
+    """Whether the stage computes in compute() (no catalog writes, any thread) rather than in store(): such
     stages run side by side. A stage whose input is catalog text (digest) reads what the others write, so it never
     runs beside them."""
     return type(stage).compute is not Stage.compute and not _has_digest(stage)
@@ -152,7 +147,7 @@ def _eligible(stage: Stage) -> Any:
     query = Photo.select(Photo.id, Photo.sha1, Photo.kind).where(Photo.missing_since.is_null())
     if stage.kinds is not None:
         query = query.where(Photo.kind.in_(list(stage.kinds)))
-    if needs_thumbnail(stage):
+    if stage.needs_thumbnail:
         query = query.where(Photo.has_thumbs == True)  # noqa: E712 - peewee expression
     return query
 
@@ -265,7 +260,7 @@ class Enricher:
 
     def _thumbnail_retries(self, stage: Stage) -> list[Item]:
         """Photos that had no thumbnail at this version and have one now (`index --force` made it again)."""
-        if not needs_thumbnail(stage) or _has_digest(stage):
+        if not stage.needs_thumbnail or _has_digest(stage):
             return []
         again = (_eligible(stage).join(PhotoStage, on=(PhotoStage.photo == Photo.id))
                  .where((PhotoStage.stage == stage.name) & (PhotoStage.version == self.version(stage))
@@ -474,14 +469,12 @@ class Enricher:
         return items, pre, lambda: dict(stage.store(value))
 
     def _finish(self, stage: Stage) -> None:
-        """Call the stage's optional finish() once it has done all that was pending (e.g. faces re-clusters
-        what stayed unassigned), if it processed anything since the last time."""
+        """Call the stage's finish() once it has done all that was pending (e.g. faces re-clusters what stayed
+        unassigned), if it processed anything since the last time."""
         if stage.name not in self._unfinished:
             return
         self._unfinished.discard(stage.name)
-        finish = getattr(stage, "finish", None)
-        if callable(finish):
-            finish()
+        stage.finish()
 
     def _report_progress(self, stage: Stage, sr: StageReport, run_job: Any, report: EnrichReport) -> None:
         if self.progress:
@@ -495,7 +488,7 @@ class Enricher:
         results: dict[int, str | None] = {}
         items = []
         for item, _ in batch:
-            if needs_thumbnail(stage) and not item.fit.is_file():
+            if stage.needs_thumbnail and not item.fit.is_file():
                 results[item.photo_id] = NO_THUMBNAIL
             else:
                 items.append(item)
@@ -552,7 +545,7 @@ class Enricher:
             PhotoStage.insert_many(rows).execute()
 
     def _save_stage_info(self, reports: dict[str, StageReport]) -> None:
-        thumbs = {s.name: needs_thumbnail(s) for s in self.stages}
+        thumbs = {s.name: s.needs_thumbnail for s in self.stages}
         kinds = {s.name: list(s.kinds) if s.kinds is not None else None for s in self.stages}
         info = {name: {"version": r.version, "unavailable": r.unavailable, "thumbnails": thumbs[name],
                        "kinds": kinds[name]} for name, r in reports.items()}

@@ -319,11 +319,6 @@ class FacesStage(Stage):
         self._unclustered += len(new_ids) - assigned
         return computed.results
 
-    def process(self, items: Sequence[Item]) -> dict[int, str | None]:
-        results = self.store(self.compute(items))
-        self.after_batch()
-        return results
-
     def after_batch(self) -> None:
         """Cluster the unassigned faces once enough have gathered: after the batch's transaction, since DBSCAN
         runs on the whole set of them (cluster_unassigned writes the new people in a short transaction of its own)."""

@@ -375,9 +375,6 @@ class LabelsStage(Stage):
         store_labels(computed.found, SOURCE, self.model_id())
         return computed.results
 
-    def process(self, items: Sequence[Item]) -> dict[int, str | None]:
-        return self.store(self.compute(items))
-
     def forget(self, photo_ids: Sequence[int]) -> None:
         forget_labels(photo_ids, SOURCE)
 

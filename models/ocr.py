@@ -252,9 +252,6 @@ class OcrStage(Stage):
         store_text({pid: r.lines for pid, r in value.items() if isinstance(r, Reading)}, self.version())
         return {pid: (r if isinstance(r, str) else None) for pid, r in value.items()}
 
-    def process(self, items: Sequence[Item]) -> dict[int, str | None]:
-        return self.store(self.compute(items))
-
     def forget(self, photo_ids: Sequence[int]) -> None:
         PhotoText.delete().where(PhotoText.photo.in_(list(photo_ids))).execute()
 

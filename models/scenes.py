@@ -178,8 +178,5 @@ class ScenesStage(Stage):
         store_labels(computed.found, SOURCE, VERSION)
         return computed.results
 
-    def process(self, items: Sequence[Item]) -> dict[int, str | None]:
-        return self.store(self.compute(items))
-
     def forget(self, photo_ids: Sequence[int]) -> None:
         forget_labels(photo_ids, SOURCE)

@@ -34,11 +34,15 @@ class Item:
 
 
 class Stage(ABC):
-    """One enrichment step. Subclasses set `name` and `order` and implement the abstract methods."""
+    """One enrichment step. Subclasses set `name` and `order` and implement the abstract methods; the runner
+    (models/enrich.py) calls only what is declared here."""
 
     name: ClassVar[str]  # "faces" | "labels" | "clip" | "text"
     order: ClassVar[int]  # lower runs first; "text" reads what the others wrote, so it runs last
     kinds: ClassVar[tuple[str, ...] | None] = None  # the photo kinds it runs on (None: every kind)
+    # Image stages read the fit rendition and run only on photos with thumbnails; a stage that reads the catalog
+    # (text) or the original (transcode) sets False and runs on every photo.
+    needs_thumbnail: ClassVar[bool] = True
 
     def __init__(self, config: Config, db: pw.Database) -> None:
         self.config = config
@@ -61,25 +65,31 @@ class Stage(ABC):
         """The batch's slow part (decoding thumbnails, the model, a transcode), with no catalog writes: the runner
         calls it outside any transaction, on a worker thread when stages compute side by side. It may read the
         catalog. What it returns goes to store(); raising fails the batch. The default hands the items on, so a
-        stage that overrides only process() does all its work in store(), inside the transaction."""
+        stage that overrides only store() does all its work there, inside the transaction."""
         return list(items)
 
+    @abstractmethod
     def store(self, computed: Any) -> dict[int, str | None]:
         """Write what compute() returned, replacing this stage's earlier results for those photos; the runner calls
         it inside the batch's write transaction (with the PhotoStage rows), so it must be quick.
 
         Returns {photo_id: None} for success or an error text (recorded, the photo is not retried until the
         stage version changes). Raising means the whole batch failed (the runner records it on each photo)."""
-        return self.process(computed)
 
-    @abstractmethod
     def process(self, items: Sequence[Item]) -> dict[int, str | None]:
-        """compute() and store() in one call (a stage that splits its work: `self.store(self.compute(items))`).
-        Returns what store() returns."""
+        """One batch as the runner does it, in one call for callers outside the runner: compute(), store(),
+        after_batch() (without the runner's transaction and PhotoStage rows)."""
+        results = self.store(self.compute(items))
+        self.after_batch()
+        return results
 
     def after_batch(self) -> None:  # noqa: B027 - optional hook
         """Called once a batch's transaction has committed, outside it: follow-up work over what the batches
         stored that computes (faces clusters the unassigned faces once enough have gathered)."""
+
+    def finish(self) -> None:  # noqa: B027 - optional hook
+        """Called once the stage has done everything that was pending, if it processed photos since the last
+        time (faces re-clusters what stayed unassigned)."""
 
     def forget(self, photo_ids: Sequence[int]) -> None:  # noqa: B027 - optional hook
         """Drop this stage's results for these photos (a `reindex --stage` or a deleted photo)."""

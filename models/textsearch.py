@@ -176,9 +176,6 @@ class TextStage(Stage):
             vindex.add(zip(have, vectors, strict=True))
         return dict.fromkeys(ids)
 
-    def process(self, items: Sequence[Item]) -> dict[int, str | None]:
-        return self.store(self.compute(items))
-
     def forget(self, photo_ids: Sequence[int]) -> None:
         index(self.db).remove(photo_ids)
 

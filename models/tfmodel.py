@@ -361,9 +361,6 @@ class TFLabelsStage(Stage):
         store_labels(computed.found, SOURCE, f"tf:{self.folder.name}"[:48])
         return computed.results
 
-    def process(self, items: Sequence[Item]) -> dict[int, str | None]:
-        return self.store(self.compute(items))
-
     def forget(self, photo_ids: Sequence[int]) -> None:
         forget_labels(photo_ids, SOURCE)
 

@@ -68,9 +68,6 @@ class TranscodeStage(Stage):
     def store(self, computed: dict[int, str | None]) -> dict[int, str | None]:
         return computed  # the copies are files; the runner records the outcomes
 
-    def process(self, items: Sequence[Item]) -> dict[int, str | None]:
-        return self.compute(items)
-
     def forget(self, photo_ids: Sequence[int]) -> None:
         for photo in Photo.select(Photo.sha1).where(Photo.id.in_(list(photo_ids))):
             transcode.cache_path(self.config, photo.sha1).unlink(missing_ok=True)

@@ -45,7 +45,7 @@ class Brightness(Stage):
     def version(self) -> str:
         return self._version
 
-    def process(self, items: Sequence[Item]) -> dict[int, str | None]:
+    def store(self, items: Sequence[Item]) -> dict[int, str | None]:
         if self.crash_after is not None and len(self.calls) >= self.crash_after:
             raise KeyboardInterrupt  # as if the process were killed mid-batch
         self.calls.append([i.photo_id for i in items])
@@ -92,7 +92,7 @@ class TitleDigest(Stage):
         rows: Any = Photo.select(Photo.id, Photo.title).where(Photo.id.in_(list(photo_ids))).tuples()
         return {pid: hashlib.sha1((title or "").encode()).hexdigest() for pid, title in rows}
 
-    def process(self, items: Sequence[Item]) -> dict[int, str | None]:
+    def store(self, items: Sequence[Item]) -> dict[int, str | None]:
         if self.broken:
             raise RuntimeError("model file is corrupt")
         self.seen.extend(i.photo_id for i in items)
@@ -109,7 +109,7 @@ class Off(Stage):
     def version(self) -> str:
         return "x"
 
-    def process(self, items: Sequence[Item]) -> dict[int, str | None]:
+    def store(self, items: Sequence[Item]) -> dict[int, str | None]:
         raise AssertionError("an unavailable stage must not run")
 
 
@@ -153,9 +153,6 @@ class SplitTone(Stage):
             PhotoLabel.create(photo=photo_id, name=self.name, category="tone", categories=",tone,",
                               confidence=round(mean, 3), source="test", model="s1")
         return {pid: None for pid, _ in value}
-
-    def process(self, items: Sequence[Item]) -> dict[int, str | None]:
-        return self.store(self.compute(items))
 
 
 @pytest.fixture
@@ -290,7 +287,7 @@ def test_registry_skips_missing_modules_and_sorts_by_order(lib: Library, tmp_pat
         "from photoshelf.models.stages import Stage\n"
         "class Late(Stage):\n    name = 'late'\n    order = 80\n"
         "    def unavailable(self): return None\n    def version(self): return 'l1'\n"
-        "    def process(self, items): return {i.photo_id: None for i in items}\n"
+        "    def store(self, items): return {i.photo_id: None for i in items}\n"
         "class Early(Late):\n    name = 'early'\n    order = 1\n")
     monkeypatch.syspath_prepend(str(plug))
     monkeypatch.setattr(enrich, "STAGE_MODULES", (
@@ -394,10 +391,10 @@ def test_real_pipeline_on_the_small_corpus(tmp_path: Path) -> None:
         present = Photo.select().where(Photo.missing_since.is_null())
         with_thumbs = present.where(Photo.has_thumbs == True).count()  # noqa: E712
         for stage in runner.available():
-            expected = with_thumbs if enrich.needs_thumbnail(stage) else present.count()
+            expected = with_thumbs if stage.needs_thumbnail else present.count()
             if stage.kinds is not None:  # a stage for some kinds only (transcode: videos)
                 eligible = present.where(Photo.kind.in_(list(stage.kinds)))
-                expected = (eligible.where(Photo.has_thumbs == True) if enrich.needs_thumbnail(stage)  # noqa: E712
+                expected = (eligible.where(Photo.has_thumbs == True) if stage.needs_thumbnail  # noqa: E712
                             else eligible).count()
             assert by[stage.name].done == expected, stage.name
         assert enrich.progress(db)["pending"] == 0

@@ -50,7 +50,7 @@ class TileFaces(Stage):
     def version(self) -> str:
         return "tilefaces-1"
 
-    def process(self, items: Sequence[Item]) -> dict[int, str | None]:
+    def store(self, items: Sequence[Item]) -> dict[int, str | None]:
         self.calls += 1
         index = VectorIndex(self.db, people.FACE_SPACE)
         for item in items:
@@ -79,7 +79,7 @@ class TileLabels(Stage):
     def forget(self, photo_ids: Sequence[int]) -> None:
         PhotoLabel.delete().where(PhotoLabel.photo.in_(list(photo_ids))).execute()
 
-    def process(self, items: Sequence[Item]) -> dict[int, str | None]:
+    def store(self, items: Sequence[Item]) -> dict[int, str | None]:
         self.calls += 1
         for item in items:
             path = File.get(File.photo == item.photo_id).path
