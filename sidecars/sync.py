@@ -131,98 +131,159 @@ def _digest(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8", "surrogateescape")).hexdigest()  # a sidecar path may not be UTF-8
 
 
+@dataclass
+class SidecarRows:
+    """What the sidecars of a chunk of photos are made from, read from the catalog in a few queries per chunk
+    (the apply step updates them for a photo whose sidecar it took in)."""
+
+    paths: dict[int, Path]  # where each photo's sidecar goes (none: the photo has no media file)
+    albums: dict[int, list[dict[str, str]]] = field(default_factory=dict)
+    rotations: dict[int, int] = field(default_factory=dict)
+    ml: dict[int, dict[str, Any]] = field(default_factory=dict)
+    stacks: dict[int, Stack] = field(default_factory=dict)  # the photos' stacks by id
+    members: dict[int, list[dict[str, str]]] = field(default_factory=dict)  # stack id: its photos' Sha1 and UID
+    keepers: dict[int, str] = field(default_factory=dict)  # the SHA-1 of the photo each is a copy of
+    digests: dict[int, str] = field(default_factory=dict)  # what SidecarState records as written last
+
+
+@dataclass(frozen=True)
+class PlannedSidecar:
+    """One photo's sidecar as the catalog has it: where it goes, its content and that content's digest."""
+
+    photo: Photo
+    path: Path
+    content: dict[str, Any]
+    digest: str
+    recorded: bool  # SidecarState holds this digest: nothing to do while the file is still there
+    wrote_before: bool  # SidecarState has a row for the photo: we wrote its sidecar before
+
+
+def sidecar_rows(config: Config, photos: list[Photo]) -> SidecarRows:
+    """The catalog rows the sidecars of these photos (a chunk) are made from."""
+    ids = [p.id for p in photos]
+    stacks = {s.id: s for s in Stack.select().where(Stack.id.in_([p.stack_id for p in photos if p.stack_id]))}
+    members: dict[int, list[dict[str, str]]] = defaultdict(list)
+    for m in Photo.select(Photo.stack, Photo.sha1, Photo.uid).where(Photo.stack.in_(list(stacks) or [0])):
+        members[m.stack_id].append({"Sha1": m.sha1, "UID": m.uid})
+    return SidecarRows(
+        paths=sidecar_paths(config, photos), albums=_albums_of(ids), rotations=_rotations(ids), ml=ml_of(ids),
+        stacks=stacks, members=members, keepers=_keepers(photos),
+        digests={row.photo_id: row.digest for row in SidecarState.select().where(SidecarState.photo.in_(ids))})
+
+
+def _content(photo: Photo, rows: SidecarRows) -> dict[str, Any]:
+    stack = rows.stacks.get(photo.stack_id) if photo.stack_id else None
+    return fmt.build(photo, albums=rows.albums.get(photo.id, []), rotation=rows.rotations.get(photo.id, 0),
+                     stack=_stack_info(stack, rows.members), ml=rows.ml.get(photo.id),
+                     duplicate_of=rows.keepers.get(photo.id))
+
+
+def _content_digest(content: dict[str, Any], path: Path) -> str:
+    return _digest(json.dumps(content, sort_keys=True, default=str) + str(path))
+
+
+def plan_sidecars(photos: Iterable[Photo], rows: SidecarRows) -> list[PlannedSidecar]:
+    """The sidecars these photos have, from catalog rows alone (no database, no file): one per photo with a media
+    file, or per stack (the primary's), each marked `recorded` when SidecarState says it was written as it is."""
+    out = []
+    for photo in photos:
+        path = rows.paths.get(photo.id)
+        if path is None:
+            continue
+        stack = rows.stacks.get(photo.stack_id) if photo.stack_id else None
+        if stack is not None and stack.primary_photo_id != photo.id:
+            continue  # one sidecar per stack: the primary's
+        content = _content(photo, rows)
+        digest = _content_digest(content, path)
+        out.append(PlannedSidecar(photo=photo, path=path, content=content, digest=digest,
+                                  recorded=rows.digests.get(photo.id) == digest, wrote_before=photo.id in rows.digests))
+    return out
+
+
 def write_sidecars(config: Config, photos: Iterable[Photo]) -> SyncReport:
     """Write (or rewrite, only if changed) the sidecars of these photos."""
     report = SyncReport()
     photos = [p for p in photos if p.missing_since is None]
     for chunk in _chunks(photos, 500):
-        ids = [p.id for p in chunk]
-        paths = sidecar_paths(config, chunk)
-        albums = _albums_of(ids)
-        rotations = _rotations(ids)
-        ml = ml_of(ids)
-        stacks = {s.id: s for s in Stack.select().where(Stack.id.in_([p.stack_id for p in chunk if p.stack_id]))}
-        members: dict[int, list[dict[str, str]]] = defaultdict(list)
-        for m in Photo.select(Photo.stack, Photo.sha1, Photo.uid).where(Photo.stack.in_(list(stacks) or [0])):
-            members[m.stack_id].append({"Sha1": m.sha1, "UID": m.uid})
-        keepers = _keepers(chunk)
-        digests = {row.photo_id: row.digest for row in SidecarState.select().where(SidecarState.photo.in_(ids))}
-        states: list[dict[str, Any]] = []
-        for photo in chunk:
-            path = paths.get(photo.id)
-            if path is None:
-                continue
-            stack = stacks.get(photo.stack_id) if photo.stack_id else None
-            if stack is not None and stack.primary_photo_id != photo.id:
-                continue  # one sidecar per stack: the primary's
-            content = fmt.build(photo, albums=albums.get(photo.id, []), rotation=rotations.get(photo.id, 0),
-                                stack=_stack_info(stack, members), ml=ml.get(photo.id),
-                                duplicate_of=keepers.get(photo.id))
-            digest = _digest(json.dumps(content, sort_keys=True, default=str) + str(path))
-            if digests.get(photo.id) == digest and path.exists():
-                report.unchanged += 1  # what we wrote last time, and still there: no need to read it
-                continue
-            try:
-                existing = load(path)
-            except SidecarError as exc:
-                log.warning("sidecars: %s; writing a fresh one (the old file is kept as .bad)", exc)
-                os.replace(path, path.with_name(path.name + ".bad"))
-                existing = None
-            if existing is not None and _predates(path, photo, existing, wrote_before=photo.id in digests):
-                # The sidecar is older than this catalog row: the catalog was rebuilt (lost, or indexed afresh)
-                # and the file holds user data the catalog never saw. Take it in instead of overwriting it.
-                ud = fmt.parse(existing)
-                apply_user_data(photo, ud, report)
-                restorer = Restorer()
-                restorer.apply([(photo.id, ud)])
-                restorer.flush()
-                report.faces_restored += restorer.faces
-                report.labels_restored += restorer.labels
-                ml.update(ml_of([photo.id]))
-                report.applied += 1
-                photo = Photo.get_by_id(photo.id)
-                keepers.update(_keepers([photo]))
-                albums[photo.id] = _albums_of([photo.id]).get(photo.id, [])
-                rotations.update(_rotations([photo.id]))
-                if stack is not None:
-                    members[stack.id] = [{"Sha1": m.sha1, "UID": m.uid} for m in
-                                         Photo.select(Photo.sha1, Photo.uid).where(Photo.stack == stack.id)]
-                content = fmt.build(photo, albums=albums.get(photo.id, []), rotation=rotations.get(photo.id, 0),
-                                    stack=_stack_info(stack, members), ml=ml.get(photo.id),
-                                    duplicate_of=keepers.get(photo.id))
-            if existing is not None:
-                before = plain(existing)
-                merged = merge(existing, content)
-                if plain(merged) == before:
-                    states.append({"photo": photo.id, "digest": digest, "written_at": utcnow()})
-                    report.unchanged += 1
-                    continue
-                text = dumps(merged)
-            else:
-                text = dumps(content)
-            _written[str(path)] = _digest(text)
-            if len(_written) > 10000:
-                _written.clear()
-            try:
-                written = write_atomic(path, text, config.storage_path)
-            except OSError as exc:
-                if exc.errno != errno.ENAMETOOLONG:
-                    log.error("sidecars: cannot write %s: %s", path, exc)
-                    report.errors += 1
-                    continue
-                # A name near the 255-byte limit has no room for ".yml": name the sidecar by its content hash.
-                path = path.with_name(f"{photo.sha1}.yml")
-                written = write_atomic(path, text, config.storage_path)
-            states.append({"photo": photo.id, "written_at": utcnow(),
-                           "digest": _content_digest(photo, albums, rotations, stack, members, path, ml,
-                                                     keepers.get(photo.id))})
-            if written:
-                report.written += 1
-            else:
-                report.unchanged += 1
-        if states:
-            SidecarState.insert_many(states).on_conflict_replace().execute()
+        rows = sidecar_rows(config, chunk)
+        apply_sidecars(config, plan_sidecars(chunk, rows), rows, report)
     return report
+
+
+def apply_sidecars(config: Config, planned: list[PlannedSidecar], rows: SidecarRows, report: SyncReport) -> None:
+    """Write the planned sidecars that changed (atomically, merged into what the file holds: keys we do not write
+    are kept) and record them in SidecarState. A sidecar older than the photo's catalog row is taken in first."""
+    states: list[dict[str, Any]] = []
+    for item in planned:
+        photo, path, content = item.photo, item.path, item.content
+        if item.recorded and path.exists():
+            report.unchanged += 1  # what we wrote last time, and still there: no need to read it
+            continue
+        try:
+            existing = load(path)
+        except SidecarError as exc:
+            log.warning("sidecars: %s; writing a fresh one (the old file is kept as .bad)", exc)
+            os.replace(path, path.with_name(path.name + ".bad"))
+            existing = None
+        if existing is not None and _predates(path, photo, existing, wrote_before=item.wrote_before):
+            # The sidecar is older than this catalog row: the catalog was rebuilt (lost, or indexed afresh)
+            # and the file holds user data the catalog never saw. Take it in instead of overwriting it.
+            photo = _take_in(photo, existing, rows, report)
+            content = _content(photo, rows)
+        if existing is not None:
+            before = plain(existing)
+            merged = merge(existing, content)
+            if plain(merged) == before:
+                states.append({"photo": photo.id, "digest": item.digest, "written_at": utcnow()})
+                report.unchanged += 1
+                continue
+            text = dumps(merged)
+        else:
+            text = dumps(content)
+        _written[str(path)] = _digest(text)
+        if len(_written) > 10000:
+            _written.clear()
+        try:
+            written = write_atomic(path, text, config.storage_path)
+        except OSError as exc:
+            if exc.errno != errno.ENAMETOOLONG:
+                log.error("sidecars: cannot write %s: %s", path, exc)
+                report.errors += 1
+                continue
+            # A name near the 255-byte limit has no room for ".yml": name the sidecar by its content hash.
+            path = path.with_name(f"{photo.sha1}.yml")
+            written = write_atomic(path, text, config.storage_path)
+        states.append({"photo": photo.id, "written_at": utcnow(),
+                       "digest": _content_digest(_content(photo, rows), path)})
+        if written:
+            report.written += 1
+        else:
+            report.unchanged += 1
+    if states:
+        SidecarState.insert_many(states).on_conflict_replace().execute()
+
+
+def _take_in(photo: Photo, existing: Any, rows: SidecarRows, report: SyncReport) -> Photo:
+    """Apply a sidecar's user data (and its faces and labels) to the catalog; the photo and its rows as they are
+    now."""
+    ud = fmt.parse(existing)
+    apply_user_data(photo, ud, report)
+    restorer = Restorer()
+    restorer.apply([(photo.id, ud)])
+    restorer.flush()
+    report.faces_restored += restorer.faces
+    report.labels_restored += restorer.labels
+    rows.ml.update(ml_of([photo.id]))
+    report.applied += 1
+    photo = Photo.get_by_id(photo.id)
+    rows.keepers.update(_keepers([photo]))
+    rows.albums[photo.id] = _albums_of([photo.id]).get(photo.id, [])
+    rows.rotations.update(_rotations([photo.id]))
+    stack = rows.stacks.get(photo.stack_id) if photo.stack_id else None
+    if stack is not None:
+        rows.members[stack.id] = [{"Sha1": m.sha1, "UID": m.uid} for m in
+                                  Photo.select(Photo.sha1, Photo.uid).where(Photo.stack == stack.id)]
+    return photo
 
 
 def _keepers(photos: list[Photo]) -> dict[int, str]:
@@ -239,14 +300,6 @@ def _stack_info(stack: Stack | None, members: dict[int, list[dict[str, str]]]) -
     if stack is None:
         return None
     return {"Kind": stack.kind, "Members": sorted(members.get(stack.id, []), key=lambda m: m["Sha1"])}
-
-
-def _content_digest(photo: Photo, albums: dict[int, list[dict[str, str]]], rotations: dict[int, int],
-                    stack: Stack | None, members: dict[int, list[dict[str, str]]], path: Path,
-                    ml: dict[int, dict[str, Any]], duplicate_of: str | None = None) -> str:
-    content = fmt.build(photo, albums=albums.get(photo.id, []), rotation=rotations.get(photo.id, 0),
-                        stack=_stack_info(stack, members), ml=ml.get(photo.id), duplicate_of=duplicate_of)
-    return _digest(json.dumps(content, sort_keys=True, default=str) + str(path))
 
 
 def _predates(path: Path, photo: Photo, existing: Any, *, wrote_before: bool) -> bool:
