@@ -1,6 +1,7 @@
 """ML enrichment benchmark: photos/s of each stage and of the whole enrichment, and memory with the models loaded.
 
-    python bench/ml.py [--photos 200] [--corpus DIR] [--vectors 100000|0] [--json FILE|-]
+    python bench/ml.py [--photos 200] [--corpus DIR] [--vectors 100000|0] [--clustering 20000|0] [--only clustering]
+                        [--json FILE|-]
 
 Replicates the corpus JPEGs into --photos unique photos in a temp folder, indexes them (not timed here: see
 bench/index.py), then runs every installed enrichment stage alone on all of them (in run order, so the text index
@@ -8,11 +9,17 @@ reads the labels and people the image stages wrote), and then the whole enrichme
 runner, as `photoshelf enrich` does. Memory: the process's resident set (VmRSS) after the full run with every model
 still loaded, and its peak (VmHWM). Targets (issue 6): full enrichment >= 5 photos/s on 2 cores, RSS < 1 GB.
 With --vectors, also runs bench/vectors.py (vector search p50/p95 and recall) at those sizes.
+
+Face clustering (--clustering N, default 20000; 0 to skip): people.dbscan, the clustering of the unassigned faces,
+timed on the faces the run found and on N synthetic 128-d embeddings (identities of 1 to 40 faces and lone faces, at
+the distances dlib's embeddings have), with the clusters and noise it makes. `--only clustering` indexes, runs the
+faces stage alone and times only that (the corpus once: --photos 0 takes each corpus JPEG once).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -24,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -72,6 +81,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
     originals = workdir / "originals"
     sources = find_sources(args.corpus, "jpeg")
+    args.photos = args.photos or len(sources)
     replicate(sources, originals, args.photos, "ml")
     config = load_config(env={"PHOTOSHELF_ORIGINALS": str(originals), "PHOTOSHELF_STORAGE": str(workdir / "storage"),
                               "PHOTOSHELF_SIDECARS_ENABLED": "false"})
@@ -89,7 +99,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
     result: dict[str, Any] = {"photos": photos, "cores": os.cpu_count(), "python": platform.python_version(),
                               "corpus": str(args.corpus), "stages": {}, "skipped": {}}
-    stages = load_stages(config, db)
+    stages = load_stages(config, db, ["faces"] if args.only == "clustering" else None)
     for stage in stages:
         reason = stage.unavailable()
         if reason:
@@ -108,6 +118,10 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             f"cpu {cpu:.1f}s")
         enricher.close()
 
+    result["clustering"] = clustering(config, db, args.clustering) if args.clustering else None
+    if args.only == "clustering":
+        db.close()
+        return result
     result["ocr"] = ocr_costs(config, db, photos)
 
     # The whole enrichment from scratch, in one runner (every model loaded, as `photoshelf enrich` has them).
@@ -172,6 +186,50 @@ def ocr_costs(config: Any, db: Any, photos: int) -> dict[str, Any] | None:
             "passed_gate": passed, "lines": lines, "min_text_area": m.ocr_min_text_area}
 
 
+def synthetic_faces(n: int, dim: int = 128, seed: int = 1) -> np.ndarray:
+    """`n` embeddings shaped like dlib's: identities whose faces lie ~0.35 apart (under face_distance 0.5), ~1.4
+    from other identities, with 1 to 40 faces each (few have many), and a sixth of the faces alone."""
+    rng = np.random.default_rng(seed)
+    alone = n // 6
+    sizes: list[int] = []
+    while sum(sizes) < n - alone:
+        sizes.append(min(int(rng.zipf(1.6)), 40))
+    sizes[-1] -= sum(sizes) - (n - alone)
+    centres = rng.normal(size=(len(sizes) + alone, dim))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    owner = np.concatenate([np.repeat(np.arange(len(sizes)), sizes), len(sizes) + np.arange(alone)])
+    points = centres[owner] + rng.normal(scale=0.35 / np.sqrt(2 * dim), size=(n, dim))
+    return points[rng.permutation(n)].astype(np.float32)
+
+
+def clustering(config: Any, db: Any, synthetic: int) -> dict[str, Any]:
+    """people.dbscan on the faces the run found and on `synthetic` generated embeddings: seconds (best of 3 on the
+    corpus, 1 on the synthetic set), clusters and faces left as noise, with the settings the faces stage uses."""
+    from photoshelf.db.schema import Face
+    from photoshelf.models import people
+
+    eps, min_samples = config.models.face_distance, max(1, config.models.face_cluster_min)
+    out: dict[str, Any] = {"eps": eps, "min_samples": min_samples}
+    ids = [i for (i,) in Face.select(Face.id).order_by(Face.id).tuples()]
+    vectors = people.face_index(db).get(ids)
+    sets = {"corpus": np.vstack([vectors[i] for i in ids if i in vectors]) if vectors else np.zeros((0, 128))}
+    if synthetic:
+        sets["synthetic"] = synthetic_faces(synthetic)
+    for name, matrix in sets.items():
+        runs = 3 if len(matrix) < 5000 else 1
+        best, labels = float("inf"), np.zeros(0)
+        for _ in range(runs):
+            started = time.perf_counter()
+            labels = people.dbscan(matrix, eps, min_samples)
+            best = min(best, time.perf_counter() - started)
+        out[name] = {"faces": len(matrix), "seconds": round(best, 4), "clusters": len(set(labels[labels >= 0])),
+                     "noise": int((labels < 0).sum()),
+                     "labels_sha1": hashlib.sha1(np.asarray(labels, dtype=np.int64).tobytes()).hexdigest()[:12]}
+        say(f"clustering {name}: {len(matrix)} faces in {best:.3f}s, {out[name]['clusters']} clusters, "
+            f"{out[name]['noise']} noise")
+    return out
+
+
 def run_vectors(sizes: str, workdir: Path) -> list[dict[str, Any]] | None:
     """bench/vectors.py (the vector index benchmark), when it is there, at these sizes."""
     script = HERE / "vectors.py"
@@ -196,7 +254,16 @@ def table(result: dict[str, Any]) -> str:
                      f"{s['cpu_seconds']:>8.1f}{1000 * s['cpu_seconds'] / max(1, s['photos']):>14.0f}{s['errors']:>8}")
     for name, reason in result["skipped"].items():
         lines.append(f"{name:<12} skipped: {reason[:90]}")
-    full = result["full"]
+    c = result.get("clustering")
+    for name in ("corpus", "synthetic"):
+        if c and name in c:
+            r = c[name]
+            lines.append(f"face clustering ({name}): {r['faces']} faces in {1000 * r['seconds']:.0f} ms: "
+                         f"{r['clusters']} clusters, {r['noise']} noise (eps {c['eps']:g}, min {c['min_samples']}, "
+                         f"labels {r['labels_sha1']})")
+    full = result.get("full")
+    if full is None:
+        return "\n".join(lines)
     lines.append(f"{'full':<12}{result['photos']:>8}{full['seconds']:>9.1f}{full['photos_per_s'] or 0:>10.1f}"
                  f"{full['cpu_seconds']:>8.1f}{1000 * full['cpu_seconds'] / max(1, result['photos']):>14.0f}"
                  f"{full['errors']:>8}   ({' + '.join(full['stages'])})")
@@ -221,17 +288,22 @@ def table(result: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--photos", type=int, default=200, help="photos to enrich (default 200)")
+    parser.add_argument("--photos", type=int, default=200,
+                        help="photos to enrich (default 200; 0: each corpus JPEG once)")
     parser.add_argument("--corpus", type=Path, default=default_corpus(), help="corpus folder (only read)")
     parser.add_argument("--vectors", default="100000",
                         help="vector counts for bench/vectors.py, comma-separated (default 100000; 0 to skip)")
+    parser.add_argument("--clustering", type=int, default=20000,
+                        help="synthetic embeddings for the face clustering (default 20000; 0 skips the section)")
+    parser.add_argument("--only", choices=["clustering"], default=None,
+                        help="clustering: index and run the faces stage only, then time the clustering")
     parser.add_argument("--workdir", default=None, help="where the temp folder goes")
     parser.add_argument("--json", default=None, help="write the results as JSON to FILE, or - for stdout")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="photoshelf-ml-bench-", dir=args.workdir))
     try:
         result = run(args, tmp)
-        result["vectors"] = run_vectors(args.vectors, tmp)
+        result["vectors"] = run_vectors(args.vectors, tmp) if args.only is None else None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     emit(table(result), result, args.json)

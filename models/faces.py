@@ -262,6 +262,8 @@ class FacesStage(Stage):
             return "machine learning is turned off (models.enabled = false)"
         if not self.config.models.faces:
             return "faces are turned off (models.faces = false)"
+        if importlib.util.find_spec("sklearn") is None:
+            return "clustering faces needs scikit-learn: pip install 'photoshelf[ml]'"
         if self._given is not None:
             return None
         if self._choice == "dlib":
