@@ -6,12 +6,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import peewee as pw
@@ -304,7 +305,9 @@ def load_tiles(items: Sequence[Item]) -> tuple[list[Any], list[int], dict[int, s
 
     The square tile (the centre of the fit rendition) labelled the corpus as well as the fit did and is cheaper to
     decode and resize; the fit is the fallback for a cache without tiles."""
-    images, ok, errors = [], [], {}
+    images: list[Any] = []
+    ok: list[int] = []
+    errors: dict[int, str | None] = {}
     for item in items:
         try:
             images.append(load_image(item.tile if item.tile.is_file() else item.fit))
@@ -314,11 +317,43 @@ def load_tiles(items: Sequence[Item]) -> tuple[list[Any], list[int], dict[int, s
     return images, ok, errors
 
 
-class LabelsStage(Stage):
+class LabelStage(Stage):
+    """A stage whose results are the labels of one source (PhotoLabel.source): compute() finds them (a Computed),
+    store() replaces the source's labels of the batch's photos with them, forget() drops them. labels, tflabels and
+    scenes are label stages."""
+
+    source: ClassVar[str]  # the PhotoLabel.source its labels carry
+
+    @abstractmethod
+    def compute(self, items: Sequence[Item]) -> Computed:
+        """The labels of a batch, without touching the catalog (the runner may call it on a worker thread)."""
+
+    @abstractmethod
+    def label_model(self) -> str:
+        """What the stored labels record as their model (at most 48 characters)."""
+
+    def store(self, computed: Computed) -> dict[int, str | None]:
+        """Write what compute() found (on the runner's thread, inside its transaction)."""
+        store_labels(computed.found, self.source, self.label_model())
+        return computed.results
+
+    def forget(self, photo_ids: Sequence[int]) -> None:
+        forget_labels(photo_ids, self.source)
+
+    def turned_off(self) -> str | None:
+        """Why label stages do not run here (models.enabled / models.labels), or None."""
+        models = self.config.models
+        if not models.enabled or not models.labels:
+            return "turned off (models.enabled / models.labels)"
+        return None
+
+
+class LabelsStage(LabelStage):
     """ImageNet labels from EfficientNet-Lite0 on the square thumbnail, through the rules file."""
 
     name = "labels"
     order = 20
+    source = SOURCE
 
     def __init__(self, config: Config, db: pw.Database) -> None:
         super().__init__(config, db)
@@ -335,9 +370,8 @@ class LabelsStage(Stage):
         return self._rules
 
     def unavailable(self) -> str | None:
-        models = self.config.models
-        if not models.enabled or not models.labels:
-            return "turned off (models.enabled / models.labels)"
+        if off := self.turned_off():
+            return off
         import importlib.util
 
         for module, package in (("onnxruntime", "onnxruntime"), ("onnx", "onnx"),
@@ -356,8 +390,10 @@ class LabelsStage(Stage):
 
         return f"{weights_path().stem}.{ONNX_REVISION}"
 
+    def label_model(self) -> str:
+        return self.model_id()
+
     def compute(self, items: Sequence[Item]) -> Computed:
-        """The labels of a batch, without touching the catalog (the runner may call it on a worker thread)."""
         if self._mapper is None:
             self._mapper = LabelMapper(self.rules()[0], self.config.models.label_threshold)
         mapper = self._mapper
@@ -369,14 +405,6 @@ class LabelsStage(Stage):
                 found[pid] = mapper.map(p)
                 results[pid] = None
         return Computed(found, results)
-
-    def store(self, computed: Computed) -> dict[int, str | None]:
-        """Write what compute() found (on the runner's thread, inside its transaction)."""
-        store_labels(computed.found, SOURCE, self.model_id())
-        return computed.results
-
-    def forget(self, photo_ids: Sequence[int]) -> None:
-        forget_labels(photo_ids, SOURCE)
 
     def close(self) -> None:
         self._model.unload()

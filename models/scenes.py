@@ -15,8 +15,8 @@ import numpy as np
 
 from photoshelf.db.schema import Face, Photo, PhotoLabel
 from photoshelf.models.labels import SOURCE as IMAGENET_SOURCE
-from photoshelf.models.labels import Computed, Label, forget_labels, load_image, store_labels
-from photoshelf.models.stages import Item, Stage
+from photoshelf.models.labels import Computed, Label, LabelStage, load_image
+from photoshelf.models.stages import Item
 from photoshelf.models.tfmodel import SOURCE as TF_SOURCE
 
 SOURCE = "scene"
@@ -132,20 +132,21 @@ def facts_of(photo_ids: Sequence[int]) -> dict[int, Facts]:
     return out
 
 
-class ScenesStage(Stage):
+class ScenesStage(LabelStage):
     """Scene labels (source `scene`) from the faces and labels stages' results, the time and place, and the
     thumbnail's colours; re-run on a photo when what it reads changes (its digest)."""
 
     name = "scenes"
     order = 25  # after faces (10) and labels (20), before the text index (90) that embeds the labels
+    source = SOURCE
 
     def unavailable(self) -> str | None:
-        models = self.config.models
-        if not models.enabled or not models.labels:
-            return "turned off (models.enabled / models.labels)"
-        return None
+        return self.turned_off()
 
     def version(self) -> str:
+        return VERSION
+
+    def label_model(self) -> str:
         return VERSION
 
     def digest(self, photo_ids: Sequence[int]) -> dict[int, str]:
@@ -173,10 +174,3 @@ class ScenesStage(Stage):
             found[item.photo_id] = scene_labels(f, warm, green)
             results[item.photo_id] = None
         return Computed(found, results)
-
-    def store(self, computed: Computed) -> dict[int, str | None]:
-        store_labels(computed.found, SOURCE, VERSION)
-        return computed.results
-
-    def forget(self, photo_ids: Sequence[int]) -> None:
-        forget_labels(photo_ids, SOURCE)

@@ -37,18 +37,9 @@ import peewee as pw
 
 from photoshelf.config import Config
 from photoshelf.errors import ConfigError, PhotoshelfError
-from photoshelf.models.labels import (
-    Computed,
-    Label,
-    LabelMapper,
-    Rule,
-    forget_labels,
-    load_rules,
-    load_tiles,
-    store_labels,
-)
+from photoshelf.models.labels import Computed, Label, LabelMapper, LabelStage, Rule, load_rules, load_tiles
 from photoshelf.models.runtime import Lazy, require
-from photoshelf.models.stages import Item, Stage
+from photoshelf.models.stages import Item
 
 log = logging.getLogger(__name__)
 
@@ -290,11 +281,12 @@ class TFClassifier:
         return out[:, self._skip :]
 
 
-class TFLabelsStage(Stage):
+class TFLabelsStage(LabelStage):
     """Labels from a TensorFlow SavedModel classifier (models.tf_labels_model), through the same rules file."""
 
     name = "tflabels"
     order = 21
+    source = SOURCE
 
     def __init__(self, config: Config, db: pw.Database) -> None:
         super().__init__(config, db)
@@ -313,8 +305,8 @@ class TFLabelsStage(Stage):
         models = self.config.models
         if not models.tf_labels_model:
             return "no TensorFlow classifier configured (models.tf_labels_model)"
-        if not models.enabled or not models.labels:
-            return "turned off (models.enabled / models.labels)"
+        if off := self.turned_off():
+            return off
         if importlib.util.find_spec("tensorflow") is None:
             return "TensorFlow is not installed: pip install 'photoshelf[tensorflow]'"
         for part in ("saved_model.pb", "labels.txt"):
@@ -345,8 +337,10 @@ class TFLabelsStage(Stage):
                 self._mapper = LabelMapper(rules, threshold, class_labels=by_name)
         return self._mapper
 
+    def label_model(self) -> str:
+        return f"tf:{self.folder.name}"[:48]
+
     def compute(self, items: Sequence[Item]) -> Computed:
-        """The labels of a batch, without touching the catalog (the runner may call it on a worker thread)."""
         classifier: TFClassifier = self._model.get()
         mapper = self.mapper(classifier)
         images, ok, results = load_tiles(items)
@@ -356,13 +350,6 @@ class TFLabelsStage(Stage):
                 found[pid] = [Label(lab.name, lab.categories, lab.confidence, SOURCE) for lab in mapper.map(probs)]
                 results[pid] = None
         return Computed(found, results)
-
-    def store(self, computed: Computed) -> dict[int, str | None]:
-        store_labels(computed.found, SOURCE, f"tf:{self.folder.name}"[:48])
-        return computed.results
-
-    def forget(self, photo_ids: Sequence[int]) -> None:
-        forget_labels(photo_ids, SOURCE)
 
     def close(self) -> None:
         self._model.unload()
