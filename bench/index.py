@@ -37,9 +37,10 @@ from photoshelf.config import Config, load_config
 from photoshelf.db.backends import describe
 from photoshelf.db.catalog import open_catalog
 from photoshelf.db.schema import File
-from photoshelf.indexer.pipeline import IndexReport, index_library
+from photoshelf.indexer.pipeline import IndexReport
 from photoshelf.indexer.walk import Walker
 from photoshelf.indexer.worker import process_file
+from photoshelf.library import index_library
 from photoshelf.media.exiftool import TAGS
 from photoshelf.media.thumbs import ThumbCache
 

@@ -20,7 +20,7 @@ import metadata_set  # noqa: E402 - the tests folder is on the path now
 from photoshelf.config import load_config  # noqa: E402
 from photoshelf.db.catalog import open_catalog  # noqa: E402
 from photoshelf.db.schema import File, Photo  # noqa: E402
-from photoshelf.indexer.pipeline import index_library  # noqa: E402
+from photoshelf.library import index_library  # noqa: E402
 from photoshelf.records import records  # noqa: E402
 
 log = logging.getLogger("metadata_table")

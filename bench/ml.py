@@ -76,7 +76,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     from photoshelf.config import load_config
     from photoshelf.db.catalog import open_catalog
     from photoshelf.db.schema import Photo
-    from photoshelf.indexer.pipeline import Indexer
+    from photoshelf.library import index_library
     from photoshelf.models.enrich import Enricher, load_stages
 
     originals = workdir / "originals"
@@ -88,11 +88,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     db = open_catalog(config)
     say(f"indexing {args.photos} photos made from {len(sources)} corpus JPEGs ...")
     started = time.monotonic()
-    indexer = Indexer(config, db)
-    try:
-        indexer.run()
-    finally:
-        indexer.close()
+    index_library(config, db)
     photos = Photo.select().where(Photo.has_thumbs == True).count()  # noqa: E712 - peewee expression
     say(f"indexed {photos} photos with thumbnails in {time.monotonic() - started:.1f}s")
     base = proc_status()

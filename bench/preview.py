@@ -30,7 +30,7 @@ from PIL import Image, ImageDraw
 from photoshelf.config import load_config
 from photoshelf.db.catalog import open_catalog
 from photoshelf.db.schema import File, Photo
-from photoshelf.indexer.pipeline import index_library
+from photoshelf.library import index_library
 
 REPO = Path(__file__).resolve().parent.parent
 _started = time.perf_counter()

@@ -50,7 +50,7 @@ def prepare(corpus: Path, workdir: Path) -> tuple[Any, Any]:
     """The corpus copied, indexed and enriched in `workdir` (incrementally when it is there from a previous run)."""
     from photoshelf.config import load_config
     from photoshelf.db.catalog import open_catalog
-    from photoshelf.indexer.pipeline import Indexer
+    from photoshelf.library import index_library
     from photoshelf.models.enrich import Enricher, load_stages
 
     originals = workdir / "originals"
@@ -61,11 +61,7 @@ def prepare(corpus: Path, workdir: Path) -> tuple[Any, Any]:
     config.models.clip_model = ""  # the shipped models only
     db = open_catalog(config)
     started = time.monotonic()
-    indexer = Indexer(config, db)
-    try:
-        indexer.run()
-    finally:
-        indexer.close()
+    index_library(config, db)
     stages = [s for s in load_stages(config, db) if not s.unavailable()]
     say(f"indexed in {time.monotonic() - started:.1f}s; enriching with {', '.join(s.name for s in stages)} ...")
     enricher = Enricher(config, db, stages=stages)

@@ -112,7 +112,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     from photoshelf.config import load_config
     from photoshelf.db.catalog import open_catalog
     from photoshelf.db.schema import Photo
-    from photoshelf.indexer.pipeline import Indexer
+    from photoshelf.library import index_library
     from photoshelf.models.enrich import load_stages
 
     originals = workdir / "originals"
@@ -125,11 +125,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     config = load_config(env=env)
     db = open_catalog(config)
     say(f"indexing {args.photos} files made from {len(sources)} corpus files ...")
-    indexer = Indexer(config, db)
-    try:
-        indexer.run()
-    finally:
-        indexer.close()
+    index_library(config, db)
     photo_id = int(Photo.select(Photo.id).order_by(Photo.id).limit(1).scalar())
     stages = [s for s in load_stages(config, db, args.stages.split(",") if args.stages else None)]
     skipped = {s.name: s.unavailable() for s in stages if s.unavailable()}

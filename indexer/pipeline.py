@@ -18,11 +18,12 @@ from typing import Any
 
 import peewee as pw
 
-from photoshelf import dupsig, jobs, tempfiles
+from photoshelf import jobs, tempfiles
 from photoshelf.config import Config
 from photoshelf.db.schema import File, Folder, IndexIssue, Photo, Thumbnail, utcnow
 from photoshelf.db.transactions import write_transaction
 from photoshelf.errors import OriginalsUnavailable, PhotoshelfError
+from photoshelf.events import PhotoChanges
 from photoshelf.filenames import display, escape, path_hash, rel_of
 from photoshelf.indexer import originals, places, stacks
 from photoshelf.indexer.walk import Entry, Walker, WalkProblem, display_path
@@ -148,6 +149,7 @@ class Indexer:
         self._own_exiftool = exiftool is None
         self._folders: dict[str, int] = {}
         self._stop = threading.Event()
+        self.changes = PhotoChanges()  # what the last run did to photos (photoshelf/library.py sends it as events)
 
     def _uploader(self, rel: str) -> int | None:
         """The user who owns a new photo: the one whose WebDAV upload folder (<upload_dir>/<user>/) holds it;
@@ -181,18 +183,22 @@ class Indexer:
             self._exiftool = None
 
     def run(self, paths: Iterable[str | os.PathLike[str]] | None = None, *, force: bool = False,
-            settle_seconds: float = 0.0, record: bool = True, allow_empty: bool = False) -> IndexReport:
-        """Bring the catalog in line with the originals (all of them, or only `paths`).
+            settle_seconds: float = 0.0, record: bool = True, allow_empty: bool = False,
+            then: Callable[[IndexReport], None] | None = None) -> IndexReport:
+        """The catalog stage: bring the catalog in line with the originals (all of them, or only `paths`). What
+        follows it (sidecars, places, enrichment) is photoshelf/library.py's: `Library.update` runs the whole order.
 
         `settle_seconds`: files modified more recently than this are left for later (still being written), and
         listed in report.deferred. `record`: keep a run record in the job table (the watcher's small runs don't).
         `allow_empty`: an empty originals folder really means the library is empty now (see originals.check_root).
+        `then`: the stages after the catalog, run inside the same run record (Library.update passes them).
         Raises OriginalsUnavailable, having changed nothing, when the originals cannot be read as a whole.
         """
         originals.check_root(self.root, allow_empty=allow_empty)
         tempfiles.recover_storage(self.config)  # thumbnails and sidecars half-written by a killed process
         started = time.monotonic()
         report = IndexReport()
+        self.changes = PhotoChanges()
         scopes = self._scopes(paths)
         stale = jobs.interrupted_runs("index")
         report.interrupted_before = bool(stale)
@@ -201,40 +207,17 @@ class Indexer:
         run_job = jobs.start("index", {"paths": scopes[:100]}) if record else None
         try:
             self._run(scopes, report, force, settle_seconds)
+            if then is not None:
+                then(report)
         except BaseException as exc:
             report.seconds = round(time.monotonic() - started, 3)
             if run_job is not None:
                 jobs.finish_failed(run_job, f"{type(exc).__name__}: {exc}", report.as_dict())
             raise
-        if self.config.sidecars.enabled and record:
-            from photoshelf.sidecars.sync import after_index
-
-            sidecars = after_index(self.config)
-            report.sidecars_written, report.sidecars_applied = sidecars.written, sidecars.applied
-        self._reread_requested()
-        if record:
-            # Geotagged photos without a place: a catalog from before places, or positions a sidecar set.
-            report.places = places.backfill()
-            # Photos indexed before the near-duplicate second look: from their fit thumbnail, once each.
-            dupsig.backfill(self.db, lambda sha1: self.thumbs.path(sha1, "fit"))
         report.seconds = round(time.monotonic() - started, 3)
         if run_job is not None:
             jobs.complete(run_job, report.as_dict())
         return report
-
-    def _reread_requested(self) -> None:
-        """Read the metadata again of photos a person unlocked a field of (in a sidecar): the file's value comes
-        back. Their sidecars are then rewritten to say so."""
-        from photoshelf.indexer.reread import reread_metadata, stale_ids
-
-        ids = stale_ids(requested_only=True)
-        if not ids:
-            return
-        reread_metadata(self.config, self.db, ids, exiftool=self.exiftool)
-        if self.config.sidecars.enabled:
-            from photoshelf.sidecars.sync import sync_changed
-
-            sync_changed(self.config)
 
     # -- scan -----------------------------------------------------------------------------------
 
@@ -406,6 +389,7 @@ class Indexer:
                             ).where(File.id == f.id).execute()
                 if f.photo_id:
                     Photo.update(missing_since=None).where(Photo.id == f.photo_id).execute()
+                    self.changes.moved.add(f.photo_id)
                 report.moved += 1
         vanished[:] = [f for f in vanished if f.id not in moved]
         return rest
@@ -416,6 +400,8 @@ class Indexer:
                 File.update(missing_since=None).where(File.id.in_(chunk)).execute()
                 photo_ids = [f.photo_id for f in File.select(File.photo).where(File.id.in_(chunk)) if f.photo_id]
                 if photo_ids:
+                    back: Any = Photo.select(Photo.id).where(Photo.id.in_(photo_ids) & Photo.missing_since.is_null(False))
+                    self.changes.added.update(pid for (pid,) in back.tuples())  # photos back from missing
                     Photo.update(missing_since=None).where(Photo.id.in_(photo_ids)).execute()
 
     def _mark_missing(self, vanished: list[File], report: IndexReport, touched: set[int]) -> None:
@@ -437,6 +423,7 @@ class Indexer:
                 gone = [pid for pid in chunk if pid not in present]
                 if gone:
                     Photo.update(missing_since=now).where(Photo.id.in_(gone) & Photo.missing_since.is_null()).execute()
+                    self.changes.removed.update(gone)
 
     def _purge(self) -> int:
         """Delete what has been missing longer than index.purge_missing_after_days."""
@@ -687,6 +674,8 @@ class Indexer:
                 self._apply_metadata(photo, it.md, it.result, refresh=True)
                 new_photos[sha1] = photo
             by_sha[sha1] = photo
+            if photo.missing_since is not None and photo.id is not None:
+                self.changes.added.add(photo.id)  # back from missing
             photo.missing_since = None
             photo.updated_at = now
             if photo.id is not None:
@@ -764,6 +753,8 @@ class Indexer:
             Thumbnail.insert_many(list(keyed.values())).execute()
         for photo_id in orphans:
             self._orphan_check(photo_id)
+        self.changes.added.update(p.id for p in new_photos.values())
+        self.changes.changed.update(dirty)
 
     def _fatal_reason(self, md: Metadata, result: FileResult) -> str | None:
         decoded = result.renditions or result.thumbs_cached or result.width
@@ -822,7 +813,8 @@ class Indexer:
     def _orphan_check(self, photo_id: int) -> None:
         """A photo whose last file now holds other bytes: keep it as missing so user data survives the grace period."""
         if not File.select().where((File.photo == photo_id) & (File.role == "media")).exists():
-            Photo.update(missing_since=utcnow()).where((Photo.id == photo_id) & Photo.missing_since.is_null()).execute()
+            if Photo.update(missing_since=utcnow()).where((Photo.id == photo_id) & Photo.missing_since.is_null()).execute():
+                self.changes.removed.add(photo_id)
 
 
 def apply_descriptive(photo: Photo, md: Metadata, *, duration: float | None = None) -> None:
@@ -864,12 +856,3 @@ def _chunks(items: list[Any], n: int) -> Iterable[list[Any]]:
     for i in range(0, len(items), n):
         yield items[i : i + n]
 
-
-def index_library(config: Config, db: pw.Database, paths: Iterable[str] | None = None, *,
-                  progress: ProgressFn | None = None, force: bool = False) -> IndexReport:
-    """Index the configured originals (or some paths in them) once; the library entry point for the CLI."""
-    indexer = Indexer(config, db, progress=progress)
-    try:
-        return indexer.run(paths, force=force)
-    finally:
-        indexer.close()

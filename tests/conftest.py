@@ -183,7 +183,7 @@ def indexed_subset(tmp_path: Path, database_url: str, rels: Iterable[str] | Mapp
     """A library of just these files of the small corpus (or `root`), indexed (the metadata pass, no enrichment), with
     these [models] settings applied first; a mapping puts each file (the value) under another path (its key). The
     caller closes `.db`."""
-    from photoshelf.indexer.pipeline import Indexer
+    from photoshelf.library import index_library
 
     source = tmp_path / "source"
     for rel, original in rels.items() if isinstance(rels, Mapping) else ((r, r) for r in rels):
@@ -192,11 +192,7 @@ def indexed_subset(tmp_path: Path, database_url: str, rels: Iterable[str] | Mapp
     lib = make_library(tmp_path, database_url, source)
     for key, value in models.items():
         setattr(lib.config.models, key, value)
-    indexer = Indexer(lib.config, lib.db)
-    try:
-        indexer.run()
-    finally:
-        indexer.close()
+    index_library(lib.config, lib.db)
     return lib
 
 

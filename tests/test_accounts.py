@@ -231,7 +231,7 @@ def test_users_and_share_commands(library: Library) -> None:
 
 def test_uploads_belong_to_their_uploader(empty_library: Library) -> None:
     """A photo under <originals>/<webdav.upload_dir>/<user>/ is that user's; the rest belongs to the first admin."""
-    from photoshelf.indexer.pipeline import index_library
+    from photoshelf.library import index_library
 
     lib = empty_library
     accounts.add_user("alice", "admin", PW)

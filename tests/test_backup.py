@@ -155,7 +155,7 @@ def test_the_database_password_is_not_kept() -> None:
 def test_backup_while_the_catalog_is_written(library: Library, tmp_path: Path) -> None:
     """The daemon keeps writing during a backup: the copy is one consistent moment and passes its check."""
     lib = library
-    from photoshelf.indexer.pipeline import index_library
+    from photoshelf.library import index_library
 
     index_library(lib.config, lib.db)
     stop = threading.Event()

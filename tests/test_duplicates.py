@@ -19,7 +19,7 @@ from PIL import Image
 from photoshelf import duplicates as dup
 from photoshelf import dupresolve, hashindex
 from photoshelf.db.schema import File, Photo
-from photoshelf.indexer.pipeline import index_library
+from photoshelf.library import index_library
 from photoshelf.search import search
 
 from conftest import SMALL_CORPUS, Library, indexed_subset, make_library

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from photoshelf.indexer.pipeline import Indexer
+from photoshelf.library import index_library
 
 from conftest import SMALL_CORPUS, Library
 from support import unique_jpeg
@@ -51,11 +51,7 @@ def _env(lib: Library) -> dict[str, str]:
 def test_index_beside_viewer_writes(library: Library, tmp_path: Path) -> None:
     lib = library
     cat = (SMALL_CORPUS / "2016/Pets/cat_brown.jpg").read_bytes()
-    indexer = Indexer(lib.config, lib.db)
-    try:
-        first = indexer.run()  # the photos the writer edits
-    finally:
-        indexer.close()
+    first = index_library(lib.config, lib.db)  # the photos the writer edits
     with lib.user_changes():
         for i in range(N_FILES):  # new files for the index run to write, batch after batch
             folder = lib.originals / f"roll{i // 40}"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from photoshelf.db.schema import File, Photo, Thumbnail
-from photoshelf.indexer.pipeline import index_library
+from photoshelf.library import index_library
 
 from conftest import SMALL_CORPUS, Library
 from support import cli_env, count_rows, kill_9, start_cli, unique_jpeg

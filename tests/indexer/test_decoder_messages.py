@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from photoshelf.db.schema import File, IndexIssue
-from photoshelf.indexer.pipeline import index_library
+from photoshelf.library import index_library
 
 from conftest import SMALL_CORPUS, Library
 

@@ -10,9 +10,9 @@ from PIL import Image
 
 from photoshelf.db.schema import File, IndexIssue, Photo
 from photoshelf.doctor import run_checks
-from photoshelf.indexer.pipeline import index_library
 from photoshelf.indexer.reread import reread_metadata, stale_ids
 from photoshelf.indexer.walk import Walker, display_path
+from photoshelf.library import index_library
 
 from conftest import Library, copy_corpus, make_library
 

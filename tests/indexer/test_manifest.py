@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from photoshelf.db.schema import File, Photo, Stack
-from photoshelf.indexer.pipeline import index_library
+from photoshelf.library import index_library
 from photoshelf.records import records
 
 from conftest import SMALL_CORPUS, Library, make_library

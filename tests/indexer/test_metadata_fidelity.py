@@ -17,7 +17,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from photoshelf.db.schema import File, IndexIssue, Photo
-from photoshelf.indexer.pipeline import index_library
+from photoshelf.library import index_library
 from photoshelf.media.boilerplate import is_boilerplate
 from photoshelf.media.capture import capture_time, impossible, vendor_values
 from photoshelf.media.metadata import extract

@@ -12,7 +12,7 @@ from logins import viewer_client
 
 from photoshelf.db.schema import File, IndexIssue, Photo
 from photoshelf.filenames import decoded, escape, path_hash, rel_of, unescape
-from photoshelf.indexer.pipeline import index_library
+from photoshelf.library import index_library
 from photoshelf.sidecars.sync import sidecar_root
 
 from conftest import SMALL_CORPUS, Library

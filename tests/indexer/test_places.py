@@ -17,7 +17,7 @@ from photoshelf.db.migrations import LATEST, m0013_fulltext
 from photoshelf.db.migrations import migrate as migrate_catalog
 from photoshelf.db.schema import File, Photo, SchemaVersion
 from photoshelf.indexer import places
-from photoshelf.indexer.pipeline import index_library
+from photoshelf.library import index_library
 from photoshelf.records import records
 from photoshelf.sidecars import format as fmt
 from photoshelf.sidecars.sync import SyncReport, apply_user_data

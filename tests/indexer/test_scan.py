@@ -11,7 +11,7 @@ import pytest
 
 from photoshelf.db.schema import File, Folder, IndexIssue, Photo
 from photoshelf.errors import ConfigError
-from photoshelf.indexer.pipeline import index_library
+from photoshelf.library import index_library
 
 from conftest import SMALL_CORPUS, Library
 from support import checksums

@@ -15,7 +15,7 @@ from logins import viewer_client
 
 from photoshelf.config import VideoConfig
 from photoshelf.db.schema import Photo, PhotoStage
-from photoshelf.indexer.pipeline import index_library
+from photoshelf.library import index_library
 from photoshelf.media import transcode
 from photoshelf.models.enrich import Enricher, load_stages
 

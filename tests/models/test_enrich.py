@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from photoshelf.db.schema import Job, Photo, PhotoLabel, PhotoStage
-from photoshelf.indexer.pipeline import Indexer
+from photoshelf.library import index_library
 from photoshelf.models import enrich
 from photoshelf.models.stages import Item, Stage
 
@@ -373,11 +373,7 @@ def test_real_pipeline_on_the_small_corpus(tmp_path: Path) -> None:
     library = make_library(tmp_path, f"sqlite:///{tmp_path / 'catalog.db'}", source)
     try:
         config, db = library.config, library.db
-        indexer = Indexer(config, db)
-        try:
-            indexer.run()
-        finally:
-            indexer.close()
+        index_library(config, db)
         runner = enrich.Enricher(config, db)
         names = {s.name for s in runner.available()}
         if not names & {"faces", "labels", "text"}:

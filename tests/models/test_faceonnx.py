@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from photoshelf.db.schema import Face, File, Vector
-from photoshelf.indexer.pipeline import index_library
+from photoshelf.library import index_library
 from photoshelf.models import people
 from photoshelf.models.enrich import Enricher
 from photoshelf.models.faces import FacesStage

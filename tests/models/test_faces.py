@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from photoshelf.db.schema import Face, FaceReject, Person, Photo, PhotoStage, Vector
-from photoshelf.indexer.pipeline import index_library
+from photoshelf.library import index_library
 from photoshelf.media.thumbs import ThumbCache
 from photoshelf.models import people
 from photoshelf.models.enrich import Enricher

@@ -13,7 +13,7 @@ from logins import viewer_client
 from PIL import Image
 
 from photoshelf.db.schema import File, Lookalike, Photo
-from photoshelf.indexer.pipeline import Indexer
+from photoshelf.library import index_library
 from photoshelf.models import clip, enrich, lookalike
 from photoshelf.models.vectors import VectorIndex
 
@@ -29,11 +29,7 @@ SUBSET = [ORIGINAL, "2019/Pets/dog_orange.jpg", "2004/Fiji/smallFiji.JPG", "Misc
 
 
 def _index(lib: Library) -> None:
-    indexer = Indexer(lib.config, lib.db)
-    try:
-        indexer.run()
-    finally:
-        indexer.close()
+    index_library(lib.config, lib.db)
 
 
 @pytest.fixture

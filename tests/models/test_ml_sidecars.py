@@ -14,7 +14,7 @@ import yaml
 from PIL import Image
 
 from photoshelf.db.schema import Face, File, Person, Photo, PhotoLabel, PhotoStage
-from photoshelf.indexer.pipeline import Indexer
+from photoshelf.library import index_library
 from photoshelf.models import enrich, people
 from photoshelf.models.stages import Item, Stage
 from photoshelf.models.vectors import VectorIndex
@@ -101,11 +101,7 @@ def lib(tmp_path: Path, database_url: str) -> Iterator[Library]:
 
 
 def _index(lib: Library) -> None:
-    indexer = Indexer(lib.config, lib.db)
-    try:
-        indexer.run()
-    finally:
-        indexer.close()
+    index_library(lib.config, lib.db)
 
 
 def _wipe_catalog(lib: Library) -> None:

@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from photoshelf.db.schema import File, PhotoStage, PhotoText
 from photoshelf.errors import ConfigError
-from photoshelf.indexer.pipeline import Indexer
+from photoshelf.library import index_library
 from photoshelf.models import enrich
 from photoshelf.models.ocr import OcrStage, box_area, keep, line_height, lines_of, reading_order
 from photoshelf.search import search
@@ -59,11 +59,7 @@ def lib(tmp_path: Path, database_url: str) -> Iterator[Library]:
 
 
 def _index(lib: Library) -> None:
-    indexer = Indexer(lib.config, lib.db)
-    try:
-        indexer.run()
-    finally:
-        indexer.close()
+    index_library(lib.config, lib.db)
 
 
 def _id(rel: str) -> int:

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from photoshelf.cli import State
 from photoshelf.db.schema import Face, FaceReject, File, Person, Photo
 from photoshelf.errors import NotFound
-from photoshelf.indexer.pipeline import index_library
+from photoshelf.library import index_library
 from photoshelf.media.thumbs import ThumbCache
 from photoshelf.models import people
 from photoshelf.models.enrich import Enricher

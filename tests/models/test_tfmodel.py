@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from photoshelf.db.schema import File, PhotoLabel, PhotoStage
-from photoshelf.indexer.pipeline import Indexer
+from photoshelf.library import index_library
 from photoshelf.models import enrich
 from photoshelf.models.labels import LabelMapper, load_rules
 from photoshelf.models.tfmodel import ModelError, TFClassifier, TFLabelsStage, inspect
@@ -133,11 +133,7 @@ def colours(tmp_path: Path, database_url: str) -> Iterator[Library]:
     for name in COLOURS:
         _image(name, (480, 320)).save(source / f"{name}.jpg", quality=95)
     lib = make_library(tmp_path, database_url, source)
-    indexer = Indexer(lib.config, lib.db)
-    try:
-        indexer.run()
-    finally:
-        indexer.close()
+    index_library(lib.config, lib.db)
     yield lib
     lib.db.close()
 

@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from photoshelf.db.schema import Job
-from photoshelf.indexer.pipeline import index_library
+from photoshelf.library import index_library
 from photoshelf.media.thumbs import ThumbCache
 
 from conftest import SMALL_CORPUS, Library, make_library

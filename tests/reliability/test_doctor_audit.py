@@ -13,7 +13,7 @@ from typing import Any
 import peewee as pw
 
 from photoshelf.audit import audit_originals
-from photoshelf.indexer.pipeline import index_library
+from photoshelf.library import index_library
 
 from conftest import Library
 

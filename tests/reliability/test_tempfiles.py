@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from photoshelf import tempfiles
-from photoshelf.indexer.pipeline import index_library
+from photoshelf.library import index_library
 
 from conftest import Library
 

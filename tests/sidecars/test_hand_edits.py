@@ -10,8 +10,8 @@ import subprocess
 from pathlib import Path
 
 from photoshelf.db.schema import File, Photo, utcnow
-from photoshelf.indexer.pipeline import index_library
 from photoshelf.indexer.reread import reread_metadata, stale_ids
+from photoshelf.library import index_library
 from photoshelf.sidecars.io import load_plain
 from photoshelf.sidecars.sync import restore, sidecar_root
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from photoshelf.db.schema import Album, AlbumPhoto, File, Photo, PhotoEdit, lock_fields, utcnow
-from photoshelf.indexer.pipeline import index_library
+from photoshelf.library import index_library
 from photoshelf.sidecars import format as fmt
 from photoshelf.sidecars.io import dumps, load, write_atomic
 from photoshelf.sidecars.photoprism import import_library

@@ -31,7 +31,7 @@ def _indexed(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Library:
     lib = make_library(root, url, SMALL_CORPUS)
     keep_for_session(lib)  # its originals are audited after every test that uses it, and in full at the end
     lib.config.viewer.tile_url = ""  # no network in tests: the map must work without background tiles
-    from photoshelf.indexer.pipeline import index_library
+    from photoshelf.library import index_library
 
     index_library(lib.config, lib.db)
     _libraries[backend] = lib

@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from test_duplicates import COPIES, ORIG, make_source
 
 from photoshelf.db.schema import File, Photo
-from photoshelf.indexer.pipeline import index_library
+from photoshelf.library import index_library
 
 from conftest import Library, make_library
 from support import checksums

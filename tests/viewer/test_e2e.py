@@ -76,7 +76,7 @@ def _generate_photos(folder: Path, count: int) -> None:
 
 
 def _indexed_library(root: Path, source: Path, generated: int) -> Library:
-    from photoshelf.indexer.pipeline import index_library
+    from photoshelf.library import index_library
 
     lib = make_library(root, f"sqlite:///{root / 'catalog.db'}", source)  # copies the corpus: originals stay as they are
     if generated:
@@ -1063,7 +1063,7 @@ def dup_lib(tmp_path: Path) -> Iterator[Library]:
     """Near copies, a burst and an exact copy (tests/test_duplicates.py), indexed into SQLite."""
     from test_duplicates import make_source
 
-    from photoshelf.indexer.pipeline import index_library
+    from photoshelf.library import index_library
 
     library = make_library(tmp_path, f"sqlite:///{tmp_path / 'catalog.db'}", make_source(tmp_path / "source"))
     index_library(library.config, library.db)

@@ -42,7 +42,7 @@ def lib(tmp_path_factory: pytest.TempPathFactory) -> Library:
     """The small corpus, 24 generated photos, an MPEG-4 Part 2 clip (transcoded by the background stage) and a
     label on a few photos (the Things page), indexed once for the module."""
     from photoshelf.db.schema import Photo, PhotoLabel, database_proxy
-    from photoshelf.indexer.pipeline import index_library
+    from photoshelf.library import index_library
     from photoshelf.models.enrich import Enricher, load_stages
 
     root = tmp_path_factory.mktemp("e2e-b")

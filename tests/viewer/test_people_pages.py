@@ -393,7 +393,7 @@ def test_real_faces_from_the_family_photos(tmp_path: Path) -> None:
     if dlib_missing():
         pytest.skip(dlib_missing() or "")
     from photoshelf.db.schema import database_proxy
-    from photoshelf.indexer.pipeline import index_library
+    from photoshelf.library import index_library
     from photoshelf.models.enrich import Enricher, load_stages
 
     lib = make_library(tmp_path, f"sqlite:///{tmp_path / 'catalog.db'}", SMALL_CORPUS / "Family")

@@ -13,7 +13,7 @@ from logins import viewer_client
 from PIL import Image
 
 from photoshelf.db.schema import Photo, Thumbnail
-from photoshelf.indexer.pipeline import Indexer
+from photoshelf.library import index_library
 from photoshelf.media.decode import OverDecodeLimit, decode_image
 
 from conftest import SMALL_CORPUS, make_library
@@ -49,11 +49,7 @@ def test_an_original_too_large_to_decode_gets_its_fit_as_preview(tmp_path: Path)
     lib = make_library(tmp_path, f"sqlite:///{tmp_path / 'catalog.db'}", None)
     (lib.originals / "scan.png").write_bytes(_picture("PNG", (2400, 1600)))
     shutil.copy(SMALL_CORPUS / "2019/Pets/dog_orange.jpg", lib.originals / "dog.jpg")
-    indexer = Indexer(lib.config, lib.db)
-    try:
-        indexer.run()
-    finally:
-        indexer.close()
+    index_library(lib.config, lib.db)
     try:
         with viewer_client(lib.config, lib.db) as client:
             client.app.state.media.preview_decode_pixels = 1_000_000  # type: ignore[attr-defined]

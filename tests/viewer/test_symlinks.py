@@ -13,7 +13,7 @@ import pytest
 from logins import viewer_client
 
 from photoshelf.db.schema import File, Photo
-from photoshelf.indexer.pipeline import index_library
+from photoshelf.library import index_library
 
 from conftest import SMALL_CORPUS, Library, make_library
 
