@@ -20,10 +20,12 @@ from photoshelf.config import Config
 from photoshelf.db.schema import Job, Setting, utcnow
 from photoshelf.db.transactions import write_transaction
 from photoshelf.errors import DatabaseError, OriginalsUnavailable, PhotoshelfError
+from photoshelf.events import PhotoEvent
 from photoshelf.indexer.mounts import identity, mount_fstype, network_mounts_under  # noqa: F401 - re-exported
 from photoshelf.indexer.originals import NOTHING_MARKED
-from photoshelf.indexer.pipeline import Indexer, IndexReport
+from photoshelf.indexer.pipeline import IndexReport
 from photoshelf.indexer.walk import Walker, not_utf8
+from photoshelf.library import Library
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +67,8 @@ class WatchStats:
 
 
 class Watcher:
-    """Startup reconciliation, then live events (or polling) turned into small batched index runs.
+    """Startup reconciliation, then live events (or polling) turned into small batched index runs. The watcher only
+    schedules: what a run does, and in which order, is the library's (photoshelf/library.py).
 
     Events are persisted as jobs before they are processed, so a crash loses none of them; and the startup
     reconciliation (a stat-only rescan) catches whatever changed while the daemon was down.
@@ -75,9 +78,8 @@ class Watcher:
         self.config = config
         self.db = db
         self._stages = stages  # enrichment stages to use (default: the installed ones)
-        self._enricher: Any = None
         self._next_enrich = 0.0
-        self.indexer = Indexer(config, db)
+        self.library = self._open_library(config)
         self.stats = WatchStats()
         self.mode = "starting"
         self.ready = threading.Event()  # set once startup reconciliation is done and events are live
@@ -104,9 +106,7 @@ class Watcher:
     def stop(self) -> None:
         """Finish the current batch and return from run()."""
         self._stop.set()
-        self.indexer.stop()
-        if self._enricher is not None:
-            self._enricher.stop()
+        self.library.stop()
 
     @property
     def idle(self) -> bool:
@@ -135,9 +135,7 @@ class Watcher:
                     self._reconnect()
         finally:
             self._stop_observer()
-            self.indexer.close()
-            if self._enricher is not None:
-                self._enricher.close()
+            self.library.close()
             try:
                 self._heartbeat(state="stopped", force=True)
             except pw.PeeweeException:
@@ -206,23 +204,19 @@ class Watcher:
         """One slice of pending enrichment, when no file is waiting to be indexed; models are unloaded after
         models.idle_unload_seconds without work."""
         now = time.monotonic()
-        enricher = self._enricher
-        if enricher is not None and enricher.loaded and now - enricher.last_used > self.config.models.idle_unload_seconds:
-            log.info("watch: no enrichment for %ss: unloading the models", self.config.models.idle_unload_seconds)
-            enricher.close()
+        if self.library.unload_models(self.config.models.idle_unload_seconds):
+            log.info("watch: no enrichment for %ss: unloaded the models", self.config.models.idle_unload_seconds)
         if now < self._next_enrich or not self._events.empty():
             return
         if self.stats.last_event is not None and now - self.stats.last_event < ENRICH_QUIET_SECONDS:
             return
         if any(p.ready_at <= now for p in self._pending.values()):
             return
-        if enricher is None:
-            from photoshelf.models.enrich import Enricher
-
-            enricher = self._enricher = Enricher(self.config, self.db, stages=self._stages, batch_size=ENRICH_BATCH)
         self._busy = True
         try:
-            report = enricher.run(limit=ENRICH_BATCH, record=False, max_seconds=ENRICH_SLICE_SECONDS)
+            # Sidecars: the sync pass every SIDECAR_SYNC_SECONDS writes what the slice added.
+            report = self.library.enrich(limit=ENRICH_BATCH, record=False, max_seconds=ENRICH_SLICE_SECONDS,
+                                         sidecars=False)
         except (pw.OperationalError, pw.InterfaceError):
             raise  # the database: the main loop waits and reconnects
         except PhotoshelfError as exc:
@@ -242,9 +236,15 @@ class Watcher:
         else:
             self._next_enrich = time.monotonic() + ENRICH_RECHECK_SECONDS
 
-    def _wake_enrichment(self) -> None:
-        """New photos were indexed: look for enrichment work at the next quiet moment."""
+    def _wake_enrichment(self, event: PhotoEvent | None = None) -> None:
+        """Photos were added or read again (the library's events): look for enrichment work at the next quiet
+        moment."""
         self._next_enrich = 0.0
+
+    def _open_library(self, config: Config) -> Library:
+        library = Library(config, self.db, stages=self._stages, enrich_batch=ENRICH_BATCH)
+        library.events.listen(("photos_added", "photos_changed"), self._wake_enrichment)
+        return library
 
     # -- events -----------------------------------------------------------------------------------
 
@@ -327,7 +327,7 @@ class Watcher:
         started = time.monotonic()
         paths = [self.config.originals_path / rel if rel else self.config.originals_path for rel in rels]
         try:
-            report = self.indexer.run(paths, record=False)
+            report = self.library.update(paths, record=False, ml=False).index
         except OriginalsUnavailable as exc:
             self._set_unavailable(exc)
             for rel in rels:
@@ -358,8 +358,6 @@ class Watcher:
                 Job.delete().where((Job.kind == PATH_JOB) & Job.key.in_(chunk) & (Job.state == "queued")).execute()
 
     def _account(self, report: IndexReport) -> None:
-        if report.new or report.changed:
-            self._wake_enrichment()
         self.stats.runs += 1
         self.stats.hashed += report.hashed
         self.stats.new += report.new
@@ -372,14 +370,10 @@ class Watcher:
     def _sync_sidecars(self) -> None:
         """Apply sidecars edited by hand (seen by inotify, or found by the poll's walk), then write the sidecars of
         photos changed since the last pass (viewer edits, index runs). Both sides are incremental."""
-        from photoshelf.sidecars.sync import apply_file, sync_changed
-
         edited, self._sidecar_events = self._sidecar_events, set()
-        applied = sum(1 for path in sorted(edited) if Path(path).is_file() and
-                      apply_file(self.config, Path(path)) == "applied")
-        report = sync_changed(self.config, stop=self._stop)
-        if report.written or applied:
-            log.info("watch: sidecars written=%d applied=%d", report.written, applied)
+        report = self.library.sync_sidecars([Path(path) for path in edited], stop=self._stop)
+        if report.written or report.applied:
+            log.info("watch: sidecars written=%d applied=%d", report.written, report.applied)
 
     # -- polling ----------------------------------------------------------------------------------
 
@@ -389,7 +383,7 @@ class Watcher:
         try:
             if self.mode == "inotify" and self._observer is None:
                 self._start_observer()  # before the rescan, so nothing changing during it is missed
-            report = self.indexer.run(settle_seconds=self.config.watch.settle_seconds, record=record)
+            report = self.library.update(settle_seconds=self.config.watch.settle_seconds, record=record, ml=False).index
         except OriginalsUnavailable as exc:
             self._set_unavailable(exc)
             return None
@@ -443,9 +437,7 @@ class Watcher:
         if report is None:
             return
         if self.config.sidecars.enabled:
-            from photoshelf.sidecars.sync import apply_changed_files
-
-            apply_changed_files(self.config)
+            self.library.apply_edited_sidecars()
         if report.new or report.changed or report.moved or report.missing:
             self._account(report)
             log.info("watch: poll found new=%d changed=%d moved=%d missing=%d", report.new, report.changed,
@@ -536,12 +528,9 @@ class Watcher:
         assert new is not None
         moved = new.originals_path != self.config.originals_path or new.watch.mode != self.config.watch.mode
         self.config = new
-        self.indexer.close()
-        self.indexer = Indexer(new, self.db)
-        if self._enricher is not None:
-            self._enricher.close()  # stage settings may have changed: built again at the next slice
-            self._enricher = None
-            self._wake_enrichment()
+        self.library.close()  # stage settings may have changed: the models load again at the next slice
+        self.library = self._open_library(new)
+        self._wake_enrichment()
         self._walker = self._make_walker()
         log.info("watch: configuration reloaded")
         if moved:
