@@ -103,12 +103,22 @@ def imports(source: str, text: str, known: set[str]) -> list[Import]:
         elif isinstance(node, ast.Lambda):
             visit(node.args, lazy)
             visit(node.body, True)
+        elif isinstance(node, ast.If) and _is_type_checking(node.test):
+            for child in node.body:  # for the type checker only: never runs, like a lazy import's annotations
+                visit(child, True)
+            for child in node.orelse:
+                visit(child, lazy)
         else:
             for child in ast.iter_child_nodes(node):
                 visit(child, lazy)
 
     visit(ast.parse(text), False)
     return found
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
+        (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
 def _is_import_module(func: ast.expr) -> bool:
