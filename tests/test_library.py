@@ -59,7 +59,7 @@ def test_update_runs_every_stage_and_a_second_update_changes_nothing(tmp_path: P
             "cat_brown.yml", "digikam.yml", "dog_orange.yml", "smallFiji.yml"]
         assert Photo.get_by_id(_photo_id(CAT)).country_code == "DE"
         job = Job.get(Job.kind == "index")
-        assert job.state == "done" and json.loads(job.progress)["sidecars_written"] == 4
+        assert job.state == "done" and json.loads(job.progress or "{}")["sidecars_written"] == 4
         updated = {p.id: p.updated_at for p in Photo.select()}
 
         heard.clear()
