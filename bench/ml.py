@@ -206,7 +206,8 @@ def clustering(config: Any, db: Any, synthetic: int) -> dict[str, Any]:
 
     eps, min_samples = config.models.face_distance, max(1, config.models.face_cluster_min)
     out: dict[str, Any] = {"eps": eps, "min_samples": min_samples}
-    ids = [i for (i,) in Face.select(Face.id).order_by(Face.id).tuples()]
+    rows: Any = Face.select(Face.id).order_by(Face.id).tuples()
+    ids = [i for (i,) in rows]
     vectors = people.face_index(db).get(ids)
     sets = {"corpus": np.vstack([vectors[i] for i in ids if i in vectors]) if vectors else np.zeros((0, 128))}
     if synthetic:
