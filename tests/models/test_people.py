@@ -8,7 +8,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from photoshelf.cli import State
+from photoshelf.cli.common import State
+from photoshelf.cli.people import people as people_cmd
 from photoshelf.db.schema import Face, FaceReject, File, Person, Photo
 from photoshelf.errors import NotFound
 from photoshelf.library import index_library
@@ -16,7 +17,6 @@ from photoshelf.media.thumbs import ThumbCache
 from photoshelf.models import people
 from photoshelf.models.enrich import Enricher
 from photoshelf.models.faces import DlibFaces, FacesStage, dlib_missing
-from photoshelf.models.people_cli import people as people_cmd
 from photoshelf.models.stages import Item
 
 from conftest import Library

@@ -244,8 +244,8 @@ def test_under_a_root_path_cookies_and_redirects_carry_it(lib: Library, person: 
 
 
 def test_the_first_serve_makes_the_admin_from_the_environment(tmp_path: Any) -> None:
+    from photoshelf.cli.serve import first_admin, root_path_of
     from photoshelf.db.schema import database_proxy
-    from photoshelf.viewer.commands import first_admin, root_path_of
 
     from conftest import make_library
 

@@ -8,7 +8,7 @@ import click
 
 from photoshelf import duplicates as dup
 from photoshelf import dupresolve, dupsig
-from photoshelf.cli import _echo_json, handle_errors
+from photoshelf.cli.common import echo_json, handle_errors
 from photoshelf.errors import NotFound
 
 
@@ -57,7 +57,7 @@ def duplicates(ctx: click.Context, kinds: tuple[str, ...], as_json: bool) -> Non
     groups = dup.find(kinds=kinds or dup.KINDS)
     if as_json:
         for g in groups:
-            _echo_json(g.as_dict())
+            echo_json(g.as_dict())
         return
     for g in groups:
         head = f"{g.id}  {g.kind}" + (f", distance {g.distance}" if g.distance is not None else "")
@@ -99,7 +99,7 @@ def resolve(state: Any, group: str | None, all_suggested: bool, keep_uid: str | 
     outcome = dupresolve.resolve(db, groups, keeper)
     _sync_sidecars(state, outcome.archived + ([keeper] if keeper else []))
     if as_json:
-        _echo_json(outcome.as_dict())
+        echo_json(outcome.as_dict())
         return
     click.echo(f"archived {len(outcome.archived)} photos as copies in {outcome.groups} groups (files untouched)")
     for why in outcome.skipped:
@@ -126,6 +126,6 @@ def unresolve(state: Any, refs: tuple[str, ...], as_json: bool) -> None:
     outcome = dupresolve.unresolve(db, ids)
     _sync_sidecars(state, outcome.restored)
     if as_json:
-        _echo_json(outcome.as_dict())
+        echo_json(outcome.as_dict())
         return
     click.echo(f"{len(outcome.restored)} photos are no longer copies (shown again)")

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 
-from photoshelf.cli import State, handle_errors
+from photoshelf.cli.common import State, echo_json, handle_errors
 from photoshelf.errors import PhotoshelfError
-
-
-def _echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, default=str))
 
 
 def _show_list(state: State, as_json: bool, show_all: bool) -> None:
@@ -22,7 +17,7 @@ def _show_list(state: State, as_json: bool, show_all: bool) -> None:
     rows = people.list_people(include_hidden=show_all)
     unassigned = people.unassigned_count()
     if as_json:
-        _echo_json({"people": rows, "unassigned_faces": unassigned})
+        echo_json({"people": rows, "unassigned_faces": unassigned})
         return
     if not rows:
         click.echo("no people or clusters yet (run `photoshelf enrich`, then `photoshelf people cluster`)")
@@ -158,7 +153,7 @@ def cluster_cmd(state: State, as_json: bool) -> None:
     data = {"assigned": report.assigned, "new_people": report.new_people, "clustered": report.clustered,
             "unassigned": report.unassigned}
     if as_json:
-        _echo_json(data)
+        echo_json(data)
         return
     click.echo(f"{report.assigned} faces joined a person, {report.new_people} new people from "
                f"{report.clustered} faces, {report.unassigned} faces left unassigned")

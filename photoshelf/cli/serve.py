@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 
+from photoshelf.cli.common import handle_errors
+
 log = logging.getLogger(__name__)
 
 
@@ -32,8 +34,6 @@ def serve(state: Any, host: str | None, port: int | None, root_path: str | None,
     The watcher runs beside it (unless --no-watch), so new, changed, moved and deleted photos show up within
     seconds and sidecars are kept in step. With no admin yet, PHOTOSHELF_ADMIN_PASSWORD makes the first admin
     (named admin); otherwise it says how to make one and serves the login page meanwhile."""
-    from photoshelf.cli import handle_errors
-
     handle_errors(_serve)(state, host, port, root_path, no_watch)
 
 

@@ -1,13 +1,140 @@
-"""The operator's commands: `backup` (and `backup restore`), `migrate` and `version`; thin shells over the library."""
+"""The operator's commands: `init`, `doctor`, `stats`, `config`, `backup` (and `backup restore`), `migrate` and
+`version`."""
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from photoshelf.cli import State, _echo_json, handle_errors
+from photoshelf.cli.common import EXIT_ERROR, State, echo_json, handle_errors, progress_bar
+from photoshelf.config import as_dict
+
+
+@click.command()
+@click.pass_obj
+@handle_errors
+def init(state: State) -> None:
+    """Create the storage folder and the catalog (safe to run again)."""
+    from photoshelf.db.migrations import current_version
+
+    config = state.config
+    db = state.db()
+    config.thumbs_path.mkdir(parents=True, exist_ok=True)
+    click.echo(f"originals: {config.originals_path}" + ("" if config.originals_path.is_dir() else "  (not found!)"))
+    click.echo(f"storage:   {config.storage_path}")
+    click.echo(f"catalog:   {config.database_url} (schema version {current_version(db)})")
+
+
+
+def _doctor_audit(state: State, as_json: bool) -> None:
+    """`doctor --audit`: every original against the catalog's hash, read-only; exit 1 when anything is found."""
+    from photoshelf.audit import PROBLEMS, audit_originals, open_catalog_as_is
+
+    config = state.config
+    open_catalog_as_is(config)
+    progress, update = (None, None) if as_json or not sys.stderr.isatty() else progress_bar()
+    if progress is not None:
+        with progress:
+            report = audit_originals(config, progress=update)
+    else:
+        report = audit_originals(config)
+    if as_json:
+        echo_json(report.as_dict())
+    else:
+        for f in report.findings:
+            click.echo(f"{click.style(f'{f.problem:10}', fg='red')} {f.path}: {f.detail}")
+        counts = ", ".join(f"{n} {problem}" for problem, n in sorted(report.counts().items()))
+        click.echo(f"{report.checked} originals read ({report.bytes_read / 1e6:,.1f} MB in {report.seconds:.1f}s): "
+                   + (f"{len(report.findings)} found ({counts})" if report.findings else "all match the catalog"))
+        for problem in sorted(report.counts()):
+            click.echo(f"  {problem}: {PROBLEMS[problem]}")
+    if not report.ok:
+        sys.exit(EXIT_ERROR)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--audit", is_flag=True, help="Instead: read every original and compare it with the catalog's hash "
+              "(bit rot, changed, vanished files); read-only, exit 1 when anything is found.")
+@click.pass_obj
+@handle_errors
+def doctor(state: State, as_json: bool, audit: bool) -> None:
+    """Check tools, database, watch limits and disk; list files that failed, with reasons."""
+    from photoshelf.doctor import run_checks
+
+    if audit:
+        _doctor_audit(state, as_json)
+        return
+    report = run_checks(state.config, state.db())
+    if as_json:
+        echo_json(report)
+    else:
+        for check in report["checks"]:
+            mark = click.style("ok  ", fg="green") if check["ok"] else click.style("FAIL", fg="red")
+            click.echo(f"{mark} {check['name']:14} {check['detail']}")
+            if check["hint"]:
+                click.echo(f"     {'':14} -> {check['hint']}")
+        if report["last_index"]:
+            li = report["last_index"]
+            click.echo(f"last index: {li['state']} (started {li['started'][:19]})" + (f": {li['error']}" if li["error"] else ""))
+        if report["failed_files"]:
+            click.echo(f"\n{len(report['failed_files'])} files could not be indexed:")
+            for f in report["failed_files"]:
+                click.echo(f"  {f['path']}: {f['reason']}")
+        if report["warnings"]:
+            click.echo(f"\n{len(report['warnings'])} warnings:")
+            for w in report["warnings"]:
+                click.echo(f"  {w['path']} [{w['stage']}]: {w['reason']}")
+        if report["unreadable"]:
+            click.echo(f"\n{len(report['unreadable'])} folders or files could not be read (nothing in them was "
+                       "marked missing):")
+            for u in report["unreadable"]:
+                click.echo(f"  {u['path'] or '.'}: {u['reason']} (since {u['since'][:19]})")
+        for o in report["other_files"]:
+            more = f" and {o['count'] - len(o['examples'])} more" if o["count"] > len(o["examples"]) else ""
+            click.echo(f"  not indexed ({o['extension'] or 'no extension'}: not a photo or video type): "
+                       f"{', '.join(o['examples'])}{more}")
+    if not report["ok"]:
+        sys.exit(EXIT_ERROR)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+@handle_errors
+def stats(state: State, as_json: bool) -> None:
+    """Counts: photos by type, files, folders, failures, duplicates, stacks, thumbnail size."""
+    from photoshelf.stats import library_stats
+
+    state.db()
+    data = library_stats()
+    if as_json:
+        echo_json(data)
+        return
+    for key, value in data.items():
+        if key == "by_type":
+            value = ", ".join(f"{k} {v}" for k, v in sorted(value.items())) or "-"
+        elif key == "thumbnail_bytes":
+            key, value = "thumbnails", f"{value / 1e6:,.1f} MB"
+        click.echo(f"{key.replace('_', ' '):24} {value}")
+
+
+@click.command("config")
+@click.pass_obj
+@handle_errors
+def show_config(state: State) -> None:
+    """Print the effective configuration (defaults, file, environment and flags combined) as TOML."""
+    for section, values in as_dict(state.config).items():
+        click.echo(f"[{section}]")
+        for key, value in values.items():
+            click.echo(f"{key} = {json.dumps(value)}")
+        click.echo()
+
+
 
 
 class _BackupGroup(click.Group):
@@ -36,7 +163,7 @@ def backup_create(state: State, dest: Path, as_json: bool) -> None:
 
     report = backups.create(state.config, state.db(), dest)
     if as_json:
-        _echo_json(report.as_dict())
+        echo_json(report.as_dict())
         return
     c = report.counts
     click.echo(f"backed up {c['photos']} photos, {c['albums']} albums, {c['people']} named people, {c['users']} users "
@@ -59,7 +186,7 @@ def backup_restore(state: State, src: Path, force: bool, as_json: bool) -> None:
     state.db()  # open (and migrate) the restored catalog
     differences = backups.check_restored(report)
     if as_json:
-        _echo_json({**report.as_dict(), "differences": differences})
+        echo_json({**report.as_dict(), "differences": differences})
     else:
         click.echo(f"restored {report.counts.get('photos', 0)} photos, {report.counts.get('users', 0)} users "
                    f"from {report.source} ({', '.join(report.files)})")
@@ -136,7 +263,7 @@ def version(state: State, as_json: bool) -> None:
         config = None
     data = versions(config)
     if as_json:
-        _echo_json(data)
+        echo_json(data)
         return
     catalog = data["schema"]["catalog"] or {}
     click.echo(f"photoshelf      {data['photoshelf']}")
@@ -147,5 +274,3 @@ def version(state: State, as_json: bool) -> None:
     for name, found in data["packages"].items():
         click.echo(f"{name:15} {found or 'not installed'}")
 
-
-commands = [backup, migrate, version]

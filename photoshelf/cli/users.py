@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from photoshelf import accounts, shares
-from photoshelf.cli import _echo_json, handle_errors
+from photoshelf.cli.common import echo_json, handle_errors
 from photoshelf.errors import NotFound, PhotoshelfError
 
 
@@ -58,7 +58,7 @@ def users_list(state: Any, as_json: bool) -> None:
     state.db()
     rows = [_user_dict(u) for u in accounts.list_users()]
     if as_json:
-        _echo_json(rows)
+        echo_json(rows)
         return
     if not rows:
         click.echo("no users yet: photoshelf users add NAME --role admin")
@@ -152,7 +152,7 @@ def share_create(state: Any, album_ref: str | None, photo_ref: str | None, expir
                                password=password, download=download)
     info = shares.describe(made, config.server.base_url)
     if as_json:
-        _echo_json({"token": info["token"], "url": info["url"], "expires_at": info["expires_at"]})
+        echo_json({"token": info["token"], "url": info["url"], "expires_at": info["expires_at"]})
         return
     click.echo(info["url"])
     if not config.server.base_url:
@@ -169,7 +169,7 @@ def share_list(state: Any, as_json: bool) -> None:
     state.db()
     rows = [shares.describe(s, config.server.base_url) for s in shares.list_shares()]
     if as_json:
-        _echo_json(rows)
+        echo_json(rows)
         return
     for row in rows:
         what = f"album {row['album_title']!r}" if row["album"] else f"photo {row['photo']}"

