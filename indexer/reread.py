@@ -11,6 +11,7 @@ from typing import Any
 import peewee as pw
 
 from photoshelf.config import Config
+from photoshelf.db.changes import mark_changed
 from photoshelf.db.schema import File, IndexIssue, Photo, utcnow
 from photoshelf.db.transactions import write_transaction
 from photoshelf.filenames import original_path
@@ -92,7 +93,7 @@ def _reread_batch(config: Config, db: pw.Database, ids: list[int], tool: ExifToo
         apply_descriptive(photo, md, duration=photo.duration if photo.kind in ("video", "live") else None)
         if any(photo.__data__.get(name) != value for name, value in before.items()):
             report.changed += 1
-            photo.updated_at = now  # so the sidecar is rewritten
+            mark_changed(photo, now)  # so the sidecar is rewritten
             if (photo.lat, photo.lon) != (before["lat"], before["lon"]):
                 moved.append(photo)
         issues.extend(dict(file=f.id, stage="metadata", severity="warning", reason=w, created_at=now)

@@ -13,6 +13,7 @@ from typing import Any
 import peewee as pw
 
 from photoshelf.config import Config
+from photoshelf.db.changes import change_photos
 from photoshelf.db.schema import File, Photo, Thumbnail, utcnow
 from photoshelf.db.transactions import write_transaction
 from photoshelf.filenames import rel_of
@@ -54,10 +55,10 @@ def _record(db: pw.Database, photo_id: int, result: FileResult, ext: str) -> Non
         if result.renditions:
             Thumbnail.insert_many([dict(photo=photo_id, size=r.size, width=r.width, height=r.height, format=ext,
                                         bytes=r.bytes, created_at=now) for r in result.renditions]).execute()
-        fields: dict[str, object] = {"has_thumbs": bool(result.renditions), "updated_at": now}
+        fields: dict[str, object] = {"has_thumbs": bool(result.renditions)}
         if result.phash:
             fields["phash"] = result.phash
-        Photo.update(**fields).where(Photo.id == photo_id).execute()
+        change_photos(Photo.id == photo_id, at=now, **fields)
 
 
 def redo_thumbnails(config: Config, db: pw.Database, kinds: Iterable[str] = KINDS,

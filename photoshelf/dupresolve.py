@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from photoshelf.db.changes import change_photos
 from photoshelf.db.schema import Photo, utcnow
 from photoshelf.db.transactions import run_write
 from photoshelf.duplicates import Group
@@ -69,9 +70,9 @@ def resolve(db: Any, groups: Sequence[Group], keeper_id: int | None = None) -> O
         now = utcnow()
         for keeper, others in work:
             # The keeper itself stands on its own (it may have been a copy in an earlier decision).
-            Photo.update(duplicate_of=None, archived=False, updated_at=now).where(
-                (Photo.id == keeper) & Photo.duplicate_of.is_null(False)).execute()
-            Photo.update(archived=True, duplicate_of=keeper, updated_at=now).where(Photo.id.in_(others)).execute()
+            change_photos((Photo.id == keeper) & Photo.duplicate_of.is_null(False), at=now, duplicate_of=None,
+                          archived=False)
+            change_photos(Photo.id.in_(others), at=now, archived=True, duplicate_of=keeper)
 
     run_write(db, write)
     out.groups = len(work)
@@ -91,7 +92,7 @@ def unresolve(db: Any, photo_ids: Iterable[int]) -> Outcome:
             Photo.duplicate_of.is_null(False) & (Photo.id.in_(ids) | Photo.duplicate_of.in_(ids))).tuples()
         rows = [int(pid) for (pid,) in found]
         if rows:
-            Photo.update(duplicate_of=None, archived=False, updated_at=utcnow()).where(Photo.id.in_(rows)).execute()
+            change_photos(Photo.id.in_(rows), duplicate_of=None, archived=False)
         return rows
 
     out.restored = run_write(db, write) if ids else []

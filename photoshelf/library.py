@@ -195,6 +195,20 @@ class Library:
 
         return apply_changed_files(self.config)
 
+    def edit(self, photo_ids: Iterable[int], **fields: Any) -> int:
+        """A person's change to photos (flags, texts...): written with the changed stamp, then "user_edit" is sent.
+        Returns how many photos matched. (The viewer, in its own process, writes through photoshelf/db/changes.py:
+        the stamp is what other processes see.)"""
+        from photoshelf.db.changes import change_photos
+        from photoshelf.db.schema import Photo
+
+        ids = sorted(set(photo_ids))
+        if not ids:
+            return 0
+        changed = change_photos(Photo.id.in_(ids), **fields)
+        self.events.send("user_edit", ids)
+        return changed
+
     def restore(self) -> RestoreReport:
         """Rebuild the catalog after a database loss: index the originals, then bring back every user edit from the
         sidecars, then the share links from users.yaml (after the sidecars: the links' albums are back then)."""

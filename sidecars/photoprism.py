@@ -29,7 +29,8 @@ import peewee as pw
 
 from photoshelf import values
 from photoshelf.config import Config
-from photoshelf.db.schema import Album, AlbumPhoto, Face, File, Person, Photo, PhotoLabel, lock_fields, utcnow
+from photoshelf.db.changes import change_photos
+from photoshelf.db.schema import Album, AlbumPhoto, Face, File, Person, Photo, PhotoLabel, lock_fields
 from photoshelf.db.transactions import write_transaction
 from photoshelf.errors import ConfigError, DatabaseError, PhotoshelfError
 from photoshelf.sidecars import format as fmt
@@ -331,7 +332,7 @@ def _apply(photo: Photo, p: PrismPhoto, albums: dict[str, Album], positions: dic
     if hand:
         changes["locked"] = lock_fields(photo, *hand)  # what a person set survives re-indexing
     if changes:
-        Photo.update(**changes, updated_at=utcnow()).where(Photo.id == photo.id).execute()
+        change_photos(Photo.id == photo.id, **changes)
     for uid, _ in sorted(p.albums, key=lambda a: a[1]):
         album = albums[uid]
         if not AlbumPhoto.select().where((AlbumPhoto.album == album.id) & (AlbumPhoto.photo == photo.id)).exists():

@@ -16,6 +16,7 @@ from typing import Any
 import peewee as pw
 
 from photoshelf.config import Config
+from photoshelf.db.changes import change_photos
 from photoshelf.db.schema import (
     Album,
     AlbumPhoto,
@@ -405,7 +406,7 @@ def apply_user_data(photo: Photo, ud: fmt.UserData, report: SyncReport, *, keep_
         # A hand-set position: its place name is redone by the index run's backfill (indexer/places.py).
         fields.update(country_code=None, country=None, state=None, city=None)
     if fields:
-        Photo.update(**fields, updated_at=utcnow()).where(Photo.id == photo.id).execute()
+        change_photos(Photo.id == photo.id, **fields)
     if keep_uid:
         for member in ud.stack_members:
             if member.get("Sha1") and member.get("UID") and member["Sha1"] != photo.sha1 and not (

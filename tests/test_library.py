@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
+from photoshelf.db.changes import touch_photos
 from photoshelf.db.schema import File, Job, Photo, utcnow
 from photoshelf.events import Events, PhotoEvent
 from photoshelf.library import Library
@@ -143,6 +145,32 @@ def test_restore_rebuilds_the_catalog_from_the_sidecars(tmp_path: Path, database
         assert (cat.title, cat.favorite) == ("Mia on the chair", True)
         assert heard["photos_added"] == {p.id for p in Photo.select(Photo.id)}
         assert set(report.as_dict()) == {"index", "sidecars", "share_links"}
+    finally:
+        library.close()
+        folders.db.close()
+
+
+def test_a_person_s_edit_is_stamped_and_told(tmp_path: Path, database_url: str) -> None:
+    folders = _folders(tmp_path, database_url)
+    library = Library(folders.config, folders.db)
+    heard = _heard(library.events)
+    try:
+        library.update(ml=False)
+        cat, dog = _photo_id(CAT), _photo_id(DOG)
+        before = {p.id: p.updated_at for p in Photo.select()}
+        heard.clear()
+        time.sleep(1.1)  # MariaDB keeps whole seconds
+        assert library.edit([cat, dog, cat], favorite=True) == 2
+        assert heard == {"user_edit": {cat, dog}}
+        after = {p.id: p.updated_at for p in Photo.select()}
+        assert {pid for pid in after if after[pid] != before[pid]} == {cat, dog}
+        assert {p.id for p in Photo.select().where(Photo.favorite == True)} == {cat, dog}  # noqa: E712
+        assert library.sync_sidecars().written == 2, "the stamp gets their sidecars rewritten"
+        assert library.edit([]) == 0
+        time.sleep(1.1)
+        assert touch_photos(Photo.select(Photo.id).where(Photo.id == dog)) == 1 and touch_photos([]) == 0
+        assert library.sync_sidecars().written == 0, "a touch changes no sidecar's content"
+        assert Photo.get_by_id(dog).updated_at > after[dog]
     finally:
         library.close()
         folders.db.close()

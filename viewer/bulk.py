@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from photoshelf import ids
-from photoshelf.db.schema import Photo, utcnow
+from photoshelf.db.changes import change_photos
+from photoshelf.db.schema import Photo
 from photoshelf.errors import NotFound
 from photoshelf.viewer.errors import Forbidden, InvalidInput
 from photoshelf.viewer.media import MediaFiles, Original
@@ -76,7 +77,7 @@ def set_flags(chosen: Iterable[int], changes: Any, audience: Audience) -> int:
     for key, value in flags.items():
         cond = getattr(Photo, key) != value
         differs = cond if differs is None else (differs | cond)
-    return int(Photo.update(**flags, updated_at=utcnow()).where(Photo.id.in_(target) & differs).execute())
+    return change_photos(Photo.id.in_(target) & differs, **flags)
 
 
 @dataclass(frozen=True)

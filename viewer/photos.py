@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from photoshelf import ids, values
+from photoshelf.db.changes import change_photos
 from photoshelf.db.schema import Album, AlbumPhoto, Photo, PhotoEdit, lock_fields, utcnow
 from photoshelf.errors import NotFound
 from photoshelf.records import records
@@ -114,7 +115,7 @@ def update(photo_id: int, changes: Mapping[str, Any], audience: Audience) -> dic
         # Typed by a person: re-indexing the file (or its XMP sidecar) must not overwrite it.
         fields["locked"] = lock_fields(photo, *texts)
     if fields:
-        Photo.update(**fields, updated_at=utcnow()).where(Photo.id == photo.id).execute()
+        change_photos(Photo.id == photo.id, **fields)
     if "rotation" in clean or "rotate" in clean:
         edit = PhotoEdit.get_or_none(PhotoEdit.photo == photo.id)
         current = edit.rotation if edit else 0
