@@ -87,13 +87,15 @@ def restack(folder_ids: Iterable[int]) -> int:
         groups: dict[str, list[_Member]] = defaultdict(list)
         seen: set[int] = set()
         for f in files:
-            if f.photo.id in seen:
+            photo = f.photo
+            assert photo is not None  # the inner join above
+            if photo.id in seen:
                 continue
-            seen.add(f.photo.id)
-            if f.photo.stack_id:
-                stack_ids.add(f.photo.stack_id)
+            seen.add(photo.id)
+            if photo.stack_id:
+                stack_ids.add(photo.stack_id)
             key, edited = stack_key(f.name)
-            groups[key].append(_Member(photo=f.photo, name=f.name, edited=edited))
+            groups[key].append(_Member(photo=photo, name=f.name, edited=edited))
         # Live Photos whose names differ but share Apple's content identifier.
         by_cid: dict[str, list[_Member]] = defaultdict(list)
         for members in list(groups.values()):
@@ -131,8 +133,7 @@ def restack(folder_ids: Iterable[int]) -> int:
                 Photo.update(stack=new_stack, kind=new_kind).where(Photo.id == photo_id).execute()
     # Stacks left with fewer than two photos are dissolved.
     for stack in Stack.select().where(Stack.id.in_(list(stack_ids))) if stack_ids else []:
-        members = Photo.select().where(Photo.stack == stack.id).count()
-        if members < 2:
+        if Photo.select().where(Photo.stack == stack.id).count() < 2:
             Photo.update(stack=None).where(Photo.stack == stack.id).execute()
             stack.delete_instance()
     return touched

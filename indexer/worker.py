@@ -93,8 +93,8 @@ def process_file(path: Path, size: int, thumbs: ThumbCache, max_megapixels: int)
         result.thumbs_cached = True
         result.renditions = cached
         try:
-            with Image.open(thumbs.path(result.sha1, "tile")) as tile:
-                result.phash = _phash(tile)
+            with Image.open(thumbs.path(result.sha1, "tile")) as cached_tile:
+                result.phash = _phash(cached_tile)
             with Image.open(thumbs.path(result.sha1, "fit")) as fit:
                 result.signature = dupsig.signature(fit)
         except OSError:

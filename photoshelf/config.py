@@ -340,11 +340,11 @@ def _validate(config: Config) -> None:
         raise ConfigError("webdav.upload_dir", f"must be a relative folder inside the originals, got {upload!r}")
     import ipaddress
 
-    for value in config.server.trusted_proxies:
+    for proxy in config.server.trusted_proxies:
         try:
-            ipaddress.ip_network(value.strip(), strict=False)
+            ipaddress.ip_network(proxy.strip(), strict=False)
         except ValueError:
-            raise ConfigError("server.trusted_proxies", f"{value!r} is not an address or a network (CIDR)") from None
+            raise ConfigError("server.trusted_proxies", f"{proxy!r} is not an address or a network (CIDR)") from None
     base = config.server.base_url
     if base and not (base.startswith("http://") or base.startswith("https://")):
         raise ConfigError("server.base_url", f"must start with http:// or https://, got {base!r}")

@@ -37,7 +37,7 @@ def popcount(x: U64) -> npt.NDArray[np.uint8]:
     """Set bits per element: numpy's bitwise_count (numpy 2), else a byte table (numpy 1.26 has no popcount)."""
     count = getattr(np, "bitwise_count", None)
     if count is not None:
-        return count(x)  # type: ignore[no-any-return]
+        return count(x)
     x = np.ascontiguousarray(x, dtype=np.uint64)
     return _BYTE_BITS[x.view(np.uint8).reshape(-1, 8)].sum(axis=1, dtype=np.uint8)
 

@@ -29,7 +29,7 @@ SQLITE_PRAGMAS = {
 class _SqliteWithVec(pw.SqliteDatabase):
     """SQLite through pysqlite3 (modern SQLite that can load extensions) with sqlite-vec loaded per connection."""
 
-    def _add_conn_hooks(self, conn):  # type: ignore[no-untyped-def]
+    def _add_conn_hooks(self, conn):
         super()._add_conn_hooks(conn)
         import sqlite_vec
 
@@ -77,7 +77,7 @@ def _mysql_database() -> type[pw.MySQLDatabase]:
         raise ToolMissing("MariaDB support needs the 'mariadb' extra: pip install 'photoshelf[mariadb]'") from None
     from playhouse.shortcuts import ReconnectMixin
 
-    class ReconnectingMySQL(ReconnectMixin, pw.MySQLDatabase):  # type: ignore[misc]
+    class ReconnectingMySQL(ReconnectMixin, pw.MySQLDatabase):
         """Reconnects when MariaDB restarts or drops an idle connection."""
 
     return ReconnectingMySQL

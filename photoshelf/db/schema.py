@@ -228,6 +228,8 @@ ALL_TABLES: list[type[BaseModel]] = [SchemaVersion, Folder, Stack, Photo, File, 
 class Album(BaseModel):
     """A manual album: photos a person put together, in the order they chose."""
 
+    cover_id: Any
+
     uid = pw.CharField(max_length=24, unique=True)
     title = pw.CharField(max_length=255)
     description = pw.TextField(default="")
@@ -238,6 +240,9 @@ class Album(BaseModel):
 
 class AlbumPhoto(BaseModel):
     """A photo in an album, at a position (gaps allowed; ordering is by position, then id)."""
+
+    album_id: Any
+    photo_id: Any
 
     album = pw.ForeignKeyField(Album, backref="entries", on_delete="CASCADE")
     photo = pw.ForeignKeyField(Photo, backref="album_entries", on_delete="CASCADE")
@@ -252,6 +257,8 @@ class PhotoEdit(BaseModel):
     """The user's non-destructive edits of a photo, kept in the catalog and never written to the original.
 
     `rotation` (0, 90, 180, 270 degrees clockwise) is applied on top of the file's own orientation."""
+
+    photo_id: Any
 
     photo = pw.ForeignKeyField(Photo, unique=True, backref="edits", on_delete="CASCADE")
     rotation = pw.SmallIntegerField(default=0)
@@ -311,6 +318,9 @@ class Face(BaseModel):
 
 class FaceReject(BaseModel):
     """"Not this person": the face never joins that person again, whatever clustering thinks."""
+
+    face_id: Any
+    person_id: Any
 
     face = pw.ForeignKeyField(Face, on_delete="CASCADE")
     person = pw.ForeignKeyField(Person, on_delete="CASCADE")

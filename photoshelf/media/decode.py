@@ -165,7 +165,9 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         try:
             src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
             dst = ImageCms.createProfile("sRGB")
-            image = ImageCms.profileToProfile(image, src, dst, outputMode="RGB")
+            converted = ImageCms.profileToProfile(image, src, dst, outputMode="RGB")
+            if converted is not None:  # None only for a conversion in place, which this is not
+                image = converted
         except (ImageCms.PyCMSError, OSError, ValueError) as exc:
             log.debug("colour profile not applied: %s", exc)
     if image.mode != "RGB":
@@ -291,7 +293,7 @@ def decode_raw(path: Path, data: bytes, target: int, max_megapixels: int) -> Dec
         small = None
         try:
             thumb = raw.extract_thumb()
-            if thumb.format == rawpy.ThumbFormat.JPEG:
+            if isinstance(thumb.data, bytes):  # a JPEG preview (a BITMAP one comes as an array of pixels)
                 preview = Image.open(io.BytesIO(thumb.data))
                 _check_pixels(preview.width, preview.height, max_megapixels)
                 preview.draft("RGB", (target, target))

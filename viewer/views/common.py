@@ -38,15 +38,15 @@ templates.env.globals["version"] = __version__
 
 
 def catalog(request: Request) -> CatalogAccess:
-    return request.app.state.catalog  # type: ignore[no-any-return]
+    return request.app.state.catalog
 
 
 def config(request: Request) -> Config:
-    return request.app.state.config  # type: ignore[no-any-return]
+    return request.app.state.config
 
 
 def media(request: Request) -> MediaFiles:
-    return request.app.state.media  # type: ignore[no-any-return]
+    return request.app.state.media
 
 
 def render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
