@@ -3,21 +3,19 @@ deletion; folders a scan could not read are kept as issues (doctor lists them) a
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
 
-from photoshelf.db.schema import File, Setting, utcnow
+from photoshelf.db import settings
+from photoshelf.db.schema import File, utcnow
 from photoshelf.errors import OriginalsUnavailable
 from photoshelf.indexer.walk import OtherFiles, WalkProblem, display_path
 
 log = logging.getLogger(__name__)
 
-UNREADABLE_KEY = "index.unreadable"  # Setting: {path: {"reason": ..., "since": ...}} of the last scans
-OTHER_KEY = "index.other_files"  # Setting: {extension: {"count": n, "examples": [path, ...]}} of the last full scan
 NOTHING_MARKED = "nothing was marked missing"
 
 
@@ -74,12 +72,8 @@ def record_unreadable(problems: Iterable[WalkProblem], scopes: list[str]) -> Non
     for problem in problems:
         path = display_path(problem.rel)
         after[path] = {"reason": problem.reason, "since": before.get(path, {}).get("since", now)}
-    if after == before:
-        return
-    if after:
-        Setting.insert(key=UNREADABLE_KEY, value=json.dumps(after, sort_keys=True)).on_conflict_replace().execute()
-    else:
-        Setting.delete().where(Setting.key == UNREADABLE_KEY).execute()
+    if after != before:
+        settings.put_dict(settings.UNREADABLE, after)
 
 
 def unreadable() -> list[dict[str, str]]:
@@ -88,35 +82,18 @@ def unreadable() -> list[dict[str, str]]:
 
 
 def _load() -> dict[str, dict[str, str]]:
-    row = Setting.get_or_none(Setting.key == UNREADABLE_KEY)
-    if row is None:
-        return {}
-    try:
-        data = json.loads(row.value)
-    except ValueError:
-        log.warning("ignoring an unreadable %s setting", UNREADABLE_KEY)
-        return {}
-    return data if isinstance(data, dict) else {}
+    return settings.get_dict(settings.UNREADABLE)
 
 
 def record_other(other: dict[str, OtherFiles]) -> None:
     """Keep, for doctor, the files the last full scan passed over as neither media nor sidecar (by extension)."""
     data = {ext: {"count": o.count, "examples": o.examples} for ext, o in sorted(other.items())}
-    if data:
-        Setting.insert(key=OTHER_KEY, value=json.dumps(data, sort_keys=True)).on_conflict_replace().execute()
-    else:
-        Setting.delete().where(Setting.key == OTHER_KEY).execute()
+    settings.put_dict(settings.OTHER_FILES, data)
 
 
 def other_files() -> list[dict[str, Any]]:
     """What the last full scan passed over: [{"extension", "count", "examples"}], most numerous first."""
-    row = Setting.get_or_none(Setting.key == OTHER_KEY)
-    try:
-        data = json.loads(row.value) if row is not None else {}
-    except ValueError:
-        return []
-    if not isinstance(data, dict):
-        return []
+    data = settings.get_dict(settings.OTHER_FILES)
     out = [{"extension": ext, "count": int(v.get("count", 0)), "examples": list(v.get("examples", []))}
            for ext, v in data.items() if isinstance(v, dict)]
     return sorted(out, key=lambda o: (-o["count"], o["extension"]))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import os
 import queue
@@ -17,7 +16,8 @@ import peewee as pw
 
 from photoshelf import jobs
 from photoshelf.config import Config
-from photoshelf.db.schema import Job, Setting, utcnow
+from photoshelf.db import settings
+from photoshelf.db.schema import Job, utcnow
 from photoshelf.db.transactions import write_transaction
 from photoshelf.errors import DatabaseError, OriginalsUnavailable, PhotoshelfError
 from photoshelf.events import PhotoEvent
@@ -30,7 +30,6 @@ from photoshelf.library import Library
 log = logging.getLogger(__name__)
 
 PATH_JOB = "path"
-HEARTBEAT_KEY = "watcher"
 DEBOUNCE = 0.25  # seconds of quiet after a close-write before the batch is indexed
 MAX_BATCH = 2000  # paths per index run
 SIDECAR_SYNC_SECONDS = 2.0  # how often sidecars are synced both ways while the daemon runs
@@ -561,7 +560,7 @@ class Watcher:
             "interval": self.config.watch.heartbeat_seconds,
             "unavailable": self._unavailable,
         }
-        Setting.insert(key=HEARTBEAT_KEY, value=json.dumps(data)).on_conflict_replace().execute()
+        settings.put_heartbeat(data)
 
     def _reconnect(self) -> None:
         try:
@@ -586,17 +585,3 @@ def _str(path: str | bytes) -> str:
     return os.fsdecode(path) if isinstance(path, bytes) else path
 
 
-def heartbeat() -> dict[str, Any] | None:
-    """The watcher's last heartbeat (for `doctor` and the viewer's status page), with its age in seconds."""
-    row = Setting.get_or_none(Setting.key == HEARTBEAT_KEY)
-    if row is None:
-        return None
-    data: dict[str, Any] = json.loads(row.value)
-    try:
-        import datetime as dt
-
-        at = dt.datetime.fromisoformat(data["at"].rstrip("Z"))
-        data["age_seconds"] = round((utcnow() - at).total_seconds(), 1)
-    except (KeyError, ValueError):
-        data["age_seconds"] = None
-    return data

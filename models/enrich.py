@@ -26,7 +26,8 @@ import peewee as pw
 
 from photoshelf import jobs, tempfiles
 from photoshelf.config import Config
-from photoshelf.db.schema import Job, Photo, PhotoStage, Setting, Vector, utcnow
+from photoshelf.db import settings
+from photoshelf.db.schema import Job, Photo, PhotoStage, Vector, utcnow
 from photoshelf.db.transactions import write_transaction
 from photoshelf.media.thumbs import ThumbCache
 from photoshelf.models.stages import Item, Stage
@@ -34,7 +35,6 @@ from photoshelf.models.stages import Item, Stage
 log = logging.getLogger(__name__)
 
 JOB_KIND = "enrich"
-STAGES_KEY = "enrich.stages"  # the versions (and unavailability) the last run saw, for progress() and the viewer
 NO_THUMBNAIL = "no thumbnail: the fit rendition is missing from the thumbnail cache (run `photoshelf index --force`)"
 _CHUNK = 500
 
@@ -549,7 +549,7 @@ class Enricher:
         kinds = {s.name: list(s.kinds) if s.kinds is not None else None for s in self.stages}
         info = {name: {"version": r.version, "unavailable": r.unavailable, "thumbnails": thumbs[name],
                        "kinds": kinds[name]} for name, r in reports.items()}
-        Setting.insert(key=STAGES_KEY, value=json.dumps(info)).on_conflict_replace().execute()
+        settings.put_enrich_stages(info)
 
     # -- reindex ------------------------------------------------------------------------------------
 
@@ -600,8 +600,7 @@ def sweep_orphan_vectors(db: pw.Database) -> int:
 def progress(db: pw.Database) -> dict[str, Any]:
     """Per-stage done/pending/errors for the viewer's status page and `photoshelf enrich --status`, from the
     catalog alone (no model is loaded): counts at the versions the last run used, and the current run, if any."""
-    row = Setting.get_or_none(Setting.key == STAGES_KEY)
-    info: dict[str, dict[str, Any]] = json.loads(row.value) if row else {}
+    info = settings.enrich_stages()
     present = Photo.select().where(Photo.missing_since.is_null())
     with_thumbs = int(present.where(Photo.has_thumbs == True).count())  # noqa: E712 - peewee expression
     all_present = int(present.count())

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import peewee as pw
 
+from photoshelf.db import settings
 from photoshelf.db.backends import is_sqlite
 from photoshelf.db.schema import Setting, Vector
 from photoshelf.db.transactions import write_transaction
@@ -302,12 +303,12 @@ class VectorIndex:
         rolled-back write leaves the cache on a stamp the database never commits, so it reloads."""
         value = secrets.token_hex(8)
         if self.sqlite:
-            Setting.replace(key=self._stamp_key, value=value).execute()
+            settings.put_text(self._stamp_key, value)
             return
         with write_transaction(self.db):
             row = (Setting.select(Setting.value).where(Setting.key == self._stamp_key)
                    .for_update().tuples().first())
-            Setting.replace(key=self._stamp_key, value=value).execute()
+            settings.put_text(self._stamp_key, value)
             self._advance(row[0] if row is not None else "", value, gone, new)
 
     def _advance(self, previous: str, stamp: str, gone: Collection[int] | None,
@@ -355,8 +356,7 @@ class VectorIndex:
         return f"vectors:{self.space.name}"[:64]
 
     def _stamp(self) -> str:
-        row = Setting.select(Setting.value).where(Setting.key == self._stamp_key).tuples().first()
-        return row[0] if row is not None else ""
+        return settings.get_text(self._stamp_key) or ""
 
     # --- reading ---
 

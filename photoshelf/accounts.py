@@ -20,10 +20,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from photoshelf.db import settings
 from photoshelf.db.schema import (
     LoginFailure,
     Photo,
-    Setting,
     Share,
     User,
     UserSession,
@@ -41,7 +41,6 @@ MIN_PASSWORD = 8
 MAX_PASSWORD = 1024  # argon2 takes any length; a megabyte "password" is a denial of service, not a secret
 SESSION_TOUCH_SECONDS = 300
 BACKUP_VERSION = 1
-SHARES_PENDING = "share_links_pending"  # Setting: a catalog rebuilt without its links, until restore_shares
 
 _backup_path: Path | None = None
 _hasher: Any = None
@@ -292,11 +291,7 @@ def session_id(token: str) -> str:
 
 def secret_key() -> bytes:
     """This catalog's random secret (made on first use), shared by every process serving the catalog."""
-    row = Setting.get_or_none(Setting.key == "secret_key")
-    if row is None:
-        Setting.insert(key="secret_key", value=secrets.token_hex(32)).on_conflict_ignore().execute()
-        row = Setting.get(Setting.key == "secret_key")
-    return bytes.fromhex(row.value)
+    return bytes.fromhex(settings.text_or_put(settings.SECRET_KEY, lambda: secrets.token_hex(32)))
 
 
 # --- failed logins ---
@@ -342,7 +337,7 @@ def use_backup(path: Path | None) -> int:
     added = restore_backup(path)
     if added and _file_shares(path):
         # A rebuilt catalog: its links come back with `photoshelf restore`; until then the file keeps them.
-        Setting.insert(key=SHARES_PENDING, value=utcnow().isoformat()).on_conflict_replace().execute()
+        settings.set_shares_pending(True)
     return added
 
 
@@ -358,7 +353,7 @@ def backup_data(path: Path | None = None) -> dict[str, Any]:
     from photoshelf import shares  # it imports this module
 
     links = shares.backup_rows()
-    if path is not None and Setting.get_or_none(Setting.key == SHARES_PENDING) is not None:
+    if path is not None and settings.shares_pending():
         have = {row["key"] for row in links}
         links += [row for row in _file_shares(path) if isinstance(row, dict) and row.get("key") not in have]
     return {
@@ -414,7 +409,7 @@ def restore_shares(path: Path | None = None) -> int:
     rows = _file_shares(source)
     with write_transaction(database_proxy):
         added = shares.restore_rows(rows, str(source))
-        Setting.delete().where(Setting.key == SHARES_PENDING).execute()
+        settings.set_shares_pending(False)
     if added:
         log.info("restored %d share link(s) from %s", added, source)
     return added

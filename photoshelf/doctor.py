@@ -13,6 +13,7 @@ from typing import Any
 import peewee as pw
 
 from photoshelf.config import Config
+from photoshelf.db import settings
 from photoshelf.db.backends import describe
 from photoshelf.db.schema import File, Folder, IndexIssue, Job
 
@@ -121,9 +122,7 @@ def _originals(config: Config) -> Check:
 
 
 def _watcher() -> Check:
-    from photoshelf.indexer.watcher import heartbeat
-
-    beat = heartbeat()
+    beat = settings.heartbeat()
     if beat is None:
         return Check("watcher", True, "has never run (photoshelf watch, or serve, runs it)")
     age = beat.get("age_seconds")

@@ -16,6 +16,7 @@ from typing import Any
 import peewee as pw
 
 from photoshelf.config import Config
+from photoshelf.db import settings
 from photoshelf.db.changes import change_photos
 from photoshelf.db.schema import (
     Album,
@@ -26,7 +27,6 @@ from photoshelf.db.schema import (
     Photo,
     PhotoEdit,
     PhotoStage,
-    Setting,
     SidecarState,
     Stack,
     utcnow,
@@ -39,9 +39,6 @@ from photoshelf.sidecars.io import SidecarError, dumps, load, load_plain, merge,
 from photoshelf.sidecars.ml import Restorer, ml_of
 
 log = logging.getLogger(__name__)
-
-SYNCED_KEY = "sidecars.synced_at"
-FILES_KEY = "sidecars.files_synced_at"
 
 
 def sidecar_root(config: Config) -> Path:
@@ -326,8 +323,7 @@ def sync_changed(config: Config, stop: Any = None) -> SyncReport:
     """Write the sidecars of photos changed since the last sync (by the indexer, a person, or an album edit).
 
     `stop` (a threading.Event) ends the pass early between chunks; the next pass picks up the rest."""
-    row = Setting.get_or_none(Setting.key == SYNCED_KEY)
-    since = dt.datetime.fromisoformat(row.value) if row else dt.datetime(1970, 1, 1)
+    since = settings.get_time(settings.SIDECARS_SYNCED) or dt.datetime(1970, 1, 1)
     # MariaDB keeps whole seconds: look a second further back (unchanged files are not rewritten anyway).
     since = since.replace(microsecond=0) - dt.timedelta(seconds=1)
     started = utcnow()
@@ -346,9 +342,9 @@ def sync_changed(config: Config, stop: Any = None) -> SyncReport:
         report.written += part.written
         report.unchanged += part.unchanged
         report.applied += part.applied
-    Setting.insert(key=SYNCED_KEY, value=started.isoformat()).on_conflict_replace().execute()
+    settings.put_time(settings.SIDECARS_SYNCED, started)
     # Sidecar files changed after the pass's end are hand edits (the pass's start marks the catalog's side).
-    Setting.insert(key=FILES_KEY, value=utcnow().isoformat()).on_conflict_replace().execute()
+    settings.put_time(settings.SIDECAR_FILES_SYNCED)
     return report
 
 
@@ -503,10 +499,10 @@ def apply_file(config: Config, path: Path, *, force: bool = False) -> str:
 
 def apply_changed_files(config: Config) -> int:
     """Apply sidecars edited by hand since the last sync (what `index` does when no watcher ran)."""
-    row = Setting.get_or_none(Setting.key == FILES_KEY) or Setting.get_or_none(Setting.key == SYNCED_KEY)
-    if row is None:
+    synced = settings.get_time(settings.SIDECAR_FILES_SYNCED) or settings.get_time(settings.SIDECARS_SYNCED)
+    if synced is None:
         return 0
-    since = dt.datetime.fromisoformat(row.value).replace(tzinfo=dt.UTC).timestamp()
+    since = synced.replace(tzinfo=dt.UTC).timestamp()
     applied = 0
     for path in iter_sidecar_files(sidecar_root(config)):
         try:

@@ -8,17 +8,10 @@ from typing import Any
 import peewee as pw
 
 from photoshelf.config import Config
+from photoshelf.db import settings
 from photoshelf.db.schema import Job
 from photoshelf.doctor import run_checks
 from photoshelf.stats import library_stats
-
-
-def _watcher() -> dict[str, Any] | None:
-    try:
-        from photoshelf.indexer.watcher import heartbeat
-    except ImportError:  # the watcher is optional: a catalog served without one has no heartbeat
-        return None
-    return heartbeat()
 
 
 def status(config: Config, db: pw.Database) -> dict[str, Any]:
@@ -40,5 +33,5 @@ def status(config: Config, db: pw.Database) -> dict[str, Any]:
         "last_index": report["last_index"],
         "indexing": {"since": str(running.created_at), "progress": progress} if running is not None else None,
         "jobs": queue,
-        "watcher": _watcher(),
+        "watcher": settings.heartbeat(),
     }

@@ -17,7 +17,8 @@ import pytest
 from PIL import Image
 
 from photoshelf.db.schema import File, Job, Photo
-from photoshelf.indexer.watcher import Watcher, heartbeat, mount_fstype, network_mounts_under
+from photoshelf.db.settings import heartbeat
+from photoshelf.indexer.watcher import Watcher, mount_fstype, network_mounts_under
 
 from conftest import SMALL_CORPUS, Library, make_config
 from support import wait_for

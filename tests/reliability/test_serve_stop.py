@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from photoshelf.indexer.watcher import heartbeat
+from photoshelf.db.settings import heartbeat
 
 from conftest import Library
 from support import cli_env, start_cli, stderr_of, wait_for
