@@ -88,12 +88,10 @@ class Library:
         and run the library-wide passes (sidecars, places, near-duplicate signatures); the watcher's small runs
         don't, its own timers do that work. `force`, `allow_empty`, `settle_seconds`: see Indexer.run.
         Raises OriginalsUnavailable, having changed nothing, when the originals cannot be read as a whole."""
-        self.phase = "index"
-        try:
-            index = self.indexer.run(paths, force=force, settle_seconds=settle_seconds, record=record,
-                                     allow_empty=allow_empty, then=lambda report: self._after_catalog(report, record))
-        finally:
-            self.phase = ""
+        self.phase = "index"  # left as it is when the run is interrupted, for the shell's message
+        index = self.indexer.run(paths, force=force, settle_seconds=settle_seconds, record=record,
+                                 allow_empty=allow_empty, then=lambda report: self._after_catalog(report, record))
+        self.phase = ""
         enriched = None
         if self.config.models.enabled if ml is None else ml:
             enriched = self.enrich()  # and what it added goes into the sidecars
@@ -149,8 +147,9 @@ class Library:
                     again = enricher.redo(stage)
                     log.info("reindex: %s runs again on %d photos", stage.name, again)
             report = enricher.run(limit, record=record, max_seconds=max_seconds)
+            self.phase = ""  # left as it is when the run is interrupted, for the shell's message
         finally:
-            self.phase, self._enriching = "", None
+            self._enriching = None
             if enricher is not self._enricher:
                 enricher.close()
         if sidecars and self.config.sidecars.enabled:

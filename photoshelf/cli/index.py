@@ -6,8 +6,10 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,48 +17,44 @@ from photoshelf.cli.common import State, echo_json, handle_errors, progress_bar
 from photoshelf.config import load_config
 from photoshelf.errors import ConfigError
 
+if TYPE_CHECKING:
+    from photoshelf.library import Library
+
 log = logging.getLogger(__name__)
 
 
-def _run_enrichment(state: State, *, stages: list[str] | None = None, limit: int | None = None,
-                    quiet: bool = False, reindex: bool = False) -> Any:
-    """Run the ML stages over what is pending (after forgetting their results, for reindex), with a progress
-    bar unless quiet. SIGTERM finishes the current batch; what was committed stays."""
-    from photoshelf.models.enrich import Enricher, load_stages
+@contextmanager
+def _library(state: State, *, quiet: bool = False) -> Iterator[Library]:
+    """The library these commands drive, with a progress bar unless quiet. SIGTERM finishes the current batch and
+    Ctrl-C stops; either way what was committed stays."""
+    from photoshelf.library import Library
 
     config = state.config
     db = state.db()
     progress, update = (None, None) if quiet else progress_bar()
-    enricher = Enricher(config, db, stages=load_stages(config, db, stages), progress=update)
+    library = Library(config, db, progress=update)
 
     def stop(signum: int, frame: Any) -> None:
-        log.warning("stopping enrichment after the current batch (signal %s)", signum)
-        enricher.stop()
+        log.warning("stopping after the current batch (signal %s)", signum)
+        library.stop()
 
     old = signal.signal(signal.SIGTERM, stop)
     try:
-        if reindex:
-            for stage in enricher.stages:
-                again = enricher.redo(stage)
-                log.info("reindex: %s runs again on %d photos", stage.name, again)
         if progress is not None:
             with progress:
-                return enricher.run(limit)
-        return enricher.run(limit)
+                yield library
+        else:
+            yield library
     except KeyboardInterrupt:
-        click.echo("Interrupted: what was committed stays; run `photoshelf enrich` to resume.", err=True)
+        again = "`photoshelf enrich`" if library.phase == "enrich" else "index again"
+        click.echo(f"Interrupted: what was committed stays; run {again} to resume.", err=True)
         sys.exit(130)
     finally:
-        enricher.close()
+        library.close()
         signal.signal(signal.SIGTERM, old)
 
 
-def _after_enrichment(state: State, report: Any, as_json: bool) -> None:
-    """What `enrich` and `reindex` do after the run: rewrite the changed sidecars, print the report."""
-    if state.config.sidecars.enabled:
-        from photoshelf.sidecars.sync import sync_changed
-
-        sync_changed(state.config)
+def _print_enrich(report: Any, as_json: bool) -> None:
     if as_json:
         echo_json(report.as_dict())
     else:
@@ -90,42 +88,14 @@ def index(state: State, paths: tuple[str, ...], force: bool, no_ml: bool, as_jso
     """Index the originals folder (or only PATHS inside it). Unchanged files are not read.
     Then the machine-learning stages run on what is new (unless --no-ml or models.enabled = false)."""
     from photoshelf.indexer.originals import require_listable
-    from photoshelf.indexer.pipeline import Indexer
 
-    config = state.config
-    require_listable(config.originals_path)  # before the catalog and storage are created
-    db = state.db()
-    progress, update = (None, None) if (quiet or as_json) else progress_bar()
-    indexer = Indexer(config, db, progress=update)
-
-    def stop(signum: int, frame: Any) -> None:
-        log.warning("stopping after the current batch (signal %s)", signum)
-        indexer.stop()
-
-    old = signal.signal(signal.SIGTERM, stop)
-    try:
-        if progress is not None:
-            with progress:
-                report = indexer.run(list(paths) or None, force=force, allow_empty=allow_empty)
-        else:
-            report = indexer.run(list(paths) or None, force=force, allow_empty=allow_empty)
-    except KeyboardInterrupt:
-        click.echo("Interrupted: what was committed stays; run index again to resume.", err=True)
-        sys.exit(130)
-    finally:
-        indexer.close()
-        signal.signal(signal.SIGTERM, old)
-    enriched = None
-    if not no_ml and config.models.enabled:
-        enriched = _run_enrichment(state, quiet=quiet or as_json)
-        if config.sidecars.enabled:
-            from photoshelf.sidecars.sync import sync_changed
-
-            sync_changed(config)  # faces and labels go into the sidecars too
+    require_listable(state.config.originals_path)  # before the catalog and storage are created
+    with _library(state, quiet=quiet or as_json) as library:
+        done = library.update(list(paths) or None, force=force, allow_empty=allow_empty, ml=False if no_ml else None)
     if as_json:
-        echo_json({**report.as_dict(), "enrich": enriched.as_dict() if enriched else None})
+        echo_json(done.as_dict())
         return
-    r = report
+    r = done.index
     click.echo(
         f"{r.seen} files seen in {r.seconds:.1f}s: {r.new} new, {r.changed} changed, {r.unchanged} unchanged, "
         f"{r.moved} moved, {r.missing} missing, {r.duplicates} duplicates, {r.errors} failed, {r.warnings} warnings"
@@ -137,8 +107,8 @@ def index(state: State, paths: tuple[str, ...], force: bool, no_ml: bool, as_jso
                    "(photoshelf doctor lists them).")
     if r.errors:
         click.echo("Files that failed: photoshelf doctor lists them with reasons.")
-    if enriched is not None:
-        _echo_enrich(enriched)
+    if done.enrich is not None:
+        _echo_enrich(done.enrich)
 
 
 @click.command()
@@ -161,8 +131,9 @@ def enrich(state: State, stages: tuple[str, ...], limit: int | None, status: boo
         else:
             click.echo(progress_line(data))
         return
-    report = _run_enrichment(state, stages=list(stages) or None, limit=limit, quiet=quiet or as_json)
-    _after_enrichment(state, report, as_json)
+    with _library(state, quiet=quiet or as_json) as library:
+        report = library.enrich(list(stages) or None, limit)
+    _print_enrich(report, as_json)
 
 
 @click.command()
@@ -195,7 +166,7 @@ def reindex(state: State, stages: tuple[str, ...], metadata: bool, all_photos: b
         if config.sidecars.enabled:
             from photoshelf.sidecars.sync import sync_changed
 
-            sync_changed(config)
+            sync_changed(config)  # what was read again goes into the sidecars
         if as_json and not stages:
             echo_json({"metadata": reread.as_dict()})
             return
@@ -214,8 +185,9 @@ def reindex(state: State, stages: tuple[str, ...], metadata: bool, all_photos: b
             click.echo(f"thumbs     {done.done} RAW photos rendered again" + (f", {done.failed} failed" if done.failed
                                                                               else ""))
     if ml:
-        report = _run_enrichment(state, stages=ml, quiet=quiet or as_json, reindex=True)
-        _after_enrichment(state, report, as_json)
+        with _library(state, quiet=quiet or as_json) as library:
+            report = library.enrich(ml, reindex=True)
+        _print_enrich(report, as_json)
 
 
 @click.command()
@@ -227,25 +199,14 @@ def restore(state: State, as_json: bool) -> None:
     (titles, favorites, flags, albums, rotations, hand-set dates) from the sidecars, and the share links from
     users.yaml."""
     from photoshelf.indexer.originals import require_listable
-    from photoshelf.indexer.pipeline import Indexer
-    from photoshelf.sidecars.sync import restore as restore_sidecars
 
-    config = state.config
-    require_listable(config.originals_path)  # before the catalog and storage are created
-    db = state.db()
-    indexer = Indexer(config, db)
-    try:
-        indexed = indexer.run(record=True)
-    finally:
-        indexer.close()
-    report = restore_sidecars(config, db)
-    from photoshelf import accounts
-
-    links = accounts.restore_shares()  # after the sidecars: the links' albums are back now
-    data = {"index": indexed.as_dict(), "sidecars": report.as_dict(), "share_links": links}
+    require_listable(state.config.originals_path)  # before the catalog and storage are created
+    with _library(state, quiet=True) as library:
+        done = library.restore()
     if as_json:
-        echo_json(data)
+        echo_json(done.as_dict())
         return
+    indexed, report, links = done.index, done.sidecars, done.share_links
     click.echo(f"indexed {indexed.seen} files; restored user data of {report.applied} photos from sidecars "
                f"({report.albums_created} albums recreated, {report.faces_restored} faces and "
                f"{report.labels_restored} labels, {report.skipped} sidecars without a photo, "
@@ -297,12 +258,13 @@ def import_photoprism(state: State, sidecar_dir: Path | None, database_url: str 
 @handle_errors
 def sidecars(state: State, write_all: bool) -> None:
     """Write the YAML sidecars of photos that changed (or all of them)."""
-    from photoshelf.db.schema import Photo
-    from photoshelf.sidecars.sync import sync_changed, write_sidecars
+    from photoshelf.library import Library
 
-    config = state.config
-    state.db()
-    report = write_sidecars(config, Photo.select()) if write_all else sync_changed(config)
+    library = Library(state.config, state.db())
+    try:
+        report = library.sync_sidecars(everything=write_all)
+    finally:
+        library.close()
     click.echo(f"{report.written} sidecars written, {report.unchanged} unchanged")
 
 
