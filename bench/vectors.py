@@ -141,7 +141,7 @@ def run_size(kind: str, n: int, args: argparse.Namespace, workdir: Path) -> list
         for qi, q in enumerate(queries):
             true = set(truth(data, q, allowed))
             if qi < exact_count:
-                if allowed is None:
+                if allowed_set is None:
                     wall, cpu, got = timed(lambda q=q: index.search(q, K, exact=True))
                 else:
                     wall, cpu, got = timed(lambda q=q: index._exact_over(q, K, allowed_set))  # noqa: B023

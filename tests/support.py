@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import peewee as pw
+
 
 def checksums(root: Path) -> dict[str, str]:
     """SHA-1 of every file under root, by relative path: the proof that originals are untouched."""
@@ -22,6 +24,11 @@ def checksums(root: Path) -> dict[str, str]:
             p = Path(dirpath) / name
             out[str(p.relative_to(root))] = hashlib.sha1(p.read_bytes()).hexdigest()
     return out
+
+
+def no_catalog() -> pw.Database:
+    """A database never opened, for a stage asked only about its settings: any query on it raises."""
+    return pw.SqliteDatabase(None)
 
 
 def read_manifest(corpus: Path) -> list[dict[str, str]]:

@@ -39,11 +39,13 @@ def test_users_roles_passwords_and_sessions(empty_library: Library) -> None:
     with pytest.raises(accounts.AccountError, match="at least 8"):
         accounts.add_user("carol", "member", "short")
 
-    assert accounts.authenticate("ALICE", PW).id == admin.id
+    signed_in = accounts.authenticate("ALICE", PW)
+    assert signed_in is not None and signed_in.id == admin.id
     assert accounts.authenticate("alice", PW + "x") is None
     assert accounts.authenticate("nobody", PW) is None
     assert accounts.authenticate("alice", "x" * 5000) is None
-    assert accounts.first_admin().id == admin.id
+    first = accounts.first_admin()
+    assert first is not None and first.id == admin.id
     assert [u.name for u in accounts.list_users()] == ["alice", "bob"]
 
     # A session lasts until logout, a password or role change, or removal.

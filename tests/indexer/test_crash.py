@@ -34,7 +34,7 @@ def test_kill_9_mid_index_then_resume(empty_library: Library) -> None:
         if committed >= 32:
             break
         time.sleep(0.02)
-    assert kill_9(proc), f"the index finished before it could be killed: {proc.stderr.read()!r}"  # type: ignore[union-attr]
+    assert kill_9(proc), f"the index finished before it could be killed: {proc.stderr.read()!r}"
     assert 0 < committed < N_FILES
     # The next run resumes: it reads only what was not committed and doubles nothing.
     report = index_library(lib.config, lib.db)

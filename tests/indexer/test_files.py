@@ -41,7 +41,9 @@ def test_an_mpo_is_indexed_by_its_first_picture(empty_library: Library) -> None:
         assert photo.has_thumbs
         assert photo.taken_at_local is not None and photo.taken_at_local.year == 2011
     tile = Image.open(next(lib.storage.rglob("*_tile.*")))
-    red, _, blue = tile.convert("RGB").getpixel((tile.width // 2, tile.height // 2))
+    pixel = tile.convert("RGB").getpixel((tile.width // 2, tile.height // 2))
+    assert isinstance(pixel, tuple)
+    red, _, blue = pixel
     assert red > 150 and blue < 100, "the thumbnail is the first (left) picture"
 
 

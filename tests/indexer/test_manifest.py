@@ -57,7 +57,7 @@ def check_against_manifest(lib: Library, corpus: Path) -> None:
         elif row["capture_date"]:
             m = _DATE.match(row["capture_date"])
             assert m, row["capture_date"]
-            expected = dt.datetime(*(int(x) for x in m.groups()))
+            expected = dt.datetime.strptime(m.group(0), "%Y:%m:%d %H:%M:%S")
             assert photo.taken_at_local is not None, path
             assert photo.taken_at_local.replace(microsecond=0) == expected, (path, photo.taken_at_local, expected)
             off = _OFFSET.search(row["capture_date"])

@@ -164,7 +164,7 @@ def test_bad_files_get_a_reason_and_the_scan_goes_on(empty_library: Library) -> 
         _put(lib, f"bad/{name}", SMALL_CORPUS / "bad" / name)
     _put(lib, "good/cat.jpg")
     report = index_library(lib.config, lib.db)
-    errors = {f.path: f.error for f in File.select().where(File.error.is_null(False))}
+    errors = {f.path: f.error or "" for f in File.select().where(File.error.is_null(False))}
     assert set(errors) == {"bad/empty.jpg", "bad/random_bytes.jpg", "bad/decompression_bomb.png"}
     assert "empty" in errors["bad/empty.jpg"]
     assert "max_megapixels" in errors["bad/decompression_bomb.png"]

@@ -37,8 +37,8 @@ def lib(tmp_path: Path, database_url: str) -> Iterator[Library]:
 
 def reference_preprocess(path: Path) -> np.ndarray:
     """Immich's OpenCLIP transform written out plainly: shortest side to S (bicubic), centre crop, mean/std."""
-    with Image.open(path) as im:
-        im = im.convert("RGB")
+    with Image.open(path) as opened:
+        im = opened.convert("RGB")
         w, h = im.size
         s = tinyclip.SIZE
         im = im.resize((s, int(h / w * s)) if w < h else (int(w / h * s), s), Image.Resampling.BICUBIC)
@@ -80,8 +80,8 @@ def test_tiny_clip_end_to_end(lib: Library, monkeypatch: pytest.MonkeyPatch) -> 
     thumbs = ThumbCache(lib.config.thumbs_path, lib.config.thumbnails)
     sha = {p.id: p.sha1 for p in Photo.select()}
     for pid in ids:
-        want = unit(reference_preprocess(thumbs.path(sha[pid], "fit")).reshape(-1) @ weights["w"])
-        np.testing.assert_allclose(stored[pid], want, atol=2e-5)
+        vector = unit(reference_preprocess(thumbs.path(sha[pid], "fit")).reshape(-1) @ weights["w"])
+        np.testing.assert_allclose(stored[pid], vector, atol=2e-5)
 
     # Tokenizer: start token, words, end token, padded with the pad token to 77, int32 as Immich feeds it.
     model = clip.load(lib.config, NAME)

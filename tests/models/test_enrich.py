@@ -118,9 +118,8 @@ class SplitTone(Stage):
 
     order = 20
 
-    def __init__(self, config, db, name: str, fail_batch: int | None = None):
+    def __init__(self, config, db, fail_batch: int | None = None):
         super().__init__(config, db)
-        self.name = name
         self.fail_batch = fail_batch
         self.compute_threads: set[str] = set()
         self.store_threads: set[str] = set()
@@ -153,6 +152,14 @@ class SplitTone(Stage):
             PhotoLabel.create(photo=photo_id, name=self.name, category="tone", categories=",tone,",
                               confidence=round(mean, 3), source="test", model="s1")
         return {pid: None for pid, _ in value}
+
+
+class Warm(SplitTone):
+    name = "warm"
+
+
+class Cool(SplitTone):
+    name = "cool"
 
 
 @pytest.fixture
@@ -422,7 +429,7 @@ def test_stages_that_split_compute_from_store_run_side_by_side(lib: Library) -> 
     import threading
 
     ids = sorted(p.id for p in Photo.select())
-    warm, cool = SplitTone(lib.config, lib.db, "warm"), SplitTone(lib.config, lib.db, "cool", fail_batch=2)
+    warm, cool = Warm(lib.config, lib.db), Cool(lib.config, lib.db, fail_batch=2)
     titles = TitleDigest(lib.config, lib.db)
     runner = enrich.Enricher(lib.config, lib.db, stages=[titles, cool, warm], parallel=True)
     assert [[s.name for s in g] for g in runner._groups(runner.available())] == [["cool", "warm"], ["titles"]]
@@ -440,7 +447,7 @@ def test_stages_that_split_compute_from_store_run_side_by_side(lib: Library) -> 
     # The same stages one after the other (parallel off) store the same results.
     PhotoLabel.delete().execute()
     PhotoStage.delete().execute()
-    serial = enrich.Enricher(lib.config, lib.db, stages=[SplitTone(lib.config, lib.db, "warm")], parallel=False)
+    serial = enrich.Enricher(lib.config, lib.db, stages=[Warm(lib.config, lib.db)], parallel=False)
     serial.run()
     assert {lab.photo_id: lab.confidence for lab in PhotoLabel.select()} == warm_labels
 

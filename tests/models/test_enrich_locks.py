@@ -53,9 +53,8 @@ class Tone(Stage):
 
     order = 20
 
-    def __init__(self, config: Any, db: Any, name: str, gate: Gate | None = None) -> None:
+    def __init__(self, config: Any, db: Any, gate: Gate | None = None) -> None:
         super().__init__(config, db)
-        self.name = name
         self.gate = gate
 
     def unavailable(self) -> str | None:
@@ -74,6 +73,14 @@ class Tone(Stage):
             PhotoLabel.create(photo=photo_id, name=self.name, category="tone", categories=",tone,", confidence=1.0,
                               source="test", model="t1")
         return dict.fromkeys(computed)
+
+
+class Warm(Tone):
+    name = "warm"
+
+
+class Cool(Tone):
+    name = "cool"
 
 
 @pytest.fixture
@@ -133,7 +140,7 @@ def test_an_edit_goes_in_while_a_real_stage_computes(lib: Library, stage_cls: ty
 
 def test_an_edit_goes_in_while_stages_compute_side_by_side(lib: Library) -> None:
     gate = Gate()
-    stages: list[Stage] = [Tone(lib.config, lib.db, "warm", gate), Tone(lib.config, lib.db, "cool")]
+    stages: list[Stage] = [Warm(lib.config, lib.db, gate), Cool(lib.config, lib.db)]
     runner = enrich.Enricher(lib.config, lib.db, stages=stages, parallel=True)
     assert runner._groups(stages) == [stages]  # one group: the runner stores what two worker threads compute
     report = favorite_meanwhile(lib, runner, gate)

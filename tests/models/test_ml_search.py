@@ -106,7 +106,7 @@ def test_semantic_ranking_is_prefiltered_and_falls_back(lib: Library, monkeypatc
                                        "obama": [0, 0.2, 1]}
     index.add((ids[k], np.asarray(v) / np.linalg.norm(v)) for k, v in vectors.items())
     queries = {"puppy": [1, 0, 0], "sea": [0, 1, 0.1]}
-    calls: list[Collection[int]] = []
+    calls: list[Collection[int] | None] = []
     have_index = {"yes": True}
 
     def semantic(db: Any, text: str, *, allowed: Collection[int] | None, limit: int, which: str | None = None

@@ -3,7 +3,7 @@ the enrichment runner, queried through models/semantic.py."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -74,8 +74,8 @@ def test_puppy_finds_the_dog(lib: Library) -> None:
     assert report.stages[0].done == len(SUBSET) and report.stages[0].errors == 0
     assert semantic.backend(lib.config, lib.db) == "text"
 
-    def top(query: str, **kw: object) -> int:
-        return semantic.search(lib.config, lib.db, query, k=3, **kw)[0][0]
+    def top(query: str, allowed_ids: Collection[int] | None = None) -> int:
+        return semantic.search(lib.config, lib.db, query, k=3, allowed_ids=allowed_ids)[0][0]
 
     assert top("puppy") == photo_id("dog_orange.jpg")
     assert top("kitten") == photo_id("cat_brown.jpg")

@@ -20,6 +20,7 @@ from photoshelf.models.labels import LabelMapper, load_rules
 from photoshelf.models.tfmodel import ModelError, TFClassifier, TFLabelsStage, inspect
 
 from conftest import Library, make_config, make_library
+from support import no_catalog
 
 tf = pytest.importorskip("tensorflow")
 
@@ -121,9 +122,9 @@ def test_bad_model_folders(tmp_path: Path, models: dict[str, Path]) -> None:
     (broken / "photoshelf.json").write_text('{"colour": 1}')
     config = make_config(tmp_path / "o", tmp_path / "s", f"sqlite:///{tmp_path / 'c.db'}",
                          PHOTOSHELF_MODELS_TF_LABELS_MODEL=str(tmp_path / "nowhere"))
-    assert "nowhere/saved_model.pb is missing" in (TFLabelsStage(config, None).unavailable() or "")
+    assert "nowhere/saved_model.pb is missing" in (TFLabelsStage(config, no_catalog()).unavailable() or "")
     config.models.tf_labels_model = ""
-    assert "models.tf_labels_model" in (TFLabelsStage(config, None).unavailable() or "")
+    assert "models.tf_labels_model" in (TFLabelsStage(config, no_catalog()).unavailable() or "")
 
 
 @pytest.fixture
@@ -214,9 +215,9 @@ def test_a_photoprism_rules_file_beside_the_model_gives_its_labels(tmp_path: Pat
     shutil.copytree(models["nasnet"], folder)
     config = make_config(tmp_path / "o", tmp_path / "s", f"sqlite:///{tmp_path / 'c.db'}",
                          PHOTOSHELF_MODELS_TF_LABELS_MODEL=str(folder))
-    before = TFLabelsStage(config, None).version()
+    before = TFLabelsStage(config, no_catalog()).version()
     (folder / "rules.yml").write_text(PHOTOPRISM_RULES)
-    stage = TFLabelsStage(config, None)
+    stage = TFLabelsStage(config, no_catalog())
     assert stage.version() != before
     clf = TFClassifier(folder)
     mapper = stage.mapper(clf)

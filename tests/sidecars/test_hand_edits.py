@@ -93,7 +93,7 @@ def test_a_title_edited_in_the_sidecar_beats_the_file_until_cleared(tmp_path: Pa
         assert _photo().title == "Embedded title"
         assert _locked() == set()
         data = load_plain(sidecar)
-        assert data["Title"] == "Embedded title" and data["Photoshelf"]["Locked"] == []
+        assert data is not None and data["Title"] == "Embedded title" and data["Photoshelf"]["Locked"] == []
     finally:
         lib.db.close()
 

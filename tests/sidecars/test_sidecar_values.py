@@ -118,7 +118,8 @@ def test_migration_10_cleans_an_old_catalog(tmp_path: Path, database_url: str) -
     for record in records(spoiled):
         strict_json(json.dumps(record, default=str))
     if database_url.startswith("sqlite"):
-        assert math.isinf(Photo.get_by_id(cat_id).lon)
+        lon = Photo.get_by_id(cat_id).lon
+        assert lon is not None and math.isinf(lon)
         assert "Lng" not in fmt.build(Photo.get_by_id(cat_id), albums=[])
     SchemaVersion.delete().where(SchemaVersion.version == 10).execute()
     lib.db.close()
@@ -126,7 +127,7 @@ def test_migration_10_cleans_an_old_catalog(tmp_path: Path, database_url: str) -
     try:
         cat, dog = Photo.get_by_id(cat_id), Photo.get_by_id(dog_id)
         assert (cat.lat, cat.lon, cat.altitude, cat.fnumber, cat.country_code) == (None, None, None, None, None)
-        assert cat.title == "t" * values.TITLE and len(cat.keywords) <= values.KEYWORDS
+        assert cat.title == "t" * values.TITLE and cat.keywords is not None and len(cat.keywords) <= values.KEYWORDS
         assert (dog.lat, dog.lon, dog.altitude) == (48.1, 11.5, -12.0)  # the 32-bit wrap undone
         assert (dog.iso, dog.rating, dog.orientation, dog.width) == (None, None, 1, None)
         assert all(math.isfinite(c) for (c,) in PhotoLabel.select(PhotoLabel.confidence).tuples())

@@ -279,6 +279,7 @@ def test_naming_a_face_on_the_photo_page_names_its_whole_group(client: TestClien
     assert {Face.get_by_id(f.id).person_id for f in (first, second)} == {cast.cluster.id}
     assert client.get(f"/api/v1/people/{cast.cluster.uid}").json()["photos"] == 2
     # naming a group like someone who exists merges it into them (both faces go)
+    assert cast.anna.name is not None
     r = client.post(f"/api/v1/faces/{second.id}", json={"group_name": cast.anna.name.upper()})
     assert r.status_code == 200 and r.json()["person"]["uid"] == cast.anna.uid
     assert {Face.get_by_id(f.id).person_id for f in (first, second)} == {cast.anna.id}

@@ -52,7 +52,7 @@ def test_an_original_too_large_to_decode_gets_its_fit_as_preview(tmp_path: Path)
     index_library(lib.config, lib.db)
     try:
         with viewer_client(lib.config, lib.db) as client:
-            client.app.state.media.preview_decode_pixels = 1_000_000  # type: ignore[attr-defined]
+            client.app.state.media.preview_decode_pixels = 1_000_000
             scan = Photo.get(Photo.kind == "image", Photo.width == 2400)
             fit = client.get(f"/thumb/fit/{scan.sha1}.jpg")
             preview = client.get(f"/thumb/preview/{scan.sha1}.jpg")

@@ -72,7 +72,7 @@ def rankings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def api(client: TestClient, q: str, **params: Any) -> dict[str, Any]:
     r = client.get("/api/v1/search", params={"q": q, **params})
     assert r.status_code == 200, r.text
-    return r.json()  # type: ignore[no-any-return]
+    return r.json()
 
 
 def pages(client: TestClient, q: str, limit: int) -> list[int]:
@@ -148,7 +148,7 @@ def test_listing_counts_are_kept_until_a_write(lib: Library, client: TestClient)
 
         return real(cache, key, counted, size)
 
-    listing._kept = kept  # type: ignore[assignment]
+    listing._kept = kept
     try:
         assert api(client, "")["count"] == len(SUBSET) and calls == []  # kept from the first request
         assert api(client, "year:2019")["count"] == 1 and len(calls) == 1  # another listing counts afresh
@@ -158,4 +158,4 @@ def test_listing_counts_are_kept_until_a_write(lib: Library, client: TestClient)
         assert r.status_code == 200, r.text
         assert api(client, "")["count"] == len(SUBSET) and len(calls) == 3
     finally:
-        listing._kept = real  # type: ignore[assignment]
+        listing._kept = real

@@ -72,7 +72,7 @@ def names(ids: list[int]) -> list[str]:
 def api(client: TestClient, q: str, **params: Any) -> dict[str, Any]:
     r = client.get("/api/v1/search", params={"q": q, **params})
     assert r.status_code == 200, r.text
-    return r.json()  # type: ignore[no-any-return]
+    return r.json()
 
 
 def all_pages(client: TestClient, q: str, limit: int) -> tuple[list[int], set[int | None]]:

@@ -35,7 +35,7 @@ def home(tmp_path: Path, database_url: str) -> Iterator[Household]:
 def _share(client: TestClient, **body: Any) -> dict[str, Any]:
     r = client.post("/api/v1/shares", json=body)
     assert r.status_code == 201, r.text
-    return r.json()  # type: ignore[no-any-return]
+    return r.json()
 
 
 def _only_inside(html: str, token: str) -> None:
