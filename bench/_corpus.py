@@ -18,7 +18,8 @@ import peewee as pw
 from PIL import Image
 
 from photoshelf.db.schema import File, Folder, Photo, Thumbnail
-from photoshelf.indexer.pipeline import META_VERSION, path_hash
+from photoshelf.filenames import path_hash
+from photoshelf.indexer.pipeline import META_VERSION
 
 JPEG_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".jfif"}
 PNG_EXTENSIONS = {".png"}

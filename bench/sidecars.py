@@ -23,7 +23,7 @@ from typing import Any
 
 def seed(n: int) -> None:
     from photoshelf.db.schema import Album, AlbumPhoto, File, Folder, Photo, database_proxy, utcnow
-    from photoshelf.indexer.pipeline import path_hash
+    from photoshelf.filenames import path_hash
 
     db = database_proxy.obj
     now = utcnow()

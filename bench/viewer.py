@@ -54,7 +54,8 @@ from photoshelf.db.schema import (
     Stack,
     Thumbnail,
 )
-from photoshelf.indexer.pipeline import META_VERSION, path_hash
+from photoshelf.filenames import path_hash
+from photoshelf.indexer.pipeline import META_VERSION
 from photoshelf.media.thumbs import ThumbCache
 
 REPO = Path(__file__).resolve().parent.parent

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import secrets
 import stat as stat_mod
 import threading
 import time
@@ -20,8 +19,10 @@ import peewee as pw
 
 from photoshelf import jobs, tempfiles
 from photoshelf.config import Config
+from photoshelf.db.rows import chunks
 from photoshelf.db.schema import File, Folder, IndexIssue, Photo, Thumbnail, utcnow
 from photoshelf.db.transactions import write_transaction
+from photoshelf.db.uids import photo_uid
 from photoshelf.errors import OriginalsUnavailable, PhotoshelfError
 from photoshelf.events import PhotoChanges
 from photoshelf.filenames import display, escape, path_hash, rel_of
@@ -77,10 +78,6 @@ def file_names(rel: str) -> dict[str, Any]:
     """The path columns of a file row for an originals-relative path (see photoshelf/filenames.py)."""
     shown = display(rel)
     return {"path": shown, "raw_path": escape(rel), "path_hash": path_hash(rel), "name": shown.rsplit("/", 1)[-1]}
-
-
-def new_uid() -> str:
-    return "p" + secrets.token_hex(8)
 
 
 @dataclass
@@ -250,13 +247,13 @@ class Indexer:
             return {rel_of(f): f for f in File.select().iterator()}
         known: dict[str, File] = {}
         hashes = [path_hash(s) for s in scopes]
-        for chunk in _chunks(hashes, 500):
+        for chunk in chunks(hashes, 500):
             for f in File.select().where(File.path_hash.in_(chunk)):
                 known[rel_of(f)] = f
         folder_scopes = [display(s) for s in scopes if display(s) in self._folders]
         folder_ids = [fid for path, fid in self._folders.items()
                       if any(path == s or path.startswith(s + "/") for s in folder_scopes)] if folder_scopes else []
-        for chunk in _chunks(folder_ids, 500):
+        for chunk in chunks(folder_ids, 500):
             for f in File.select().where(File.folder.in_(chunk)):
                 known[rel_of(f)] = f
         return known
@@ -396,7 +393,7 @@ class Indexer:
 
     def _mark_back(self, file_ids: list[int]) -> None:
         with write_transaction(self.db):
-            for chunk in _chunks(file_ids, 500):
+            for chunk in chunks(file_ids, 500):
                 File.update(missing_since=None).where(File.id.in_(chunk)).execute()
                 photo_ids = [f.photo_id for f in File.select(File.photo).where(File.id.in_(chunk)) if f.photo_id]
                 if photo_ids:
@@ -408,11 +405,11 @@ class Indexer:
         now = utcnow()
         report.missing += len(vanished)
         with write_transaction(self.db):
-            for chunk in _chunks([f.id for f in vanished], 500):
+            for chunk in chunks([f.id for f in vanished], 500):
                 File.update(missing_since=now).where(File.id.in_(chunk)).execute()
             photo_ids = {f.photo_id for f in vanished if f.photo_id}
             touched.update(f.folder_id for f in vanished)
-            for chunk in _chunks(sorted(photo_ids), 500):
+            for chunk in chunks(sorted(photo_ids), 500):
                 # A photo is missing only when none of its media files is left.
                 present = {
                     f.photo_id
@@ -611,12 +608,12 @@ class Indexer:
         # What the catalog already has for these files and contents.
         sha1s = sorted({it.result.sha1 for it in items if it.result.sha1 and not it.fatal})
         by_sha: dict[str, Photo] = {}
-        for chunk in _chunks(sha1s, 200):
+        for chunk in chunks(sha1s, 200):
             for p in Photo.select().where(Photo.sha1.in_(chunk)):
                 by_sha[p.sha1] = p
         rows: dict[str, File] = {}
         unknown = [path_hash(it.rel) for it in items if it.work.known is None]
-        for chunk in _chunks(unknown, 200):
+        for chunk in chunks(unknown, 200):
             for f in File.select().where(File.path_hash.in_(chunk)):  # committed by an interrupted run
                 rows[rel_of(f)] = f
         for it in items:
@@ -625,12 +622,12 @@ class Indexer:
         old_ids = {rows[it.rel].photo_id for it in items if it.rel in rows and rows[it.rel].photo_id}
         photo_ids = sorted(old_ids | {p.id for p in by_sha.values()})
         media_paths: dict[int, dict[str, bool]] = {}  # photo id -> {path: present}
-        for chunk in _chunks(photo_ids, 200):
+        for chunk in chunks(photo_ids, 200):
             for f in File.select(File.photo, File.path, File.raw_path, File.missing_since).where(
                 File.photo.in_(chunk) & (File.role == "media")
             ):
                 media_paths.setdefault(f.photo_id, {})[rel_of(f)] = f.missing_since is None
-        old_photos = {p.id: p for chunk in _chunks(sorted(old_ids), 200) for p in Photo.select().where(Photo.id.in_(chunk))}
+        old_photos = {p.id: p for chunk in chunks(sorted(old_ids), 200) for p in Photo.select().where(Photo.id.in_(chunk))}
 
         new_photos: dict[str, Photo] = {}
         dirty: dict[int, Photo] = {}
@@ -670,7 +667,7 @@ class Indexer:
                 photo.sha1 = sha1
                 self._apply_metadata(photo, it.md, it.result, refresh=True)
             else:
-                photo = Photo(uid=new_uid(), sha1=sha1, kind="image", created_at=now, owner=self._uploader(it.rel))
+                photo = Photo(uid=photo_uid(), sha1=sha1, kind="image", created_at=now, owner=self._uploader(it.rel))
                 self._apply_metadata(photo, it.md, it.result, refresh=True)
                 new_photos[sha1] = photo
             by_sha[sha1] = photo
@@ -694,7 +691,7 @@ class Indexer:
         columns = [f.name for f in Photo._meta.sorted_fields if f.name != "id"]
         if new_photos:
             Photo.insert_many([{c: p.__data__.get(c) for c in columns} for p in new_photos.values()]).execute()
-            for chunk in _chunks(list(new_photos), 200):
+            for chunk in chunks(list(new_photos), 200):
                 for pid, sha1 in Photo.select(Photo.id, Photo.sha1).where(Photo.sha1.in_(chunk)).tuples():
                     new_photos[sha1].id = pid
         for photo in dirty.values():
@@ -719,13 +716,13 @@ class Indexer:
             File.insert_many(inserts).execute()
         by_hash = {path_hash(it.rel): it.rel for it, _ in plans}
         file_ids: dict[str, int] = {}
-        for chunk in _chunks(list(by_hash), 200):
+        for chunk in chunks(list(by_hash), 200):
             rows_of: Any = File.select(File.id, File.path_hash).where(File.path_hash.in_(chunk)).tuples()
             file_ids.update((by_hash[key], fid) for fid, key in rows_of)
 
         # Issues and thumbnails of the batch, replaced wholesale.
         ids = list(file_ids.values())
-        for chunk in _chunks(ids, 200):
+        for chunk in chunks(ids, 200):
             IndexIssue.delete().where(IndexIssue.file.in_(chunk)).execute()
         issues = []
         thumbs = []
@@ -748,7 +745,7 @@ class Indexer:
             IndexIssue.insert_many(issues).execute()
         if thumbs:
             keyed = {(t["photo"], t["size"]): t for t in thumbs}
-            for chunk in _chunks(sorted({t["photo"] for t in thumbs}), 200):
+            for chunk in chunks(sorted({t["photo"] for t in thumbs}), 200):
                 Thumbnail.delete().where(Thumbnail.photo.in_(chunk) & Thumbnail.size.in_(["fit", "tile"])).execute()
             Thumbnail.insert_many(list(keyed.values())).execute()
         for photo_id in orphans:
@@ -850,9 +847,3 @@ def _offset_name(offset: int | None) -> str | None:
         return None
     sign = "+" if offset >= 0 else "-"
     return f"{sign}{abs(offset) // 60:02d}:{abs(offset) % 60:02d}"
-
-
-def _chunks(items: list[Any], n: int) -> Iterable[list[Any]]:
-    for i in range(0, len(items), n):
-        yield items[i : i + n]
-

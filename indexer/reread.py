@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -12,6 +12,7 @@ import peewee as pw
 
 from photoshelf.config import Config
 from photoshelf.db.changes import mark_changed
+from photoshelf.db.rows import chunks
 from photoshelf.db.schema import File, IndexIssue, Photo, utcnow
 from photoshelf.db.transactions import write_transaction
 from photoshelf.filenames import original_path
@@ -56,7 +57,7 @@ def reread_metadata(config: Config, db: pw.Database, photo_ids: Iterable[int], *
     ids = list(photo_ids)
     tool = exiftool or ExifTool(config.exiftool.path)
     try:
-        for done, chunk in enumerate(_chunks(ids, BATCH)):
+        for done, chunk in enumerate(chunks(ids, BATCH)):
             _reread_batch(config, db, chunk, tool, report)
             if progress is not None:
                 progress("metadata", min(len(ids), (done + 1) * BATCH), len(ids))
@@ -113,8 +114,3 @@ def _reread_batch(config: Config, db: pw.Database, ids: list[int], tool: ExifToo
 _FIELDS = ("taken_at", "taken_at_local", "tz_offset", "timezone", "taken_src", "lat", "lon", "altitude",
            "camera_make", "camera_model", "lens", "iso", "exposure", "fnumber", "focal_length", "duration", "title",
            "description", "keywords", "rating", "content_id")
-
-
-def _chunks(items: list[int], n: int) -> Iterator[list[int]]:
-    for i in range(0, len(items), n):
-        yield items[i : i + n]

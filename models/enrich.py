@@ -27,6 +27,7 @@ import peewee as pw
 from photoshelf import jobs, tempfiles
 from photoshelf.config import Config
 from photoshelf.db import settings
+from photoshelf.db.rows import tuples
 from photoshelf.db.schema import Job, Photo, PhotoStage, Vector, utcnow
 from photoshelf.db.transactions import write_transaction
 from photoshelf.media.thumbs import ThumbCache
@@ -124,10 +125,6 @@ class EnrichReport:
                                 "seconds": round(s.seconds, 3)} for s in self.stages},
         }
 
-
-def _rows(query: Any) -> Iterator[Any]:
-    """A query's rows as tuples (peewee's stubs type them as model instances)."""
-    return iter(query.tuples())
 
 
 def splits(stage: Stage) -> bool:
@@ -233,7 +230,7 @@ class Enricher:
                 last = rows[-1][0]
                 ids = [r[0] for r in rows]
                 digests = stage.digest(ids)
-                seen = {pid: (ver, dig, err) for pid, ver, dig, err in _rows(PhotoStage.select(
+                seen = {pid: (ver, dig, err) for pid, ver, dig, err in tuples(PhotoStage.select(
                     PhotoStage.photo, PhotoStage.version, PhotoStage.digest, PhotoStage.error).where(
                     (PhotoStage.stage == stage.name) & PhotoStage.photo.in_(ids)))}
                 todo = []
@@ -266,7 +263,7 @@ class Enricher:
                  .where((PhotoStage.stage == stage.name) & (PhotoStage.version == self.version(stage))
                         & (PhotoStage.error == NO_THUMBNAIL)))
         items = [Item(photo_id=pid, sha1=sha1, fit=self.thumbs.path(sha1, "fit"), tile=self.thumbs.path(sha1, "tile"),
-                      kind=kind) for pid, sha1, kind in _rows(again)]
+                      kind=kind) for pid, sha1, kind in tuples(again)]
         return [item for item in items if item.fit.is_file()]
 
     def count_pending(self, stage: Stage) -> int:
@@ -536,7 +533,7 @@ class Enricher:
             return
         ids = list(results)
         # Photos deleted meanwhile (a purge in another process) get no row: it would violate the foreign key.
-        present = {pid for (pid,) in _rows(Photo.select(Photo.id).where(Photo.id.in_(ids)))}
+        present = {pid for (pid,) in tuples(Photo.select(Photo.id).where(Photo.id.in_(ids)))}
         PhotoStage.delete().where((PhotoStage.stage == stage) & PhotoStage.photo.in_(ids)).execute()
         now = utcnow()
         rows = [{"photo": pid, "stage": stage, "version": version, "digest": digests.get(pid),
@@ -563,7 +560,7 @@ class Enricher:
     def forget(self, stage: Stage, photo_ids: Sequence[int] | None = None) -> int:
         """Drop a stage's results and PhotoStage rows (all photos, or these), so it runs on them again."""
         if photo_ids is None:
-            photo_ids = [pid for (pid,) in _rows(PhotoStage.select(PhotoStage.photo).where(
+            photo_ids = [pid for (pid,) in tuples(PhotoStage.select(PhotoStage.photo).where(
                 PhotoStage.stage == stage.name))]
         ids = list(photo_ids)
         for start in range(0, len(ids), _CHUNK):
@@ -581,9 +578,9 @@ def sweep_orphan_vectors(db: pw.Database) -> int:
     from photoshelf.models.vectors import Space, VectorIndex
 
     removed = 0
-    for (space,) in _rows(Vector.select(Vector.space).distinct()):
+    for (space,) in tuples(Vector.select(Vector.space).distinct()):
         owner = Face if space.startswith("face:") else Photo
-        orphans = [i for (i,) in _rows(Vector.select(Vector.item_id).where(
+        orphans = [i for (i,) in tuples(Vector.select(Vector.item_id).where(
             (Vector.space == space) & Vector.item_id.not_in(owner.select(owner.id))))]
         if not orphans:
             continue
@@ -607,7 +604,7 @@ def progress(db: pw.Database) -> dict[str, Any]:
     stages: dict[str, dict[str, Any]] = {}
     for name, meta in info.items():
         version = meta.get("version") or ""
-        counts: dict[Any, int] = dict(_rows(
+        counts: dict[Any, int] = dict(tuples(
             PhotoStage.select(PhotoStage.error.is_null(), pw.fn.COUNT(PhotoStage.id)).join(Photo).where(
                 (PhotoStage.stage == name) & (PhotoStage.version == version) & Photo.missing_since.is_null()
             ).group_by(PhotoStage.error.is_null())))

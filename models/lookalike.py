@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable
 from typing import Any
 
+from photoshelf.db.rows import chunks, tuples, tuples_in
 from photoshelf.db.schema import Lookalike, Photo
 
 log = logging.getLogger(__name__)
@@ -16,7 +17,6 @@ log = logging.getLogger(__name__)
 # Neighbours asked for per new photo: one KNN query of this size, whatever the library's size. More copies of
 # one picture than this still join up, through the pairs among themselves (the page shows connected groups).
 K = 10
-_CHUNK = 500
 # The duplicates page reads at most this many pairs (the most similar first) and shows at most this many photos
 # of one group: a burst of 300 frames is one group, not a wall.
 MAX_PAIRS = 5000
@@ -44,21 +44,18 @@ def update(vindex: Any, embedded: Iterable[tuple[int, Any]], threshold: float, m
         return 0
     ids = sorted({i for pair in found for i in pair})
     stacks: dict[int, int | None] = {}
-    for start in range(0, len(ids), _CHUNK):
-        stacks.update(_tuples(Photo.select(Photo.id, Photo.stack).where(Photo.id.in_(ids[start : start + _CHUNK]))))
+    stacks.update(tuples_in(Photo.select(Photo.id, Photo.stack), Photo.id, ids))
     rows = [{"lo": lo, "hi": hi, "similarity": round(sim, 5), "model": model[:48]}
             for (lo, hi), sim in sorted(found.items())
             if lo in stacks and hi in stacks and not (stacks[lo] is not None and stacks[lo] == stacks[hi])]
-    for start in range(0, len(rows), _CHUNK):
-        Lookalike.insert_many(rows[start : start + _CHUNK]).on_conflict_ignore().execute()
+    for chunk in chunks(rows):
+        Lookalike.insert_many(chunk).on_conflict_ignore().execute()
     return len(rows)
 
 
 def forget(photo_ids: Collection[int]) -> None:
     """Drop every pair these photos are in (they are re-embedded, or their embeddings forgotten)."""
-    ids = list(photo_ids)
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
+    for chunk in chunks(photo_ids):
         Lookalike.delete().where(Lookalike.lo.in_(chunk) | Lookalike.hi.in_(chunk)).execute()
 
 
@@ -67,10 +64,10 @@ def groups(limit: int = 200) -> list[dict[str, Any]]:
     most MAX_GROUP), "size" (the whole group's), "similarity" (its closest pair), "hub" (the photo paired with
     most others: `lookalike:<hub>` finds it and those it looks like)}. Reads at most MAX_PAIRS pairs."""
     lo, hi = Photo.alias(), Photo.alias()
-    pairs: list[tuple[int, int, float]] = _tuples(Lookalike.select(Lookalike.lo, Lookalike.hi, Lookalike.similarity)
+    pairs: list[tuple[int, int, float]] = list(tuples(Lookalike.select(Lookalike.lo, Lookalike.hi, Lookalike.similarity)
              .join(lo, on=(Lookalike.lo == lo.id)).switch(Lookalike).join(hi, on=(Lookalike.hi == hi.id))
              .where(lo.missing_since.is_null() & hi.missing_since.is_null())
-             .order_by(Lookalike.similarity.desc(), Lookalike.id).limit(MAX_PAIRS))
+             .order_by(Lookalike.similarity.desc(), Lookalike.id).limit(MAX_PAIRS)))
     parent: dict[int, int] = {}
 
     def root(x: int) -> int:
@@ -100,9 +97,3 @@ def groups(limit: int = 200) -> list[dict[str, Any]]:
                     "hub": max(ids, key=lambda i: (degree[i], -i))})
     out.sort(key=lambda g: (-g["similarity"], g["ids"][0]))
     return out[:limit]
-
-
-
-def _tuples(query: Any) -> list[Any]:
-    """A query's rows as tuples (peewee's stubs type them as model instances)."""
-    return list(query.tuples())

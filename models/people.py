@@ -4,17 +4,18 @@ edits a person makes (name, merge, split/move, "not this person", hide)."""
 from __future__ import annotations
 
 import logging
-import secrets
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import peewee as pw
 
+from photoshelf.db.rows import tuples
 from photoshelf.db.schema import Face, FaceReject, Person, Photo, Vector, utcnow
 from photoshelf.db.transactions import write_transaction
+from photoshelf.db.uids import person_uid
 from photoshelf.errors import NotFound, PhotoshelfError
 from photoshelf.ids import parse_id
 from photoshelf.models.faces import DIM, MODEL, SPACE_NAME
@@ -52,10 +53,6 @@ def face_space(model: str, dim: int = DIM, metric: str = "l2") -> Space:
     return space
 
 
-def _tuples(query: Any) -> Iterator[Any]:
-    """The rows of a peewee query as tuples (typed loosely: peewee's stubs type them as model instances)."""
-    return iter(query.tuples())
-
 
 def space_of_model(model: str) -> Space:
     """The space of faces stored by `model`, also when that model is not loaded in this process: its dimension
@@ -70,15 +67,11 @@ def space_of_model(model: str) -> Space:
 
 def face_models() -> list[str]:
     """The face models whose faces are in the catalog."""
-    return [m for (m,) in _tuples(Face.select(Face.model).distinct())]
+    return [m for (m,) in tuples(Face.select(Face.model).distinct())]
 
 
 def face_index(db: pw.Database, space: Space = FACE_SPACE) -> VectorIndex:
     return VectorIndex(db, space)
-
-
-def new_uid() -> str:
-    return "p" + secrets.token_hex(8)
 
 
 # --- clustering ---
@@ -106,7 +99,7 @@ def assign_new_faces(db: pw.Database, face_ids: Iterable[int], distance: float,
         if vec is None:
             continue
         # One person appears once in a photo: the people of the photo's other faces are out.
-        taken = {p for (p,) in _tuples(Face.select(Face.person).where(
+        taken = {p for (p,) in tuples(Face.select(Face.person).where(
             (Face.photo == photo_of[face_id]) & (Face.id != face_id) & Face.person.is_null(False)))}
         person = _nearest_person(index, face_id, vec, distance, rejected.get(face_id, set()) | taken)
         if person is not None:
@@ -121,7 +114,7 @@ def _photos_of_faces(face_ids: list[int]) -> dict[int, int]:
     out: dict[int, int] = {}
     for start in range(0, len(face_ids), _CHUNK):
         chunk = face_ids[start : start + _CHUNK]
-        out.update(_tuples(Face.select(Face.id, Face.photo).where(Face.id.in_(chunk))))
+        out.update(tuples(Face.select(Face.id, Face.photo).where(Face.id.in_(chunk))))
     return out
 
 
@@ -130,7 +123,7 @@ def _nearest_person(index: VectorIndex, face_id: int, vec: np.ndarray, distance:
     hits = [(i, d) for i, d in index.search(vec, NEIGHBOURS + 1) if i != face_id and d <= distance]
     if not hits:
         return None
-    people = dict(_tuples(Face.select(Face.id, Face.person).where(
+    people = dict(tuples(Face.select(Face.id, Face.person).where(
         Face.id.in_([i for i, _ in hits]) & Face.person.is_null(False))))
     votes: Counter[int] = Counter()
     closest: dict[int, float] = {}
@@ -149,7 +142,7 @@ def _rejections(face_ids: list[int]) -> dict[int, set[int]]:
     out: dict[int, set[int]] = defaultdict(set)
     for start in range(0, len(face_ids), _CHUNK):
         chunk = face_ids[start : start + _CHUNK]
-        for face_id, person_id in _tuples(FaceReject.select(FaceReject.face, FaceReject.person).where(
+        for face_id, person_id in tuples(FaceReject.select(FaceReject.face, FaceReject.person).where(
                 FaceReject.face.in_(chunk))):
             out[face_id].add(person_id)
     return out
@@ -172,7 +165,7 @@ def _unassigned_ids(space: Space) -> list[int]:
     """The newest DBSCAN_MAX faces of the space's model that belong to no one."""
     query = (Face.select(Face.id).where(Face.person.is_null() & (Face.model == _model_of(space)))
              .order_by(Face.id.desc()).limit(DBSCAN_MAX))
-    return [i for (i,) in _tuples(query)]
+    return [i for (i,) in tuples(query)]
 
 
 def cluster_unassigned(db: pw.Database, distance: float, min_samples: int,
@@ -201,7 +194,7 @@ def cluster_unassigned(db: pw.Database, distance: float, min_samples: int,
             groups[int(label)].append(face_id)
     with write_transaction(db):
         for members in groups.values():
-            person = Person.create(uid=new_uid())
+            person = Person.create(uid=person_uid())
             # DBSCAN ran before this transaction: a face a person assigned meanwhile stays theirs.
             moved = int(Face.update(person=person, assigned_by="auto").where(
                 Face.id.in_(members) & Face.person.is_null()).execute())
@@ -235,7 +228,7 @@ def named_people(person_ids: Iterable[int]) -> set[int]:
     ids = list(set(person_ids))
     if not ids:
         return set()
-    return {i for (i,) in _tuples(Person.select(Person.id).where(Person.id.in_(ids) & Person.name.is_null(False)))}
+    return {i for (i,) in tuples(Person.select(Person.id).where(Person.id.in_(ids) & Person.name.is_null(False)))}
 
 
 def remove_vectors(db: pw.Database, faces: Iterable[Face]) -> None:
@@ -318,7 +311,7 @@ def merge_people(db: pw.Database, into: str | int, other: str | int) -> Person:
         Face.update(person=None, assigned_by=None).where(
             (Face.person == source.id) & Face.id.in_(rejected_here)).execute()
         Face.update(person=target.id).where(Face.person == source.id).execute()
-        for (face_id,) in _tuples(FaceReject.select(FaceReject.face).where(FaceReject.person == source.id)):
+        for (face_id,) in tuples(FaceReject.select(FaceReject.face).where(FaceReject.person == source.id)):
             FaceReject.insert(face=face_id, person=target.id).on_conflict_ignore().execute()
         FaceReject.delete().where(FaceReject.person == source.id).execute()
         if target.name is None and source.name is not None:
@@ -334,7 +327,7 @@ def move_faces(db: pw.Database, face_ids: list[int], to: str | int | None = None
     """Split: move faces to a person (or, with none given, to a new one). The move is the user's: clustering
     never moves these faces again."""
     with write_transaction(db):
-        target = find_person(to) if to is not None else Person.create(uid=new_uid())
+        target = find_person(to) if to is not None else Person.create(uid=person_uid())
         faces = list(Face.select().where(Face.id.in_(face_ids)))
         if len(faces) != len(set(face_ids)):
             raise NotFound(f"no face with id {sorted(set(face_ids) - {f.id for f in faces})}")
@@ -411,7 +404,7 @@ def list_people(include_hidden: bool = False) -> list[dict[str, Any]]:
         query = query.where(Person.hidden == False)  # noqa: E712 - peewee expression
     rows: list[dict[str, Any]] = [
         {"id": i, "uid": uid, "name": name, "hidden": bool(hidden), "faces": faces, "photos": photos}
-        for i, uid, name, hidden, faces, photos in _tuples(query)]
+        for i, uid, name, hidden, faces, photos in tuples(query)]
     covers = cover_faces([r["id"] for r in rows])
     for row in rows:
         row["cover"] = covers.get(row["id"])
@@ -425,7 +418,7 @@ def cover_faces(person_ids: list[int]) -> dict[int, dict[str, Any]]:
     best: dict[int, tuple[tuple[float, float], dict[str, Any]]] = {}
     for start in range(0, len(person_ids), _CHUNK):
         chunk = person_ids[start : start + _CHUNK]
-        query = _tuples(Face.select(Face.id, Face.person, Face.photo, Face.x, Face.y, Face.w, Face.h, Face.score).where(
+        query = tuples(Face.select(Face.id, Face.person, Face.photo, Face.x, Face.y, Face.w, Face.h, Face.score).where(
             Face.person.in_(chunk)))
         for face_id, person_id, photo_id, x, y, w, h, score in query:
             key = (score, w * h)

@@ -10,6 +10,7 @@ from typing import Any
 import peewee as pw
 
 from photoshelf import filenames, ids, values
+from photoshelf.db.rows import chunks
 from photoshelf.db.schema import Face, File, IndexIssue, Person, Photo, PhotoLabel, Stack
 from photoshelf.errors import NotFound
 
@@ -56,7 +57,7 @@ class RecordBuilder:
         self.stack_members: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
         self.labels: dict[int, list[dict[str, Any]]] = defaultdict(list)
         self.faces: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        for chunk in _chunks(ids, 500):
+        for chunk in chunks(ids, 500):
             self._load_ml(chunk)
             for f in File.select().where(File.photo.in_(chunk)).order_by(File.path):
                 self.files[f.photo_id].append(f)
@@ -67,7 +68,7 @@ class RecordBuilder:
                 .order_by(IndexIssue.id)
             ):
                 self.issues[issue.file.photo_id].append(issue)
-        for chunk in _chunks(sorted(stack_ids), 500):
+        for chunk in chunks(sorted(stack_ids), 500):
             for s in Stack.select().where(Stack.id.in_(chunk)):
                 self.stacks[s.id] = s
             members = (
@@ -231,8 +232,3 @@ def file_record(f: File) -> dict[str, Any]:
         "issues": [{"stage": i.stage, "severity": i.severity, "reason": i.reason} for i in issues],
         "missing": f.missing_since is not None,
     }
-
-
-def _chunks(items: list[Any], n: int) -> Iterator[list[Any]]:
-    for i in range(0, len(items), n):
-        yield items[i : i + n]

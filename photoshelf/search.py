@@ -12,6 +12,7 @@ import peewee as pw
 
 from photoshelf import ids
 from photoshelf.db.schema import File, Lookalike, Photo
+from photoshelf.db.uids import PHOTO_UID
 from photoshelf.errors import QueryError
 
 # Search by meaning is a plug point: photoshelf.models (above the core, tests/test_layers.py) is imported lazily in
@@ -28,7 +29,6 @@ SEMANTIC_MAX = 1000
 # Below this similarity a photo is not a match, only a distant neighbour (per index: CLIP text-to-image
 # similarities run lower than MiniLM text-to-text ones).
 SEMANTIC_MIN = {"clip": 0.2, "text": 0.25}
-_PHOTO_UID = re.compile(r"p[0-9a-f]{16}")  # indexer/pipeline.py new_uid()
 # A query is typed by a person: past this many characters it is refused before any SQL is built (a 60 KB
 # query made SQLite answer "LIKE or GLOB pattern too complex" after seconds of work).
 QUERY_MAX = 1000
@@ -150,7 +150,7 @@ def _validate(term: Term) -> None:
                     _parse_day(lo, term)
                 if hi:
                     _parse_day(hi, term)
-        elif term.key == "lookalike" and _PHOTO_UID.fullmatch(v):
+        elif term.key == "lookalike" and PHOTO_UID.fullmatch(v):
             pass  # lookalike:<photo uid>: that photo and those that look like it
         elif term.key in BOOL_FILTERS:
             _bool(v, term)
@@ -338,7 +338,7 @@ def _condition(term: Term, value: str) -> Any:
 def _lookalike_match(value: str, term: Term) -> Any:
     """lookalike:yes|no (photos in a near-duplicate pair, models/lookalike.py), or lookalike:<photo uid> (that
     photo and the photos paired with it)."""
-    if _PHOTO_UID.fullmatch(value):
+    if PHOTO_UID.fullmatch(value):
         ref = Photo.select(Photo.id).where(Photo.uid == value)
         return (Photo.id.in_(ref) | Photo.id.in_(Lookalike.select(Lookalike.hi).where(Lookalike.lo.in_(ref)))
                 | Photo.id.in_(Lookalike.select(Lookalike.lo).where(Lookalike.hi.in_(ref))))

@@ -7,12 +7,13 @@ import base64
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import peewee as pw
 
 from photoshelf import values
+from photoshelf.db.rows import chunks, tuples
 from photoshelf.db.schema import (
     Face,
     Person,
@@ -23,6 +24,7 @@ from photoshelf.db.schema import (
     database_proxy,
     utcnow,
 )
+from photoshelf.db.uids import person_uid
 from photoshelf.sidecars.format import UserData, _box
 
 log = logging.getLogger(__name__)
@@ -43,37 +45,37 @@ def ml_of(photo_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     from photoshelf.models.ocr import lines_of
 
     out: dict[int, dict[str, Any]] = defaultdict(dict)
-    for chunk in _chunks(list(photo_ids), _CHUNK):
+    for chunk in chunks(list(photo_ids), _CHUNK):
         stages = PhotoStage.select(PhotoStage.photo, PhotoStage.stage, PhotoStage.version).where(
             PhotoStage.photo.in_(chunk) & PhotoStage.stage.in_(RESTORED_STAGES) & PhotoStage.error.is_null())
-        for photo_id, stage, version in _rows(stages):
+        for photo_id, stage, version in tuples(stages):
             out[photo_id].setdefault("Stages", {})[stage] = version
         labels = (PhotoLabel.select(PhotoLabel.photo, PhotoLabel.name, PhotoLabel.category, PhotoLabel.categories,
                                     PhotoLabel.confidence, PhotoLabel.source, PhotoLabel.model)
                   .where(PhotoLabel.photo.in_(chunk))
                   .order_by(PhotoLabel.photo, PhotoLabel.confidence.desc(), PhotoLabel.name))
-        for photo_id, name, category, categories, confidence, source, model in _rows(labels):
+        for photo_id, name, category, categories, confidence, source, model in tuples(labels):
             entry: dict[str, Any] = {"Name": name, "Category": category or "",
                                      "Categories": [c for c in (categories or "").split(",") if c],
                                      "Confidence": round(float(confidence), 4), "Source": source}
             if model:
                 entry["Model"] = model
             out[photo_id].setdefault("Labels", []).append(entry)
-        for photo_id, lines in _rows(PhotoText.select(PhotoText.photo, PhotoText.lines).where(
+        for photo_id, lines in tuples(PhotoText.select(PhotoText.photo, PhotoText.lines).where(
                 PhotoText.photo.in_(chunk))):
             found = [[t, round(c, 4)] for t, c in lines_of(lines)]
             if found:
                 out[photo_id]["Text"] = found
-        faces: list[Any] = list(_rows(Face.select(Face.id, Face.photo, Face.x, Face.y, Face.w, Face.h, Face.score, Face.model,
+        faces: list[Any] = list(tuples(Face.select(Face.id, Face.photo, Face.x, Face.y, Face.w, Face.h, Face.score, Face.model,
                                  Face.assigned_by, Person.uid, Person.name)
                      .join(Person, pw.JOIN.LEFT_OUTER, on=(Face.person == Person.id))
                      .where(Face.photo.in_(chunk)).order_by(Face.photo, Face.x, Face.id)))
         embeddings: dict[int, bytes] = {}
         face_ids = [f[0] for f in faces]
-        for ids in _chunks(face_ids, _CHUNK):
+        for ids in chunks(face_ids, _CHUNK):
             rows = Vector.select(Vector.item_id, Vector.vector).where(
                 Vector.item_id.in_(ids) & Vector.space.startswith("face:"))
-            for item_id, blob in _rows(rows):
+            for item_id, blob in tuples(rows):
                 embeddings[item_id] = bytes(blob)
         for face_id, photo_id, x, y, w, h, score, model, by, uid, name in faces:
             face: dict[str, Any] = {"Box": [round(x, 4), round(y, 4), round(w, 4), round(h, 4)],
@@ -107,8 +109,8 @@ class Restorer:
             return
         ids = [pid for pid, _ in items]
         have: set[tuple[int, str]] = set()
-        for chunk in _chunks(ids, _CHUNK):
-            have.update(_rows(PhotoStage.select(PhotoStage.photo, PhotoStage.stage).where(
+        for chunk in chunks(ids, _CHUNK):
+            have.update(tuples(PhotoStage.select(PhotoStage.photo, PhotoStage.stage).where(
                 PhotoStage.photo.in_(chunk) & PhotoStage.stage.in_(RESTORED_STAGES))))
         stage_rows = []
         for photo_id, ud in items:
@@ -192,9 +194,7 @@ class Restorer:
         if person is None and name:
             person = Person.get_or_none(pw.fn.LOWER(Person.name) == name.lower())
         if person is None:
-            from photoshelf.models.people import new_uid
-
-            person = Person.create(uid=uid[:24] or new_uid(), name=name[:255] or None)
+            person = Person.create(uid=uid[:24] or person_uid(), name=name[:255] or None)
         self.people[key] = person
         if name:
             self.people["name:" + name.lower()] = person
@@ -221,13 +221,3 @@ def _face_space(name: str, dim: int) -> Any:
 
     model = name[len("face:"):]
     return face_space(model, dim, "l2" if model.startswith("dlib") else "cosine")
-
-
-def _rows(query: Any) -> Iterator[Any]:
-    """A query's rows as tuples (peewee's stubs type them as model instances)."""
-    return iter(query.tuples())
-
-
-def _chunks(items: list[Any], n: int) -> Iterator[list[Any]]:
-    for i in range(0, len(items), n):
-        yield items[i : i + n]

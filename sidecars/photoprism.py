@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import secrets
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ from photoshelf.config import Config
 from photoshelf.db.changes import change_photos
 from photoshelf.db.schema import Album, AlbumPhoto, Face, File, Person, Photo, PhotoLabel, lock_fields
 from photoshelf.db.transactions import write_transaction
+from photoshelf.db.uids import person_uid
 from photoshelf.errors import ConfigError, DatabaseError, PhotoshelfError
 from photoshelf.sidecars import format as fmt
 from photoshelf.sidecars.io import SidecarError, load
@@ -307,7 +307,7 @@ def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, flo
 
 def _person(name: str) -> Person:
     person = Person.get_or_none(pw.fn.LOWER(Person.name) == name.lower())
-    return person or Person.create(uid="p" + secrets.token_hex(8), name=name)
+    return person or Person.create(uid=person_uid(), name=name)
 
 
 def _apply(photo: Photo, p: PrismPhoto, albums: dict[str, Album], positions: dict[int, int],

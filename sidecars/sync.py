@@ -18,6 +18,7 @@ import peewee as pw
 from photoshelf.config import Config
 from photoshelf.db import settings
 from photoshelf.db.changes import change_photos
+from photoshelf.db.rows import chunks
 from photoshelf.db.schema import (
     Album,
     AlbumPhoto,
@@ -32,6 +33,7 @@ from photoshelf.db.schema import (
     utcnow,
 )
 from photoshelf.db.transactions import write_transaction
+from photoshelf.db.uids import album_uid
 from photoshelf.filenames import rel_of
 from photoshelf.sidecars import format as fmt
 from photoshelf.sidecars.edits import REREAD_REQUESTED, hand_edits
@@ -73,13 +75,13 @@ def sidecar_paths(config: Config, photos: list[Photo]) -> dict[int, Path]:
     root = sidecar_root(config)
     ids = [p.id for p in photos]
     primary_file: dict[int, File] = {}
-    for chunk in _chunks(ids, 500):
+    for chunk in chunks(ids, 500):
         for f in File.select().where(File.photo.in_(chunk) & (File.role == "media")).order_by(
                 File.missing_since.is_null(False), File.path):
             primary_file.setdefault(f.photo_id, f)
     folders = {f.folder_id for f in primary_file.values()}
     stems: dict[tuple[int, str], set[int]] = defaultdict(set)
-    for chunk in _chunks(sorted(folders), 200):
+    for chunk in chunks(sorted(folders), 200):
         rows = File.select(File.folder, File.name, File.photo, Photo.stack).join(Photo).where(
             File.folder.in_(chunk) & (File.role == "media")
         ).tuples()
@@ -103,7 +105,7 @@ def sidecar_paths(config: Config, photos: list[Photo]) -> dict[int, Path]:
 
 def _albums_of(photo_ids: list[int]) -> dict[int, list[dict[str, str]]]:
     out: dict[int, list[dict[str, str]]] = defaultdict(list)
-    for chunk in _chunks(photo_ids, 500):
+    for chunk in chunks(photo_ids, 500):
         rows = (AlbumPhoto.select(AlbumPhoto.photo, Album.uid, Album.title).join(Album)
                 .where(AlbumPhoto.photo.in_(chunk)).order_by(Album.title))
         for row in rows:
@@ -113,7 +115,7 @@ def _albums_of(photo_ids: list[int]) -> dict[int, list[dict[str, str]]]:
 
 def _rotations(photo_ids: list[int]) -> dict[int, int]:
     out = {}
-    for chunk in _chunks(photo_ids, 500):
+    for chunk in chunks(photo_ids, 500):
         for e in PhotoEdit.select().where(PhotoEdit.photo.in_(chunk)):
             out[e.photo_id] = e.rotation
     return out
@@ -202,7 +204,7 @@ def write_sidecars(config: Config, photos: Iterable[Photo]) -> SyncReport:
     """Write (or rewrite, only if changed) the sidecars of these photos."""
     report = SyncReport()
     photos = [p for p in photos if p.missing_since is None]
-    for chunk in _chunks(photos, 500):
+    for chunk in chunks(photos, 500):
         rows = sidecar_rows(config, chunk)
         apply_sidecars(config, plan_sidecars(chunk, rows), rows, report)
     return report
@@ -335,7 +337,7 @@ def sync_changed(config: Config, stop: Any = None) -> SyncReport:
     renamed = Photo.select().join(Face).join(Person).where(Person.updated_at >= since)
     ids = {p.id for q in (changed, in_albums, edited, enriched, renamed) for p in q.select(Photo.id)}
     report = SyncReport()
-    for chunk in _chunks(sorted(ids), 200):
+    for chunk in chunks(sorted(ids), 200):
         if stop is not None and stop.is_set():
             return report  # synced_at not advanced: the rest is written next time
         part = write_sidecars(config, Photo.select().where(Photo.id.in_(chunk)))
@@ -421,7 +423,7 @@ def apply_user_data(photo: Photo, ud: fmt.UserData, report: SyncReport, *, keep_
     for a in ud.albums:
         album = _album_for(a, known)
         if album is None:
-            album = Album.create(uid=a["UID"] or _album_uid(), title=a["Title"] or a["UID"])
+            album = Album.create(uid=a["UID"] or album_uid(), title=a["Title"] or a["UID"])
             report.albums_created += 1
             if known is not None:
                 known.albums[album.uid] = known.albums["title:" + album.title] = album
@@ -453,12 +455,6 @@ def _album_for(entry: dict[str, str], known: _Known | None) -> Album | None:
     if album is None and entry["Title"]:
         album = Album.get_or_none(Album.title == entry["Title"])
     return album
-
-
-def _album_uid() -> str:
-    import secrets
-
-    return "a" + secrets.token_hex(8)
 
 
 def apply_file(config: Config, path: Path, *, force: bool = False) -> str:
@@ -562,7 +558,7 @@ def restore(config: Config, db: pw.Database, *, progress: Any = None) -> SyncRep
             AlbumPhoto.album).tuples():
         known.positions[album_id] = last or 0
     restorer = Restorer()
-    for chunk in _chunks(paths, 500):
+    for chunk in chunks(paths, 500):
         parsed: list[fmt.UserData] = []
         for path in chunk:
             try:
@@ -588,8 +584,3 @@ def restore(config: Config, db: pw.Database, *, progress: Any = None) -> SyncRep
             restorer.flush()
     report.faces_restored, report.labels_restored = restorer.faces, restorer.labels
     return report
-
-
-def _chunks(items: list[Any], n: int) -> Iterator[list[Any]]:
-    for i in range(0, len(items), n):
-        yield items[i : i + n]

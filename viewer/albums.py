@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterable
 from typing import Any
 
@@ -10,6 +9,7 @@ import peewee as pw
 
 from photoshelf import ids, values
 from photoshelf.db.schema import Album, AlbumPhoto, Photo, utcnow
+from photoshelf.db.uids import album_uid
 from photoshelf.errors import NotFound
 from photoshelf.viewer import names
 from photoshelf.viewer.errors import InvalidInput
@@ -17,10 +17,6 @@ from photoshelf.viewer.urls import thumb_url
 from photoshelf.visibility import Audience, visible
 
 TITLE_MAX = values.ALBUM_TITLE
-
-
-def new_uid() -> str:
-    return "a" + secrets.token_hex(8)
 
 
 def get_album(ref: int | str, audience: Audience | None = None) -> Album:
@@ -127,7 +123,7 @@ def album_summary(album: Album, audience: Audience) -> dict[str, Any]:
 
 
 def create_album(title: Any, description: Any, photo_ids: Iterable[Any], audience: Audience) -> dict[str, Any]:
-    album = Album.create(uid=new_uid(), title=_title(title), description=_description(description))
+    album = Album.create(uid=album_uid(), title=_title(title), description=_description(description))
     if photo_ids:
         add_photos(album.id, photo_ids, audience)
     return album_summary(get_album(album.id), audience)

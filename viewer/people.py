@@ -18,6 +18,7 @@ from PIL import Image
 
 from photoshelf import ids
 from photoshelf.config import Config
+from photoshelf.db.rows import dicts
 from photoshelf.db.schema import Face, Person, Photo, PhotoLabel
 from photoshelf.errors import NotFound, PhotoshelfError
 from photoshelf.media.thumbs import ThumbCache
@@ -99,17 +100,13 @@ FACE_COLUMNS = (Face.id, Face.photo, Face.x, Face.y, Face.w, Face.h, Face.score,
                 Photo.sha1, Photo.has_thumbs)
 
 
-def _dicts(query: Any) -> list[dict[str, Any]]:
-    """The rows of a select as dicts (typed as such: peewee's stubs call them model instances)."""
-    return list(query.dicts())
-
 
 def _face_rows(where: Any, order: Any, audience: Audience, limit: int | None = None,
                archive_view: bool = False) -> list[dict[str, Any]]:
     """Faces on photos `audience` sees (a face of an unseen photo is no face at all)."""
     query = visible(Face.select(*FACE_COLUMNS).join(Photo, on=(Face.photo == Photo.id)), audience,
                     archive_view=archive_view).where(where).order_by(*order)
-    return _dicts(query.limit(limit) if limit else query)
+    return dicts(query.limit(limit) if limit else query)
 
 
 def _face_dict(row: dict[str, Any], rotation: int, person: Person | None) -> dict[str, Any]:
@@ -147,7 +144,7 @@ def _covers(person_ids: list[int], audience: Audience) -> dict[int, dict[str, An
         best = (visible(Face.select(Face.person.alias("pid"), pw.fn.MAX(Face.score).alias("best"))
                         .join(Photo, on=(Face.photo == Photo.id)), audience)
                 .where(Face.person.in_(chunk) & Photo.has_thumbs).group_by(Face.person).alias("best"))
-        rows = _dicts(visible(Face.select(*FACE_COLUMNS)
+        rows = dicts(visible(Face.select(*FACE_COLUMNS)
                               .join(Photo, on=(Face.photo == Photo.id))
                               .join(best, on=((Face.person == best.c.pid) & (Face.score == best.c.best))), audience)
                       .where(Photo.has_thumbs).order_by(Face.id))
@@ -205,7 +202,7 @@ def choices(audience: Audience, exclude: int | None = None) -> list[dict[str, An
               .join(Photo, pw.JOIN.LEFT_OUTER, on=((Face.photo == Photo.id) & condition(audience)))
               .group_by(Person.id, Person.uid, Person.name))
     hidden = names.people(audience)
-    rows = [{"uid": r["uid"], "name": r["name"], "faces": r["n"]} for r in _dicts(counts)
+    rows = [{"uid": r["uid"], "name": r["name"], "faces": r["n"]} for r in dicts(counts)
             if r["id"] != exclude and r["id"] not in hidden]
     rows.sort(key=lambda r: (r["name"] is None, (r["name"] or "").lower(), -r["faces"]))
     return rows[:MERGE_CHOICES]

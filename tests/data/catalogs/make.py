@@ -30,6 +30,7 @@ from typing import Any
 import peewee as pw
 
 from photoshelf.db.transactions import write_transaction
+from photoshelf.filenames import path_hash  # 0.1.0 hashed the UTF-8 text: the same for these names
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent.parent
@@ -207,10 +208,6 @@ def _sha1_file(path: Path) -> str:
     return hashlib.sha1(path.read_bytes()).hexdigest()
 
 
-def _hash(rel: str) -> str:
-    return hashlib.sha1(rel.encode("utf-8")).hexdigest()
-
-
 def create_v1(db: pw.Database) -> None:
     """The tables of photoshelf 0.1.0's migration 1, and its schema_version row, on `db`."""
     v1_proxy.initialize(db)
@@ -226,7 +223,7 @@ def insert_v1_rows(db: pw.Database) -> None:
     def folder(path: str) -> int:
         if path not in folders:
             parent = folder(path.rpartition("/")[0]) if path else None
-            folders[path] = Folder.create(path=path, path_hash=_hash(path), parent=parent,
+            folders[path] = Folder.create(path=path, path_hash=path_hash(path), parent=parent,
                                           name=path.rpartition("/")[2], scanned_at=_utcnow()).id
         return folders[path]
 
@@ -240,13 +237,13 @@ def insert_v1_rows(db: pw.Database) -> None:
                                  taken_src=src, lat=lat, lon=lon, camera_make=make, camera_model=model,
                                  has_thumbs=True, meta_version=1, **extra)
             photos[rel] = photo.id
-            File.create(path=rel, path_hash=_hash(rel), folder=folder(rel.rpartition("/")[0]),
+            File.create(path=rel, path_hash=path_hash(rel), folder=folder(rel.rpartition("/")[0]),
                         name=rel.rpartition("/")[2], photo=photo, size=source.stat().st_size,
                         mtime_ns=1_700_000_000_000_000_000, inode=0, sha1=sha1)
             for size, tw, th, nbytes in (("tile", 224, 224, 9000), ("fit", 720, 540, 52000)):
                 Thumbnail.create(photo=photo, size=size, width=tw, height=th, format="jpeg", bytes=nbytes)
         dup, of = V1_DUPLICATE
-        File.create(path=dup, path_hash=_hash(dup), folder=folder(dup.rpartition("/")[0]), name=dup.rpartition("/")[2],
+        File.create(path=dup, path_hash=path_hash(dup), folder=folder(dup.rpartition("/")[0]), name=dup.rpartition("/")[2],
                     photo=photos[of], size=(CORPUS / dup).stat().st_size, mtime_ns=1_700_000_000_000_000_000,
                     sha1=_sha1_file(CORPUS / dup))
         raw, jpg = "Raw/2019-06-06 Canon 6D/IMG_6D_0001.DNG", "Raw/2019-06-06 Canon 6D/IMG_6D_0001.JPG"
@@ -254,7 +251,7 @@ def insert_v1_rows(db: pw.Database) -> None:
                              primary_photo_id=photos[jpg])
         Photo.update(stack=stack).where(Photo.id.in_([photos[raw], photos[jpg]])).execute()
         rel, stage, reason = V1_FAILED
-        failed = File.create(path=rel, path_hash=_hash(rel), folder=folder("bad"), name="empty.jpg", size=0,
+        failed = File.create(path=rel, path_hash=path_hash(rel), folder=folder("bad"), name="empty.jpg", size=0,
                              mtime_ns=1_700_000_000_000_000_000, sha1=_sha1_file(CORPUS / rel), error=reason)
         IndexIssue.create(file=failed, stage=stage, severity="error", reason=reason)
         Job.create(kind="index", key=None, state="done", payload='{"paths": null}')
