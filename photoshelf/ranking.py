@@ -285,7 +285,12 @@ def _people_named(words: list[str]) -> set[int]:
     cond: Any = Person.name.is_null(False)
     for w in words:
         cond &= pw.fn.LOWER(Person.name).contains(stem(w))
-    return {pid for (pid,) in _rows(Face.select(Face.photo).join(Person).where(cond).distinct())}
+    # The people first (a few hundred rows), then their faces by index: joined, SQLite walked every face
+    # (8 ms at 100k photos, for no one named so).
+    people = [pid for (pid,) in _rows(Person.select(Person.id).where(cond))]
+    if not people:
+        return set()
+    return {pid for (pid,) in _rows(Face.select(Face.photo).where(_in(Face.person, people)).distinct())}
 
 
 # -- the ranking ------------------------------------------------------------------------------------------
@@ -348,7 +353,11 @@ def rank(query: Any, *, config: Any = None, base: Callable[[Any], Any] | None = 
     if index is None and hits is None:
         return None
     # The literal part: the query itself (every word somewhere: title, place, path ...), and people's names.
-    literal = {pid for (pid,) in _rows(select(query).select(Photo.id).limit(CANDIDATES))}
+    # The most recently added CANDIDATES (mentions are listed by id, newest first): in id order the databases
+    # walk the full-text matches by primary key and stop at the limit, where the listing's date order looked
+    # up and sorted all of them (9,848 photos with "dog" in a folder name at 100k).
+    literal = {pid for (pid,) in _rows(select(query).select(Photo.id).order_by(Photo.id.desc())
+                                       .limit(CANDIDATES))}
     literal |= _people_named(words) if words else set()
     mentions = _mentions(words, literal) if words else {}
     if encoding is not None:
@@ -367,7 +376,10 @@ def rank(query: Any, *, config: Any = None, base: Callable[[Any], Any] | None = 
         todo = list(found)
         for start in range(0, len(todo), CHUNK):
             chunk = todo[start : start + CHUNK]
-            allowed.update(pid for (pid,) in _rows(select(filters).select(Photo.id).where(_in(Photo.id, chunk))))
+            # In id order: SQLite then looks each id up by primary key; unordered, it walked the whole timeline
+            # index for them (17 -> 3 ms for 1,850 ids at 100k).
+            allowed.update(pid for (pid,) in _rows(select(filters).select(Photo.id).where(_in(Photo.id, chunk))
+                                                   .order_by(Photo.id)))
     why: dict[int, list[str]] = {}
     score: dict[int, float] = {}
     for pid in found & allowed:
