@@ -3,14 +3,25 @@ One module per family of commands; heavy imports stay inside the command functio
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from photoshelf import __version__
 from photoshelf.cli import duplicates, index, models, ops, people, query, serve, users
-from photoshelf.cli.common import State, setup_logging
+from photoshelf.cli.common import State, errors_mapped, setup_logging
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Shell(click.Group):
+    """The command group: every command runs inside errors_mapped(), which turns domain errors into a message and
+    an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with errors_mapped():
+            return super().invoke(ctx)
+
+
+@click.group(cls=_Shell, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="photoshelf")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="PHOTOSHELF_CONFIG",
               help="TOML configuration file (default: $PHOTOSHELF_CONFIG).")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable
-from functools import wraps
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -64,26 +64,23 @@ def stderr_console() -> Any:
     return Console(stderr=True)
 
 
-def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The CLI's one place that turns domain errors into messages and exit codes."""
+@contextmanager
+def errors_mapped() -> Iterator[None]:
+    """The CLI's one place that turns domain errors into messages and exit codes (the group runs every command
+    inside it)."""
+    try:
+        yield
+    except PhotoshelfError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(next((code for kind, code in _EXIT_CODES if isinstance(exc, kind)), EXIT_ERROR))
+    except Exception as exc:
+        import peewee
 
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except PhotoshelfError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            sys.exit(next((code for kind, code in _EXIT_CODES if isinstance(exc, kind)), EXIT_ERROR))
-        except Exception as exc:
-            import peewee
-
-            if not isinstance(exc, peewee.PeeweeException):
-                raise
-            log.debug("database error", exc_info=True)
-            click.echo(f"Error: the catalog database failed: {exc} (run with -v for details)", err=True)
-            sys.exit(EXIT_ERROR)
-
-    return wrapper
+        if not isinstance(exc, peewee.PeeweeException):
+            raise
+        log.debug("database error", exc_info=True)
+        click.echo(f"Error: the catalog database failed: {exc} (run with -v for details)", err=True)
+        sys.exit(EXIT_ERROR)
 
 
 def echo_json(data: Any) -> None:

@@ -8,7 +8,7 @@ import click
 
 from photoshelf import duplicates as dup
 from photoshelf import dupresolve, dupsig
-from photoshelf.cli.common import echo_json, handle_errors
+from photoshelf.cli.common import echo_json
 from photoshelf.errors import NotFound
 
 
@@ -45,7 +45,6 @@ def _sync_sidecars(state: Any, photo_ids: list[int]) -> None:
               help="Only groups of this kind (repeatable; default: all).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per group, one per line.")
 @click.pass_context
-@handle_errors
 def duplicates(ctx: click.Context, kinds: tuple[str, ...], as_json: bool) -> None:
     """Exact copies, near-duplicates (resized, recompressed, re-encoded, cropped a little), bursts and edits, each
     with the photo to keep and why, and the space that deleting the others yourself would free. photoshelf never
@@ -79,7 +78,6 @@ def duplicates(ctx: click.Context, kinds: tuple[str, ...], as_json: bool) -> Non
 @click.option("--keep", "keep_uid", help="Keep this photo (uid) instead of the suggested one.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
 @click.pass_obj
-@handle_errors
 def resolve(state: Any, group: str | None, all_suggested: bool, keep_uid: str | None, as_json: bool) -> None:
     """Archive the others of GROUP (its id, e.g. near:<uid>, or any photo uid in it) as copies of the keeper.
     The files stay where they are."""
@@ -110,7 +108,6 @@ def resolve(state: Any, group: str | None, all_suggested: bool, keep_uid: str | 
 @click.argument("refs", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
 @click.pass_obj
-@handle_errors
 def unresolve(state: Any, refs: tuple[str, ...], as_json: bool) -> None:
     """Take back a decision: REFS are groups or photo uids; their copies are shown again (unarchived)."""
     from photoshelf.db.schema import Photo

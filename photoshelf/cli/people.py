@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from photoshelf.cli.common import State, echo_json, handle_errors
+from photoshelf.cli.common import State, echo_json
 from photoshelf.errors import PhotoshelfError
 
 
@@ -36,14 +36,13 @@ def _show_list(state: State, as_json: bool, show_all: bool) -> None:
 def people(ctx: click.Context, as_json: bool, show_all: bool) -> None:
     """People and face clusters: list them (the default), name, merge, move faces, "not this person", hide."""
     if ctx.invoked_subcommand is None:
-        handle_errors(_show_list)(ctx.obj, as_json, show_all)
+        _show_list(ctx.obj, as_json, show_all)
 
 
 @people.command("list")
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 @click.option("--all", "show_all", is_flag=True, help="Include hidden people.")
 @click.pass_obj
-@handle_errors
 def list_cmd(state: State, as_json: bool, show_all: bool) -> None:
     """People and unnamed clusters with face and photo counts, named first."""
     _show_list(state, as_json, show_all)
@@ -57,7 +56,6 @@ def _person_json(person: Any) -> dict[str, Any]:
 @click.argument("ref")
 @click.argument("name")
 @click.pass_obj
-@handle_errors
 def name_cmd(state: State, ref: str, name: str) -> None:
     """Name a person or cluster (by id, uid or name); the name of an existing person merges the two."""
     from photoshelf.models import people as ops
@@ -70,7 +68,6 @@ def name_cmd(state: State, ref: str, name: str) -> None:
 @click.argument("into")
 @click.argument("other")
 @click.pass_obj
-@handle_errors
 def merge_cmd(state: State, into: str, other: str) -> None:
     """Merge OTHER into INTO: every face of OTHER becomes INTO's, OTHER goes away."""
     from photoshelf.models import people as ops
@@ -90,7 +87,6 @@ def _face_ids(values: tuple[str, ...]) -> list[int]:
 @click.argument("faces", nargs=-1, required=True)
 @click.option("--to", "to", help="The person (id, uid or name); without it, a new person.")
 @click.pass_obj
-@handle_errors
 def move_cmd(state: State, faces: tuple[str, ...], to: str | None) -> None:
     """Move faces to a person (a split, when --to is left out); clustering never moves them again."""
     from photoshelf.models import people as ops
@@ -103,7 +99,6 @@ def move_cmd(state: State, faces: tuple[str, ...], to: str | None) -> None:
 @click.argument("face")
 @click.option("--person", "person", help="The person the face is not (default: the one it is in).")
 @click.pass_obj
-@handle_errors
 def reject_cmd(state: State, face: str, person: str | None) -> None:
     """"Not this person": the face leaves the person and never joins it again."""
     from photoshelf.models import people as ops
@@ -117,7 +112,6 @@ def reject_cmd(state: State, face: str, person: str | None) -> None:
 @people.command("hide")
 @click.argument("ref")
 @click.pass_obj
-@handle_errors
 def hide_cmd(state: State, ref: str) -> None:
     """Hide a person from lists (their faces stay)."""
     from photoshelf.models import people as ops
@@ -130,7 +124,6 @@ def hide_cmd(state: State, ref: str) -> None:
 @people.command("unhide")
 @click.argument("ref")
 @click.pass_obj
-@handle_errors
 def unhide_cmd(state: State, ref: str) -> None:
     """Show a hidden person again."""
     from photoshelf.models import people as ops
@@ -143,7 +136,6 @@ def unhide_cmd(state: State, ref: str) -> None:
 @people.command("cluster")
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 @click.pass_obj
-@handle_errors
 def cluster_cmd(state: State, as_json: bool) -> None:
     """Put unassigned faces with their nearest person, and cluster the rest into new people, now."""
     from photoshelf.models import people as ops

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from photoshelf.cli.common import State, echo_json, handle_errors
+from photoshelf.cli.common import State, echo_json
 from photoshelf.errors import NotFound
 
 
@@ -15,7 +15,6 @@ from photoshelf.errors import NotFound
 @click.argument("ref")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-@handle_errors
 def show(state: State, ref: str, as_json: bool) -> None:
     """Everything the catalog knows about one photo (by path, id or uid)."""
     from photoshelf.db.schema import File
@@ -49,7 +48,6 @@ def show(state: State, ref: str, as_json: bool) -> None:
 @click.option("--output", "-o", type=click.File("w"), default="-", help="Write to a file instead of stdout.")
 @click.option("--include-missing/--present-only", default=True, help="Include photos whose files are missing.")
 @click.pass_obj
-@handle_errors
 def export(state: State, as_json: bool, output: Any, include_missing: bool) -> None:
     """Every photo as JSON lines, with the same fields as `show --json`."""
     from photoshelf.records import iter_records
@@ -65,7 +63,6 @@ def export(state: State, as_json: bool, output: Any, include_missing: bool) -> N
 @click.option("--limit", default=50, show_default=True, help="How many photos to list.")
 @click.option("--offset", default=0, help="Skip this many photos.")
 @click.pass_obj
-@handle_errors
 def search(state: State, query: tuple[str, ...], as_json: bool, limit: int, offset: int) -> None:
     """Search the catalog: free text and filters like year:2019 month:7 camera:canon type:video path:Holiday
     after:2019-01-01 before:2020-01-01 taken:2019-06..2019-08, with "quotes", a|b for OR and !x for NOT."""

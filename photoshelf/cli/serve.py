@@ -14,8 +14,6 @@ from typing import Any
 
 import click
 
-from photoshelf.cli.common import handle_errors
-
 log = logging.getLogger(__name__)
 
 
@@ -34,7 +32,7 @@ def serve(state: Any, host: str | None, port: int | None, root_path: str | None,
     The watcher runs beside it (unless --no-watch), so new, changed, moved and deleted photos show up within
     seconds and sidecars are kept in step. With no admin yet, PHOTOSHELF_ADMIN_PASSWORD makes the first admin
     (named admin); otherwise it says how to make one and serves the login page meanwhile."""
-    handle_errors(_serve)(state, host, port, root_path, no_watch)
+    _serve(state, host, port, root_path, no_watch)
 
 
 def first_admin(config: Any, env: Mapping[str, str]) -> str | None:

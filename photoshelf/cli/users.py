@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from photoshelf import accounts, shares
-from photoshelf.cli.common import echo_json, handle_errors
+from photoshelf.cli.common import echo_json
 from photoshelf.errors import NotFound, PhotoshelfError
 
 
@@ -40,7 +40,6 @@ def users() -> None:
 @click.option("--role", type=click.Choice(accounts.ROLES), default="member", show_default=True)
 @click.option("--password", help="The password (asked for when omitted and stdin is a terminal).")
 @click.pass_obj
-@handle_errors
 def users_add(state: Any, name: str, role: str, password: str | None) -> None:
     """Add a user."""
     state.db()
@@ -52,7 +51,6 @@ def users_add(state: Any, name: str, role: str, password: str | None) -> None:
 @users.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-@handle_errors
 def users_list(state: Any, as_json: bool) -> None:
     """List the users and their roles."""
     state.db()
@@ -71,7 +69,6 @@ def users_list(state: Any, as_json: bool) -> None:
 @click.argument("name")
 @click.option("--password", help="The new password (asked for when omitted and stdin is a terminal).")
 @click.pass_obj
-@handle_errors
 def users_passwd(state: Any, name: str, password: str | None) -> None:
     """Set a user's password (their open sessions end)."""
     state.db()
@@ -84,7 +81,6 @@ def users_passwd(state: Any, name: str, password: str | None) -> None:
 @click.argument("name")
 @click.argument("role", type=click.Choice(accounts.ROLES))
 @click.pass_obj
-@handle_errors
 def users_role(state: Any, name: str, role: str) -> None:
     """Change a user's role (their open sessions end)."""
     state.db()
@@ -95,7 +91,6 @@ def users_role(state: Any, name: str, role: str) -> None:
 @users.command("remove")
 @click.argument("name")
 @click.pass_obj
-@handle_errors
 def users_remove(state: Any, name: str) -> None:
     """Remove a user. Their uploads stay in the originals; their photos go to the first admin."""
     state.db()
@@ -133,7 +128,6 @@ def _album(ref: str) -> Any:
 @click.option("--download", is_flag=True, help="Let visitors download the originals.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-@handle_errors
 def share_create(state: Any, album_ref: str | None, photo_ref: str | None, expires: str | None,
                  password: str | None, download: bool, as_json: bool) -> None:
     """Make a share link for an album or a photo."""
@@ -162,7 +156,6 @@ def share_create(state: Any, album_ref: str | None, photo_ref: str | None, expir
 @share.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-@handle_errors
 def share_list(state: Any, as_json: bool) -> None:
     """List share links, newest first."""
     config = state.config
@@ -182,7 +175,6 @@ def share_list(state: Any, as_json: bool) -> None:
 @share.command("revoke")
 @click.argument("token")
 @click.pass_obj
-@handle_errors
 def share_revoke(state: Any, token: str) -> None:
     """Revoke a share link: it answers 410 from now on."""
     state.db()

@@ -8,8 +8,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from photoshelf.cli.common import State
-from photoshelf.cli.people import people as people_cmd
+from photoshelf.cli import cli
 from photoshelf.db.schema import Face, FaceReject, File, Person, Photo
 from photoshelf.errors import NotFound
 from photoshelf.library import index_library
@@ -133,12 +132,11 @@ def test_people_edits(library: Library, dlib_model: DlibFaces) -> None:
 def test_people_command(library: Library, dlib_model: DlibFaces) -> None:
     lib = library
     _, f = enrich_family(lib, dlib_model)
-    state = State(None, {"library.originals": str(lib.originals), "library.storage": str(lib.storage),
-                         "library.database": lib.database_url}, 0)
+    where = ["--originals", str(lib.originals), "--storage", str(lib.storage), "--database", lib.database_url]
     runner = CliRunner()
 
     def run(*args: str, code: int = 0) -> str:
-        result = runner.invoke(people_cmd, list(args), obj=state, catch_exceptions=False)
+        result = runner.invoke(cli, [*where, "people", *args], catch_exceptions=False)
         assert result.exit_code == code, (args, result.output)
         return result.output
 
