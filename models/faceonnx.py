@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from photoshelf.errors import ToolMissing
-from photoshelf.models.faces import FoundFace
+from photoshelf.models.facemodel import FoundFace
 from photoshelf.models.runtime import onnx_session
 
 # Where ArcFace expects the eyes, nose and mouth corners in its 112 x 112 input (insightface's template).

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import numpy as np
 import peewee as pw
@@ -24,14 +24,12 @@ from photoshelf.config import Config
 from photoshelf.db.schema import Face
 from photoshelf.db.transactions import write_transaction
 from photoshelf.errors import ToolMissing
+from photoshelf.models.facemodel import DIM, MODEL, FaceModel, FoundFace
 from photoshelf.models.runtime import Lazy, require
 from photoshelf.models.stages import Item, Stage
 
 log = logging.getLogger(__name__)
 
-MODEL = "dlib-resnet-v1"  # recorded on every face; a new model re-runs the faces stage
-SPACE_NAME = f"face:{MODEL}"
-DIM = 128
 # A face found again by a re-run is "the same face" (keeps its id, person and "not this person" marks) when its
 # box overlaps the earlier one at least this much (intersection over union).
 SAME_FACE_IOU = 0.5
@@ -40,34 +38,6 @@ SAME_FACE_IOU = 0.5
 CLUSTER_EVERY = 200
 # dlib copies (threads) the faces stage uses when models.threads is 0 (one per core, up to this many).
 POOL_MAX = 4
-
-
-@dataclass
-class FoundFace:
-    """A face in an image: box as fractions of the image (x, y, w, h), detector score, embedding."""
-
-    x: float
-    y: float
-    w: float
-    h: float
-    score: float
-    embedding: np.ndarray
-
-
-class FaceModel(Protocol):
-    """A detector + embedder pair. dlib is the default; an ONNX pair (SCRFD detector + ArcFace embedder, in
-    Immich's layout <models_path>/<name>/detection/model.onnx and recognition/model.onnx) plugs in here.
-
-    `model` names the pair (it is stored on every face and names the vector space), `dim` is the embedding
-    size and `metric` how embeddings compare ("l2" for dlib, "cosine" for ArcFace)."""
-
-    model: str
-    dim: int
-    metric: str
-
-    def find(self, image: np.ndarray) -> list[FoundFace]:
-        """Faces in an RGB uint8 array (H, W, 3), boxes as fractions of it."""
-        ...
 
 
 def weights_dir() -> Path:

@@ -18,7 +18,7 @@ from photoshelf.db.transactions import write_transaction
 from photoshelf.db.uids import person_uid
 from photoshelf.errors import NotFound, PhotoshelfError
 from photoshelf.ids import parse_id
-from photoshelf.models.faces import DIM, MODEL, SPACE_NAME
+from photoshelf.models.facemodel import DIM, MODEL, SPACE_NAME
 from photoshelf.models.vectors import Space, VectorIndex
 
 log = logging.getLogger(__name__)

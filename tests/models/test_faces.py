@@ -13,7 +13,8 @@ from photoshelf.library import index_library
 from photoshelf.media.thumbs import ThumbCache
 from photoshelf.models import people
 from photoshelf.models.enrich import Enricher
-from photoshelf.models.faces import MODEL, SPACE_NAME, DlibFaces, FacesStage, dlib_missing
+from photoshelf.models.facemodel import MODEL, SPACE_NAME
+from photoshelf.models.faces import DlibFaces, FacesStage, dlib_missing
 from photoshelf.models.stages import Item
 
 from conftest import SMALL_CORPUS, Library, make_config
