@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import random
+import resource
 import secrets
 import shutil
 import socket
@@ -84,6 +85,12 @@ PLACES = [  # (lat, lon, spread in degrees): home towns get most of the photos, 
     (-22.907, -43.173, 0.1), (19.433, -99.133, 0.1), (47.37, 8.54, 0.05), (46.5, 10.0, 0.8), (43.3, 5.4, 0.2),
 ]
 WORDS = ["beach", "birthday", "hike", "snow", "garden", "wedding", "cake", "dog", "sunset", "museum", "bike", "lake"]
+
+
+def rss_mb() -> float:
+    """This process's resident memory now, in MB (/proc/self/statm)."""
+    with open("/proc/self/statm") as f:
+        return round(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
 
 
 def say(message: str) -> None:
@@ -854,6 +861,11 @@ def table(results: dict[str, Any], stream: Any) -> None:
     if text_index:
         print(f"  text index: {text_index['vectors']} vectors; the process's vector caches loaded in "
               f"{text_index['cache_load_seconds']} s (once per process and catalog change)", file=stream)
+    rss = results.get("rss_mb")
+    if rss:
+        print(f"  RSS of this process (catalog seeding included, so above what `photoshelf serve` holds): "
+              f"{rss['before_requests']} MB before the requests, {rss['after_requests']} MB after, peak "
+              f"{rss['peak']} MB", file=stream)
     print("  server time = from the ASGI call to the last body byte, in this process (no HTTP); cpu = CPU time "
           "the process spent on the request (all threads): on a busy machine wall time grows, CPU time hardly does",
           file=stream)
@@ -902,7 +914,10 @@ def main(argv: list[str] | None = None) -> int:
                     say(f"text index: {made['vectors']} vectors seeded in {made['seconds']}s")
                     cases += semantic_cases(config)
                 say(f"requests: {len(cases)} cases x {args.repeat}, in process (ASGI calls, no HTTP)")
+                before = rss_mb()
                 asyncio.run(run_cases(app, db, cases, args.repeat, args.warmup))
+                results["rss_mb"] = {"before_requests": before, "after_requests": rss_mb(),
+                                     "peak": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
                 results["requests"] = {c.name: c.summary() for c in cases}
                 if "semantic" in sections:
                     results["encoder"] = encoder_cost(config, args.repeat)
