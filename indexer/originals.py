@@ -7,7 +7,6 @@ import logging
 import os
 from collections.abc import Collection, Iterable
 from pathlib import Path
-from typing import Any
 
 from photoshelf.db import settings
 from photoshelf.db.schema import File, utcnow
@@ -66,7 +65,7 @@ def covered(path: str, unreadable: Collection[str]) -> bool:
 def record_unreadable(problems: Iterable[WalkProblem], scopes: list[str]) -> None:
     """Keep what a scan of `scopes` could not read, for doctor: what it found replaces what was recorded under
     those scopes before; what a scan reads again drops out."""
-    before = _load()
+    before = settings.get_dict(settings.UNREADABLE)
     after = {path: v for path, v in before.items() if not any(covered(path, [scope]) for scope in scopes)}
     now = utcnow().isoformat(timespec="seconds") + "Z"
     for problem in problems:
@@ -76,24 +75,8 @@ def record_unreadable(problems: Iterable[WalkProblem], scopes: list[str]) -> Non
         settings.put_dict(settings.UNREADABLE, after)
 
 
-def unreadable() -> list[dict[str, str]]:
-    """Paths the last scans could not read, with why and since when (nothing under them was marked missing)."""
-    return [{"path": path, **value} for path, value in sorted(_load().items())]
-
-
-def _load() -> dict[str, dict[str, str]]:
-    return settings.get_dict(settings.UNREADABLE)
-
-
 def record_other(other: dict[str, OtherFiles]) -> None:
     """Keep, for doctor, the files the last full scan passed over as neither media nor sidecar (by extension)."""
     data = {ext: {"count": o.count, "examples": o.examples} for ext, o in sorted(other.items())}
     settings.put_dict(settings.OTHER_FILES, data)
 
-
-def other_files() -> list[dict[str, Any]]:
-    """What the last full scan passed over: [{"extension", "count", "examples"}], most numerous first."""
-    data = settings.get_dict(settings.OTHER_FILES)
-    out = [{"extension": ext, "count": int(v.get("count", 0)), "examples": list(v.get("examples", []))}
-           for ext, v in data.items() if isinstance(v, dict)]
-    return sorted(out, key=lambda o: (-o["count"], o["extension"]))

@@ -155,14 +155,13 @@ def _other(other: list[dict[str, Any]]) -> Check:
 
 def run_checks(config: Config, db: pw.Database) -> dict[str, Any]:
     from photoshelf import doctor_install
-    from photoshelf.indexer.originals import other_files, unreadable
 
     folders = Folder.select().count()
-    cannot_read = unreadable()
+    cannot_read = settings.unreadable()
     checks = [_originals(config), _exiftool(config), _images(), _video(config), _database(db), _inotify(folders),
               _disk(config.storage_path), _watcher(), _unreadable(cannot_read),
               *doctor_install.extras(config), *doctor_install.models(config)]
-    other = other_files()
+    other = settings.other_files()
     checks.append(_other(other))
     failed = [
         {"path": f.path, "reason": f.error}

@@ -31,8 +31,6 @@ ALLOWED = {
     ("photoshelf.library", "photoshelf.indexer"): "the library is the one place that knows the order of work",
     ("photoshelf.library", "photoshelf.sidecars"): "the library is the one place that knows the order of work",
     ("photoshelf.library", "photoshelf.models"): "the library is the one place that knows the order of work",
-    # Until doctor reads the heartbeat and the last scan's findings from photoshelf/db/settings.py:
-    ("photoshelf.doctor", "photoshelf.indexer"): "the watcher's heartbeat and the last scan's findings",
 }
 
 

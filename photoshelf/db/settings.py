@@ -129,3 +129,15 @@ def enrich_stages() -> dict[str, dict[str, Any]]:
 
 def put_enrich_stages(info: dict[str, dict[str, Any]]) -> None:
     put_json(ENRICH_STAGES, info)  # unsorted: the stages' order is the run's
+
+
+def unreadable() -> list[dict[str, str]]:
+    """Paths the last scans could not read, with why and since when (nothing under them was marked missing)."""
+    return [{"path": path, **value} for path, value in sorted(get_dict(UNREADABLE).items())]
+
+
+def other_files() -> list[dict[str, Any]]:
+    """What the last full scan passed over: [{"extension", "count", "examples"}], most numerous first."""
+    out = [{"extension": ext, "count": int(v.get("count", 0)), "examples": list(v.get("examples", []))}
+           for ext, v in get_dict(OTHER_FILES).items() if isinstance(v, dict)]
+    return sorted(out, key=lambda o: (-o["count"], o["extension"]))
