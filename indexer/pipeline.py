@@ -253,8 +253,8 @@ class Indexer:
         folder_scopes = [display(s) for s in scopes if display(s) in self._folders]
         folder_ids = [fid for path, fid in self._folders.items()
                       if any(path == s or path.startswith(s + "/") for s in folder_scopes)] if folder_scopes else []
-        for chunk in chunks(folder_ids, 500):
-            for f in File.select().where(File.folder.in_(chunk)):
+        for id_chunk in chunks(folder_ids, 500):
+            for f in File.select().where(File.folder.in_(id_chunk)):
                 known[rel_of(f)] = f
         return known
 
@@ -722,8 +722,8 @@ class Indexer:
 
         # Issues and thumbnails of the batch, replaced wholesale.
         ids = list(file_ids.values())
-        for chunk in chunks(ids, 200):
-            IndexIssue.delete().where(IndexIssue.file.in_(chunk)).execute()
+        for id_chunk in chunks(ids, 200):
+            IndexIssue.delete().where(IndexIssue.file.in_(id_chunk)).execute()
         issues = []
         thumbs = []
         for it, photo in plans:
