@@ -17,6 +17,7 @@ import peewee as pw
 from photoshelf import jobs
 from photoshelf.config import Config
 from photoshelf.db import settings
+from photoshelf.db.rows import chunks
 from photoshelf.db.schema import Job, utcnow
 from photoshelf.db.transactions import write_transaction
 from photoshelf.errors import DatabaseError, OriginalsUnavailable, PhotoshelfError
@@ -308,8 +309,7 @@ class Watcher:
     def _persist(self, rels: list[str]) -> None:
         """Write new paths to the job table in one transaction before anything is indexed."""
         with write_transaction(self.db):
-            for i in range(0, len(rels), 500):
-                chunk = rels[i : i + 500]
+            for chunk in chunks(rels):
                 have = {
                     j.key
                     for j in Job.select(Job.key).where(
@@ -352,8 +352,7 @@ class Watcher:
 
     def _done(self, rels: list[str]) -> None:
         with write_transaction(self.db):
-            for i in range(0, len(rels), 500):
-                chunk = rels[i : i + 500]
+            for chunk in chunks(rels):
                 Job.delete().where((Job.kind == PATH_JOB) & Job.key.in_(chunk) & (Job.state == "queued")).execute()
 
     def _account(self, report: IndexReport) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 import peewee as pw
 
 from photoshelf.config import Config
+from photoshelf.db.rows import chunks
 from photoshelf.db.schema import Face, File, Person, Photo, PhotoLabel
 from photoshelf.db.transactions import write_transaction
 from photoshelf.models import textembed
@@ -26,7 +27,6 @@ from photoshelf.models.vectors import Space, VectorIndex
 
 TEXT_VERSION = "t1"  # bump when photo_texts() composes the text differently
 SPACE = Space(textembed.SPACE_NAME, textembed.DIM)
-_CHUNK = 500
 _encoders: dict[tuple[int, str], Lazy] = {}
 _encoders_lock = threading.Lock()
 
@@ -89,8 +89,7 @@ def photo_texts(photo_ids: Sequence[int]) -> dict[int, str]:
     (town and country; else the country of its time zone), title, description, keywords and the
     names of the folders its files are in. Photos with nothing to say get ""."""
     out: dict[int, str] = {}
-    for start in range(0, len(photo_ids), _CHUNK):
-        chunk = list(photo_ids[start : start + _CHUNK])
+    for chunk in chunks(photo_ids):
         labels: dict[int, list[tuple[str, str, str]]] = {}
         for pid, name, category, categories in (
                 PhotoLabel.select(PhotoLabel.photo, PhotoLabel.name, PhotoLabel.category, PhotoLabel.categories)

@@ -20,6 +20,7 @@ import peewee as pw
 
 from photoshelf.db import settings
 from photoshelf.db.backends import is_sqlite
+from photoshelf.db.rows import chunks
 from photoshelf.db.schema import Setting, Vector
 from photoshelf.db.transactions import write_transaction
 from photoshelf.models import halfrows
@@ -263,9 +264,9 @@ class VectorIndex:
         with write_transaction(self.db):
             if replace:
                 self._delete([i for i, _ in rows])
-            for start in range(0, len(rows), _CHUNK):  # MariaDB's max_allowed_packet bounds one statement
+            for chunk in chunks(rows):  # MariaDB's max_allowed_packet bounds one statement
                 Vector.insert_many([{"space": self.space.name, "item_id": i, "vector": v.tobytes()}
-                                    for i, v in rows[start : start + _CHUNK]]).execute()
+                                    for i, v in chunk]).execute()
             if self.sqlite:
                 self._mirror_insert(rows)
             self._touch(gone=[i for i, _ in rows] if replace else None, new=rows)
@@ -278,8 +279,7 @@ class VectorIndex:
                 self._touch(gone=ids)
 
     def _delete(self, ids: list[int]) -> None:
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
+        for chunk in chunks(ids):
             Vector.delete().where((Vector.space == self.space.name) & Vector.item_id.in_(chunk)).execute()
             if self.sqlite:
                 marks = ",".join("?" * len(chunk))
@@ -373,8 +373,7 @@ class VectorIndex:
                 (self.space.name, "[" + ",".join(str(int(i)) for i in ids) + "]"),
             )
             return {int(i): np.frombuffer(b, dtype=np.float32) for i, b in rows}
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
+        for chunk in chunks(ids):
             query = Vector.select(Vector.item_id, Vector.vector).where(
                 (Vector.space == self.space.name) & Vector.item_id.in_(chunk)
             )

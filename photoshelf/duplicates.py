@@ -28,6 +28,7 @@ import numpy as np
 import peewee as pw
 
 from photoshelf import dupsig, hashindex
+from photoshelf.db.rows import chunks
 from photoshelf.db.schema import File, Photo, Stack, Vector
 from photoshelf.visibility import EVERYONE, Audience, visible
 
@@ -358,9 +359,9 @@ def _clip_similarities(cands: Sequence[Candidate], raw: Sequence[tuple[int, int,
     if not ids:
         return {}
     vectors: dict[tuple[str, int], Any] = {}
-    for start in range(0, len(ids), _CHUNK):
+    for chunk in chunks(ids):
         rows = (Vector.select(Vector.space, Vector.item_id, Vector.vector)
-                .where(Vector.space.startswith("clip:") & Vector.item_id.in_(ids[start : start + _CHUNK])).tuples())
+                .where(Vector.space.startswith("clip:") & Vector.item_id.in_(chunk)).tuples())
         for space, item, blob in _rows(rows):
             v = np.frombuffer(bytes(blob), dtype=np.float32)
             norm = float(np.linalg.norm(v))
@@ -380,9 +381,9 @@ def _clip_similarities(cands: Sequence[Candidate], raw: Sequence[tuple[int, int,
 
 def _paths(ids: list[int]) -> dict[int, list[str]]:
     out: dict[int, list[str]] = defaultdict(list)
-    for start in range(0, len(ids), _CHUNK):
+    for chunk in chunks(ids):
         for pid, path in _rows(File.select(File.photo, File.path).where(
-                File.photo.in_(ids[start : start + _CHUNK]) & (File.role == "media") & File.missing_since.is_null())
+                File.photo.in_(chunk) & (File.role == "media") & File.missing_since.is_null())
                 .order_by(File.id).tuples()):
             out[pid].append(path)
     return out

@@ -15,6 +15,7 @@ from typing import Any
 
 from PIL import Image
 
+from photoshelf.db.rows import chunks
 from photoshelf.db.schema import Photo
 from photoshelf.db.transactions import write_transaction
 
@@ -77,9 +78,9 @@ def backfill(db: Any, fit_path: Callable[[str], Path], limit: int | None = None)
         query = query.limit(limit)
     todo: list[tuple[int, str]] = list(query.tuples())  # type: ignore[arg-type]
     done = 0
-    for start in range(0, len(todo), _CHUNK):
+    for chunk in chunks(todo, _CHUNK):
         rows = []
-        for photo_id, sha1 in todo[start : start + _CHUNK]:
+        for photo_id, sha1 in chunk:
             try:
                 with Image.open(fit_path(sha1)) as im:
                     sig = signature(im)

@@ -8,6 +8,7 @@ from typing import Any
 import peewee as pw
 
 from photoshelf.db.dates import split_year_month, year_month
+from photoshelf.db.rows import chunks
 from photoshelf.db.schema import File, Folder, Photo
 from photoshelf.errors import NotFound
 from photoshelf.records import GUESSED_DATE_SOURCES
@@ -75,10 +76,10 @@ def _nested_covers(path: str, children: list[Folder], audience: Audience) -> dic
             owner[fid] = by_path[top]
     best: dict[int, Any] = {}
     ids = sorted(owner)
-    for start in range(0, len(ids), 500):
+    for chunk in chunks(ids):
         q: Any = (visible(File.select(File.folder, covers.cover_score()).join(Photo, on=(File.photo == Photo.id)),
                           audience)
-                  .where(File.folder.in_(ids[start : start + 500]) & (File.role == "media")
+                  .where(File.folder.in_(chunk) & (File.role == "media")
                          & File.missing_since.is_null()).group_by(File.folder))
         for fid, score in q.tuples():
             best[owner[fid]] = covers.best(best.get(owner[fid]), score)

@@ -9,6 +9,7 @@ from typing import Any
 
 import peewee as pw
 
+from photoshelf.db.rows import chunks
 from photoshelf.db.schema import Photo
 from photoshelf.viewer.urls import thumb_url
 
@@ -42,8 +43,8 @@ def tiles(photo_ids: Iterable[int | None]) -> dict[int, str]:
     """The tile URL of each photo id (one query)."""
     wanted = sorted({i for i in photo_ids if i is not None})
     out: dict[int, str] = {}
-    for start in range(0, len(wanted), 500):
-        query: Any = Photo.select(Photo.id, Photo.sha1).where(Photo.id.in_(wanted[start : start + 500]))
+    for chunk in chunks(wanted):
+        query: Any = Photo.select(Photo.id, Photo.sha1).where(Photo.id.in_(chunk))
         for pid, sha1 in query.tuples():
             out[pid] = thumb_url(sha1, "tile")
     return out

@@ -8,13 +8,13 @@ from typing import Any
 
 from photoshelf import duplicates as dup
 from photoshelf import dupresolve
+from photoshelf.db.rows import chunks
 from photoshelf.db.schema import File, Photo
 from photoshelf.models import lookalike
 from photoshelf.viewer.errors import InvalidInput
 from photoshelf.visibility import Audience, visible
 
 LIMIT = 200  # groups per kind on the page: a library with more is resolved a page at a time (or in bulk)
-_CHUNK = 500
 
 
 def page(audience: Audience) -> dict[str, Any]:
@@ -28,8 +28,8 @@ def page(audience: Audience) -> dict[str, Any]:
             shown.append(g)
     ids = sorted({m.photo.id for g in shown for m in g.members})
     rows: dict[int, Photo] = {}
-    for start in range(0, len(ids), _CHUNK):
-        rows.update((p.id, p) for p in Photo.select().where(Photo.id.in_(ids[start : start + _CHUNK])))
+    for chunk in chunks(ids):
+        rows.update((p.id, p) for p in Photo.select().where(Photo.id.in_(chunk)))
     groups = []
     for g in shown:
         members = [{"photo": rows[m.photo.id], "paths": m.paths, "keep": m.keep, "reason": m.reason}
@@ -83,8 +83,7 @@ def lookalike_groups(limit: int, audience: Audience) -> list[dict[str, Any]]:
     ids = sorted({i for g in found for i in (*g["ids"], g["hub"])})
     photos: dict[int, Photo] = {}
     paths: dict[int, list[str]] = defaultdict(list)
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
+    for chunk in chunks(ids):
         photos.update((p.id, p) for p in visible(Photo.select().where(Photo.id.in_(chunk)), audience))
         files: Any = (File.select(File.photo, File.path).where(
             File.photo.in_(chunk) & (File.role == "media") & File.missing_since.is_null()).order_by(File.path).tuples())

@@ -7,6 +7,7 @@ from typing import Any
 
 import peewee as pw
 
+from photoshelf.db.rows import chunks
 from photoshelf.db.schema import Photo
 from photoshelf.viewer.errors import InvalidInput
 from photoshelf.viewer.listing import Scope, base_select
@@ -69,8 +70,7 @@ def clusters(text: str, zoom: int, bbox: BBox | None, audience: Audience) -> dic
     )
     shown = [r[3] for r in rows]
     sha = {}
-    for i in range(0, len(shown), 500):
-        chunk = shown[i:i + 500]
+    for chunk in chunks(shown):
         sha.update({pid: (s, has) for pid, s, has in
                     Photo.select(Photo.id, Photo.sha1, Photo.has_thumbs).where(Photo.id.in_(chunk)).tuples()})
     features = []
