@@ -27,7 +27,7 @@ import peewee as pw
 from photoshelf import jobs, tempfiles
 from photoshelf.config import Config
 from photoshelf.db import settings
-from photoshelf.db.rows import tuples
+from photoshelf.db.rows import chunks, tuples
 from photoshelf.db.schema import Job, Photo, PhotoStage, Vector, utcnow
 from photoshelf.db.transactions import write_transaction
 from photoshelf.media.thumbs import ThumbCache
@@ -563,8 +563,7 @@ class Enricher:
             photo_ids = [pid for (pid,) in tuples(PhotoStage.select(PhotoStage.photo).where(
                 PhotoStage.stage == stage.name))]
         ids = list(photo_ids)
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
+        for chunk in chunks(ids):
             with write_transaction(self.db):
                 stage.forget(chunk)
                 PhotoStage.delete().where((PhotoStage.stage == stage.name) & PhotoStage.photo.in_(chunk)).execute()

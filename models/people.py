@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import peewee as pw
 
-from photoshelf.db.rows import tuples
+from photoshelf.db.rows import chunks, tuples
 from photoshelf.db.schema import Face, FaceReject, Person, Photo, Vector, utcnow
 from photoshelf.db.transactions import write_transaction
 from photoshelf.db.uids import person_uid
@@ -27,7 +27,6 @@ FACE_SPACE = Space(SPACE_NAME, DIM, metric="l2", quantise=False)
 NEIGHBOURS = 10
 # DBSCAN works on at most this many unassigned faces per run (newest first), so its cost is bounded.
 DBSCAN_MAX = 5000
-_CHUNK = 500
 
 
 class PeopleError(PhotoshelfError):
@@ -112,8 +111,7 @@ def assign_new_faces(db: pw.Database, face_ids: Iterable[int], distance: float,
 
 def _photos_of_faces(face_ids: list[int]) -> dict[int, int]:
     out: dict[int, int] = {}
-    for start in range(0, len(face_ids), _CHUNK):
-        chunk = face_ids[start : start + _CHUNK]
+    for chunk in chunks(face_ids):
         out.update(tuples(Face.select(Face.id, Face.photo).where(Face.id.in_(chunk))))
     return out
 
@@ -140,8 +138,7 @@ def _nearest_person(index: VectorIndex, face_id: int, vec: np.ndarray, distance:
 
 def _rejections(face_ids: list[int]) -> dict[int, set[int]]:
     out: dict[int, set[int]] = defaultdict(set)
-    for start in range(0, len(face_ids), _CHUNK):
-        chunk = face_ids[start : start + _CHUNK]
+    for chunk in chunks(face_ids):
         for face_id, person_id in tuples(FaceReject.select(FaceReject.face, FaceReject.person).where(
                 FaceReject.face.in_(chunk))):
             out[face_id].add(person_id)
@@ -246,8 +243,7 @@ def delete_faces(db: pw.Database, faces: list[Face]) -> None:
         return
     remove_vectors(db, faces)
     ids = [f.id for f in faces]
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
+    for chunk in chunks(ids):
         FaceReject.delete().where(FaceReject.face.in_(chunk)).execute()
         Face.delete().where(Face.id.in_(chunk)).execute()
 
@@ -256,8 +252,8 @@ def remove_faces(db: pw.Database, photo_ids: list[int]) -> None:
     """Forget the faces of these photos; unnamed people left empty go too."""
     with write_transaction(db):
         faces: list[Face] = []
-        for start in range(0, len(photo_ids), _CHUNK):
-            faces.extend(Face.select(Face.id, Face.model).where(Face.photo.in_(photo_ids[start : start + _CHUNK])))
+        for chunk in chunks(photo_ids):
+            faces.extend(Face.select(Face.id, Face.model).where(Face.photo.in_(chunk)))
         if not faces:
             return
         delete_faces(db, faces)
@@ -416,8 +412,7 @@ def cover_faces(person_ids: list[int]) -> dict[int, dict[str, Any]]:
     """The face that shows each person best (the detector's most confident, then the largest): its id, photo
     and box, for a thumbnail crop."""
     best: dict[int, tuple[tuple[float, float], dict[str, Any]]] = {}
-    for start in range(0, len(person_ids), _CHUNK):
-        chunk = person_ids[start : start + _CHUNK]
+    for chunk in chunks(person_ids):
         query = tuples(Face.select(Face.id, Face.person, Face.photo, Face.x, Face.y, Face.w, Face.h, Face.score).where(
             Face.person.in_(chunk)))
         for face_id, person_id, photo_id, x, y, w, h, score in query:
@@ -444,8 +439,7 @@ def unassigned_count() -> int:
 def faces_of_photos(photo_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     """Faces per photo for records and sidecars: one query per chunk of photos."""
     out: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for start in range(0, len(photo_ids), _CHUNK):
-        chunk = photo_ids[start : start + _CHUNK]
+    for chunk in chunks(photo_ids):
         query = (Face.select(Face, Person.uid, Person.name)
                  .join(Person, pw.JOIN.LEFT_OUTER, on=(Face.person == Person.id))
                  .where(Face.photo.in_(chunk)).order_by(Face.photo, Face.x))

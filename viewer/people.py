@@ -18,7 +18,7 @@ from PIL import Image
 
 from photoshelf import ids
 from photoshelf.config import Config
-from photoshelf.db.rows import dicts
+from photoshelf.db.rows import chunks, dicts
 from photoshelf.db.schema import Face, Person, Photo, PhotoLabel
 from photoshelf.errors import NotFound, PhotoshelfError
 from photoshelf.media.thumbs import ThumbCache
@@ -38,7 +38,6 @@ CROP_MARGIN = 1.6  # the crop is this many times the face box, so hair and chin 
 FACES_SHOWN = 120  # faces listed on a person's page (the photos grid shows them all)
 MERGE_CHOICES = 500  # people offered in the merge/move lists
 NAME_MAX = 255
-_CHUNK = 500
 
 
 def _optional(name: str) -> ModuleType | None:
@@ -139,8 +138,7 @@ def _covers(person_ids: list[int], audience: Audience) -> dict[int, dict[str, An
     """Each person's cover: their best-scoring face on a photo that has thumbnails and `audience` sees (one query
     per chunk)."""
     out: dict[int, dict[str, Any]] = {}
-    for start in range(0, len(person_ids), _CHUNK):
-        chunk = person_ids[start : start + _CHUNK]
+    for chunk in chunks(person_ids):
         best = (visible(Face.select(Face.person.alias("pid"), pw.fn.MAX(Face.score).alias("best"))
                         .join(Photo, on=(Face.photo == Photo.id)), audience)
                 .where(Face.person.in_(chunk) & Photo.has_thumbs).group_by(Face.person).alias("best"))
@@ -407,8 +405,7 @@ def photo_faces(photo_ids: Iterable[int], audience: Audience) -> dict[int, list[
     """Faces per photo (of those `audience` sees, archived included) with their person and crop, left to right."""
     ids = list(photo_ids)
     out: dict[int, list[dict[str, Any]]] = {}
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
+    for chunk in chunks(ids):
         rows = _face_rows(Face.photo.in_(chunk), (Face.photo, Face.x), audience, archive_view=True)
         wanted = {r["person"] for r in rows if r["person"]}
         people = {p.id: p for p in Person.select().where(Person.id.in_(wanted))} if wanted else {}
