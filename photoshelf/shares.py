@@ -18,6 +18,7 @@ import secrets
 from typing import Any
 
 from photoshelf import accounts
+from photoshelf.db.dates import utc_text
 from photoshelf.db.schema import Album, AlbumPhoto, Photo, Share, User, utcnow
 from photoshelf.errors import Gone, NotFound, PhotoshelfError
 
@@ -171,8 +172,8 @@ def describe(share: Share, base_url: str = "") -> dict[str, Any]:
         "album_title": album.title if album else None,
         "photo": share.photo_id,
         "created_by": creator.name if creator else None,
-        "created_at": share.created_at.isoformat(timespec="seconds") + "Z" if share.created_at else None,
-        "expires_at": share.expires_at.isoformat(timespec="seconds") + "Z" if share.expires_at else None,
+        "created_at": utc_text(share.created_at),
+        "expires_at": utc_text(share.expires_at),
         "password": bool(share.password_hash),
         "download": bool(share.allow_download),
         "state": state(share),

@@ -9,6 +9,7 @@ import click
 
 from photoshelf import accounts, shares
 from photoshelf.cli.common import echo_json
+from photoshelf.db.dates import utc_text
 from photoshelf.errors import NotFound, PhotoshelfError
 
 
@@ -25,8 +26,8 @@ def _user_dict(user: Any) -> dict[str, Any]:
     return {
         "name": user.name,
         "role": user.role,
-        "created_at": user.created_at.isoformat(timespec="seconds") + "Z" if user.created_at else None,
-        "last_login_at": user.last_login_at.isoformat(timespec="seconds") + "Z" if user.last_login_at else None,
+        "created_at": utc_text(user.created_at),
+        "last_login_at": utc_text(user.last_login_at),
     }
 
 

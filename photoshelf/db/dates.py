@@ -1,7 +1,9 @@
-"""Calendar parts of a date column computed by the database itself, for GROUP BY on either backend."""
+"""Catalog dates: calendar parts of a date column computed by the database itself (for GROUP BY on either
+backend), and an instant written out as text."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import peewee as pw
@@ -24,3 +26,8 @@ def split_year_month(value: Any) -> tuple[int, int]:
     """(year, month) of a `year_month` value."""
     year, month = divmod(int(value), 100)
     return year, month
+
+
+def utc_text(value: dt.datetime | None) -> str | None:
+    """A catalog instant (naive UTC) as ISO text to the second with a Z ("2024-05-06T07:08:09Z"); None for None."""
+    return value.isoformat(timespec="seconds") + "Z" if value else None

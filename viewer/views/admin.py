@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from photoshelf import accounts
 from photoshelf.accounts import AccountError
+from photoshelf.db.dates import utc_text
 from photoshelf.db.schema import User
 from photoshelf.errors import NotFound
 from photoshelf.viewer import sharing
@@ -26,11 +27,8 @@ log = logging.getLogger(__name__)
 
 
 def user_dict(user: User) -> dict[str, Any]:
-    def when(value: Any) -> str | None:
-        return value.isoformat(timespec="seconds") + "Z" if value else None
-
-    return {"name": user.name, "role": user.role, "created_at": when(user.created_at),
-            "last_login_at": when(user.last_login_at)}
+    return {"name": user.name, "role": user.role, "created_at": utc_text(user.created_at),
+            "last_login_at": utc_text(user.last_login_at)}
 
 
 def _text(body: dict[str, Any], key: str) -> str:
