@@ -41,7 +41,6 @@ MAX_COLOUR = 22.0  # mean channel difference (of 255) of the 3×3 colour layout
 MIN_CLIP = 0.88  # cosine similarity of CLIP embeddings, when both photos have one
 BURST_SECONDS = 10.0
 BLANK = 0  # the pHash of a flat picture: every flat picture shares it, so it pairs nothing
-_CHUNK = 500
 _PAIR_CACHE: dict[str, list[tuple[int, int, int]]] = {}  # by a digest of the pHashes searched (hash_pairs)
 _CACHE_LOCK = threading.Lock()
 # Formats by how original they are: what a camera or phone writes first, then re-encodes made for the web.
@@ -337,9 +336,8 @@ def load(audience: Audience = EVERYONE, ids: Sequence[int] | None = None) -> lis
     if ids is None:
         queries = [_present(Photo.select(*columns), audience, videos=False).order_by(Photo.id)]
     else:
-        wanted = sorted(set(ids))
-        queries = [_present(Photo.select(*columns), audience).where(Photo.id.in_(wanted[s : s + _CHUNK]))
-                   .order_by(Photo.id) for s in range(0, len(wanted), _CHUNK)]
+        queries = [_present(Photo.select(*columns), audience).where(Photo.id.in_(chunk)).order_by(Photo.id)
+                   for chunk in chunks(sorted(set(ids)))]
     out = []
     for query in queries:
         for row in _rows(query.dicts()):

@@ -29,6 +29,7 @@ import peewee as pw
 from photoshelf import values
 from photoshelf.config import Config
 from photoshelf.db.changes import change_photos
+from photoshelf.db.rows import chunks
 from photoshelf.db.schema import Album, AlbumPhoto, Face, File, Person, Photo, PhotoLabel, lock_fields
 from photoshelf.db.transactions import write_transaction
 from photoshelf.db.uids import person_uid
@@ -372,8 +373,8 @@ def apply(db: pw.Database, photos: list[PrismPhoto], albums: dict[str, PrismAlbu
             made[uid] = album
             positions[album.id] = AlbumPhoto.select(pw.fn.MAX(AlbumPhoto.position)).where(
                 AlbumPhoto.album == album.id).scalar() or 0
-    for start in range(0, len(photos), 200):  # one transaction per 200 photos
-        _apply_chunk(db, photos[start:start + 200], made, positions, report)
+    for chunk in chunks(photos, 200):  # one transaction per 200 photos
+        _apply_chunk(db, chunk, made, positions, report)
 
 
 def _apply_chunk(db: pw.Database, chunk: list[PrismPhoto], albums: dict[str, Album], positions: dict[int, int],
