@@ -15,6 +15,7 @@ from typing import Any
 
 import peewee as pw
 
+from photoshelf.db.rows import tuples
 from photoshelf.db.schema import Photo
 from photoshelf.db.transactions import write_transaction
 
@@ -160,7 +161,7 @@ def backfill(batch: int = BACKFILL_BATCH) -> int:
         | ((Photo.lat.is_null() | Photo.lon.is_null()) & Photo.country_code.is_null(False)))
     last = 0
     while True:
-        ids = [pid for (pid,) in stale.where(Photo.id > last).order_by(Photo.id).limit(batch).tuples()]
+        ids = [pid for (pid,) in tuples(stale.where(Photo.id > last).order_by(Photo.id).limit(batch))]
         if not ids:
             return changed
         last = ids[-1]

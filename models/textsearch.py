@@ -17,7 +17,7 @@ import numpy as np
 import peewee as pw
 
 from photoshelf.config import Config
-from photoshelf.db.rows import chunks
+from photoshelf.db.rows import chunks, tuples
 from photoshelf.db.schema import Face, File, Person, Photo, PhotoLabel
 from photoshelf.db.transactions import write_transaction
 from photoshelf.models import textembed
@@ -91,24 +91,24 @@ def photo_texts(photo_ids: Sequence[int]) -> dict[int, str]:
     out: dict[int, str] = {}
     for chunk in chunks(photo_ids):
         labels: dict[int, list[tuple[str, str, str]]] = {}
-        for pid, name, category, categories in (
+        for pid, name, category, categories in tuples(
                 PhotoLabel.select(PhotoLabel.photo, PhotoLabel.name, PhotoLabel.category, PhotoLabel.categories)
-                .where(PhotoLabel.photo.in_(chunk)).order_by(PhotoLabel.confidence.desc()).tuples()):
+                .where(PhotoLabel.photo.in_(chunk)).order_by(PhotoLabel.confidence.desc())):
             labels.setdefault(pid, []).append((name, category, categories))
         people: dict[int, list[str]] = {}
-        for pid, name in (Face.select(Face.photo, Person.name).join(Person)
-                          .where(Face.photo.in_(chunk) & Person.name.is_null(False) & (Person.hidden == False))  # noqa: E712
-                          .order_by(Face.id).tuples()):
+        for pid, name in tuples(Face.select(Face.photo, Person.name).join(Person)
+                                .where(Face.photo.in_(chunk) & Person.name.is_null(False) & (Person.hidden == False))  # noqa: E712
+                                .order_by(Face.id)):
             people.setdefault(pid, []).append(name)
         folders: dict[int, list[str]] = {}
-        for pid, path in (File.select(File.photo, File.path)
-                          .where(File.photo.in_(chunk) & (File.role == "media") & File.missing_since.is_null())
-                          .order_by(File.path).tuples()):
+        for pid, path in tuples(File.select(File.photo, File.path)
+                                .where(File.photo.in_(chunk) & (File.role == "media") & File.missing_since.is_null())
+                                .order_by(File.path)):
             folders.setdefault(pid, []).extend(PurePosixPath(path).parts[:-1])
-        for pid, title, description, keywords, timezone, city, country in (
+        for pid, title, description, keywords, timezone, city, country in tuples(
                 Photo.select(Photo.id, Photo.title, Photo.description, Photo.keywords, Photo.timezone,
                              Photo.city, Photo.country)
-                .where(Photo.id.in_(chunk)).tuples()):
+                .where(Photo.id.in_(chunk))):
             parts: list[str] = []
             seen: set[str] = set()
             words: list[str] = []

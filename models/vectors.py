@@ -20,7 +20,7 @@ import peewee as pw
 
 from photoshelf.db import settings
 from photoshelf.db.backends import is_sqlite
-from photoshelf.db.rows import chunks
+from photoshelf.db.rows import chunks, tuples
 from photoshelf.db.schema import Setting, Vector
 from photoshelf.db.transactions import write_transaction
 from photoshelf.models import halfrows
@@ -377,7 +377,7 @@ class VectorIndex:
             query = Vector.select(Vector.item_id, Vector.vector).where(
                 (Vector.space == self.space.name) & Vector.item_id.in_(chunk)
             )
-            for item_id, blob in query.tuples():
+            for item_id, blob in tuples(query):
                 out[item_id] = np.frombuffer(bytes(blob), dtype=np.float32)
         return out
 
@@ -441,9 +441,9 @@ class VectorIndex:
                 self.db.execute_sql(f"DELETE FROM {self.bin_table}")
             last = -1
             while True:
-                batch = list(Vector.select(Vector.item_id, Vector.vector)
-                             .where((Vector.space == self.space.name) & (Vector.item_id > last))
-                             .order_by(Vector.item_id).limit(5000).tuples())
+                batch = list(tuples(Vector.select(Vector.item_id, Vector.vector)
+                                    .where((Vector.space == self.space.name) & (Vector.item_id > last))
+                                    .order_by(Vector.item_id).limit(5000)))
                 if not batch:
                     break
                 self._mirror_insert([(i, np.frombuffer(bytes(b), dtype=np.float32)) for i, b in batch])

@@ -8,6 +8,7 @@ from typing import Any
 
 import peewee as pw
 
+from photoshelf.db.rows import tuples
 from photoshelf.db.schema import Job, utcnow
 
 BACKOFF_SECONDS = (5, 30, 120, 600, 3600)
@@ -98,5 +99,4 @@ def mark_interrupted(job: Job) -> None:
 
 
 def counts() -> dict[str, int]:
-    rows = Job.select(Job.state, pw.fn.COUNT(Job.id).alias("n")).group_by(Job.state).tuples()
-    return {state: n for state, n in rows}
+    return dict(tuples(Job.select(Job.state, pw.fn.COUNT(Job.id).alias("n")).group_by(Job.state)))

@@ -6,13 +6,13 @@ from typing import Any
 
 import peewee as pw
 
+from photoshelf.db.rows import tuples
 from photoshelf.db.schema import File, Folder, IndexIssue, Photo, Stack, Thumbnail
 
 
 def library_stats() -> dict[str, Any]:
     present = Photo.missing_since.is_null()
-    by_type = {k: n for k, n in Photo.select(Photo.kind, pw.fn.COUNT(Photo.id)).where(present)
-               .group_by(Photo.kind).tuples()}
+    by_type = dict(tuples(Photo.select(Photo.kind, pw.fn.COUNT(Photo.id)).where(present).group_by(Photo.kind)))
     first, last = Photo.select(pw.fn.MIN(Photo.taken_at_local), pw.fn.MAX(Photo.taken_at_local)).where(
         present).scalar(as_tuple=True)
     dup_photos = (

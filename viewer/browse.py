@@ -8,7 +8,7 @@ from typing import Any
 import peewee as pw
 
 from photoshelf.db.dates import split_year_month, year_month
-from photoshelf.db.rows import chunks
+from photoshelf.db.rows import chunks, tuples
 from photoshelf.db.schema import File, Folder, Photo
 from photoshelf.errors import NotFound
 from photoshelf.records import GUESSED_DATE_SOURCES
@@ -114,7 +114,7 @@ def calendar(audience: Audience) -> list[dict[str, Any]]:
          .where(Photo.taken_at_local.is_null(False) & _dated()).group_by(month).order_by())
     years: dict[int, dict[int, int]] = defaultdict(dict)
     scores: dict[tuple[int, int], Any] = {}
-    for key, n, score in q.tuples():
+    for key, n, score in tuples(q):
         y, m = split_year_month(key)
         years[y][m] = int(n)
         scores[y, m] = score
@@ -140,7 +140,7 @@ def places(audience: Audience) -> list[dict[str, Any]]:
                                                           pw.fn.COUNT(Photo.id), covers.cover_score())
          .where(Photo.country_code.is_null(False))
          .group_by(Photo.country_code, Photo.country, Photo.state, Photo.city).order_by())
-    rows = [(code, country, state, city, int(n), score) for code, country, state, city, n, score in q.tuples()]
+    rows = [(code, country, state, city, int(n), score) for code, country, state, city, n, score in tuples(q)]
     homonyms = Counter(city for _code, _country, _state, city, _n, _s in rows if city)
     countries: dict[str, dict[str, Any]] = {}
     for code, country, state, city, n, score in rows:

@@ -77,7 +77,7 @@ def set_flags(chosen: Iterable[int], changes: Any, audience: Audience) -> int:
     for key, value in flags.items():
         cond = getattr(Photo, key) != value
         differs = cond if differs is None else (differs | cond)
-    return change_photos(Photo.id.in_(target) & differs, **flags)
+    return change_photos(Photo.id.in_(target) & differs, at=None, **flags)
 
 
 @dataclass(frozen=True)

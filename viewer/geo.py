@@ -7,7 +7,7 @@ from typing import Any
 
 import peewee as pw
 
-from photoshelf.db.rows import chunks
+from photoshelf.db.rows import tuples, tuples_in
 from photoshelf.db.schema import Photo
 from photoshelf.viewer.errors import InvalidInput
 from photoshelf.viewer.listing import Scope, base_select
@@ -64,15 +64,13 @@ def clusters(text: str, zoom: int, bbox: BBox | None, audience: Audience) -> dic
     if bbox is not None:
         select = select.where(_in_box(bbox))
     gy, gx = pw.fn.ROUND(Photo.lat / cell), pw.fn.ROUND(Photo.lon / cell)
-    rows = list(
+    rows = list(tuples(
         select.select(pw.fn.COUNT(Photo.id), pw.fn.AVG(Photo.lat), pw.fn.AVG(Photo.lon), pw.fn.MAX(Photo.id))
-        .group_by(gy, gx).order_by().tuples()
-    )
+        .group_by(gy, gx).order_by()
+    ))
     shown = [r[3] for r in rows]
-    sha = {}
-    for chunk in chunks(shown):
-        sha.update({pid: (s, has) for pid, s, has in
-                    Photo.select(Photo.id, Photo.sha1, Photo.has_thumbs).where(Photo.id.in_(chunk)).tuples()})
+    sha = {pid: (s, has) for pid, s, has in
+           tuples_in(Photo.select(Photo.id, Photo.sha1, Photo.has_thumbs), Photo.id, shown)}
     features = []
     total = 0
     for count, lat, lon, pid in rows:

@@ -10,13 +10,14 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import peewee as pw
 
 from photoshelf import ids, search
 from photoshelf import ranking as ranking_mod
 from photoshelf.db.backends import is_sqlite
+from photoshelf.db.rows import tuples
 from photoshelf.db.schema import AlbumPhoto, File, Photo, PhotoEdit, Stack
 from photoshelf.errors import QueryError
 from photoshelf.records import GUESSED_DATE_SOURCES
@@ -374,7 +375,7 @@ def _rows(ordered: pw.ModelSelect, limit: int) -> list[Photo]:
 
     The ids come from the timeline index alone (migration 6), in its order; asked for whole rows at once, the
     databases weigh the row lookups against a sort and may leave that index for a worse plan."""
-    ids = [pid for (pid,) in cast(Any, ordered.select(Photo.id).limit(limit).tuples())]
+    ids = [pid for (pid,) in tuples(ordered.select(Photo.id).limit(limit))]
     if not ids:
         return []
     found = {p.id: p for p in Photo.select().where(Photo.id.in_(ids))}
@@ -386,8 +387,8 @@ def rotations(ids: Iterable[int]) -> dict[int, int]:
     ids = list(ids)
     if not ids:
         return {}
-    return {pid: rot for pid, rot in PhotoEdit.select(PhotoEdit.photo, PhotoEdit.rotation)
-            .where(PhotoEdit.photo.in_(ids) & (PhotoEdit.rotation != 0)).tuples()}
+    return dict(tuples(PhotoEdit.select(PhotoEdit.photo, PhotoEdit.rotation)
+                       .where(PhotoEdit.photo.in_(ids) & (PhotoEdit.rotation != 0))))
 
 
 def neighbours(photo: Photo, text: str = "", scope: Scope = EVERYTHING) -> tuple[int | None, int | None]:
@@ -398,7 +399,7 @@ def neighbours(photo: Photo, text: str = "", scope: Scope = EVERYTHING) -> tuple
         return _next_to(ranked.ids, photo.id)
     select = base_select(text, scope)
     if scope.album_id is not None:
-        ids = [pid for (pid,) in select.select(Photo.id).order_by(AlbumPhoto.position, AlbumPhoto.id).tuples()]
+        ids = [pid for (pid,) in tuples(select.select(Photo.id).order_by(AlbumPhoto.position, AlbumPhoto.id))]
         return _next_to(ids, photo.id)
     t, pid = Photo.taken_at_local, Photo.id
     here = Cursor(taken=photo.taken_at_local, photo_id=photo.id)

@@ -12,6 +12,7 @@ import peewee as pw
 
 from photoshelf import ids
 from photoshelf.db.dates import split_year_month, year_month
+from photoshelf.db.rows import tuples
 from photoshelf.db.schema import Photo
 from photoshelf.viewer import listing
 from photoshelf.viewer.listing import Cursor, Scope
@@ -71,7 +72,7 @@ def _years(audience: Audience) -> list[Year]:
     q = (listing.base_select("", Scope(audience=audience, dates="known"))
          .select(month, pw.fn.COUNT(Photo.id)).group_by(month).order_by())
     out: dict[int, Year] = {}
-    for y, m, n in sorted(((*split_year_month(key), int(n)) for key, n in q.tuples()), reverse=True):
+    for y, m, n in sorted(((*split_year_month(key), int(n)) for key, n in tuples(q)), reverse=True):
         year = out.setdefault(y, Year(year=y, cursor=start_of(y, 12)))
         year.months.append(Month(year=y, month=m, count=n, cursor=start_of(y, m)))
     return list(out.values())

@@ -9,6 +9,7 @@ import peewee as pw
 
 from photoshelf.config import Config
 from photoshelf.db import settings
+from photoshelf.db.rows import tuples
 from photoshelf.db.schema import Job
 from photoshelf.doctor import run_checks
 from photoshelf.stats import library_stats
@@ -16,7 +17,7 @@ from photoshelf.stats import library_stats
 
 def status(config: Config, db: pw.Database) -> dict[str, Any]:
     report = run_checks(config, db)
-    queue = dict(Job.select(Job.state, pw.fn.COUNT(Job.id)).group_by(Job.state).tuples())
+    queue = dict(tuples(Job.select(Job.state, pw.fn.COUNT(Job.id)).group_by(Job.state)))
     running = Job.select().where((Job.kind == "index") & (Job.state == "running")).order_by(Job.id.desc()).first()
     progress = None
     if running is not None and running.progress:

@@ -8,6 +8,7 @@ from typing import Any
 
 import peewee as pw
 
+from photoshelf.db.rows import tuples
 from photoshelf.db.schema import Photo, PhotoLabel
 from photoshelf.viewer import covers
 from photoshelf.viewer.listing import Scope, base_select
@@ -30,7 +31,7 @@ def things(audience: Audience, limit: int = 500) -> dict[str, Any]:
               .where(PhotoLabel.confidence >= MIN_CONFIDENCE)
               .group_by(PhotoLabel.name).order_by(pw.fn.COUNT(pw.fn.DISTINCT(Photo.id)).desc(), PhotoLabel.name)
               .limit(limit))
-    rows = list(select.tuples())
+    rows = list(tuples(select))
     urls = covers.tiles(covers.cover_id(score) for *_rest, score in rows)
     cards = [{"name": name, "category": category or "", "count": int(n), "query": _query(name),
               "cover": urls.get(covers.cover_id(score) or 0)} for name, category, n, score in rows]
