@@ -17,9 +17,11 @@ from typing import Any
 import peewee as pw
 from PIL import Image
 
-from photoshelf.db.schema import File, Folder, Photo, Thumbnail
+from photoshelf.db.schema import File, Folder, Photo, Setting, Thumbnail, utcnow
+from photoshelf.dupsig import COLORS_LEN
 from photoshelf.filenames import path_hash
 from photoshelf.indexer.pipeline import META_VERSION
+from photoshelf.sidecars.sync import FILES_KEY, SYNCED_KEY
 
 JPEG_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".jfif"}
 PNG_EXTENSIONS = {".png"}
@@ -177,9 +179,14 @@ def make_tiny_tree(root: Path, prefix: str, count: int, per_folder: int = 200) -
 
 
 def seed_catalog(db: pw.Database, originals: Path, files: list[TinyFile]) -> None:
-    """Store what an index of `files` would have stored (Folder, Photo, File and two Thumbnail rows each):
-    a bench shortcut, so that a 100k catalog needs no 100k decodes."""
+    """Store what an index of `files` would have stored (Folder, Photo, File and two Thumbnail rows each, and
+    the sidecar pass's high-water marks): a bench shortcut, so that a 100k catalog needs no 100k decodes.
+
+    The sidecar files themselves are not written (1M would take ~25 minutes): sidecars/sync.py writes a photo's
+    sidecar when the photo changed after `sidecars.synced_at`, so a catalog synced after its last change is what
+    an index leaves, and a no-change rescan writes none. bench/index.py times sidecar writing on its own."""
     folders: dict[str, int] = {}
+    indexed_at = utcnow() - dt.timedelta(minutes=1)  # sync_changed looks one second before synced_at
 
     def folder_id(path: str) -> int:
         if path not in folders:
@@ -195,7 +202,8 @@ def seed_catalog(db: pw.Database, originals: Path, files: list[TinyFile]) -> Non
     insert_rows(db, Photo, [
         dict(uid="b" + f.sha1[:16], sha1=f.sha1, kind="image", mime="image/jpeg", format="JPEG", size=f.size,
              width=16, height=16, taken_at=base + dt.timedelta(minutes=i), taken_src="exif", phash=f.sha1[16:32],
-             has_thumbs=True, meta_version=META_VERSION)
+             dhash=f.sha1[24:40], colors=f.sha1[:COLORS_LEN].ljust(COLORS_LEN, "0"),
+             has_thumbs=True, meta_version=META_VERSION, created_at=indexed_at, updated_at=indexed_at)
         for i, f in enumerate(files)
     ])
     photo_ids = dict(Photo.select(Photo.sha1, Photo._meta.primary_key).tuples().iterator())
@@ -210,6 +218,9 @@ def seed_catalog(db: pw.Database, originals: Path, files: list[TinyFile]) -> Non
                    dict(photo=photo, size="tile", width=16, height=16, format="jpg", bytes=500)]
     insert_rows(db, File, rows)
     insert_rows(db, Thumbnail, thumbs)
+    with db.atomic():
+        for key in (SYNCED_KEY, FILES_KEY):
+            Setting.insert(key=key, value=utcnow().isoformat()).on_conflict_replace().execute()
 
 
 def insert_rows(db: pw.Database, model: type[pw.Model], rows: list[dict[str, Any]]) -> None:

@@ -36,13 +36,14 @@ from PIL import Image, ImageOps
 from photoshelf.config import Config, load_config
 from photoshelf.db.backends import describe
 from photoshelf.db.catalog import open_catalog
-from photoshelf.db.schema import File
+from photoshelf.db.schema import File, Photo
 from photoshelf.indexer.pipeline import IndexReport
 from photoshelf.indexer.walk import Walker
 from photoshelf.indexer.worker import process_file
 from photoshelf.library import index_library
 from photoshelf.media.exiftool import TAGS
 from photoshelf.media.thumbs import ThumbCache
+from photoshelf.sidecars.sync import apply_changed_files, write_sidecars
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpus"
@@ -400,13 +401,35 @@ def section_scale(bench: Bench) -> None:
     lib.open()
     with measure() as t_load:
         loaded = len({f.path: f for f in File.select().iterator()})
+    sidecars = _sidecar_writing(lib, bench.args.sidecar_photos)
     lib.close()
     bench.results["scale"] = {
         "files": m, "folders": -(-m // 200), **setup, **best(runs).as_dict(), "hashed": hashed,
-        "unchanged": report.unchanged, "walk_seconds": round(t_walk.wall, 3), "walked": walked,
-        "load_rows_seconds": round(t_load.wall, 3), "loaded": loaded,
+        "unchanged": report.unchanged, "sidecars_written": report.sidecars_written,
+        "walk_seconds": round(t_walk.wall, 3), "walked": walked,
+        "load_rows_seconds": round(t_load.wall, 3), "loaded": loaded, "sidecars": sidecars,
         "target_seconds": TARGET_SCALE_SECONDS_PER_100K * m / 100_000, "runs": [t.as_dict() for t in runs],
     }
+
+
+def _sidecar_writing(lib: Library, count: int) -> dict[str, Any]:
+    """Sidecar writing on its own, for the first `count` photos of a seeded library (after its rescans): the
+    first write, a pass where nothing changed (SidecarState digests: nothing is read or written), and the walk
+    over the sidecar folder that looks for hand edits (what every index does, sidecars/sync.py)."""
+    if count <= 0:
+        return {}
+    photos = list(Photo.select().order_by(Photo.id).limit(count))
+    with measure() as t_write:
+        first = write_sidecars(lib.config, photos)
+    with measure() as t_again:
+        again = write_sidecars(lib.config, photos)
+    with measure() as t_walk:
+        apply_changed_files(lib.config)
+    say(f"sidecars: {first.written} written in {t_write.wall:.2f}s ({first.written / t_write.wall:.0f}/s), "
+        f"no-change pass {t_again.wall:.2f}s ({again.written} written), hand-edit walk {t_walk.wall:.2f}s")
+    return {"photos": len(photos), "written": first.written, "write": t_write.as_dict(),
+            "per_second": round(first.written / t_write.wall, 1), "rewritten": again.written,
+            "no_change": t_again.as_dict(), "walk": t_walk.as_dict()}
 
 
 def section_raw(bench: Bench) -> None:
@@ -551,7 +574,17 @@ def table_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             ("scale", "  stat walk alone s", f"{s['walk_seconds']:.2f}", ""),
             ("scale", "  loading the File rows alone s", f"{s['load_rows_seconds']:.2f}", ""),
             ("scale", "files hashed", str(s["hashed"]), check(s["hashed"] == 0, "0")),
+            ("scale", "sidecars written by the rescan", str(s["sidecars_written"]),
+             check(s["sidecars_written"] == 0, "0")),
         ]
+        if sc := s.get("sidecars"):
+            rows += [
+                ("sidecars", f"write {sc['photos']:,} sidecars s (per s)",
+                 f"{secs(sc['write'])} ({sc['per_second']:.0f}/s)", ""),
+                ("sidecars", "  no-change pass over them s", secs(sc["no_change"]),
+                 check(sc["rewritten"] == 0, "0 written")),
+                ("sidecars", "  hand-edit walk over them s", secs(sc["walk"]), ""),
+            ]
     if fl := results.get("flat"):
         for run in fl["runs"]:
             for name in ("full", "scoped"):
@@ -623,6 +656,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--large", type=int, nargs="?", const=4, default=0, metavar="N",
                    help="cold/rescan/bare use N (default 4) generated 12 MP JPEGs instead of the corpus")
     p.add_argument("--rescan-files", type=int, default=100_000, help="tiny files in the scale rescan (default 100000)")
+    p.add_argument("--sidecar-photos", type=int, default=10_000,
+                   help="photos of the scale library whose sidecars are then written, timed alone (default 10000)")
     p.add_argument("--flat-photos", type=int, default=200, help="new photos per flat run (default 200)")
     p.add_argument("--flat-catalog", type=lambda s: [int(x) for x in s.split(",")], default=[1000, 100_000],
                    help="catalog sizes for the flat runs, comma separated (default 1000,100000)")
