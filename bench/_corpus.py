@@ -20,7 +20,7 @@ from PIL import Image
 from photoshelf.db.schema import File, Folder, Photo, Setting, Thumbnail, utcnow
 from photoshelf.dupsig import COLORS_LEN
 from photoshelf.filenames import path_hash
-from photoshelf.indexer.pipeline import META_VERSION
+from photoshelf.indexer.store import META_VERSION
 from photoshelf.sidecars.sync import FILES_KEY, SYNCED_KEY
 
 JPEG_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".jfif"}

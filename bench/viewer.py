@@ -56,7 +56,7 @@ from photoshelf.db.schema import (
     Thumbnail,
 )
 from photoshelf.filenames import path_hash
-from photoshelf.indexer.pipeline import META_VERSION
+from photoshelf.indexer.store import META_VERSION
 from photoshelf.media.thumbs import ThumbCache
 
 REPO = Path(__file__).resolve().parent.parent

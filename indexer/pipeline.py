@@ -20,25 +20,29 @@ import peewee as pw
 from photoshelf import jobs, tempfiles
 from photoshelf.config import Config
 from photoshelf.db.rows import chunks
-from photoshelf.db.schema import File, Folder, IndexIssue, Photo, Thumbnail, utcnow
+from photoshelf.db.schema import File, Folder, Photo, utcnow
 from photoshelf.db.transactions import write_transaction
-from photoshelf.db.uids import photo_uid
 from photoshelf.errors import OriginalsUnavailable, PhotoshelfError
 from photoshelf.events import PhotoChanges
-from photoshelf.filenames import display, escape, path_hash, rel_of
-from photoshelf.indexer import originals, places, stacks
+from photoshelf.filenames import display, path_hash
+from photoshelf.indexer import originals, stacks
+from photoshelf.indexer.store import (
+    KnownFile,
+    Prepared,
+    apply_plan,
+    file_names,
+    known_files,
+    load_catalog,
+    plan_batch,
+)
 from photoshelf.indexer.walk import Entry, Walker, WalkProblem, display_path
 from photoshelf.indexer.worker import FileResult, process_file
-from photoshelf.media.decode import kind_for_filetype, orientation_for_rotation
+from photoshelf.media.decode import kind_for_filetype
 from photoshelf.media.exiftool import ExifTool
 from photoshelf.media.metadata import Metadata, extract, merge_sidecar_tags, read_takeout
 from photoshelf.media.thumbs import ThumbCache
-from photoshelf.records import date_guessed
 
 log = logging.getLogger(__name__)
-
-META_VERSION = 2  # bump when extraction changes, so `reindex --metadata` re-reads what is stale (2: issue 13)
-
 
 @dataclass
 class IndexReport:
@@ -74,16 +78,10 @@ class IndexReport:
 ProgressFn = Callable[[str, int, int], None]  # (phase, done, total)
 
 
-def file_names(rel: str) -> dict[str, Any]:
-    """The path columns of a file row for an originals-relative path (see photoshelf/filenames.py)."""
-    shown = display(rel)
-    return {"path": shown, "raw_path": escape(rel), "path_hash": path_hash(rel), "name": shown.rsplit("/", 1)[-1]}
-
-
 @dataclass
 class _Work:
     entry: Entry
-    known: File | None  # the catalog row at this path, when the path is known
+    known: KnownFile | None  # the catalog row at this path, when the path is known
     future: Future[FileResult] | None = None
     result: FileResult | None = None
     xmp: list[Path] = field(default_factory=list)  # XMP sidecars beside it (Lightroom, darktable, digiKam)
@@ -110,19 +108,6 @@ def xmp_sidecars(path: Path) -> list[Path]:
                 out.append(candidate)
                 break
     return out
-
-
-@dataclass
-class _Prepared:
-    """One file of a batch, read and parsed, ready to be written."""
-
-    work: _Work
-    result: FileResult
-    md: Metadata
-    fatal: str | None
-    rel: str
-    name: str
-    folder_id: int
 
 
 @dataclass
@@ -242,20 +227,18 @@ class Indexer:
                 kept.append(scope)
         return kept
 
-    def _known(self, scopes: list[str]) -> dict[str, File]:
+    def _known(self, scopes: list[str]) -> dict[str, KnownFile]:
         if scopes == [""]:
-            return {rel_of(f): f for f in File.select().iterator()}
-        known: dict[str, File] = {}
+            return known_files()
+        known: dict[str, KnownFile] = {}
         hashes = [path_hash(s) for s in scopes]
         for chunk in chunks(hashes, 500):
-            for f in File.select().where(File.path_hash.in_(chunk)):
-                known[rel_of(f)] = f
+            known.update(known_files(File.path_hash.in_(chunk)))
         folder_scopes = [display(s) for s in scopes if display(s) in self._folders]
         folder_ids = [fid for path, fid in self._folders.items()
                       if any(path == s or path.startswith(s + "/") for s in folder_scopes)] if folder_scopes else []
-        for id_chunk in chunks(folder_ids, 500):
-            for f in File.select().where(File.folder.in_(id_chunk)):
-                known[rel_of(f)] = f
+        for chunk in chunks(folder_ids, 500):
+            known.update(known_files(File.folder.in_(chunk)))
         return known
 
     def _run(self, scopes: list[str], report: IndexReport, force: bool, settle_seconds: float) -> None:
@@ -316,7 +299,7 @@ class Indexer:
             return []
         return walker.walk(scope)
 
-    def _reconcile(self, entries: list[Entry], known: dict[str, File], report: IndexReport, force: bool,
+    def _reconcile(self, entries: list[Entry], known: dict[str, KnownFile], report: IndexReport, force: bool,
                    still_writing: set[str], unreadable: Collection[str] = ()) -> None:
         todo: list[Entry] = []
         back: list[int] = []
@@ -356,7 +339,7 @@ class Indexer:
     # -- moves, missing, returning --------------------------------------------------------------
 
     def _detect_moves(
-        self, todo: list[Entry], known: dict[str, File], vanished: list[File], report: IndexReport,
+        self, todo: list[Entry], known: dict[str, KnownFile], vanished: list[KnownFile], report: IndexReport,
         touched: set[int],
     ) -> list[Entry]:
         """A new path whose inode, size and mtime equal a vanished file's is that file moved: no re-hash."""
@@ -401,7 +384,7 @@ class Indexer:
                     self.changes.added.update(pid for (pid,) in back.tuples())  # photos back from missing
                     Photo.update(missing_since=None).where(Photo.id.in_(photo_ids)).execute()
 
-    def _mark_missing(self, vanished: list[File], report: IndexReport, touched: set[int]) -> None:
+    def _mark_missing(self, vanished: list[KnownFile], report: IndexReport, touched: set[int]) -> None:
         now = utcnow()
         report.missing += len(vanished)
         with write_transaction(self.db):
@@ -463,7 +446,7 @@ class Indexer:
 
     # -- reading files ------------------------------------------------------------------------------
 
-    def _process(self, todo: list[Entry], known: dict[str, File], report: IndexReport, touched: set[int]) -> None:
+    def _process(self, todo: list[Entry], known: dict[str, KnownFile], report: IndexReport, touched: set[int]) -> None:
         media = [e for e in todo if e.role == "media"]
         sidecars = [e for e in todo if e.role == "sidecar"]
         if sidecars:
@@ -496,7 +479,7 @@ class Indexer:
                 done += self._finish(inflight.popleft(), report, touched)
                 self.progress("index", done, total)
 
-    def _submit(self, chunk: list[Entry], known: dict[str, File], pool: ThreadPoolExecutor) -> _Batch:
+    def _submit(self, chunk: list[Entry], known: dict[str, KnownFile], pool: ThreadPoolExecutor) -> _Batch:
         items = [_Work(entry=e, known=known.get(e.rel)) for e in chunk]
         readable = [w for w in items if w.entry.size > 0]
         for w in readable:
@@ -513,7 +496,7 @@ class Indexer:
     def _finish(self, batch: _Batch, report: IndexReport, touched: set[int]) -> int:
         meta = batch.meta.result() if batch.meta is not None else {}
         report.metadata_read += len(meta)
-        prepared: list[_Prepared] = []
+        prepared: list[Prepared] = []
         for w in batch.items:
             e = w.entry
             if w.future is None:
@@ -534,12 +517,12 @@ class Indexer:
             fatal = result.fatal or self._fatal_reason(md, result)
             folder_id = self._folder_id(rel)
             touched.add(folder_id)
-            prepared.append(_Prepared(w, result, md, fatal, rel, name, folder_id))
+            prepared.append(Prepared(e, w.known, result, md, fatal, rel, name, folder_id))
         with write_transaction(self.db):
             self._store_batch(prepared, report)
         return len(batch.items)
 
-    def _media_of_changed_sidecars(self, sidecars: list[Entry], known: dict[str, File], queued: set[str]) -> list[Entry]:
+    def _media_of_changed_sidecars(self, sidecars: list[Entry], known: dict[str, KnownFile], queued: set[str]) -> list[Entry]:
         """A changed Takeout JSON (or other sidecar) means its photo's metadata must be read again."""
         out = []
         # Media files by (folder, name) and (folder, stem): one pass over the known files, not one per sidecar.
@@ -567,7 +550,7 @@ class Indexer:
                 queued.add(rel)
         return out
 
-    def _write_sidecars(self, sidecars: list[Entry], known: dict[str, File], touched: set[int]) -> None:
+    def _write_sidecars(self, sidecars: list[Entry], known: dict[str, KnownFile], touched: set[int]) -> None:
         with write_transaction(self.db):
             for e in sidecars:
                 folder_id = self._folder_id(e.rel)
@@ -602,156 +585,20 @@ class Indexer:
 
     # -- storing a batch --------------------------------------------------------------------------------
 
-    def _store_batch(self, items: list[_Prepared], report: IndexReport) -> None:
-        """Write a batch with a fixed number of queries (per batch, not per file): the writer is the bottleneck
-        once decoding runs on the other cores."""
-        # What the catalog already has for these files and contents.
-        sha1s = sorted({it.result.sha1 for it in items if it.result.sha1 and not it.fatal})
-        by_sha: dict[str, Photo] = {}
-        for chunk in chunks(sha1s, 200):
-            for p in Photo.select().where(Photo.sha1.in_(chunk)):
-                by_sha[p.sha1] = p
-        rows: dict[str, File] = {}
-        unknown = [path_hash(it.rel) for it in items if it.work.known is None]
-        for chunk in chunks(unknown, 200):
-            for f in File.select().where(File.path_hash.in_(chunk)):  # committed by an interrupted run
-                rows[rel_of(f)] = f
-        for it in items:
-            if it.work.known is not None:
-                rows[it.rel] = it.work.known
-        old_ids = {rows[it.rel].photo_id for it in items if it.rel in rows and rows[it.rel].photo_id}
-        photo_ids = sorted(old_ids | {p.id for p in by_sha.values()})
-        media_paths: dict[int, dict[str, bool]] = {}  # photo id -> {path: present}
-        for chunk in chunks(photo_ids, 200):
-            for f in File.select(File.photo, File.path, File.raw_path, File.missing_since).where(
-                File.photo.in_(chunk) & (File.role == "media")
-            ):
-                media_paths.setdefault(f.photo_id, {})[rel_of(f)] = f.missing_since is None
-        old_photos = {p.id: p for chunk in chunks(sorted(old_ids), 200) for p in Photo.select().where(Photo.id.in_(chunk))}
-
-        new_photos: dict[str, Photo] = {}
-        dirty: dict[int, Photo] = {}
-        cleared_thumbs: list[int] = []
-        orphans: set[int] = set()
-        plans: list[tuple[_Prepared, Photo | None]] = []
+    def _store_batch(self, items: list[Prepared], report: IndexReport) -> None:
+        """Store a batch: what the catalog has for it, the plan of writes (pure), then the writes."""
         now = utcnow()
-        for it in items:
-            known = rows.get(it.rel)
-            if it.work.known is None:
-                report.new += 1
-            else:
-                report.changed += 1
-            old_photo_id = known.photo_id if known is not None else None
-            if it.fatal:
-                report.errors += 1
-                plans.append((it, None))
-                if old_photo_id:
-                    orphans.add(old_photo_id)
-                continue
-            sha1 = it.result.sha1
-            assert sha1 is not None
-            photo = by_sha.get(sha1)
-            others = {p: present for p, present in media_paths.get(old_photo_id or -1, {}).items() if p != it.rel}
-            if photo is not None:
-                present_elsewhere = any(ok for p, ok in media_paths.get(photo.id or -1, {}).items() if p != it.rel)
-                if (photo.id is None or photo.id != old_photo_id) and (present_elsewhere or sha1 in new_photos):
-                    report.duplicates += 1
-                # The same file read again (its sidecar changed, or a forced index) refreshes the metadata; another
-                # copy of the same bytes only fills gaps.
-                self._apply_metadata(photo, it.md, it.result, refresh=photo.id is not None and photo.id == old_photo_id)
-            elif old_photo_id is not None and not others and old_photo_id in old_photos:
-                # The file's bytes changed (edited in place): same photo, new content. User data stays attached.
-                photo = old_photos[old_photo_id]
-                self.thumbs.remove(photo.sha1)
-                cleared_thumbs.append(photo.id)
-                photo.sha1 = sha1
-                self._apply_metadata(photo, it.md, it.result, refresh=True)
-            else:
-                photo = Photo(uid=photo_uid(), sha1=sha1, kind="image", created_at=now, owner=self._uploader(it.rel))
-                self._apply_metadata(photo, it.md, it.result, refresh=True)
-                new_photos[sha1] = photo
-            by_sha[sha1] = photo
-            if photo.missing_since is not None and photo.id is not None:
-                self.changes.added.add(photo.id)  # back from missing
-            photo.missing_since = None
-            photo.updated_at = now
-            if photo.id is not None:
-                dirty[photo.id] = photo
-                media_paths.setdefault(photo.id, {})[it.rel] = True
-            if old_photo_id and old_photo_id != photo.id:
-                orphans.add(old_photo_id)
-            plans.append((it, photo))
-
-        # Place names from the positions, one geocoder call for the batch (unchanged places are not rewritten).
-        places.assign({id(p): p for _, p in plans if p is not None}.values())
-
-        # Photos: new ones in one statement, changed ones by their dirty columns.
-        if cleared_thumbs:
-            Thumbnail.delete().where(Thumbnail.photo.in_(cleared_thumbs)).execute()
-        columns = [f.name for f in Photo._meta.sorted_fields if f.name != "id"]
-        if new_photos:
-            Photo.insert_many([{c: p.__data__.get(c) for c in columns} for p in new_photos.values()]).execute()
-            for chunk in chunks(list(new_photos), 200):
-                for pid, sha1 in Photo.select(Photo.id, Photo.sha1).where(Photo.sha1.in_(chunk)).tuples():
-                    new_photos[sha1].id = pid
-        for photo in dirty.values():
-            if photo.dirty_fields:
-                photo.save(only=photo.dirty_fields)
-
-        # Files: new rows in one statement, known rows updated.
-        inserts = []
-        for it, photo in plans:
-            e = it.work.entry
-            fields: dict[str, Any] = dict(
-                folder=it.folder_id, role="media", size=e.size, mtime_ns=e.mtime_ns, inode=e.inode,
-                sha1=it.result.sha1, missing_since=None, indexed_at=now, error=it.fatal,
-                photo=photo.id if photo is not None else None,
-            )
-            known = rows.get(it.rel)
-            if known is not None:
-                File.update(**file_names(it.rel), **fields).where(File.id == known.id).execute()
-            else:
-                inserts.append(dict(**file_names(it.rel), **fields))
-        if inserts:
-            File.insert_many(inserts).execute()
-        by_hash = {path_hash(it.rel): it.rel for it, _ in plans}
-        file_ids: dict[str, int] = {}
-        for chunk in chunks(list(by_hash), 200):
-            rows_of: Any = File.select(File.id, File.path_hash).where(File.path_hash.in_(chunk)).tuples()
-            file_ids.update((by_hash[key], fid) for fid, key in rows_of)
-
-        # Issues and thumbnails of the batch, replaced wholesale.
-        ids = list(file_ids.values())
-        for id_chunk in chunks(ids, 200):
-            IndexIssue.delete().where(IndexIssue.file.in_(id_chunk)).execute()
-        issues = []
-        thumbs = []
-        for it, photo in plans:
-            fid = file_ids[it.rel]
-            if it.fatal:
-                issues.append(dict(file=fid, stage="read", severity="error", reason=it.fatal, created_at=now))
-                continue
-            assert photo is not None
-            warnings = it.result.warnings + [
-                ("metadata", w) for w in it.md.warnings if not w.lower().startswith("[minor]")
-            ]
-            for stage, reason in warnings:
-                report.warnings += 1
-                issues.append(dict(file=fid, stage=stage, severity="warning", reason=reason, created_at=now))
-            for r in it.result.renditions:
-                thumbs.append(dict(photo=photo.id, size=r.size, width=r.width, height=r.height,
-                                   format=self.thumbs.ext, bytes=r.bytes, created_at=now))
-        if issues:
-            IndexIssue.insert_many(issues).execute()
-        if thumbs:
-            keyed = {(t["photo"], t["size"]): t for t in thumbs}
-            for chunk in chunks(sorted({t["photo"] for t in thumbs}), 200):
-                Thumbnail.delete().where(Thumbnail.photo.in_(chunk) & Thumbnail.size.in_(["fit", "tile"])).execute()
-            Thumbnail.insert_many(list(keyed.values())).execute()
-        for photo_id in orphans:
-            self._orphan_check(photo_id)
-        self.changes.added.update(p.id for p in new_photos.values())
-        self.changes.changed.update(dirty)
+        plan = plan_batch(items, load_catalog(items, self._uploader), now)
+        removed = apply_plan(plan, self.thumbs, now)
+        report.new += plan.new
+        report.changed += plan.changed
+        report.errors += plan.errors
+        report.duplicates += plan.duplicates
+        report.warnings += plan.warnings
+        self.changes.added.update(p.id for p in plan.new_photos.values())
+        self.changes.added.update(plan.returned)
+        self.changes.changed.update(plan.dirty)
+        self.changes.removed.update(removed)
 
     def _fatal_reason(self, md: Metadata, result: FileResult) -> str | None:
         decoded = result.renditions or result.thumbs_cached or result.width
@@ -767,83 +614,12 @@ class Indexer:
             return f"not a photo or video: exiftool identifies the content as {md.filetype or 'unknown'}"
         return None
 
-    def _apply_metadata(self, photo: Photo, md: Metadata, result: FileResult, refresh: bool) -> None:
-        """Copy extracted metadata onto the photo. For an existing photo (a duplicate path), only fill gaps."""
-        if not refresh and photo.meta_version == META_VERSION and not date_guessed(photo.taken_src):
-            if result.phash and not photo.phash:
-                photo.phash = result.phash
-            if result.signature and not photo.dhash:
-                photo.dhash, photo.colors = result.signature
-            return
-        kind = kind_for_filetype(md.filetype) or ("video" if result.video else "image")
-        if photo.kind != "live" or kind != "image":
-            photo.kind = kind
-        photo.mime = md.mime
-        photo.format = md.filetype
-        photo.size = result.bytes_read
-        width, height = md.width, md.height
-        orientation = md.orientation
-        if result.video is not None:
-            orientation = orientation_for_rotation(result.video.rotation)
-            width, height = result.video.width, result.video.height
-        elif result.width and result.height:
-            width, height = result.width, result.height  # from the decoder: already upright
-        elif width and height and orientation in (5, 6, 7, 8):
-            width, height = height, width
-        photo.width, photo.height, photo.orientation = width, height, orientation
-        duration = result.video.duration if result.video and result.video.duration else result.duration
-        apply_descriptive(photo, md, duration=duration)
-        photo.codec = (result.video.codec if result.video else None) or md.codec
-        photo.phash = result.phash or photo.phash
-        if result.signature:
-            photo.dhash, photo.colors = result.signature
-        photo.has_thumbs = bool(result.renditions or result.thumbs_cached)
-
-    def _upsert_file(self, rel: str, known: File | None, fields: dict[str, Any]) -> int:
-        if known is None:
-            known = File.get_or_none(File.path_hash == path_hash(rel))  # committed by an interrupted run
-        if known is not None:
-            File.update(**file_names(rel), **fields).where(File.id == known.id).execute()
-            return int(known.id)
+    def _upsert_file(self, rel: str, known: KnownFile | None, fields: dict[str, Any]) -> int:
+        row_id = known.id if known is not None else (  # else committed by an interrupted run, or new
+            File.select(File.id).where(File.path_hash == path_hash(rel)).scalar())
+        if row_id is not None:
+            File.update(**file_names(rel), **fields).where(File.id == row_id).execute()
+            return int(row_id)
         return int(File.insert(**file_names(rel), **fields).execute())
 
-    def _orphan_check(self, photo_id: int) -> None:
-        """A photo whose last file now holds other bytes: keep it as missing so user data survives the grace period."""
-        if not File.select().where((File.photo == photo_id) & (File.role == "media")).exists():
-            if Photo.update(missing_since=utcnow()).where((Photo.id == photo_id) & Photo.missing_since.is_null()).execute():
-                self.changes.removed.add(photo_id)
 
-
-def apply_descriptive(photo: Photo, md: Metadata, *, duration: float | None = None) -> None:
-    """Put what the file's metadata says (date, place, camera, exposure, text, rating) on the photo, leaving alone
-    every field a person set (`photo.locked`); `duration` is the decoder's length, which wins over the tags'.
-    Pixels, thumbnails and hashes are not touched: `reindex --metadata` calls this alone."""
-    locked = set((photo.locked or "").split(","))
-    if md.taken is not None and "taken_at" not in locked:
-        photo.taken_at = md.taken.utc
-        photo.taken_at_local = md.taken.local
-        photo.tz_offset = md.taken.offset
-        photo.timezone = md.taken.zone or _offset_name(md.taken.offset)
-        photo.taken_src = md.taken.source
-    if "location" not in locked:
-        photo.lat, photo.lon, photo.altitude = md.lat, md.lon, md.altitude
-    photo.camera_make, photo.camera_model, photo.lens = md.camera_make, md.camera_model, md.lens
-    photo.iso, photo.exposure, photo.fnumber, photo.focal_length = md.iso, md.exposure, md.fnumber, md.focal_length
-    photo.duration = duration or md.duration
-    if "title" not in locked:
-        photo.title = md.title
-    if "description" not in locked:
-        photo.description = md.description
-    if "keywords" not in locked:
-        photo.keywords = ", ".join(md.keywords) or None
-    if "rating" not in locked:
-        photo.rating = md.rating
-    photo.content_id = md.content_id
-    photo.meta_version = META_VERSION
-
-
-def _offset_name(offset: int | None) -> str | None:
-    if offset is None:
-        return None
-    sign = "+" if offset >= 0 else "-"
-    return f"{sign}{abs(offset) // 60:02d}:{abs(offset) % 60:02d}"

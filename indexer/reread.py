@@ -17,7 +17,8 @@ from photoshelf.db.schema import File, IndexIssue, Photo, utcnow
 from photoshelf.db.transactions import write_transaction
 from photoshelf.filenames import original_path
 from photoshelf.indexer import places
-from photoshelf.indexer.pipeline import META_VERSION, apply_descriptive, metadata_of, xmp_sidecars
+from photoshelf.indexer.pipeline import metadata_of, xmp_sidecars
+from photoshelf.indexer.store import META_VERSION, apply_descriptive
 from photoshelf.media.exiftool import ExifTool
 from photoshelf.sidecars.edits import REREAD_REQUESTED
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from photoshelf.db.schema import File, Photo, Thumbnail, lock_fields
-from photoshelf.indexer.pipeline import META_VERSION
+from photoshelf.indexer.store import META_VERSION
 from photoshelf.library import index_library
 
 from conftest import Library
