@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from photoshelf.db.changes import mark_changed
 from photoshelf.db.rows import chunks
 from photoshelf.db.schema import File, IndexIssue, Photo, Thumbnail
 from photoshelf.db.uids import photo_uid
@@ -39,7 +40,7 @@ class KnownFile(NamedTuple):
     size: int
     mtime_ns: int
     inode: int | None
-    missing_since: dt.datetime | None
+    missing_since: object | None  # the driver's value, unconverted: only whether it is set matters to a scan
 
 
 KNOWN_COLUMNS = (File.id, File.path, File.raw_path, File.name, File.folder, File.photo, File.role, File.size,
@@ -51,7 +52,9 @@ def known_files(where: Any = None) -> dict[str, KnownFile]:
     query = File.select(*KNOWN_COLUMNS)
     if where is not None:
         query = query.where(where)
-    return {rel_of(f): f for f in map(KnownFile._make, query.tuples().iterator())}
+    # The driver's rows as they come: peewee's per-value conversion was a third of a 1M-file rescan's load.
+    rows = File._meta.database.execute(query)
+    return {rel_of(f): f for f in map(KnownFile._make, rows)}
 
 
 def file_names(rel: str) -> dict[str, Any]:
@@ -157,7 +160,7 @@ def plan_batch(items: list[Prepared], catalog: Catalog, now: dt.datetime,
         if photo.missing_since is not None and photo.id is not None:
             plan.returned.add(photo.id)
         photo.missing_since = None
-        photo.updated_at = now
+        mark_changed(photo, now)
         if photo.id is not None:
             plan.dirty[photo.id] = photo
             media_paths.setdefault(photo.id, {})[it.rel] = True
