@@ -237,8 +237,8 @@ class Indexer:
         folder_scopes = [display(s) for s in scopes if display(s) in self._folders]
         folder_ids = [fid for path, fid in self._folders.items()
                       if any(path == s or path.startswith(s + "/") for s in folder_scopes)] if folder_scopes else []
-        for chunk in chunks(folder_ids, 500):
-            known.update(known_files(File.folder.in_(chunk)))
+        for ids in chunks(folder_ids, 500):
+            known.update(known_files(File.folder.in_(ids)))
         return known
 
     def _run(self, scopes: list[str], report: IndexReport, force: bool, settle_seconds: float) -> None:

@@ -242,8 +242,8 @@ def apply_plan(plan: StorePlan, thumbs: ThumbCache, now: dt.datetime) -> set[int
         file_ids.update((by_hash[key], fid) for fid, key in rows_of)
 
     # Issues and thumbnails of the batch, replaced wholesale.
-    for chunk in chunks(list(file_ids.values()), IN_BATCH):
-        IndexIssue.delete().where(IndexIssue.file.in_(chunk)).execute()
+    for ids in chunks(list(file_ids.values()), IN_BATCH):
+        IndexIssue.delete().where(IndexIssue.file.in_(ids)).execute()
     issues = [dict(file=file_ids[w.item.rel], stage=stage, severity=severity, reason=reason, created_at=now)
               for w in plan.files for stage, severity, reason in w.issues]
     if issues:
