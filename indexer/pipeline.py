@@ -565,7 +565,7 @@ class Indexer:
             return
         rows = list(File.select().where(File.folder.in_(list(touched)) & (File.missing_since.is_null())))
         media_by_name = {(f.folder_id, f.name.lower()): f for f in rows if f.role == "media" and f.photo_id}
-        media_by_stem = {}
+        media_by_stem: dict[tuple[int, str], File] = {}
         for f in rows:
             if f.role == "media" and f.photo_id:
                 media_by_stem.setdefault((f.folder_id, f.name.rsplit(".", 1)[0].lower()), f)

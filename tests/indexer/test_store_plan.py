@@ -32,7 +32,7 @@ def _item(rel: str, sha1: str | None, known: KnownFile | None = None, *, fatal: 
 def _photo(photo_id: int, sha1: str, **values: object) -> Photo:
     photo = Photo(id=photo_id, uid=f"p{photo_id:016x}", sha1=sha1, kind="image", meta_version=META_VERSION,
                   taken_src="exif", **values)
-    photo._dirty.clear()  # as loaded from the catalog
+    photo._dirty.clear()  # type: ignore[attr-defined]  # as loaded from the catalog
     return photo
 
 
