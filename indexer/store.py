@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from photoshelf.db.changes import mark_changed
-from photoshelf.db.rows import chunks
+from photoshelf.db.rows import chunks, tuples
 from photoshelf.db.schema import File, IndexIssue, Photo, Thumbnail
 from photoshelf.db.uids import photo_uid
 from photoshelf.filenames import display, escape, path_hash, rel_of
@@ -213,8 +213,7 @@ def apply_plan(plan: StorePlan, thumbs: ThumbCache, now: dt.datetime) -> set[int
     if plan.new_photos:
         Photo.insert_many([{c: p.__data__.get(c) for c in columns} for p in plan.new_photos.values()]).execute()
         for chunk in chunks(list(plan.new_photos), IN_BATCH):
-            ids: Any = Photo.select(Photo.id, Photo.sha1).where(Photo.sha1.in_(chunk)).tuples()
-            for pid, sha1 in ids:
+            for pid, sha1 in tuples(Photo.select(Photo.id, Photo.sha1).where(Photo.sha1.in_(chunk))):
                 plan.new_photos[sha1].id = pid
     for photo in plan.dirty.values():
         if photo.dirty_fields:
@@ -238,7 +237,7 @@ def apply_plan(plan: StorePlan, thumbs: ThumbCache, now: dt.datetime) -> set[int
     by_hash = {path_hash(w.item.rel): w.item.rel for w in plan.files}
     file_ids: dict[str, int] = {}
     for chunk in chunks(list(by_hash), IN_BATCH):
-        rows_of: Any = File.select(File.id, File.path_hash).where(File.path_hash.in_(chunk)).tuples()
+        rows_of = tuples(File.select(File.id, File.path_hash).where(File.path_hash.in_(chunk)))
         file_ids.update((by_hash[key], fid) for fid, key in rows_of)
 
     # Issues and thumbnails of the batch, replaced wholesale.
