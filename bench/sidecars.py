@@ -22,6 +22,7 @@ from typing import Any
 
 
 def seed(n: int) -> None:
+    from photoshelf.db.rows import tuples
     from photoshelf.db.schema import Album, AlbumPhoto, File, Folder, Photo, database_proxy, utcnow
     from photoshelf.filenames import path_hash
 
@@ -44,7 +45,7 @@ def seed(n: int) -> None:
             })
         for i in range(0, n, 500):
             Photo.insert_many(photos[i : i + 500]).execute()
-        ids = [pid for (pid,) in Photo.select(Photo.id).order_by(Photo.id).tuples()]
+        ids = [pid for (pid,) in tuples(Photo.select(Photo.id).order_by(Photo.id))]
         rows = []
         for i, pid in enumerate(ids):
             fid = folders[i % len(folders)]

@@ -16,6 +16,7 @@ from logins import PASSWORD, ensure_users, viewer_client
 from starlette.testclient import TestClient
 
 from photoshelf import accounts
+from photoshelf.db.rows import tuples
 from photoshelf.db.schema import Album, AlbumPhoto, Face, File, Person, Photo, PhotoLabel, User
 
 from conftest import Library, indexed_subset, make_config
@@ -40,7 +41,7 @@ class Household:
 
     @property
     def ids(self) -> list[int]:
-        return [pid for (pid,) in Photo.select(Photo.id).order_by(Photo.id).tuples()]
+        return [pid for (pid,) in tuples(Photo.select(Photo.id).order_by(Photo.id))]
 
     def client(self, role: str | None, **options: Any) -> Any:
         """The viewer logged in as `role` ("admin", "member", "viewer", "member2"; None: anonymous)."""

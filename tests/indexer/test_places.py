@@ -15,6 +15,7 @@ from playhouse.migrate import MySQLMigrator, SqliteMigrator, migrate
 from photoshelf import search
 from photoshelf.db.migrations import LATEST, m0013_fulltext
 from photoshelf.db.migrations import migrate as migrate_catalog
+from photoshelf.db.rows import tuples
 from photoshelf.db.schema import File, Photo, SchemaVersion
 from photoshelf.indexer import places
 from photoshelf.library import index_library
@@ -55,7 +56,7 @@ def found(query: str) -> set[str]:
     photos, total = search.search(query, limit=1000)
     assert total == len(photos)
     ids = [p.id for p in photos]
-    return {path for (path,) in File.select(File.path).where(File.photo.in_(ids) & (File.role == "media")).tuples()}
+    return {path for (path,) in tuples(File.select(File.path).where(File.photo.in_(ids) & (File.role == "media")))}
 
 
 def test_index_names_places_and_search_finds_them(library: Library) -> None:

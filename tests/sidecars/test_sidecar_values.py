@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from photoshelf import values
 from photoshelf.db.catalog import open_catalog
+from photoshelf.db.rows import tuples
 from photoshelf.db.schema import File, Photo, PhotoLabel, SchemaVersion
 from photoshelf.records import records
 from photoshelf.sidecars import format as fmt
@@ -84,7 +85,7 @@ def test_a_hand_edited_sidecar_cannot_bring_inf_in(tmp_path: Path, database_url:
         after = Photo.get_by_id(cat.id)
         assert (after.lat, after.lon, after.altitude) == (None, None, cat.altitude)  # the hand-set "no position"
         assert after.title == "x" * values.TITLE and after.rating == cat.rating
-        assert all(math.isfinite(c) for (c,) in PhotoLabel.select(PhotoLabel.confidence).tuples())
+        assert all(math.isfinite(c) for (c,) in tuples(PhotoLabel.select(PhotoLabel.confidence)))
     finally:
         lib.db.close()
 
@@ -130,7 +131,7 @@ def test_migration_10_cleans_an_old_catalog(tmp_path: Path, database_url: str) -
         assert cat.title == "t" * values.TITLE and cat.keywords is not None and len(cat.keywords) <= values.KEYWORDS
         assert (dog.lat, dog.lon, dog.altitude) == (48.1, 11.5, -12.0)  # the 32-bit wrap undone
         assert (dog.iso, dog.rating, dog.orientation, dog.width) == (None, None, 1, None)
-        assert all(math.isfinite(c) for (c,) in PhotoLabel.select(PhotoLabel.confidence).tuples())
+        assert all(math.isfinite(c) for (c,) in tuples(PhotoLabel.select(PhotoLabel.confidence)))
         assert sync_changed(lib.config).errors == 0
         assert write_sidecars(lib.config, [cat, dog]).errors == 0
         before = Photo.select().where(Photo.id.in_([cat_id, dog_id])).order_by(Photo.id).dicts()

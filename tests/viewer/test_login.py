@@ -275,7 +275,8 @@ def test_the_first_serve_makes_the_admin_from_the_environment(tmp_path: Any) -> 
         assert accounts.get_user("admin").role == "member" and accounts.authenticate("admin", PASSWORD)
         accounts.remove_user("admin")
         note = first_admin(lib.config, {"PHOTOSHELF_ADMIN_PASSWORD": "another password"})
-        assert note and "'admin'" in note and accounts.first_admin().name == "admin"
+        admin = accounts.first_admin()
+        assert note and "'admin'" in note and admin is not None and admin.name == "admin"
         assert accounts.get_user("gran").role == "viewer"
     finally:
         lib.db.close()

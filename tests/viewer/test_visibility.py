@@ -14,6 +14,7 @@ import pytest
 from households import Household, build, links, photo_id
 from starlette.testclient import TestClient
 
+from photoshelf.db.rows import tuples
 from photoshelf.db.schema import Photo
 from photoshelf.visibility import EVERYONE, NOBODY, PUBLIC, Audience, can_see, for_user, visible
 
@@ -202,7 +203,7 @@ def test_the_rule_and_its_one_photo_form_agree(home: Household) -> None:
             Photo.update(private=private, archived=archived).where(Photo.id.in_([home.private.id, dog])).execute()
             rows = list(Photo.select())
             for who, archive_view in itertools.product(audiences, (False, True)):
-                by_sql = {pid for (pid,) in visible(Photo.select(Photo.id), who, archive_view=archive_view).tuples()}
+                by_sql = {pid for (pid,) in tuples(visible(Photo.select(Photo.id), who, archive_view=archive_view))}
                 by_row = {p.id for p in rows if can_see(p, who, archive_view=archive_view)}
                 assert by_sql == by_row, (who, archive_view, private, archived)
     finally:
