@@ -76,8 +76,8 @@ def prepare(corpus: Path, workdir: Path) -> tuple[Any, Any]:
 def name_people(config: Any, db: Any, people: dict[str, str]) -> None:
     """Give the person on each listed photo (the one with the largest face) the listed name, then bring the
     text index up to date (it embeds people's names)."""
+    from photoshelf import people as people_mod
     from photoshelf.db.schema import Face, File
-    from photoshelf.models import people as people_mod
     from photoshelf.models.enrich import Enricher, load_stages
 
     for rel, name in people.items():

@@ -301,6 +301,7 @@ class FacesStage(Stage):
         """Replace the faces of these photos. A face found again at the same place keeps its row (so its "not
         this person" marks stay) and its person; after a model change only when a person put it there or named
         its person, the others are put with a person again. Returns the ids of the faces to assign."""
+        from photoshelf import people as edits
         from photoshelf.models import people
 
         if not found:
@@ -309,7 +310,7 @@ class FacesStage(Stage):
         old_by_photo: dict[int, list[Face]] = {}
         for face in Face.select().where(Face.photo.in_(photo_ids)):
             old_by_photo.setdefault(face.photo_id, []).append(face)
-        named = people.named_people([f.person_id for fs in old_by_photo.values() for f in fs if f.person_id])
+        named = edits.named_people([f.person_id for fs in old_by_photo.values() for f in fs if f.person_id])
         to_assign: list[int] = []
         vectors: list[tuple[int, np.ndarray]] = []
         dropped: list[Face] = []
@@ -349,7 +350,7 @@ class FacesStage(Stage):
         if stale:
             people.remove_vectors(self.db, stale)
         people.face_index(self.db, space).add(vectors)
-        people.prune_empty()
+        edits.prune_empty()
         return to_assign
 
     def cluster(self) -> Any:

@@ -1,5 +1,6 @@
-"""People: incremental face clustering (nearest person within a distance, DBSCAN of the unassigned) and the
-edits a person makes (name, merge, split/move, "not this person", hide)."""
+"""People, the machine-learning side: incremental face clustering (nearest person within a distance, DBSCAN of the
+unassigned), the face vector spaces, and forgetting faces. The edits a person makes and how people are listed are
+photoshelf/people.py's."""
 
 from __future__ import annotations
 
@@ -7,17 +8,15 @@ import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import peewee as pw
 
+from photoshelf import people
 from photoshelf.db.rows import chunks, tuples
-from photoshelf.db.schema import Face, FaceReject, Person, Photo, Vector, utcnow
+from photoshelf.db.schema import Face, FaceReject, Person, Vector
 from photoshelf.db.transactions import write_transaction
 from photoshelf.db.uids import person_uid
-from photoshelf.errors import NotFound, PhotoshelfError
-from photoshelf.ids import parse_id
 from photoshelf.models.facemodel import DIM, MODEL, SPACE_NAME
 from photoshelf.models.vectors import Space, VectorIndex
 
@@ -27,10 +26,6 @@ FACE_SPACE = Space(SPACE_NAME, DIM, metric="l2", quantise=False)
 NEIGHBOURS = 10
 # DBSCAN works on at most this many unassigned faces per run (newest first), so its cost is bounded.
 DBSCAN_MAX = 5000
-
-
-class PeopleError(PhotoshelfError):
-    """A people edit that cannot be done (e.g. merging a person into itself)."""
 
 
 @dataclass
@@ -220,14 +215,6 @@ def recluster(db: pw.Database, distance: float, min_samples: int, space: Space |
     return total
 
 
-def named_people(person_ids: Iterable[int]) -> set[int]:
-    """Which of these people have a name (a person confirmed them)."""
-    ids = list(set(person_ids))
-    if not ids:
-        return set()
-    return {i for (i,) in tuples(Person.select(Person.id).where(Person.id.in_(ids) & Person.name.is_null(False)))}
-
-
 def remove_vectors(db: pw.Database, faces: Iterable[Face]) -> None:
     """Drop the embeddings of these faces from their model's vector space."""
     by_model: dict[str, list[int]] = defaultdict(list)
@@ -257,200 +244,13 @@ def remove_faces(db: pw.Database, photo_ids: list[int]) -> None:
         if not faces:
             return
         delete_faces(db, faces)
-        prune_empty()
+        people.prune_empty()
 
 
-def prune_empty() -> int:
-    """Delete unnamed people left with no faces."""
-    used = Face.select(Face.person).where(Face.person.is_null(False)).distinct()
-    return int(Person.delete().where(Person.name.is_null() & Person.id.not_in(used)).execute())
-
-
-# --- the edits people make ---
-
-
-def find_person(ref: str | int) -> Person:
-    """A person by id, uid or name (case-insensitive)."""
-    text = str(ref).strip()
-    person_id = parse_id(text)
-    person = Person.get_or_none(Person.id == person_id) if person_id is not None else None
-    if person is None:
-        person = Person.get_or_none(Person.uid == text)
-    if person is None:
-        person = Person.get_or_none(pw.fn.LOWER(Person.name) == text.lower())
-    if person is None:
-        raise NotFound(f"no person or cluster {text!r}")
-    return person
-
-
-def name_person(db: pw.Database, ref: str | int, name: str) -> Person:
-    """Name a cluster (every face in it is then that person). Naming it like an existing person merges them."""
-    name = name.strip()
-    if not name:
-        raise PeopleError("a name cannot be empty")
-    person = find_person(ref)
-    other = Person.get_or_none((pw.fn.LOWER(Person.name) == name.lower()) & (Person.id != person.id))
-    if other is not None:
-        return merge_people(db, other.id, person.id)
-    Person.update(name=name, updated_at=utcnow()).where(Person.id == person.id).execute()
-    return Person.get_by_id(person.id)
-
-
-def merge_people(db: pw.Database, into: str | int, other: str | int) -> Person:
-    """Move every face of `other` to `into` and delete `other`; its "not this person" marks carry over.
-    A face that was rejected from `into` is left unassigned instead."""
-    target, source = find_person(into), find_person(other)
-    if target.id == source.id:
-        raise PeopleError("cannot merge a person into itself")
-    with write_transaction(db):
-        rejected_here = FaceReject.select(FaceReject.face).where(FaceReject.person == target.id)
-        Face.update(person=None, assigned_by=None).where(
-            (Face.person == source.id) & Face.id.in_(rejected_here)).execute()
-        Face.update(person=target.id).where(Face.person == source.id).execute()
-        for (face_id,) in tuples(FaceReject.select(FaceReject.face).where(FaceReject.person == source.id)):
-            FaceReject.insert(face=face_id, person=target.id).on_conflict_ignore().execute()
-        FaceReject.delete().where(FaceReject.person == source.id).execute()
-        if target.name is None and source.name is not None:
-            target.name = source.name
-        target.hidden = target.hidden and source.hidden
-        target.updated_at = utcnow()
-        target.save()
-        source.delete_instance()
-    return Person.get_by_id(target.id)
-
-
-def move_faces(db: pw.Database, face_ids: list[int], to: str | int | None = None) -> Person:
-    """Split: move faces to a person (or, with none given, to a new one). The move is the user's: clustering
-    never moves these faces again."""
-    with write_transaction(db):
-        target = find_person(to) if to is not None else Person.create(uid=person_uid())
-        faces = list(Face.select().where(Face.id.in_(face_ids)))
-        if len(faces) != len(set(face_ids)):
-            raise NotFound(f"no face with id {sorted(set(face_ids) - {f.id for f in faces})}")
-        rejected = FaceReject.select().where(FaceReject.face.in_(face_ids) & (FaceReject.person == target.id))
-        if rejected.exists():
-            # Moving a face to a person by hand overrides an earlier "not this person".
-            FaceReject.delete().where(FaceReject.face.in_(face_ids) & (FaceReject.person == target.id)).execute()
-        Face.update(person=target.id, assigned_by="user").where(Face.id.in_(face_ids)).execute()
-        touch_photos_of(face_ids)
-        prune_empty()
-    return Person.get_by_id(target.id)
-
-
-def name_group_of_face(db: pw.Database, face_id: int, name: str) -> Person:
-    """Name the group a face belongs to: its whole cluster (or person) takes the name, as `name_person` does
-    (naming it like an existing person merges the two). A face in no group yet becomes that person on its own.
-    Moving one face out of its group is `move_faces`, a separate, explicit edit."""
-    name = name.strip()
-    if not name:
-        raise PeopleError("a name cannot be empty")
-    face = Face.get_or_none(Face.id == face_id)
-    if face is None:
-        raise NotFound(f"no face with id {face_id}")
-    if face.person_id is not None:
-        return name_person(db, face.person_id, name)
-    existing = Person.get_or_none(pw.fn.LOWER(Person.name) == name.lower())
-    if existing is not None:
-        return move_faces(db, [face_id], existing.id)
-    person = move_faces(db, [face_id], None)
-    return name_person(db, person.id, name)
+# --- the edit that needs the clustering ---
 
 
 def reject_face(db: pw.Database, face_id: int, person: str | int | None = None, distance: float = 0.5) -> Face:
-    """"Not this person": take the face out of its person (or `person`) for good; it may join another."""
-    face = Face.get_or_none(Face.id == face_id)
-    if face is None:
-        raise NotFound(f"no face with id {face_id}")
-    target = find_person(person) if person is not None else (
-        Person.get_by_id(face.person_id) if face.person_id else None)
-    if target is None:
-        raise PeopleError(f"face {face_id} belongs to no one: name the person it is not")
-    with write_transaction(db):
-        FaceReject.insert(face=face.id, person=target.id).on_conflict_ignore().execute()
-        if face.person_id == target.id:
-            Face.update(person=None, assigned_by=None).where(Face.id == face.id).execute()
-            assign_new_faces(db, [face.id], distance, space_of_model(face.model))
-            touch_photos_of([face.id])
-        prune_empty()
-    return Face.get_by_id(face.id)
-
-
-def touch_photos_of(face_ids: list[int]) -> None:
-    """Mark the photos of these faces changed: their sidecars list each face's person, and the sidecar sync
-    rewrites the photos changed since it last ran (Photo.updated_at; a person's own edits go by Person.updated_at,
-    which a face moving in or out does not change)."""
-    Photo.update(updated_at=utcnow()).where(Photo.id.in_(Face.select(Face.photo).where(Face.id.in_(face_ids)))) \
-        .execute()
-
-
-def set_hidden(ref: str | int, hidden: bool = True) -> Person:
-    person = find_person(ref)
-    Person.update(hidden=hidden, updated_at=utcnow()).where(Person.id == person.id).execute()
-    return Person.get_by_id(person.id)
-
-
-def list_people(include_hidden: bool = False) -> list[dict[str, Any]]:
-    """People and unnamed clusters with face and photo counts, named first, then by size."""
-    columns = (Person.id, Person.uid, Person.name, Person.hidden)
-    query = (Person.select(*columns, pw.fn.COUNT(Face.id).alias("faces"),
-                           pw.fn.COUNT(pw.fn.DISTINCT(Face.photo)).alias("photos"))
-             .join(Face, pw.JOIN.LEFT_OUTER, on=(Face.person == Person.id))
-             .group_by(*columns))
-    if not include_hidden:
-        query = query.where(Person.hidden == False)  # noqa: E712 - peewee expression
-    rows: list[dict[str, Any]] = [
-        {"id": i, "uid": uid, "name": name, "hidden": bool(hidden), "faces": faces, "photos": photos}
-        for i, uid, name, hidden, faces, photos in tuples(query)]
-    covers = cover_faces([r["id"] for r in rows])
-    for row in rows:
-        row["cover"] = covers.get(row["id"])
-    rows.sort(key=lambda r: (r["name"] is None, -r["faces"], (r["name"] or "").lower(), r["id"]))
-    return rows
-
-
-def cover_faces(person_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """The face that shows each person best (the detector's most confident, then the largest): its id, photo
-    and box, for a thumbnail crop."""
-    best: dict[int, tuple[tuple[float, float], dict[str, Any]]] = {}
-    for chunk in chunks(person_ids):
-        query = tuples(Face.select(Face.id, Face.person, Face.photo, Face.x, Face.y, Face.w, Face.h, Face.score).where(
-            Face.person.in_(chunk)))
-        for face_id, person_id, photo_id, x, y, w, h, score in query:
-            key = (score, w * h)
-            if person_id not in best or key > best[person_id][0]:
-                best[person_id] = (key, {"face": face_id, "photo": photo_id,
-                                         "box": [round(x, 4), round(y, 4), round(w, 4), round(h, 4)]})
-    return {pid: value for pid, (_, value) in best.items()}
-
-
-def photos_of(ref: str) -> Any:
-    """A subquery of photo ids showing the person (by name, uid or id; a name may be partial)."""
-    which = (Person.uid == ref) | pw.fn.LOWER(Person.name).contains(ref.lower())
-    person_id = parse_id(ref)
-    if person_id is not None:
-        which |= Person.id == person_id
-    return Face.select(Face.photo).where(Face.person.in_(Person.select(Person.id).where(which)))
-
-
-def unassigned_count() -> int:
-    return int(Face.select().where(Face.person.is_null()).count())
-
-
-def faces_of_photos(photo_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
-    """Faces per photo for records and sidecars: one query per chunk of photos."""
-    out: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for chunk in chunks(photo_ids):
-        query = (Face.select(Face, Person.uid, Person.name)
-                 .join(Person, pw.JOIN.LEFT_OUTER, on=(Face.person == Person.id))
-                 .where(Face.photo.in_(chunk)).order_by(Face.photo, Face.x))
-        for face in query:
-            person = face.person if face.person_id else None
-            out[face.photo_id].append({
-                "id": face.id,
-                "box": [round(face.x, 4), round(face.y, 4), round(face.w, 4), round(face.h, 4)],
-                "cluster": person.uid if person else None,
-                "person": person.name if person else None,
-                "score": round(face.score, 3),
-            })
-    return out
-
+    """"Not this person" (photoshelf.people.reject_face), then the face may join someone else near enough."""
+    return people.reject_face(db, face_id, person, reassign=lambda face: assign_new_faces(
+        db, [face.id], distance, space_of_model(face.model)))

@@ -12,7 +12,7 @@ from typing import Any
 
 import peewee as pw
 
-from photoshelf import values
+from photoshelf import people, values
 from photoshelf.db.rows import chunks, tuples
 from photoshelf.db.schema import (
     Face,
@@ -24,7 +24,6 @@ from photoshelf.db.schema import (
     database_proxy,
     utcnow,
 )
-from photoshelf.db.uids import person_uid
 from photoshelf.sidecars.format import UserData, _box
 
 log = logging.getLogger(__name__)
@@ -190,11 +189,9 @@ class Restorer:
         key = uid or "name:" + name.lower()
         if key in self.people:
             return self.people[key]
-        person = Person.get_or_none(Person.uid == uid) if uid else None
-        if person is None and name:
-            person = Person.get_or_none(pw.fn.LOWER(Person.name) == name.lower())
+        person = people.find_or_create(uid, name)
         if person is None:
-            person = Person.create(uid=uid[:24] or person_uid(), name=name[:255] or None)
+            return None
         self.people[key] = person
         if name:
             self.people["name:" + name.lower()] = person

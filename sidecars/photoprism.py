@@ -26,13 +26,13 @@ from typing import Any
 
 import peewee as pw
 
-from photoshelf import values
+from photoshelf import albums as albums_core
+from photoshelf import people, values
 from photoshelf.config import Config
 from photoshelf.db.changes import change_photos
 from photoshelf.db.rows import chunks
-from photoshelf.db.schema import Album, AlbumPhoto, Face, File, Person, Photo, PhotoLabel, lock_fields
+from photoshelf.db.schema import Album, AlbumPhoto, Face, File, Photo, PhotoLabel, lock_fields
 from photoshelf.db.transactions import write_transaction
-from photoshelf.db.uids import person_uid
 from photoshelf.errors import ConfigError, DatabaseError, PhotoshelfError
 from photoshelf.sidecars import format as fmt
 from photoshelf.sidecars.io import SidecarError, load
@@ -306,11 +306,6 @@ def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, flo
     return inter / union if union > 0 else 0.0
 
 
-def _person(name: str) -> Person:
-    person = Person.get_or_none(pw.fn.LOWER(Person.name) == name.lower())
-    return person or Person.create(uid=person_uid(), name=name)
-
-
 def _apply(photo: Photo, p: PrismPhoto, albums: dict[str, Album], positions: dict[int, int],
            report: ImportReport) -> None:
     changes: dict[str, Any] = {}
@@ -337,8 +332,8 @@ def _apply(photo: Photo, p: PrismPhoto, albums: dict[str, Album], positions: dic
     for uid, _ in sorted(p.albums, key=lambda a: a[1]):
         album = albums[uid]
         if not AlbumPhoto.select().where((AlbumPhoto.album == album.id) & (AlbumPhoto.photo == photo.id)).exists():
+            albums_core.append(album.id, [photo.id], positions.get(album.id, 0))
             positions[album.id] = positions.get(album.id, 0) + 1
-            AlbumPhoto.create(album=album.id, photo=photo.id, position=positions[album.id])
             report.album_entries += 1
     for name in p.labels:
         label = values.text(name, 64)
@@ -353,7 +348,7 @@ def _apply(photo: Photo, p: PrismPhoto, albums: dict[str, Album], positions: dic
                     best.assigned_by == "user" and best.person_id is not None):
                 report.people_unmatched += 1
                 continue
-            Face.update(person=_person(name).id, assigned_by="user").where(Face.id == best.id).execute()
+            Face.update(person=people.person_named(name).id, assigned_by="user").where(Face.id == best.id).execute()
             report.people_named += 1
 
 
@@ -366,13 +361,10 @@ def apply(db: pw.Database, photos: list[PrismPhoto], albums: dict[str, PrismAlbu
     with write_transaction(db):
         for uid in sorted(wanted):
             a = albums[uid]
-            album = Album.get_or_none(Album.uid == uid) or Album.get_or_none(Album.title == a.title)
-            if album is None:
-                album = Album.create(uid=uid[:24], title=a.title, description=a.description)
-                report.albums_created += 1
+            album, created = albums_core.find_or_create(uid, a.title, a.description)
+            report.albums_created += created
             made[uid] = album
-            positions[album.id] = AlbumPhoto.select(pw.fn.MAX(AlbumPhoto.position)).where(
-                AlbumPhoto.album == album.id).scalar() or 0
+            positions[album.id] = albums_core.last_position(album.id) or 0
     for chunk in chunks(photos, 200):  # one transaction per 200 photos
         _apply_chunk(db, chunk, made, positions, report)
 

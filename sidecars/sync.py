@@ -15,6 +15,7 @@ from typing import Any
 
 import peewee as pw
 
+from photoshelf.albums import Placer
 from photoshelf.config import Config
 from photoshelf.db import settings
 from photoshelf.db.changes import change_photos
@@ -33,7 +34,6 @@ from photoshelf.db.schema import (
     utcnow,
 )
 from photoshelf.db.transactions import write_transaction
-from photoshelf.db.uids import album_uid
 from photoshelf.filenames import rel_of
 from photoshelf.sidecars import format as fmt
 from photoshelf.sidecars.edits import REREAD_REQUESTED, hand_edits
@@ -368,10 +368,8 @@ class _Known:
     """What a restore pass looked up once instead of per photo."""
 
     edited: set[int]
-    in_albums: set[int]
     uids: set[str] = field(default_factory=set)
-    albums: dict[str, Album] = field(default_factory=dict)  # by UID and by "title:" + title
-    positions: dict[int, int] = field(default_factory=dict)  # album id -> last position
+    placer: Placer = field(default_factory=lambda: Placer(cached=True))  # the albums, looked up once
 
 
 def apply_user_data(photo: Photo, ud: fmt.UserData, report: SyncReport, *, keep_uid: bool = True,
@@ -416,45 +414,16 @@ def apply_user_data(photo: Photo, ud: fmt.UserData, report: SyncReport, *, keep_
         PhotoEdit.insert(photo=photo.id, rotation=ud.rotation, updated_at=utcnow()).on_conflict_replace().execute()
     elif known is None or photo.id in known.edited:
         PhotoEdit.delete().where(PhotoEdit.photo == photo.id).execute()
-    if not ud.albums and known is not None and photo.id not in known.in_albums:
-        return
-    wanted = []
-    fresh = known is not None and photo.id not in known.in_albums  # no entries yet: nothing to check or remove
-    for a in ud.albums:
-        album = _album_for(a, known)
-        if album is None:
-            album = Album.create(uid=a["UID"] or album_uid(), title=a["Title"] or a["UID"])
-            report.albums_created += 1
-            if known is not None:
-                known.albums[album.uid] = known.albums["title:" + album.title] = album
-        wanted.append(album.id)
-        if fresh or not AlbumPhoto.select().where(
-                (AlbumPhoto.album == album.id) & (AlbumPhoto.photo == photo.id)).exists():
-            if known is not None and album.id in known.positions:
-                position = known.positions[album.id] + 1
-            else:
-                position = (AlbumPhoto.select(pw.fn.MAX(AlbumPhoto.position)).where(AlbumPhoto.album == album.id)
-                            .scalar() or 0) + 1
-            if known is not None:
-                known.positions[album.id] = position
-            AlbumPhoto.create(album=album.id, photo=photo.id, position=position)
-    if not fresh:
-        AlbumPhoto.delete().where((AlbumPhoto.photo == photo.id) & AlbumPhoto.album.not_in(wanted or [0])).execute()
+    placer = known.placer if known is not None else Placer()
+    before = placer.created
+    placer.place(photo.id, ud.albums)
+    report.albums_created += placer.created - before
 
 
 def _uid_taken(uid: str, known: _Known | None) -> bool:
     if known is not None:
         return uid in known.uids
     return bool(Photo.select().where(Photo.uid == uid).exists())
-
-
-def _album_for(entry: dict[str, str], known: _Known | None) -> Album | None:
-    if known is not None:
-        return known.albums.get(entry["UID"]) or known.albums.get("title:" + entry["Title"])
-    album = Album.get_or_none(Album.uid == entry["UID"]) if entry["UID"] else None
-    if album is None and entry["Title"]:
-        album = Album.get_or_none(Album.title == entry["Title"])
-    return album
 
 
 def apply_file(config: Config, path: Path, *, force: bool = False) -> str:
@@ -549,14 +518,7 @@ def restore(config: Config, db: pw.Database, *, progress: Any = None) -> SyncRep
     report = SyncReport()
     paths = list(iter_sidecar_files(sidecar_root(config)))
     known = _Known(edited={pid for (pid,) in PhotoEdit.select(PhotoEdit.photo).tuples()},
-                   in_albums={pid for (pid,) in AlbumPhoto.select(AlbumPhoto.photo).distinct().tuples()},
                    uids={uid for (uid,) in Photo.select(Photo.uid).tuples()})
-    for album in Album.select():
-        known.albums.setdefault(album.uid, album)
-        known.albums.setdefault("title:" + album.title, album)
-    for album_id, last in AlbumPhoto.select(AlbumPhoto.album, pw.fn.MAX(AlbumPhoto.position)).group_by(
-            AlbumPhoto.album).tuples():
-        known.positions[album_id] = last or 0
     restorer = Restorer()
     for chunk in chunks(paths, 500):
         parsed: list[fmt.UserData] = []

@@ -1,4 +1,5 @@
-"""Manual albums: create, rename, describe, cover, add and remove photos, order them, delete."""
+"""Manual albums as the viewer shows them: lists with counts and covers, and the edits (create, rename, describe,
+cover, add and remove photos, order them, delete) checked for who may make them, then made by photoshelf.albums."""
 
 from __future__ import annotations
 
@@ -7,16 +8,16 @@ from typing import Any
 
 import peewee as pw
 
+from photoshelf import albums as core
 from photoshelf import ids, values
-from photoshelf.db.schema import Album, AlbumPhoto, Photo, utcnow
-from photoshelf.db.uids import album_uid
+from photoshelf.db.schema import Album, AlbumPhoto, Photo
 from photoshelf.errors import NotFound
 from photoshelf.viewer import names
 from photoshelf.viewer.errors import InvalidInput
 from photoshelf.viewer.urls import thumb_url
 from photoshelf.visibility import Audience, visible
 
-TITLE_MAX = values.ALBUM_TITLE
+TITLE_MAX = core.TITLE_MAX
 
 
 def get_album(ref: int | str, audience: Audience | None = None) -> Album:
@@ -123,7 +124,7 @@ def album_summary(album: Album, audience: Audience) -> dict[str, Any]:
 
 
 def create_album(title: Any, description: Any, photo_ids: Iterable[Any], audience: Audience) -> dict[str, Any]:
-    album = Album.create(uid=album_uid(), title=_title(title), description=_description(description))
+    album = core.create(_title(title), _description(description))
     if photo_ids:
         add_photos(album.id, photo_ids, audience)
     return album_summary(get_album(album.id), audience)
@@ -141,32 +142,19 @@ def update_album(ref: int | str, changes: dict[str, Any], audience: Audience) ->
             fields["cover"] = None if value is None else _ids([value], audience)[0]
         else:
             raise InvalidInput(f"unknown album field {key!r} (editable: title, description, cover)")
-    Album.update(**fields, updated_at=utcnow()).where(Album.id == album.id).execute()
+    core.update(album.id, **fields)
     return album_summary(get_album(album.id), audience)
 
 
 def delete_album(ref: int | str, audience: Audience) -> None:
     """Delete the album (its photos stay in the library)."""
-    album = get_album(ref, audience)
-    members = AlbumPhoto.select(AlbumPhoto.photo).where(AlbumPhoto.album == album.id)
-    Photo.update(updated_at=utcnow()).where(Photo.id.in_(members)).execute()  # their sidecars drop the album
-    AlbumPhoto.delete().where(AlbumPhoto.album == album.id).execute()
-    Album.delete().where(Album.id == album.id).execute()
+    core.delete(get_album(ref, audience).id)
 
 
 def add_photos(ref: int | str, photo_ids: Iterable[Any], audience: Audience) -> int:
     """Append photos to the album (those already in it stay where they are); returns how many were added."""
     album = get_album(ref, audience)
-    ids = _ids(photo_ids, audience)
-    have = {p for (p,) in AlbumPhoto.select(AlbumPhoto.photo).where(AlbumPhoto.album == album.id).tuples()}
-    new = [p for p in ids if p not in have]
-    top = AlbumPhoto.select(pw.fn.MAX(AlbumPhoto.position)).where(AlbumPhoto.album == album.id).scalar()
-    start = (top if top is not None else -1) + 1
-    if new:
-        AlbumPhoto.insert_many(
-            [{"album": album.id, "photo": pid, "position": start + i} for i, pid in enumerate(new)]).execute()
-    Album.update(updated_at=utcnow()).where(Album.id == album.id).execute()
-    return len(new)
+    return core.add_photos(album.id, _ids(photo_ids, audience))
 
 
 def remove_photos(ref: int | str, photo_ids: Iterable[Any], audience: Audience) -> int:
@@ -175,22 +163,10 @@ def remove_photos(ref: int | str, photo_ids: Iterable[Any], audience: Audience) 
     if ids:  # only photos `audience` sees: the count must not tell whether an unseen id is in the album
         ids = [p for (p,) in visible(Photo.select(Photo.id).where(Photo.id.in_(ids)), audience,
                                      archive_view=True).tuples()]
-    n = AlbumPhoto.delete().where((AlbumPhoto.album == album.id) & AlbumPhoto.photo.in_(ids)).execute() if ids else 0
-    if album.cover_id in ids:
-        Album.update(cover=None).where(Album.id == album.id).execute()
-    Album.update(updated_at=utcnow()).where(Album.id == album.id).execute()
-    if ids:
-        # Their sidecars list the album: marking them changed gets the sidecars rewritten without it.
-        Photo.update(updated_at=utcnow()).where(Photo.id.in_(ids)).execute()
-    return int(n)
+    return core.remove_photos(album.id, ids)
 
 
 def reorder(ref: int | str, photo_ids: Iterable[Any], audience: Audience) -> None:
     """Put the given photos first, in this order; the others follow in their current order."""
     album = get_album(ref, audience)
-    ids = _ids(photo_ids, audience)
-    current = [p for (p,) in AlbumPhoto.select(AlbumPhoto.photo).where(AlbumPhoto.album == album.id)
-               .order_by(AlbumPhoto.position, AlbumPhoto.id).tuples()]
-    order = [p for p in ids if p in current] + [p for p in current if p not in ids]
-    for pos, pid in enumerate(order):
-        AlbumPhoto.update(position=pos).where((AlbumPhoto.album == album.id) & (AlbumPhoto.photo == pid)).execute()
+    core.reorder(album.id, _ids(photo_ids, audience))

@@ -1,5 +1,6 @@
-"""People as the viewer shows them: people and clusters with cover faces, a person's photos, face crops, the
-edits (rename, merge, hide, "not this person", move), and the ML extras of the photo page (faces, labels,
+"""People as the viewer shows them: people and clusters with cover faces (photoshelf.people lists them and picks
+the covers), a person's photos, face crops, the edits (photoshelf.people's, behind the viewer's checks of who may
+do what), and the ML extras of the photo page (faces, labels,
 similar photos). Each ML piece is optional: without it the pages explain how to turn it on."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import peewee as pw
 from PIL import Image
 
-from photoshelf import ids
+from photoshelf import people as core
 from photoshelf.config import Config
 from photoshelf.db.rows import chunks, dicts
 from photoshelf.db.schema import Face, Person, Photo, PhotoLabel
@@ -52,6 +53,8 @@ def _optional(name: str) -> ModuleType | None:
 
 
 def _ops() -> ModuleType:
+    """The clustering (photoshelf.models.people): people are edited only where faces can be found and grouped,
+    and "not this person" hands the face back to it."""
     ops = _optional("people")
     if ops is None:
         raise InvalidInput("editing people needs photoshelf.models.people, which cannot be imported here: "
@@ -69,16 +72,8 @@ def available() -> bool:
 def find(ref: str | int, audience: Audience | None = None) -> Person:
     """A person by uid, id or name (404 when there is none); with an `audience`, not someone seen only on photos
     hidden from it (as if there were no such person: the name would tell of them)."""
-    ops = _optional("people")
-    if ops is not None:
-        person = ops.find_person(ref)
-    else:
-        text = str(ref).strip()
-        person = Person.get_or_none(Person.uid == text)
-        person_id = ids.parse_id(text)
-        if person is None and person_id is not None:
-            person = Person.get_or_none(Person.id == person_id)
-    if person is None or (audience is not None and names.people(audience, [person.id])):
+    person = core.find_person(ref)
+    if audience is not None and names.people(audience, [person.id]):
         raise NotFound(f"no person or cluster {str(ref).strip()!r}")
     return person
 
@@ -94,16 +89,12 @@ def crop_url(face_id: int, sha1: str, box: tuple[float, float, float, float], ro
     return url(f"/faces/{face_id}.jpg?v={crop_digest(sha1, box, rotation)}")
 
 
-# A face row with what its crop is made from: {id, photo, x, y, w, h, score, person, assigned_by, sha1, has_thumbs}
-FACE_COLUMNS = (Face.id, Face.photo, Face.x, Face.y, Face.w, Face.h, Face.score, Face.person, Face.assigned_by,
-                Photo.sha1, Photo.has_thumbs)
-
 
 
 def _face_rows(where: Any, order: Any, audience: Audience, limit: int | None = None,
                archive_view: bool = False) -> list[dict[str, Any]]:
     """Faces on photos `audience` sees (a face of an unseen photo is no face at all)."""
-    query = visible(Face.select(*FACE_COLUMNS).join(Photo, on=(Face.photo == Photo.id)), audience,
+    query = visible(Face.select(*core.FACE_COLUMNS).join(Photo, on=(Face.photo == Photo.id)), audience,
                     archive_view=archive_view).where(where).order_by(*order)
     return dicts(query.limit(limit) if limit else query)
 
@@ -121,36 +112,26 @@ def _face_dict(row: dict[str, Any], rotation: int, person: Person | None) -> dic
     }
 
 
-def summary(person: Person, faces: int, photos: int, cover: dict[str, Any] | None) -> dict[str, Any]:
+def summary(row: dict[str, Any], cover: dict[str, Any] | None) -> dict[str, Any]:
+    """A person as the viewer shows them: core.list_people's row (id, uid, name, hidden, faces, photos) with its
+    cover face's crop and the person's page."""
     return {
-        "id": person.id,
-        "uid": person.uid,
-        "name": person.name,
-        "hidden": bool(person.hidden),
-        "faces": faces,
-        "photos": photos,
+        "id": row["id"],
+        "uid": row["uid"],
+        "name": row["name"],
+        "hidden": bool(row["hidden"]),
+        "faces": row["faces"],
+        "photos": row["photos"],
         "cover": cover,
-        "url": url(f"/people/{person.uid}"),
+        "url": url(f"/people/{row['uid']}"),
     }
 
 
-def _covers(person_ids: list[int], audience: Audience) -> dict[int, dict[str, Any]]:
-    """Each person's cover: their best-scoring face on a photo that has thumbnails and `audience` sees (one query
-    per chunk)."""
-    out: dict[int, dict[str, Any]] = {}
-    for chunk in chunks(person_ids):
-        best = (visible(Face.select(Face.person.alias("pid"), pw.fn.MAX(Face.score).alias("best"))
-                        .join(Photo, on=(Face.photo == Photo.id)), audience)
-                .where(Face.person.in_(chunk) & Photo.has_thumbs).group_by(Face.person).alias("best"))
-        rows = dicts(visible(Face.select(*FACE_COLUMNS)
-                              .join(Photo, on=(Face.photo == Photo.id))
-                              .join(best, on=((Face.person == best.c.pid) & (Face.score == best.c.best))), audience)
-                      .where(Photo.has_thumbs).order_by(Face.id))
-        rots = listing.rotations(r["photo"] for r in rows)
-        for row in rows:
-            if row["person"] not in out:
-                out[row["person"]] = _face_dict(row, rots.get(row["photo"], 0), None)
-    return out
+def _covers(faces: Iterable[dict[str, Any] | None]) -> dict[int, dict[str, Any]]:
+    """The cover faces core.cover_faces chose, with their crops (one query for the photos' rotations)."""
+    rows = [f for f in faces if f is not None]
+    rots = listing.rotations(r["photo"] for r in rows)
+    return {r["person"]: _face_dict(r, rots.get(r["photo"], 0), None) for r in rows}
 
 
 def _seen_faces(audience: Audience) -> Any:
@@ -158,19 +139,12 @@ def _seen_faces(audience: Audience) -> Any:
 
 
 def list_people(audience: Audience, include_hidden: bool = False) -> dict[str, Any]:
-    """People and unnamed clusters, named first then by size, with covers; and how many faces are unassigned.
-    Counts and covers are of the photos `audience` sees; someone seen only on other photos is left out."""
-    query = (Person.select(Person, pw.fn.COUNT(Face.id).alias("total"), pw.fn.COUNT(Photo.id).alias("nfaces"),
-                           pw.fn.COUNT(pw.fn.DISTINCT(Photo.id)).alias("nphotos"))
-             .join(Face, pw.JOIN.LEFT_OUTER, on=(Face.person == Person.id))
-             .join(Photo, pw.JOIN.LEFT_OUTER, on=((Face.photo == Photo.id) & condition(audience)))
-             .group_by(Person.id))
-    if not include_hidden:
-        query = query.where(Person.hidden == False)  # noqa: E712 - peewee expression
-    people = [p for p in query if p.nfaces or not p.total]  # type: ignore[attr-defined]
-    covers = _covers([p.id for p in people], audience)
-    rows = [summary(p, p.nfaces, p.nphotos, covers.get(p.id)) for p in people]  # type: ignore[attr-defined]
-    rows.sort(key=lambda r: (r["name"] is None, (r["name"] or "").lower(), -r["faces"], r["id"]))
+    """People and unnamed clusters in the one order and with the one cover face (core.list_people), and how many
+    faces are unassigned. Counts and covers are of the photos `audience` sees; someone seen only on other photos
+    is left out."""
+    people = core.list_people(audience, include_hidden)
+    covers = _covers(p["cover"] for p in people)
+    rows = [summary(p, covers.get(p["id"])) for p in people]
     faces = _seen_faces(audience).count()
     unassigned = _seen_faces(audience).where(Face.person.is_null()).count()
     hidden = Person.select().where((Person.hidden == True)  # noqa: E712 - peewee expression
@@ -182,7 +156,9 @@ def list_people(audience: Audience, include_hidden: bool = False) -> dict[str, A
 def person_summary(person: Person, audience: Audience) -> dict[str, Any]:
     faces = _seen_faces(audience).where(Face.person == person.id).count()
     photos = _seen_faces(audience).select(Face.photo).where(Face.person == person.id).distinct().count()
-    return summary(person, faces, photos, _covers([person.id], audience).get(person.id))
+    row = {"id": person.id, "uid": person.uid, "name": person.name, "hidden": person.hidden, "faces": faces,
+           "photos": photos}
+    return summary(row, _covers(core.cover_faces([person.id], audience).values()).get(person.id))
 
 
 def person_faces(person: Person, audience: Audience, limit: int = FACES_SHOWN) -> list[dict[str, Any]]:
@@ -294,7 +270,7 @@ def _clean_name(value: Any) -> str:
 
 
 def _people_error(exc: PhotoshelfError) -> PhotoshelfError:
-    """models.people's own errors are the user's mistakes (merge into itself…): a 400, not a 500."""
+    """photoshelf.people's own errors are the user's mistakes (merge into itself…): a 400, not a 500."""
     if isinstance(exc, NotFound):
         return exc
     return InvalidInput(str(exc))
@@ -302,7 +278,7 @@ def _people_error(exc: PhotoshelfError) -> PhotoshelfError:
 
 def update_person(db: pw.Database, ref: str, changes: dict[str, Any], audience: Audience) -> dict[str, Any]:
     """Rename (naming like an existing person merges into them) and hide/show; returns the person after."""
-    ops = _ops()
+    _ops()
     for key in changes:
         if key not in ("name", "hidden"):
             raise InvalidInput(f"unknown person field {key!r} (editable: name, hidden)")
@@ -311,9 +287,9 @@ def update_person(db: pw.Database, ref: str, changes: dict[str, Any], audience: 
     person = find(ref, audience)
     try:
         if "name" in changes:
-            person = ops.name_person(db, person.id, _clean_name(changes["name"]))
+            person = core.name_person(db, person.id, _clean_name(changes["name"]))
         if "hidden" in changes:
-            person = ops.set_hidden(person.id, changes["hidden"])
+            person = core.set_hidden(person.id, changes["hidden"])
     except PhotoshelfError as exc:
         raise _people_error(exc) from exc
     return person_summary(find(person.uid), audience)
@@ -321,12 +297,12 @@ def update_person(db: pw.Database, ref: str, changes: dict[str, Any], audience: 
 
 def merge(db: pw.Database, ref: str, into: Any, audience: Audience) -> dict[str, Any]:
     """Merge the person `ref` into `into` (their faces, names and "not this person" marks); returns `into`."""
-    ops = _ops()
+    _ops()
     if not isinstance(into, (str, int)) or isinstance(into, bool) or not str(into).strip():
         raise InvalidInput("choose the person to merge into")
     source, target = find(ref, audience), find(into, audience)
     try:
-        person = ops.merge_people(db, target.id, source.id)
+        person = core.merge_people(db, target.id, source.id)
     except PhotoshelfError as exc:
         raise _people_error(exc) from exc
     return person_summary(find(person.uid), audience)
@@ -344,21 +320,15 @@ def _face(face_id: int, audience: Audience) -> Face:
 def move_face(db: pw.Database, face_id: int, audience: Audience, to: Any = None, name: Any = None) -> dict[str, Any]:
     """Move a face to a person (`to`: uid, id or name), to a new cluster (`to` None or "new"), or to the person
     called `name` (made when nobody has that name yet). The move is the user's: clustering keeps it."""
-    ops = _ops()
+    _ops()
     _face(face_id, audience)
     try:
         if name is not None:
-            name = _clean_name(name)
-            existing = Person.get_or_none(pw.fn.LOWER(Person.name) == name.lower())
-            if existing is not None:
-                person = ops.move_faces(db, [face_id], existing.id)
-            else:
-                person = ops.move_faces(db, [face_id], None)
-                person = ops.name_person(db, person.id, name)
+            person = core.move_face_to_name(db, face_id, _clean_name(name))
         elif to is None or to == "new":
-            person = ops.move_faces(db, [face_id], None)
+            person = core.move_faces(db, [face_id], None)
         elif isinstance(to, (str, int)) and not isinstance(to, bool):
-            person = ops.move_faces(db, [face_id], find(to, audience).id)
+            person = core.move_faces(db, [face_id], find(to, audience).id)
         else:
             raise InvalidInput(f"person must be a person's uid or name, or \"new\", got {to!r}")
     except PhotoshelfError as exc:
@@ -367,12 +337,12 @@ def move_face(db: pw.Database, face_id: int, audience: Audience, to: Any = None,
 
 
 def name_group(db: pw.Database, face_id: int, audience: Audience, name: Any) -> dict[str, Any]:
-    """"Name this group" on the photo page: the face's whole cluster takes the name (models.people owns the
+    """"Name this group" on the photo page: the face's whole cluster takes the name (photoshelf.people owns the
     rule); moving only this face is move_face."""
-    ops = _ops()
+    _ops()
     _face(face_id, audience)
     try:
-        person = ops.name_group_of_face(db, face_id, _clean_name(name))
+        person = core.name_group_of_face(db, face_id, _clean_name(name))
     except PhotoshelfError as exc:
         raise _people_error(exc) from exc
     return {"face": face_id, "person": person_summary(find(person.uid), audience)}

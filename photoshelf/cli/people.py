@@ -1,4 +1,5 @@
-"""`photoshelf people`: list, name, merge, move, reject, hide and re-cluster people (a thin shell over people.py)."""
+"""`photoshelf people`: list, name, merge, move, reject, hide and re-cluster people (a thin shell over
+photoshelf/people.py, and models/people.py for what needs the clustering)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,19 @@ from photoshelf.cli.common import State, echo_json
 from photoshelf.errors import PhotoshelfError
 
 
+def _cover(face: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The cover face as the listing shows it: its id, photo and box (for a thumbnail crop)."""
+    if face is None:
+        return None
+    return {"face": face["id"], "photo": face["photo"],
+            "box": [round(face[k], 4) for k in ("x", "y", "w", "h")]}
+
+
 def _show_list(state: State, as_json: bool, show_all: bool) -> None:
-    from photoshelf.models import people
+    from photoshelf import people
 
     state.db()
-    rows = people.list_people(include_hidden=show_all)
+    rows = [{**row, "cover": _cover(row["cover"])} for row in people.list_people(include_hidden=show_all)]
     unassigned = people.unassigned_count()
     if as_json:
         echo_json({"people": rows, "unassigned_faces": unassigned})
@@ -58,7 +67,7 @@ def _person_json(person: Any) -> dict[str, Any]:
 @click.pass_obj
 def name_cmd(state: State, ref: str, name: str) -> None:
     """Name a person or cluster (by id, uid or name); the name of an existing person merges the two."""
-    from photoshelf.models import people as ops
+    from photoshelf import people as ops
 
     person = ops.name_person(state.db(), ref, name)
     click.echo(f"{person.uid} is now {person.name}")
@@ -70,7 +79,7 @@ def name_cmd(state: State, ref: str, name: str) -> None:
 @click.pass_obj
 def merge_cmd(state: State, into: str, other: str) -> None:
     """Merge OTHER into INTO: every face of OTHER becomes INTO's, OTHER goes away."""
-    from photoshelf.models import people as ops
+    from photoshelf import people as ops
 
     person = ops.merge_people(state.db(), into, other)
     click.echo(f"merged into {person.name or person.uid}")
@@ -89,7 +98,7 @@ def _face_ids(values: tuple[str, ...]) -> list[int]:
 @click.pass_obj
 def move_cmd(state: State, faces: tuple[str, ...], to: str | None) -> None:
     """Move faces to a person (a split, when --to is left out); clustering never moves them again."""
-    from photoshelf.models import people as ops
+    from photoshelf import people as ops
 
     person = ops.move_faces(state.db(), _face_ids(faces), to)
     click.echo(f"moved {len(faces)} face(s) to {person.name or person.uid}")
@@ -114,7 +123,7 @@ def reject_cmd(state: State, face: str, person: str | None) -> None:
 @click.pass_obj
 def hide_cmd(state: State, ref: str) -> None:
     """Hide a person from lists (their faces stay)."""
-    from photoshelf.models import people as ops
+    from photoshelf import people as ops
 
     state.db()
     person = ops.set_hidden(ref, True)
@@ -126,7 +135,7 @@ def hide_cmd(state: State, ref: str) -> None:
 @click.pass_obj
 def unhide_cmd(state: State, ref: str) -> None:
     """Show a hidden person again."""
-    from photoshelf.models import people as ops
+    from photoshelf import people as ops
 
     state.db()
     person = ops.set_hidden(ref, False)

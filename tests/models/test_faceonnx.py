@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from photoshelf import people as core
 from photoshelf.db.schema import Face, File, Vector
 from photoshelf.library import index_library
 from photoshelf.models import people
@@ -153,9 +154,9 @@ def test_stage_with_an_onnx_model(empty_library: Library) -> None:
         assert colour in (YELLOW, CYAN) and face.person_id is not None, (paths[face.photo_id], face.x, face.y)
         groups.setdefault(face.person_id, set()).add(colour)
     assert sorted(len(v) for v in groups.values()) == [1, 1] and len(groups) == 2
-    assert [r["faces"] for r in people.list_people()] == [3, 2]
+    assert [r["faces"] for r in core.list_people()] == [3, 2]
     # `people cluster` works on the ONNX model's space without the model loaded (dimension read from storage).
     Face.update(person=None, assigned_by=None).execute()
-    people.prune_empty()
+    core.prune_empty()
     report2 = people.recluster(lib.db, lib.config.models.face_distance, lib.config.models.face_cluster_min)
     assert (report2.new_people, report2.clustered) == (2, 5)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from photoshelf import people as core
 from photoshelf.db.schema import Face, FaceReject, Person, Photo, PhotoStage, Vector
 from photoshelf.library import index_library
 from photoshelf.media.thumbs import ThumbCache
@@ -110,9 +111,9 @@ def test_faces_found_and_clustered_by_person(library: Library, dlib_model: DlibF
     # the group photo's Obama is not Barack.
     found = faces_by_path()
     obama = found["Family/Barack/obama.jpg"][0].person_id
-    people.name_person(lib.db, obama, "Barack")
+    core.name_person(lib.db, obama, "Barack")
     group = found["Family/obama_and_biden.jpg"]
-    split = people.move_faces(lib.db, [group[0].id])
+    split = core.move_faces(lib.db, [group[0].id])
     people.reject_face(lib.db, group[1].id, None, lib.config.models.face_distance)
     assert Face.get_by_id(group[1].id).person_id is None
     before = {f.id: (f.person_id, f.assigned_by) for f in Face.select()}

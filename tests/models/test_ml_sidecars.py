@@ -13,6 +13,7 @@ import pytest
 import yaml
 from PIL import Image
 
+from photoshelf import people as core
 from photoshelf.db.schema import Face, File, Person, Photo, PhotoLabel, PhotoStage
 from photoshelf.library import index_library
 from photoshelf.models import enrich, people
@@ -128,8 +129,8 @@ def test_faces_and_labels_round_trip_through_sidecars(lib: Library) -> None:
     runner.run()
     cat_face = Face.select().join(Photo).join(File).where(File.path == FILES[0]).get()
     dog_face = Face.select().join(Photo).join(File).where(File.path == FILES[1]).get()
-    anna = people.move_faces(lib.db, [cat_face.id])  # a person put this face in its own person...
-    people.name_person(lib.db, anna.uid, "Anna")  # ...and named it; the dog's face stays unassigned
+    anna = core.move_faces(lib.db, [cat_face.id])  # a person put this face in its own person...
+    core.name_person(lib.db, anna.uid, "Anna")  # ...and named it; the dog's face stays unassigned
     sync.sync_changed(lib.config)
 
     sidecar = lib.storage / "sidecars" / "2016/Pets/cat_brown.yml"

@@ -8,6 +8,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from photoshelf import people as core
 from photoshelf.cli import cli
 from photoshelf.db.schema import Face, FaceReject, File, Person, Photo
 from photoshelf.errors import NotFound
@@ -63,31 +64,31 @@ def test_people_edits(library: Library, dlib_model: DlibFaces) -> None:
     assert obama and biden and obama != biden
     assert person_of(f["obama2"]) == person_of(f["group-obama"]) == obama
     assert person_of(f["group-biden"]) == biden and person_of(f["group-girl"]) is None
-    listed = people.list_people()
+    listed = core.list_people()
     assert [(r["id"], r["name"], r["faces"], r["photos"]) for r in listed] == [(obama, None, 3, 3), (biden, None, 2, 2)]
-    assert listed[0]["cover"]["face"] in {f["obama"].id, f["obama2"].id, f["group-obama"].id}
-    assert people.unassigned_count() == 1
+    assert listed[0]["cover"]["id"] in {f["obama"].id, f["obama2"].id, f["group-obama"].id}
+    assert core.unassigned_count() == 1
 
     # Naming a cluster names every face in it; lookups by name ignore case.
-    people.name_person(lib.db, obama, "Barack")
-    assert people.find_person("BARACK").id == obama
-    assert {pid for (pid,) in people.photos_of("barack").tuples()} == {
+    core.name_person(lib.db, obama, "Barack")
+    assert core.find_person("BARACK").id == obama
+    assert {pid for (pid,) in core.photos_of("barack").tuples()} == {
         f["obama"].photo_id, f["obama2"].photo_id, f["group-obama"].photo_id}
     # Naming another cluster with an existing name merges it into that person (as Immich does).
-    merged = people.name_person(lib.db, biden, "barack")
+    merged = core.name_person(lib.db, biden, "barack")
     assert merged.id == obama and Person.get_or_none(Person.id == biden) is None
     assert person_of(f["biden2"]) == person_of(f["group-biden"]) == obama
 
     # Split the mistake out again: the moved faces are a new person, and the user's (clustering keeps off them).
-    joe = people.move_faces(lib.db, [f["biden2"].id, f["group-biden"].id])
+    joe = core.move_faces(lib.db, [f["biden2"].id, f["group-biden"].id])
     assert joe.id != obama and Face.get_by_id(f["biden2"].id).assigned_by == "user"
-    people.name_person(lib.db, joe.uid, "Joe")
+    core.name_person(lib.db, joe.uid, "Joe")
     # Merge: the girl, put into a person of her own, merged into Joe (to show a merge), then moved out again.
-    girl = people.move_faces(lib.db, [f["group-girl"].id])
-    people.merge_people(lib.db, "joe", girl.id)
+    girl = core.move_faces(lib.db, [f["group-girl"].id])
+    core.merge_people(lib.db, "joe", girl.id)
     assert person_of(f["group-girl"]) == joe.id and Person.get_or_none(Person.id == girl.id) is None
-    girl = people.move_faces(lib.db, [f["group-girl"].id])
-    assert [(r["name"], r["faces"]) for r in people.list_people()[:2]] == [("Barack", 3), ("Joe", 2)]
+    girl = core.move_faces(lib.db, [f["group-girl"].id])
+    assert [(r["name"], r["faces"]) for r in core.list_people()[:2]] == [("Barack", 3), ("Joe", 2)]
 
     # "Not this person": obama2 leaves Barack and never comes back, not by re-clustering, not by re-running the
     # stage (incremental assignment), not by merging a person holding it into Barack.
@@ -99,32 +100,32 @@ def test_people_edits(library: Library, dlib_model: DlibFaces) -> None:
     report = Enricher(lib.config, lib.db, stages=[FacesStage(lib.config, lib.db, dlib_model)]).run(record=False)
     assert report.stages[0].done == len(items)
     assert person_of(f["obama2"]) is None and person_of(f["obama"]) == obama
-    holder = people.move_faces(lib.db, [f["obama2"].id])
-    people.merge_people(lib.db, obama, holder.id)
+    holder = core.move_faces(lib.db, [f["obama2"].id])
+    core.merge_people(lib.db, obama, holder.id)
     assert person_of(f["obama2"]) is None
     # Only a person's own hand puts it back (and that lifts the mark).
-    people.move_faces(lib.db, [f["obama2"].id], "Barack")
+    core.move_faces(lib.db, [f["obama2"].id], "Barack")
     assert person_of(f["obama2"]) == obama and FaceReject.select().count() == 0
 
     # Hide and unhide.
-    people.set_hidden("Joe")
-    assert "Joe" not in [r["name"] for r in people.list_people()]
-    assert "Joe" in [r["name"] for r in people.list_people(include_hidden=True)]
-    people.set_hidden("joe", False)
-    assert "Joe" in [r["name"] for r in people.list_people()]
+    core.set_hidden("Joe")
+    assert "Joe" not in [r["name"] for r in core.list_people()]
+    assert "Joe" in [r["name"] for r in core.list_people(include_hidden=True)]
+    core.set_hidden("joe", False)
+    assert "Joe" in [r["name"] for r in core.list_people()]
 
     # Edits that cannot be done say why.
-    with pytest.raises(people.PeopleError):
-        people.merge_people(lib.db, "Barack", obama)
-    with pytest.raises(people.PeopleError):
-        people.name_person(lib.db, "Barack", "  ")
+    with pytest.raises(core.PeopleError):
+        core.merge_people(lib.db, "Barack", obama)
+    with pytest.raises(core.PeopleError):
+        core.name_person(lib.db, "Barack", "  ")
     with pytest.raises(NotFound):
-        people.find_person("Nobody")
+        core.find_person("Nobody")
     with pytest.raises(NotFound):
-        people.move_faces(lib.db, [999_999], "Barack")
+        core.move_faces(lib.db, [999_999], "Barack")
     assert person_of(f["group-girl"]) == girl.id
     Face.update(person=None, assigned_by=None).where(Face.id == f["group-girl"].id).execute()
-    with pytest.raises(people.PeopleError, match="belongs to no one"):
+    with pytest.raises(core.PeopleError, match="belongs to no one"):
         people.reject_face(lib.db, f["group-girl"].id, None, distance)
 
 
@@ -169,6 +170,33 @@ def test_people_command(library: Library, dlib_model: DlibFaces) -> None:
     assert "no face" in run("reject", "999999", code=3)
 
 
+def test_the_command_and_the_viewer_list_people_alike(library: Library, dlib_model: DlibFaces) -> None:
+    """`photoshelf people` and the People page list people in one order (named people first, by how many photos
+    show them, then the unnamed clusters by size) with the same cover faces: both ask photoshelf.people."""
+    from logins import viewer_client
+
+    lib = library
+    _, f = enrich_family(lib, dlib_model)
+    # "Abe" comes first by name but has fewer photos than "Zed"; the girl's face becomes a cluster of its own.
+    core.name_person(lib.db, person_of(f["biden2"]), "Abe")
+    core.name_person(lib.db, person_of(f["obama"]), "Zed")
+    core.move_faces(lib.db, [f["group-girl"].id])
+    where = ["--originals", str(lib.originals), "--storage", str(lib.storage), "--database", lib.database_url]
+    result = CliRunner().invoke(cli, [*where, "people", "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    listed = json.loads(result.output)["people"]
+    with viewer_client(lib.config, lib.db) as client:
+        web = client.get("/api/v1/people").json()["people"]
+    assert [(p["name"], p["photos"]) for p in listed] == [("Zed", 3), ("Abe", 2), (None, 1)]
+    assert [(p["uid"], p["faces"], p["photos"]) for p in web] == [(p["uid"], p["faces"], p["photos"]) for p in listed]
+    assert [p["cover"]["id"] for p in web] == [p["cover"]["face"] for p in listed]
+    # The cover is each person's most confident face (then the largest).
+    for row in listed:
+        faces = list(Face.select().where(Face.person == row["id"]))
+        best = max(faces, key=lambda x: (x.score, x.w * x.h, -x.id))
+        assert row["cover"]["face"] == best.id
+
+
 def test_dbscan_is_dbscan() -> None:
     """The clustering of the unassigned, checked against DBSCAN's definition on random blobs and noise."""
     import numpy as np
@@ -208,8 +236,8 @@ def test_face_edits_rewrite_the_sidecar(library: Library, dlib_model: DlibFaces)
 
     lib = library
     _, f = enrich_family(lib, dlib_model)
-    people.name_person(lib.db, person_of(f["obama"]), "Barack")
-    joe = people.name_person(lib.db, person_of(f["biden2"]), "Joe")
+    core.name_person(lib.db, person_of(f["obama"]), "Barack")
+    joe = core.name_person(lib.db, person_of(f["biden2"]), "Joe")
     sync_changed(lib.config)
 
     def backdate() -> None:
@@ -227,7 +255,7 @@ def test_face_edits_rewrite_the_sidecar(library: Library, dlib_model: DlibFaces)
     backdate()
     assert sync_changed(lib.config).written == 0
     assert sorted(people_in(f["group-obama"]), key=str) == ["Barack", "Joe", None]
-    people.move_faces(lib.db, [f["group-obama"].id], joe.id)  # a move into an existing person
+    core.move_faces(lib.db, [f["group-obama"].id], joe.id)  # a move into an existing person
     assert sync_changed(lib.config).written == 1
     assert sorted(people_in(f["group-obama"]), key=str) == ["Joe", "Joe", None]
 
