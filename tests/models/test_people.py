@@ -178,8 +178,10 @@ def test_the_command_and_the_viewer_list_people_alike(library: Library, dlib_mod
     lib = library
     _, f = enrich_family(lib, dlib_model)
     # "Abe" comes first by name but has fewer photos than "Zed"; the girl's face becomes a cluster of its own.
-    core.name_person(lib.db, person_of(f["biden2"]), "Abe")
-    core.name_person(lib.db, person_of(f["obama"]), "Zed")
+    abe, zed = person_of(f["biden2"]), person_of(f["obama"])
+    assert abe and zed
+    core.name_person(lib.db, abe, "Abe")
+    core.name_person(lib.db, zed, "Zed")
     core.move_faces(lib.db, [f["group-girl"].id])
     where = ["--originals", str(lib.originals), "--storage", str(lib.storage), "--database", lib.database_url]
     result = CliRunner().invoke(cli, [*where, "people", "--json"], catch_exceptions=False)
