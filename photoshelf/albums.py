@@ -5,8 +5,7 @@ Who may do what (audiences, input checks) is the caller's: these functions take 
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,23 +13,16 @@ import peewee as pw
 
 from photoshelf import values
 from photoshelf.db.changes import touch_photos
+from photoshelf.db.rows import tuples
 from photoshelf.db.schema import Album, AlbumPhoto, utcnow
+from photoshelf.db.uids import album_uid
 
 TITLE_MAX = values.ALBUM_TITLE
 
 
-def _tuples(query: Any) -> Iterator[Any]:
-    """The rows of a peewee query as tuples (typed loosely: peewee's stubs type them as model instances)."""
-    return iter(query.tuples())
-
-
-def new_uid() -> str:
-    return "a" + secrets.token_hex(8)
-
-
 def create(title: str, description: str = "", uid: str | None = None) -> Album:
     """A new, empty album (a new uid unless a restore brings its own)."""
-    return Album.create(uid=(uid or new_uid())[:24], title=title[:TITLE_MAX], description=description)
+    return Album.create(uid=(uid or album_uid())[:24], title=title[:TITLE_MAX], description=description)
 
 
 def find(uid: str, title: str) -> Album | None:
@@ -67,7 +59,7 @@ def add_photos(album_id: int, photo_ids: Iterable[int], *, edited: bool = True) 
     """Append photos to the album (those already in it stay where they are); returns how many were added.
     `edited`: a person's edit, which makes the album newer (a restore puts back what was, and does not)."""
     ids = list(dict.fromkeys(photo_ids))
-    have = {p for (p,) in _tuples(AlbumPhoto.select(AlbumPhoto.photo).where(
+    have = {p for (p,) in tuples(AlbumPhoto.select(AlbumPhoto.photo).where(
         (AlbumPhoto.album == album_id) & AlbumPhoto.photo.in_(ids)))} if ids else set()
     new = [p for p in ids if p not in have]
     append(album_id, new, last_position(album_id))
@@ -108,7 +100,7 @@ def delete(album_id: int) -> None:
 
 def reorder(album_id: int, photo_ids: Sequence[int]) -> None:
     """Put the given photos first, in this order; the others follow in their current order."""
-    current = [p for (p,) in _tuples(AlbumPhoto.select(AlbumPhoto.photo).where(AlbumPhoto.album == album_id)
+    current = [p for (p,) in tuples(AlbumPhoto.select(AlbumPhoto.photo).where(AlbumPhoto.album == album_id)
                                      .order_by(AlbumPhoto.position, AlbumPhoto.id))]
     order = [p for p in photo_ids if p in current] + [p for p in current if p not in photo_ids]
     for pos, pid in enumerate(order):
@@ -133,11 +125,11 @@ class Placer:
     def __post_init__(self) -> None:
         if not self.cached:
             return
-        self.in_albums = {pid for (pid,) in _tuples(AlbumPhoto.select(AlbumPhoto.photo).distinct())}
+        self.in_albums = {pid for (pid,) in tuples(AlbumPhoto.select(AlbumPhoto.photo).distinct())}
         for album in Album.select():
             self.albums.setdefault(album.uid, album)
             self.albums.setdefault("title:" + album.title, album)
-        for album_id, last in _tuples(AlbumPhoto.select(AlbumPhoto.album, pw.fn.MAX(AlbumPhoto.position))
+        for album_id, last in tuples(AlbumPhoto.select(AlbumPhoto.album, pw.fn.MAX(AlbumPhoto.position))
                                       .group_by(AlbumPhoto.album)):
             self.positions[album_id] = last
 

@@ -7,15 +7,16 @@ models/people.py; it calls back here for the bookkeeping (which people are named
 from __future__ import annotations
 
 import logging
-import secrets
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import peewee as pw
 
 from photoshelf.db.changes import touch_photos
+from photoshelf.db.rows import chunks, dicts, tuples
 from photoshelf.db.schema import Face, FaceReject, Person, Photo, utcnow
 from photoshelf.db.transactions import write_transaction
+from photoshelf.db.uids import person_uid
 from photoshelf.errors import NotFound, PhotoshelfError
 from photoshelf.ids import parse_id
 from photoshelf.visibility import Audience, condition, visible
@@ -27,20 +28,6 @@ _CHUNK = 500
 
 class PeopleError(PhotoshelfError):
     """A people edit that cannot be done (e.g. merging a person into itself)."""
-
-
-def new_uid() -> str:
-    return "p" + secrets.token_hex(8)
-
-
-def _tuples(query: Any) -> Iterator[Any]:
-    """The rows of a peewee query as tuples (typed loosely: peewee's stubs type them as model instances)."""
-    return iter(query.tuples())
-
-
-def _dicts(query: Any) -> list[dict[str, Any]]:
-    """The rows of a select as dicts (typed as such: peewee's stubs call them model instances)."""
-    return list(query.dicts())
 
 
 # --- finding people ---
@@ -65,7 +52,7 @@ def named_people(person_ids: Iterable[int]) -> set[int]:
     ids = list(set(person_ids))
     if not ids:
         return set()
-    return {i for (i,) in _tuples(Person.select(Person.id).where(Person.id.in_(ids) & Person.name.is_null(False)))}
+    return {i for (i,) in tuples(Person.select(Person.id).where(Person.id.in_(ids) & Person.name.is_null(False)))}
 
 
 def photos_of(ref: str) -> Any:
@@ -113,7 +100,7 @@ def list_people(audience: Audience | None = None, include_hidden: bool = False) 
         query = query.where(Person.hidden == False)  # noqa: E712 - peewee expression
     rows: list[dict[str, Any]] = [
         {"id": i, "uid": uid, "name": name, "hidden": bool(hidden), "faces": faces, "photos": photos}
-        for i, uid, name, hidden, total, faces, photos in _tuples(query) if faces or not total]
+        for i, uid, name, hidden, total, faces, photos in tuples(query) if faces or not total]
     covers = cover_faces([r["id"] for r in rows], audience)
     for row in rows:
         row["cover"] = covers.get(row["id"])
@@ -128,8 +115,7 @@ def cover_faces(person_ids: list[int], audience: Audience | None = None) -> dict
     rank = pw.fn.ROW_NUMBER().over(partition_by=[Face.person],
                                    order_by=[Face.score.desc(), (Face.w * Face.h).desc(), Face.id])
     out: dict[int, dict[str, Any]] = {}
-    for start in range(0, len(person_ids), _CHUNK):
-        chunk = person_ids[start : start + _CHUNK]
+    for chunk in chunks(person_ids, _CHUNK):
         ranked = (Face.select(*[c.alias(n) for c, n in zip(FACE_COLUMNS, _COVER_KEYS, strict=True)], rank.alias("nth")).join(Photo, on=(Face.photo == Photo.id))
                   .where(Face.person.in_(chunk) & Photo.has_thumbs))
         if audience is not None:
@@ -137,7 +123,7 @@ def cover_faces(person_ids: list[int], audience: Audience | None = None) -> dict
         inner = ranked.alias("ranked")
         query = (Face.select(*[getattr(inner.c, n).alias(n) for n in _COVER_KEYS]).from_(inner)
                  .where(inner.c.nth == 1))
-        for row in _dicts(query):
+        for row in dicts(query):
             row["has_thumbs"] = bool(row["has_thumbs"])
             out[row["person"]] = row
     return out
@@ -170,7 +156,7 @@ def merge_people(db: pw.Database, into: str | int, other: str | int) -> Person:
         Face.update(person=None, assigned_by=None).where(
             (Face.person == source.id) & Face.id.in_(rejected_here)).execute()
         Face.update(person=target.id).where(Face.person == source.id).execute()
-        for (face_id,) in _tuples(FaceReject.select(FaceReject.face).where(FaceReject.person == source.id)):
+        for (face_id,) in tuples(FaceReject.select(FaceReject.face).where(FaceReject.person == source.id)):
             FaceReject.insert(face=face_id, person=target.id).on_conflict_ignore().execute()
         FaceReject.delete().where(FaceReject.person == source.id).execute()
         if target.name is None and source.name is not None:
@@ -186,7 +172,7 @@ def move_faces(db: pw.Database, face_ids: list[int], to: str | int | None = None
     """Split: move faces to a person (or, with none given, to a new one). The move is the user's: clustering
     never moves these faces again."""
     with write_transaction(db):
-        target = find_person(to) if to is not None else Person.create(uid=new_uid())
+        target = find_person(to) if to is not None else Person.create(uid=person_uid())
         faces = list(Face.select().where(Face.id.in_(face_ids)))
         if len(faces) != len(set(face_ids)):
             raise NotFound(f"no face with id {sorted(set(face_ids) - {f.id for f in faces})}")
@@ -274,11 +260,11 @@ def find_or_create(uid: str, name: str) -> Person | None:
     if person is None and name:
         person = Person.get_or_none(pw.fn.LOWER(Person.name) == name.lower())
     if person is None:
-        person = Person.create(uid=uid[:24] or new_uid(), name=name[:255] or None)
+        person = Person.create(uid=uid[:24] or person_uid(), name=name[:255] or None)
     return person
 
 
 def person_named(name: str) -> Person:
     """The person called `name` (case-insensitive), made when nobody is yet (a name another library gave)."""
     person = Person.get_or_none(pw.fn.LOWER(Person.name) == name.lower())
-    return person or Person.create(uid=new_uid(), name=name)
+    return person or Person.create(uid=person_uid(), name=name)
