@@ -17,11 +17,11 @@ from typing import Any
 import peewee as pw
 from PIL import Image
 
-from photoshelf.db.schema import File, Folder, Photo, Setting, Thumbnail, utcnow
+from photoshelf.db import settings
+from photoshelf.db.schema import File, Folder, Photo, Thumbnail, utcnow
 from photoshelf.dupsig import COLORS_LEN
 from photoshelf.filenames import path_hash
 from photoshelf.indexer.store import META_VERSION
-from photoshelf.sidecars.sync import FILES_KEY, SYNCED_KEY
 
 JPEG_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".jfif"}
 PNG_EXTENSIONS = {".png"}
@@ -219,8 +219,8 @@ def seed_catalog(db: pw.Database, originals: Path, files: list[TinyFile]) -> Non
     insert_rows(db, File, rows)
     insert_rows(db, Thumbnail, thumbs)
     with db.atomic():
-        for key in (SYNCED_KEY, FILES_KEY):
-            Setting.insert(key=key, value=utcnow().isoformat()).on_conflict_replace().execute()
+        for key in (settings.SIDECARS_SYNCED, settings.SIDECAR_FILES_SYNCED):
+            settings.put_time(key)
 
 
 def insert_rows(db: pw.Database, model: type[pw.Model], rows: list[dict[str, Any]]) -> None:

@@ -34,16 +34,17 @@ from _corpus import Source, TinyFile, find_sources, make_large, make_tiny_tree, 
 from PIL import Image, ImageOps
 
 from photoshelf.config import Config, load_config
+from photoshelf.db import settings
 from photoshelf.db.backends import describe
 from photoshelf.db.catalog import open_catalog
-from photoshelf.db.schema import File, Photo, Setting, utcnow
+from photoshelf.db.schema import File, Photo
 from photoshelf.indexer.pipeline import IndexReport
 from photoshelf.indexer.walk import Walker
 from photoshelf.indexer.worker import process_file
 from photoshelf.library import index_library
 from photoshelf.media.exiftool import TAGS
 from photoshelf.media.thumbs import ThumbCache
-from photoshelf.sidecars.sync import FILES_KEY, apply_changed_files, write_sidecars
+from photoshelf.sidecars.sync import apply_changed_files, write_sidecars
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpus"
@@ -422,7 +423,7 @@ def _sidecar_writing(lib: Library, count: int) -> dict[str, Any]:
     with measure() as t_write:
         first = write_sidecars(lib.config, photos)
     # What sync_changed does after its writes: sidecars older than this mark are ours, not hand edits.
-    Setting.insert(key=FILES_KEY, value=utcnow().isoformat()).on_conflict_replace().execute()
+    settings.put_time(settings.SIDECAR_FILES_SYNCED)
     with measure() as t_again:
         again = write_sidecars(lib.config, photos)
     with measure() as t_walk:
