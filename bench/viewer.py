@@ -42,6 +42,7 @@ from PIL import Image
 
 from photoshelf.config import Config, load_config
 from photoshelf.db.catalog import open_catalog
+from photoshelf.db.rows import tuples
 from photoshelf.db.schema import (
     Album,
     AlbumPhoto,
@@ -192,7 +193,7 @@ def seed(db: pw.Database, n: int, rng: random.Random) -> tuple[int, int, int]:
     # RAW+JPEG stacks: the JPEG is the primary, the timeline shows only it.
     insert_rows(db, Stack, [dict(kind="raw", key=f"bench:{jpg[:12]}", primary_photo_id=ids[jpg])
                             for jpg, _raw in raw_pairs])
-    stack_of = dict(Stack.select(Stack.key, Stack.id).tuples())
+    stack_of = dict(tuples(Stack.select(Stack.key, Stack.id)))
     with db.atomic():
         db.cursor().executemany(
             f"UPDATE photo SET stack_id = {db.param} WHERE id IN ({db.param}, {db.param})",
@@ -213,16 +214,16 @@ def seed(db: pw.Database, n: int, rng: random.Random) -> tuple[int, int, int]:
 def seed_private(db: pw.Database, n: int, rng: random.Random) -> None:
     """What the viewer must hide from a viewer-role user by name: 1 event in 50 made private (its folder), an album
     of one private event's photos, and people (faces on 1 photo in 10), some seen only on private photos."""
-    events = list(Folder.select(Folder.id).where(Folder.path.contains("/")).tuples())
+    events = list(tuples(Folder.select(Folder.id).where(Folder.path.contains("/"))))
     hidden = [fid for (fid,) in rng.sample(events, max(1, len(events) // 50))]
-    private = sorted({pid for (pid,) in File.select(File.photo).where(File.folder.in_(hidden)).tuples()})
+    private = sorted({pid for (pid,) in tuples(File.select(File.photo).where(File.folder.in_(hidden)))})
     with db.atomic():
         Photo.update(private=True).where(Photo.id.in_(private)).execute()
         album = Album.create(uid="a" + secrets.token_hex(8), title="Private event")
         insert_rows(db, AlbumPhoto, [dict(album=album.id, photo=pid, position=k) for k, pid in enumerate(private)])
         people = [Person.create(uid=f"r{k:015x}", name=f"Person {k}" if k % 3 else None).id
                   for k in range(max(2, n // 400))]
-        ids = [pid for (pid,) in Photo.select(Photo.id).where(Photo.private == False).tuples()]  # noqa: E712
+        ids = [pid for (pid,) in tuples(Photo.select(Photo.id).where(Photo.private == False))]  # noqa: E712
         faces = [dict(photo=pid, x=0.4, y=0.3, w=0.2, h=0.25, score=0.9, person=rng.choice(people[1:]),
                       assigned_by="auto", model="bench") for pid in rng.sample(ids, len(ids) // 10)]
         faces += [dict(photo=pid, x=0.1, y=0.1, w=0.2, h=0.25, score=0.9, person=people[0], assigned_by="user",
@@ -675,7 +676,7 @@ def cpu_of(pid: int) -> float:
 async def _load(port: int, paths: list[bytes], connections: int, seconds: float) -> dict[str, Any]:
     """Keep-alive GETs on `connections` sockets for `seconds`: one request in flight per socket."""
     stop = time.perf_counter() + seconds
-    counts = {"ok": 0, "other": 0, "bytes": 0}
+    counts: dict[str, float] = {"ok": 0, "other": 0, "bytes": 0}
 
     async def one(k: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -807,7 +808,8 @@ def table(results: dict[str, Any], stream: Any) -> None:
     cat = results["catalog"]
     print(f"photoshelf viewer benchmark: {cat['photos']} photos ({cat['geotagged']} geotagged, {cat['stacks']} "
           f"stacks, {cat['albums']} albums), {results['backend']}, {results['machine']['cores']} cores", file=stream)
-    rows = [("case", "p50 ms", "p95 ms", "cpu p50", "cpu p95", "queries", "bytes", "target", "ratio")]
+    rows: list[tuple[str, ...]] = [("case", "p50 ms", "p95 ms", "cpu p50", "cpu p95", "queries", "bytes", "target",
+                                    "ratio")]
     for name, c in results.get("requests", {}).items():
         target = ""
         if c["target_p95_ms"] is not None:
@@ -891,7 +893,7 @@ def main(argv: list[str] | None = None) -> int:
             results["backend"] = "MariaDB" if url else "SQLite"
             t = time.perf_counter()
             geotagged, albums, stacks = seed(db, args.photos, rng)
-            sha1s = [s for (s,) in Photo.select(Photo.sha1).order_by(Photo.id).tuples()]
+            sha1s = [s for (s,) in tuples(Photo.select(Photo.sha1).order_by(Photo.id))]
             sample = rng.sample(sha1s, min(len(sha1s), args.thumb_files))
             thumb_bytes = write_thumbs(config, sample, rng)
             log_in_bench()
