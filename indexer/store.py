@@ -187,13 +187,13 @@ def load_catalog(items: list[Prepared], owner_of: Callable[[str], int | None]) -
         if it.known is not None:
             catalog.files[it.rel] = it.known
     old_ids = {f.photo_id for it in items if (f := catalog.files.get(it.rel)) is not None and f.photo_id}
-    for chunk in chunks(sorted(old_ids | {p.id for p in catalog.by_sha.values()}), IN_BATCH):
+    for id_chunk in chunks(sorted(old_ids | {p.id for p in catalog.by_sha.values()}), IN_BATCH):
         for media in File.select(File.photo, File.path, File.raw_path, File.missing_since).where(
-            File.photo.in_(chunk) & (File.role == "media")
+            File.photo.in_(id_chunk) & (File.role == "media")
         ):
             catalog.media_paths.setdefault(media.photo_id, {})[rel_of(media)] = media.missing_since is None
-    for chunk in chunks(sorted(old_ids), IN_BATCH):
-        catalog.photos.update((p.id, p) for p in Photo.select().where(Photo.id.in_(chunk)))
+    for id_chunk in chunks(sorted(old_ids), IN_BATCH):
+        catalog.photos.update((p.id, p) for p in Photo.select().where(Photo.id.in_(id_chunk)))
     catalog.owners = {it.rel: owner_of(it.rel) for it in items if not it.fatal}
     return catalog
 

@@ -232,7 +232,7 @@ def read_sidecars(sidecar_dir: Path, albums_dir: Path | None, report: ImportRepo
     for path in iter_sidecar_files(sidecar_dir):
         rel = path.relative_to(sidecar_dir)
         try:
-            data = load(path) or {}
+            data: dict[str, Any] = load(path) or {}
             ud = fmt.parse(data)
         except (SidecarError, ValueError) as exc:
             log.warning("import: %s", exc)

@@ -19,7 +19,7 @@ from photoshelf.albums import Placer
 from photoshelf.config import Config
 from photoshelf.db import settings
 from photoshelf.db.changes import change_photos
-from photoshelf.db.rows import chunks
+from photoshelf.db.rows import chunks, tuples
 from photoshelf.db.schema import (
     Album,
     AlbumPhoto,
@@ -82,19 +82,19 @@ def sidecar_paths(config: Config, photos: list[Photo]) -> dict[int, Path]:
     folders = {f.folder_id for f in primary_file.values()}
     stems: dict[tuple[int, str], set[int]] = defaultdict(set)
     for chunk in chunks(sorted(folders), 200):
-        rows = File.select(File.folder, File.name, File.photo, Photo.stack).join(Photo).where(
+        rows = tuples(File.select(File.folder, File.name, File.photo, Photo.stack).join(Photo).where(
             File.folder.in_(chunk) & (File.role == "media")
-        ).tuples()
+        ))
         for folder_id, name, photo_id, stack_id in rows:
             stems[(folder_id, _stem(name).lower())].add(stack_id or -photo_id)  # a stack counts as one
     out = {}
     for p in photos:
-        f = primary_file.get(p.id)
-        if f is None:
+        primary = primary_file.get(p.id)
+        if primary is None:
             continue
-        rel = rel_of(f)  # beside the file as the file system names it (a name that is not UTF-8 too)
+        rel = rel_of(primary)  # beside the file as the file system names it (a name that is not UTF-8 too)
         folder, _, file_name = rel.rpartition("/")
-        shared = len(stems[(f.folder_id, _stem(f.name).lower())]) > 1
+        shared = len(stems[(primary.folder_id, _stem(primary.name).lower())]) > 1
         name = file_name if shared else _stem(file_name)
         out[p.id] = root / folder / f"{name}.yml"
     return out
@@ -517,8 +517,8 @@ def restore(config: Config, db: pw.Database, *, progress: Any = None) -> SyncRep
     """Rebuild the catalog's user data from the sidecars (after `index` rebuilt it from the originals)."""
     report = SyncReport()
     paths = list(iter_sidecar_files(sidecar_root(config)))
-    known = _Known(edited={pid for (pid,) in PhotoEdit.select(PhotoEdit.photo).tuples()},
-                   uids={uid for (uid,) in Photo.select(Photo.uid).tuples()})
+    known = _Known(edited={pid for (pid,) in tuples(PhotoEdit.select(PhotoEdit.photo))},
+                   uids={uid for (uid,) in tuples(Photo.select(Photo.uid))})
     restorer = Restorer()
     for chunk in chunks(paths, 500):
         parsed: list[fmt.UserData] = []

@@ -10,6 +10,7 @@ import peewee as pw
 
 from photoshelf import albums as core
 from photoshelf import ids, values
+from photoshelf.db.rows import tuples
 from photoshelf.db.schema import Album, AlbumPhoto, Photo
 from photoshelf.errors import NotFound
 from photoshelf.viewer import names
@@ -56,8 +57,8 @@ def _ids(photo_ids: Iterable[Any], audience: Audience) -> list[int]:
             raise InvalidInput(f"photo ids must be numbers, got {pid!r}")
         if pid not in out:
             out.append(pid)
-    known = {p for (p,) in visible(Photo.select(Photo.id).where(Photo.id.in_(out)), audience,
-                                   archive_view=True).tuples()} if out else set()
+    known = {p for (p,) in tuples(visible(Photo.select(Photo.id).where(Photo.id.in_(out)), audience,
+                                          archive_view=True))} if out else set()
     unknown = [p for p in out if p not in known]
     if unknown:
         raise NotFound(f"no photo {', '.join(map(str, unknown[:5]))}")
@@ -99,8 +100,8 @@ def _covers(albums: list[Album], audience: Audience) -> dict[int, str]:
     out: dict[int, str] = {}
     chosen = {a.cover_id: a.id for a in albums if a.cover_id}
     if chosen:
-        for pid, sha1, has in visible(Photo.select(Photo.id, Photo.sha1, Photo.has_thumbs).where(
-                Photo.id.in_(list(chosen))), audience).tuples():
+        for pid, sha1, has in tuples(visible(Photo.select(Photo.id, Photo.sha1, Photo.has_thumbs).where(
+                Photo.id.in_(list(chosen))), audience)):
             if has:
                 out[chosen[pid]] = sha1
     rest = [a.id for a in albums if a.id not in out]
@@ -113,7 +114,7 @@ def _covers(albums: list[Album], audience: Audience) -> dict[int, str]:
                 .join(Photo, on=(AlbumPhoto.photo == Photo.id))
                 .join(first, on=(first.c.aid == AlbumPhoto.album) & (first.c.pos == AlbumPhoto.position))
                 .where(Photo.has_thumbs).order_by(AlbumPhoto.id))
-        for album_id, sha1 in rows.tuples():
+        for album_id, sha1 in tuples(rows):
             out.setdefault(album_id, sha1)
     return out
 
@@ -161,8 +162,8 @@ def remove_photos(ref: int | str, photo_ids: Iterable[Any], audience: Audience) 
     album = get_album(ref, audience)
     ids = [p for p in photo_ids if isinstance(p, int) and not isinstance(p, bool)]
     if ids:  # only photos `audience` sees: the count must not tell whether an unseen id is in the album
-        ids = [p for (p,) in visible(Photo.select(Photo.id).where(Photo.id.in_(ids)), audience,
-                                     archive_view=True).tuples()]
+        ids = [p for (p,) in tuples(visible(Photo.select(Photo.id).where(Photo.id.in_(ids)), audience,
+                                            archive_view=True))]
     return core.remove_photos(album.id, ids)
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import peewee as pw
 from PIL import Image
@@ -194,7 +194,7 @@ def person_photos(person: Person, audience: Audience, text: str = "", cursor: st
         if at.offset is not None:
             raise InvalidInput("the page cursor is not valid (start again from the first page)")
         select = select.where(listing._after(at))
-    rows = list(listing.timeline_order(select).limit(limit + 1))
+    rows = cast("list[Photo]", list(listing.timeline_order(select).limit(limit + 1)))  # the stubs say Model
     photos = rows[:limit]
     nxt = (listing.Cursor(taken=photos[-1].taken_at_local, photo_id=photos[-1].id).encode()
            if len(rows) > limit else None)

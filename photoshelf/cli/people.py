@@ -114,7 +114,7 @@ def reject_cmd(state: State, face: str, person: str | None) -> None:
 
     (face_id,) = _face_ids((face,))
     result = ops.reject_face(state.db(), face_id, person, state.config.models.face_distance)
-    now = (result.person.name or result.person.uid) if result.person_id else "no one"
+    now = (result.person.name or result.person.uid) if result.person is not None else "no one"
     click.echo(f"face {face_id} now belongs to {now}")
 
 
