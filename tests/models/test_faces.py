@@ -19,6 +19,7 @@ from photoshelf.models.faces import DlibFaces, FacesStage, dlib_missing
 from photoshelf.models.stages import Item
 
 from conftest import SMALL_CORPUS, Library, make_config
+from support import no_catalog
 
 pytestmark = pytest.mark.skipif(dlib_missing() is not None, reason=dlib_missing() or "")
 
@@ -148,14 +149,14 @@ def index_family_only(lib: Library) -> list[Item]:
 
 def test_stage_settings(tmp_path: Path) -> None:
     config = make_config(tmp_path / "o", tmp_path / "s", f"sqlite:///{tmp_path / 'c.db'}")
-    stage = FacesStage(config, None)  # neither needs the catalog
+    stage = FacesStage(config, no_catalog())  # neither needs the catalog
     assert stage.name == "faces" and stage.unavailable() is None
     version = stage.version()
     assert MODEL in version and len(version) <= 48
     other = make_config(tmp_path / "o", tmp_path / "s", "sqlite:///x.db", PHOTOSHELF_MODELS_FACE_MIN_SIZE="60")
-    assert FacesStage(other, None).version() != version
+    assert FacesStage(other, no_catalog()).version() != version
     off = make_config(tmp_path / "o", tmp_path / "s", "sqlite:///x.db", PHOTOSHELF_MODELS_FACES="false")
-    assert "models.faces" in (FacesStage(off, None).unavailable() or "")
+    assert "models.faces" in (FacesStage(off, no_catalog()).unavailable() or "")
 
 
 @pytest.mark.corpus

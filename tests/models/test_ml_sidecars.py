@@ -115,7 +115,7 @@ def _ml_state() -> dict[str, object]:
     recs = {r["path"]: r for r in records(Photo.select())}
     vectors = VectorIndex(Photo._meta.database.obj, people.FACE_SPACE)
     faces = {by_path_rev: [(f.x, f.y, f.w, f.h, f.score, Person.get_by_id(f.person_id).name if f.person_id else None, f.assigned_by,
-                            vectors.get([f.id]).get(f.id).round(5).tolist())
+                            vectors.get([f.id])[f.id].round(5).tolist())
                            for f in Face.select().where(Face.photo == pid)]
              for by_path_rev, pid in by_path.items()}
     return {"labels": {p: r["labels"] for p, r in recs.items()}, "faces": faces,

@@ -221,8 +221,8 @@ def test_dbscan_is_dbscan() -> None:
         else:
             assert not (core & near[i]).any()
     # Clusters are the connected components of core points: no two clusters' cores touch.
-    for i in np.flatnonzero(core):
-        assert len(set(labels[near[i] & core])) == 1
+    for k in np.flatnonzero(core):
+        assert len(set(labels[near[k] & core])) == 1
     assert len(set(labels[labels >= 0])) >= 4
 
 
@@ -238,8 +238,10 @@ def test_face_edits_rewrite_the_sidecar(library: Library, dlib_model: DlibFaces)
 
     lib = library
     _, f = enrich_family(lib, dlib_model)
-    core.name_person(lib.db, person_of(f["obama"]), "Barack")
-    joe = core.name_person(lib.db, person_of(f["biden2"]), "Joe")
+    obama, biden = person_of(f["obama"]), person_of(f["biden2"])
+    assert obama is not None and biden is not None
+    core.name_person(lib.db, obama, "Barack")
+    joe = core.name_person(lib.db, biden, "Joe")
     sync_changed(lib.config)
 
     def backdate() -> None:
