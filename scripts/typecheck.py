@@ -39,7 +39,8 @@ def build_tree() -> Path:
 
 
 def mypy(*args: str, cwd: Path) -> int:
-    cmd = [sys.executable, "-m", "mypy", "--config-file", str(REPO / "pyproject.toml"), *args]
+    cmd = [sys.executable, "-m", "mypy", "--config-file", str(REPO / "pyproject.toml"),
+           "--cache-dir", str(REPO / ".mypy_cache"), *args]
     env = {**os.environ, "MYPYPATH": str(TREE)}
     return subprocess.run(cmd, cwd=cwd, env=env).returncode
 
